@@ -1,0 +1,286 @@
+//! Diagnostics shared by every compiler stage: a code, a message, labelled spans and a help text.
+//!
+//! Each stage builds `Diag`s through its own constructors; the codes are listed once in [`Code`]
+//! so that tests can require a fixture for every one of them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
+
+/// Index of a loaded source file in a [`SourceMap`].
+pub type FileId = usize;
+
+/// A byte range in one source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span { file, start, end }
+    }
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+macro_rules! codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every diagnostic code that sae-dsl can report.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code { $($variant,)* }
+        impl Code {
+            /// All codes, for the test that requires a UI fixture per code.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+            /// The namespaced code, e.g. `sae::check::unknown_layer`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    Syntax => "sae::parse::syntax",
+    NestingTooDeep => "sae::parse::nesting_too_deep",
+    ImportNotFound => "sae::load::import_not_found",
+    ImportCycle => "sae::load::import_cycle",
+    UnknownLayer => "sae::check::unknown_layer",
+    UnknownNet => "sae::check::unknown_net",
+    UnknownPrior => "sae::check::unknown_prior",
+    UnknownSpace => "sae::check::unknown_space",
+    UnknownDataset => "sae::check::unknown_dataset",
+    UnknownParameter => "sae::check::unknown_parameter",
+    UnknownName => "sae::check::unknown_name",
+    UnknownCost => "sae::check::unknown_cost",
+    UnknownPenalty => "sae::check::unknown_penalty",
+    UnknownOptimizer => "sae::check::unknown_optimizer",
+    UnknownSetting => "sae::check::unknown_setting",
+    ArgCount => "sae::check::arg_count",
+    ArgType => "sae::check::arg_type",
+    MissingArgument => "sae::check::missing_argument",
+    DuplicateArgument => "sae::check::duplicate_argument",
+    MissingClause => "sae::check::missing_clause",
+    DuplicateClause => "sae::check::duplicate_clause",
+    DuplicateDefinition => "sae::check::duplicate_definition",
+    RecursiveNet => "sae::check::recursive_net",
+    InvalidValue => "sae::check::invalid_value",
+    LayerInput => "sae::check::layer_input",
+    LatentShape => "sae::check::latent_shape",
+    OutputShape => "sae::check::output_shape",
+    PriorSpace => "sae::check::prior_space",
+    EncoderSpace => "sae::check::encoder_space",
+    ProjectionInserted => "sae::check::projection_inserted",
+    CostOutput => "sae::check::cost_output",
+    NotAModel => "sae::check::not_a_model",
+    TooLarge => "sae::check::too_large",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One diagnostic: what went wrong, where, and what to do about it.
+#[derive(Clone, Debug)]
+pub struct Diag {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// Labelled spans; the first is the primary location and decides the file.
+    pub labels: Vec<(Span, String)>,
+    pub help: Option<String>,
+}
+
+impl Diag {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Diag {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: vec![],
+            help: None,
+        }
+    }
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::error(code, message)
+        }
+    }
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push((span, text.into()));
+        self
+    }
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+    /// The file of the primary label, if any.
+    pub fn file(&self) -> Option<FileId> {
+        self.labels.first().map(|(s, _)| s.file)
+    }
+}
+
+impl fmt::Display for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diag {}
+
+/// A diagnostic bound to the text of its file, ready for miette to render.
+#[derive(Debug)]
+pub struct Located {
+    diag: Diag,
+    source: Option<NamedSource<Arc<str>>>,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Located {}
+
+impl Diagnostic for Located {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diag.code.as_str()))
+    }
+    fn severity(&self) -> Option<Severity> {
+        Some(self.diag.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let file = self.diag.file()?;
+        self.source.as_ref()?;
+        // Labels in other files than the primary one cannot be drawn on this source.
+        let labels = self
+            .diag
+            .labels
+            .iter()
+            .enumerate()
+            .filter(move |(_, (s, _))| s.file == file)
+            .map(|(i, (s, text))| {
+                let span = SourceSpan::new(s.start.into(), s.end.saturating_sub(s.start));
+                let text = if text.is_empty() {
+                    None
+                } else {
+                    Some(text.clone())
+                };
+                if i == 0 {
+                    LabeledSpan::new_primary_with_span(text, span)
+                } else {
+                    LabeledSpan::new_with_span(text, span)
+                }
+            });
+        Some(Box::new(labels))
+    }
+}
+
+/// The text of every loaded file, by [`FileId`].
+#[derive(Default, Debug, Clone)]
+pub struct SourceMap {
+    files: Vec<(String, Arc<str>)>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
+        self.files.push((name.into(), text.into()));
+        self.files.len() - 1
+    }
+    pub fn name(&self, id: FileId) -> &str {
+        &self.files[id].0
+    }
+    pub fn text(&self, id: FileId) -> &Arc<str> {
+        &self.files[id].1
+    }
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Binds a diagnostic to its file's text.
+    pub fn locate(&self, diag: Diag) -> Located {
+        let source = diag
+            .file()
+            .filter(|&f| f < self.files.len())
+            .map(|f| NamedSource::new(self.files[f].0.clone(), self.files[f].1.clone()));
+        Located { diag, source }
+    }
+
+    /// Renders diagnostics as text; `color` false gives the stable form used in snapshots.
+    pub fn render(&self, diags: &[Diag], color: bool, width: usize) -> String {
+        use miette::{GraphicalReportHandler, GraphicalTheme};
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(width)
+            .with_links(false);
+        let mut out = String::new();
+        for d in diags {
+            let located = self.locate(d.clone());
+            if handler.render_report(&mut out, &located).is_err() {
+                out.push_str(&format!("{}: {}\n", d.code, d.message));
+            }
+        }
+        out
+    }
+}
+
+/// "did you mean" over a candidate list, by edit distance.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(&str, f64)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase());
+        let close = strsim::levenshtein(name, c) <= 2.max(name.len() / 3) || score > 0.85;
+        if close && best.is_none_or(|(_, s)| score > s) {
+            best = Some((c, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Help text for an unknown name: a suggestion when one is close, and the full list.
+pub fn unknown_help(name: &str, what: &str, candidates: &[&str]) -> String {
+    let list = candidates
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match did_you_mean(name, candidates.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`? Known {what}: {list}"),
+        None => format!("known {what}: {list}"),
+    }
+}

@@ -1,0 +1,441 @@
+//! The compiled model: what `check` produces and the backend consumes.
+//!
+//! Every shape is inferred and every default filled in. [`Model`]'s `Display` is the stable text
+//! printed by `sae-dsl graph` and snapshotted in tests.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A tensor shape without the batch dimension.
+pub type Shape = Vec<i64>;
+
+/// A fully resolved model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Model {
+    pub name: String,
+    pub data: DataSpec,
+    pub latent: Latent,
+    pub encoder: Network,
+    pub generator: Network,
+    pub cost: ReconCost,
+    pub penalties: Vec<Penalty>,
+    pub train: TrainConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum DataSource {
+    /// MNIST-format IDX files in a folder named `dir` (mnist, fashion-mnist).
+    Idx {
+        dir: String,
+        split: String,
+        limit: usize,
+    },
+    /// Points on `k` concentric rings of radii 1..k, scaled to unit outer radius.
+    Rings { n: usize, k: usize, noise: f64 },
+    /// A `k x k` grid of Gaussian blobs in [-1, 1]^2.
+    GaussianGrid { n: usize, k: usize, std: f64 },
+    /// The 2-D Swiss roll, scaled to about [-1, 1]^2.
+    SwissRoll { n: usize, noise: f64 },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataSpec {
+    pub source: DataSource,
+    pub shape: Shape,
+    /// Dynamic binarisation: each batch is re-sampled as Bernoulli(pixel).
+    pub binarize: bool,
+}
+
+impl DataSpec {
+    /// Whether the data are images (for pictures and the reconstruction grid).
+    pub fn is_image(&self) -> bool {
+        self.shape.len() == 3
+    }
+}
+
+/// The latent metric space.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Space {
+    /// R^d.
+    Euclidean { dim: i64 },
+    /// The unit sphere S^(dim-1) in R^dim.
+    Sphere { dim: i64 },
+    /// The probability simplex with `dim` vertices.
+    Simplex { dim: i64 },
+}
+
+impl Space {
+    /// Number of coordinates the encoder outputs.
+    pub fn dim(&self) -> i64 {
+        match *self {
+            Space::Euclidean { dim } | Space::Sphere { dim } | Space::Simplex { dim } => dim,
+        }
+    }
+}
+
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Space::Euclidean { dim } => write!(f, "R^{dim}"),
+            Space::Sphere { dim } => write!(f, "S^{} (unit sphere in R^{dim})", dim - 1),
+            Space::Simplex { dim } => write!(f, "simplex({dim}) ({dim} vertices)"),
+        }
+    }
+}
+
+/// A prior on the latent space, sampled on the training device.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Prior {
+    Normal { mean: f64, std: f64 },
+    Uniform { low: f64, high: f64 },
+    UniformSphere,
+    Dirichlet { alpha: Vec<f64> },
+}
+
+impl fmt::Display for Prior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prior::Normal { mean, std } => {
+                write!(f, "normal(mean = {}, std = {})", num(*mean), num(*std))
+            }
+            Prior::Uniform { low, high } => {
+                write!(f, "uniform(low = {}, high = {})", num(*low), num(*high))
+            }
+            Prior::UniformSphere => write!(f, "uniform_sphere()"),
+            Prior::Dirichlet { alpha } => {
+                if alpha.iter().all(|a| *a == alpha[0]) {
+                    write!(f, "dirichlet(alpha = {})", num(alpha[0]))
+                } else {
+                    let a: Vec<String> = alpha.iter().map(|a| num(*a)).collect();
+                    write!(f, "dirichlet(alpha = [{}])", a.join(", "))
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Latent {
+    pub name: String,
+    pub space: Space,
+    pub prior: Prior,
+}
+
+/// One layer with the shapes it maps between.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Layer {
+    pub op: LayerOp,
+    pub input: Shape,
+    pub output: Shape,
+    pub params: u64,
+    /// The chain of nets this layer was expanded from, outermost first.
+    pub origin: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum LayerOp {
+    Linear {
+        input: i64,
+        output: i64,
+        bias: bool,
+    },
+    Conv2d {
+        input: i64,
+        output: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        bias: bool,
+    },
+    ConvTranspose2d {
+        input: i64,
+        output: i64,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        output_padding: i64,
+        bias: bool,
+    },
+    BatchNorm {
+        features: i64,
+    },
+    Relu,
+    LeakyRelu {
+        slope: f64,
+    },
+    Tanh,
+    Sigmoid,
+    Softmax,
+    Flatten,
+    Reshape {
+        shape: Shape,
+    },
+    /// L2 normalisation onto the unit sphere.
+    Normalize,
+}
+
+impl fmt::Display for LayerOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = |bias: &bool| if *bias { "" } else { ", no bias" };
+        match self {
+            LayerOp::Linear { input, output, bias } => write!(f, "linear({input} -> {output}{})", b(bias)),
+            LayerOp::Conv2d { input, output, kernel, stride, padding, bias } => write!(
+                f,
+                "conv2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}{})",
+                b(bias)
+            ),
+            LayerOp::ConvTranspose2d { input, output, kernel, stride, padding, output_padding, bias } => {
+                write!(f, "conv_transpose2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}")?;
+                if *output_padding != 0 {
+                    write!(f, ", output_padding {output_padding}")?;
+                }
+                write!(f, "{})", b(bias))
+            }
+            LayerOp::BatchNorm { features } => write!(f, "batch_norm({features})"),
+            LayerOp::Relu => write!(f, "relu"),
+            LayerOp::LeakyRelu { slope } => write!(f, "leaky_relu({})", num(*slope)),
+            LayerOp::Tanh => write!(f, "tanh"),
+            LayerOp::Sigmoid => write!(f, "sigmoid"),
+            LayerOp::Softmax => write!(f, "softmax"),
+            LayerOp::Flatten => write!(f, "flatten"),
+            LayerOp::Reshape { shape } => {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                write!(f, "reshape({})", dims.join(", "))
+            }
+            LayerOp::Normalize => write!(f, "normalize"),
+        }
+    }
+}
+
+/// A layer pipeline with its input and output shapes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Network {
+    pub input: Shape,
+    pub output: Shape,
+    pub layers: Vec<Layer>,
+}
+
+impl Network {
+    pub fn params(&self) -> u64 {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+}
+
+/// The reconstruction cost c(x, G(Q(x))): summed over the features of an example, averaged
+/// over the batch.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub enum ReconCost {
+    SquaredL2,
+    L1,
+    Bce,
+}
+
+impl fmt::Display for ReconCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReconCost::SquaredL2 => "squared_l2",
+            ReconCost::L1 => "l1",
+            ReconCost::Bce => "bce",
+        })
+    }
+}
+
+/// The ground cost of the latent penalty, from the latent space's metric.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub enum LatentCost {
+    /// |z - w|^p.
+    Euclidean { p: f64 },
+    /// Great-circle angle arccos(<z, w>) to the power p.
+    Geodesic { p: f64 },
+}
+
+impl fmt::Display for LatentCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LatentCost::Euclidean { p } => write!(f, "|z - w|^{}", num(*p)),
+            LatentCost::Geodesic { p } => write!(f, "arccos(<z, w>)^{}", num(*p)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum PenaltyKind {
+    /// Entropic OT in the log domain, unrolled for back-propagation; the loss is <P, C>.
+    Sinkhorn {
+        epsilon: f64,
+        iterations: i64,
+        cost: LatentCost,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Penalty {
+    pub weight: f64,
+    pub kind: PenaltyKind,
+    /// The latent component it applies to.
+    pub on: String,
+}
+
+impl fmt::Display for Penalty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                cost,
+            } => write!(
+                f,
+                "{} * sinkhorn(epsilon = {}, iterations = {iterations}) on {}, cost {cost}",
+                num(self.weight),
+                num(*epsilon),
+                self.on
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub optimizer: Adam,
+    pub batch: i64,
+    pub epochs: i64,
+    pub seed: i64,
+}
+
+/// A number without trailing noise: 0.2, 10, 0.001.
+pub fn num(x: f64) -> String {
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+pub fn shape_str(s: &[i64]) -> String {
+    let parts: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// 170193 -> "170,193".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSource::Idx { dir, split, limit } => {
+                write!(f, "{dir} (IDX, split {split}")?;
+                if *limit > 0 {
+                    write!(f, ", first {limit}")?;
+                }
+                write!(f, ")")
+            }
+            DataSource::Rings { n, k, noise } => {
+                write!(f, "rings(n = {n}, k = {k}, noise = {})", num(*noise))
+            }
+            DataSource::GaussianGrid { n, k, std } => {
+                write!(f, "gaussian_grid(n = {n}, k = {k}, std = {})", num(*std))
+            }
+            DataSource::SwissRoll { n, noise } => {
+                write!(f, "swiss_roll(n = {n}, noise = {})", num(*noise))
+            }
+        }
+    }
+}
+
+fn write_network(f: &mut fmt::Formatter<'_>, title: &str, net: &Network) -> fmt::Result {
+    writeln!(
+        f,
+        "{title} {} -> {}, {} parameters",
+        shape_str(&net.input),
+        shape_str(&net.output),
+        thousands(net.params())
+    )?;
+    let rows: Vec<(String, String, String)> = net
+        .layers
+        .iter()
+        .map(|l| {
+            let origin = if l.origin.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", l.origin.join(" > "))
+            };
+            (
+                l.op.to_string(),
+                format!("-> {}", shape_str(&l.output)),
+                format!("{}{origin}", thousands(l.params)),
+            )
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (i, (op, out, params)) in rows.iter().enumerate() {
+        writeln!(f, "  {:>2}  {op:<w0$}  {out:<w1$}  {params}", i + 1)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "model {}", self.name)?;
+        writeln!(
+            f,
+            "data      {} {}, scaled to [0, 1]{}",
+            self.data.source,
+            shape_str(&self.data.shape),
+            if self.data.binarize {
+                ", binarised per batch"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(
+            f,
+            "latent    {}: {} ~ {}",
+            self.latent.name, self.latent.space, self.latent.prior
+        )?;
+        write_network(f, "encoder  ", &self.encoder)?;
+        write_network(f, "generator", &self.generator)?;
+        writeln!(
+            f,
+            "cost      {} (summed over features, mean over the batch)",
+            self.cost
+        )?;
+        for p in &self.penalties {
+            writeln!(f, "penalty   {p}")?;
+        }
+        let t = &self.train;
+        writeln!(
+            f,
+            "train     adam(lr = {}, beta1 = {}, beta2 = {}), batch {}, epochs {}, seed {}",
+            num(t.optimizer.lr),
+            num(t.optimizer.beta1),
+            num(t.optimizer.beta2),
+            t.batch,
+            t.epochs,
+            t.seed
+        )?;
+        writeln!(
+            f,
+            "total     {} parameters",
+            thousands(self.encoder.params() + self.generator.params())
+        )
+    }
+}

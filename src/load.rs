@@ -1,0 +1,221 @@
+//! Stage 0, `load`: reads a model file and, transitively, the files it imports.
+//!
+//! `import "std/nets"` names a file of the standard library, which is compiled into the binary
+//! (so it works from any directory); any other path is relative to the importing file, with the
+//! `.sae` extension optional. Import cycles and missing files are diagnostics at the import.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Code, Diag, FileId, SourceMap, Span};
+use crate::syntax::{self, Module};
+
+/// The standard library, embedded at build time: (name, text).
+pub const STDLIB: &[(&str, &str)] = &[("nets", include_str!("../stdlib/nets.sae"))];
+
+/// All files of a program, parsed; `modules[0]` is the main file.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub sources: SourceMap,
+    pub modules: Vec<Module>,
+}
+
+impl Program {
+    pub fn main(&self) -> &Module {
+        &self.modules[0]
+    }
+}
+
+/// Loads from a path on disk.
+pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+    Ok(load_source(
+        &path.display().to_string(),
+        &text,
+        path.parent().map(Path::to_path_buf),
+    ))
+}
+
+/// Failure to read the main file itself (imported files are diagnostics).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoadError {
+    #[error("cannot read model file {0}: {1}")]
+    #[diagnostic(
+        code(sae::load::read),
+        help("check the path; model files usually live in models/")
+    )]
+    Io(PathBuf, std::io::Error),
+}
+
+/// The result of loading: the program and every diagnostic met on the way (syntax errors,
+/// missing imports, cycles). The program holds whatever parsed.
+pub struct Loaded {
+    pub program: Program,
+    pub diags: Vec<Diag>,
+}
+
+/// Loads from text; `dir` resolves relative imports.
+pub fn load_source(name: &str, text: &str, dir: Option<PathBuf>) -> Loaded {
+    let mut l = Loader {
+        sources: SourceMap::default(),
+        modules: vec![],
+        diags: vec![],
+        by_key: HashMap::new(),
+    };
+    let file = l.sources.add(name, text);
+    let key = Key::Path(
+        Path::new(name)
+            .canonicalize()
+            .unwrap_or_else(|_| PathBuf::from(name)),
+    );
+    l.visit(file, key, dir, &mut vec![]);
+    // modules were pushed in post-order; keep the main file first.
+    l.modules
+        .sort_by_key(|m| if m.file == file { 0 } else { 1 + m.file });
+    Loaded {
+        program: Program {
+            sources: l.sources,
+            modules: l.modules,
+        },
+        diags: l.diags,
+    }
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diag::is_error)
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Key {
+    Std(String),
+    Path(PathBuf),
+}
+
+struct Loader {
+    sources: SourceMap,
+    modules: Vec<Module>,
+    diags: Vec<Diag>,
+    by_key: HashMap<Key, FileId>,
+}
+
+impl Loader {
+    /// Parses `file` and its imports depth-first; `stack` holds the chain of files being loaded.
+    fn visit(
+        &mut self,
+        file: FileId,
+        key: Key,
+        dir: Option<PathBuf>,
+        stack: &mut Vec<(Key, Span)>,
+    ) {
+        self.by_key.insert(key.clone(), file);
+        let text = self.sources.text(file).clone();
+        let module = match syntax::parse(file, &text) {
+            Ok(m) => m,
+            Err(ds) => {
+                self.diags.extend(ds);
+                return;
+            }
+        };
+        for imp in &module.imports {
+            let Some((ikey, idir, itext, iname)) =
+                self.resolve(&imp.path, dir.as_deref(), imp.span)
+            else {
+                continue;
+            };
+            if ikey == key || stack.iter().any(|(k, _)| *k == ikey) {
+                let chain: Vec<String> = stack
+                    .iter()
+                    .map(|(k, _)| key_name(k))
+                    .chain([key_name(&key), key_name(&ikey)])
+                    .collect();
+                self.diags.push(
+                    Diag::error(
+                        Code::ImportCycle,
+                        format!("import cycle: {}", chain.join(" -> ")),
+                    )
+                    .label(
+                        imp.span,
+                        "this import leads back to a file that is being loaded",
+                    )
+                    .help("move the shared definitions into a third file that both import"),
+                );
+                continue;
+            }
+            if self.by_key.contains_key(&ikey) {
+                continue; // already loaded through another import
+            }
+            let ifile = self.sources.add(iname, itext);
+            stack.push((key.clone(), imp.span));
+            self.visit(ifile, ikey, idir, stack);
+            stack.pop();
+        }
+        self.modules.push(module);
+    }
+
+    fn resolve(
+        &mut self,
+        path: &str,
+        dir: Option<&Path>,
+        span: Span,
+    ) -> Option<(Key, Option<PathBuf>, String, String)> {
+        if let Some(name) = path.strip_prefix("std/") {
+            let name = name.trim_end_matches(".sae");
+            if let Some((_, text)) = STDLIB.iter().find(|(n, _)| *n == name) {
+                return Some((
+                    Key::Std(name.into()),
+                    None,
+                    text.to_string(),
+                    format!("stdlib/{name}.sae"),
+                ));
+            }
+            let names: Vec<String> = STDLIB.iter().map(|(n, _)| format!("std/{n}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            self.diags.push(
+                Diag::error(
+                    Code::ImportNotFound,
+                    format!("no standard library file `{path}`"),
+                )
+                .label(span, "not in the standard library")
+                .help(crate::diag::unknown_help(
+                    path,
+                    "standard library files",
+                    &refs,
+                )),
+            );
+            return None;
+        }
+        let base = dir.map(Path::to_path_buf).unwrap_or_default();
+        let mut tried = vec![];
+        for cand in [base.join(path), base.join(format!("{path}.sae"))] {
+            match std::fs::read_to_string(&cand) {
+                Ok(text) => {
+                    let canon = cand.canonicalize().unwrap_or(cand.clone());
+                    let idir = cand.parent().map(Path::to_path_buf);
+                    return Some((Key::Path(canon), idir, text, cand.display().to_string()));
+                }
+                Err(_) => tried.push(cand.display().to_string()),
+            }
+        }
+        self.diags.push(
+            Diag::error(Code::ImportNotFound, format!("cannot find imported file `{path}`"))
+                .label(span, "no such file")
+                .help(format!(
+                    "looked for {}; paths are relative to the importing file, and `std/NAME` names the standard library",
+                    tried.join(" and ")
+                )),
+        );
+        None
+    }
+}
+
+fn key_name(k: &Key) -> String {
+    match k {
+        Key::Std(n) => format!("std/{n}"),
+        Key::Path(p) => p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,681 @@
+//! Stage 1, `parse`: model-file text to an AST with byte spans.
+//!
+//! Entry point: [`parse`]. Pest errors are turned into [`Diag`]s whose messages name what was
+//! expected in words ("expected a layer or `}`"), never grammar rule names.
+
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+
+use crate::diag::{did_you_mean, Code, Diag, FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/sae.pest"]
+struct SaeParser;
+
+/// Deepest nesting of brackets accepted, so that a hostile file cannot overflow the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// A name with its location.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(i64),
+    Real(f64),
+    Str(String),
+    Bool(bool),
+    /// A bare name, or a call written without parentheses.
+    Call(Call),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    List(Vec<Expr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+/// `name` or `name(args)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    /// Whether parentheses were written (`relu` vs `relu()`).
+    pub parens: bool,
+    pub span: Span,
+}
+
+/// A positional (`16`) or named (`stride = 2`) argument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub default: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    pub layers: Vec<Call>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetDef {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub body: Pipeline,
+    pub span: Span,
+}
+
+/// The latent space as written: `R^16`, `S^9` or `simplex(16)`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpaceExpr {
+    Pow {
+        base: Ident,
+        exponent: Expr,
+        span: Span,
+    },
+    Call(Call),
+}
+
+impl SpaceExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            SpaceExpr::Pow { span, .. } => *span,
+            SpaceExpr::Call(c) => c.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClauseKind {
+    Data(Call),
+    Latent {
+        name: Option<Ident>,
+        space: SpaceExpr,
+        prior: Call,
+    },
+    Encoder(Pipeline),
+    Generator(Pipeline),
+    Cost(Call),
+    Penalty {
+        weight: Option<Expr>,
+        call: Call,
+        on: Option<Ident>,
+    },
+    Train(Vec<(Ident, Expr)>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clause {
+    pub kind: ClauseKind,
+    /// The span of the keyword that opens the clause.
+    pub keyword: Span,
+    pub span: Span,
+}
+
+impl Clause {
+    /// The clause keyword as written.
+    pub fn keyword_name(&self) -> &'static str {
+        match self.kind {
+            ClauseKind::Data(_) => "data",
+            ClauseKind::Latent { .. } => "latent",
+            ClauseKind::Encoder(_) => "encoder",
+            ClauseKind::Generator(_) => "generator",
+            ClauseKind::Cost(_) => "cost",
+            ClauseKind::Penalty { .. } => "penalty",
+            ClauseKind::Train(_) => "train",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    pub path: String,
+    pub span: Span,
+}
+
+/// One parsed file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Module {
+    pub file: FileId,
+    pub imports: Vec<Import>,
+    pub nets: Vec<NetDef>,
+    pub clauses: Vec<Clause>,
+}
+
+/// Clause keywords, for "did you mean" on a misspelt one.
+pub const CLAUSE_KEYWORDS: &[&str] = &[
+    "import",
+    "net",
+    "data",
+    "latent",
+    "encoder",
+    "generator",
+    "cost",
+    "penalty",
+    "train",
+];
+
+/// Parses one file. Returns every syntax error found (pest stops at the first one).
+pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
+    if let Some(d) = nesting_check(file, text) {
+        return Err(vec![d]);
+    }
+    let mut pairs =
+        SaeParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let Some(top) = pairs.next() else {
+        return Ok(Module {
+            file,
+            ..Module::default()
+        });
+    };
+    let b = Builder { file };
+    let mut module = Module {
+        file,
+        ..Module::default()
+    };
+    for p in top.into_inner() {
+        match p.as_rule() {
+            Rule::import => {
+                let span = b.span(&p);
+                let s = p
+                    .into_inner()
+                    .nth(1)
+                    .map(|s| b.string(s))
+                    .unwrap_or_default();
+                module.imports.push(Import { path: s, span });
+            }
+            Rule::net_def => module.nets.push(b.net_def(p)),
+            Rule::EOI => {}
+            _ => module.clauses.push(b.clause(p)),
+        }
+    }
+    Ok(module)
+}
+
+/// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest's recursive descent sees it.
+fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
+    let mut depth = 0usize;
+    let mut in_comment = false;
+    let mut in_string = false;
+    for (i, ch) in text.char_indices() {
+        match ch {
+            '\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '/' if text[i..].starts_with("//") => in_comment = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(
+                        Diag::error(
+                            Code::NestingTooDeep,
+                            format!("brackets nested more than {MAX_NESTING} deep"),
+                        )
+                        .label(Span::new(file, i, i + 1), "this bracket is too deep")
+                        .help("split the expression, or define a `net` for a repeated block"),
+                    );
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Words for the grammar rules that can appear in "expected ..." lists.
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of file",
+        Rule::import | Rule::kw_import => "`import`",
+        Rule::net_def | Rule::kw_net => "a `net` definition",
+        Rule::data_clause | Rule::kw_data => {
+            "a clause (`data`, `latent`, `encoder`, `generator`, `cost`, `penalty`, `train`)"
+        }
+        Rule::latent_clause
+        | Rule::kw_latent
+        | Rule::encoder_clause
+        | Rule::kw_encoder
+        | Rule::generator_clause
+        | Rule::kw_generator
+        | Rule::cost_clause
+        | Rule::kw_cost
+        | Rule::penalty_clause
+        | Rule::kw_penalty
+        | Rule::train_clause
+        | Rule::kw_train => return None,
+        Rule::kw_on => "`on`",
+        Rule::layer => "a layer",
+        Rule::pipeline => "a pipeline `{ ... }`",
+        Rule::param_list => "a parameter list `( ... )`",
+        Rule::param => "a parameter name",
+        Rule::setting => "a setting (`optimizer`, `batch`, `epochs`, `seed`)",
+        Rule::call => "a name",
+        Rule::arg_list => "arguments `( ... )`",
+        Rule::arg | Rule::named_arg => "an argument",
+        Rule::expr | Rule::primary => "a value",
+        Rule::number => "a number",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::boolean => "`true` or `false`",
+        Rule::list => "a list `[ ... ]`",
+        Rule::ident => "a name",
+        Rule::space | Rule::space_pow => "a space (`R^d`, `S^k`, `simplex(d)`)",
+        Rule::weight => "a weight",
+        Rule::neg => "`-`",
+        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::pow => "an operator",
+        Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::lbrace => "`{`",
+        Rule::rbrace => "`}`",
+        Rule::tilde => "`~` and a prior",
+        _ => return None,
+    })
+}
+
+fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<&str> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe_rule(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    expected.dedup();
+    let mut seen = std::collections::HashSet::new();
+    expected.retain(|e| seen.insert(*e));
+    // What is actually there: a word, a character, or the end of the file.
+    let rest = &text[pos.min(text.len())..];
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    let found_len = if !word.is_empty() {
+        word.len()
+    } else {
+        rest.chars().next().map_or(0, |c| c.len_utf8())
+    };
+    let found = if rest.is_empty() {
+        "the end of the file".to_string()
+    } else if !word.is_empty() {
+        format!("`{word}`")
+    } else {
+        format!("`{}`", rest.chars().next().unwrap_or(' '))
+    };
+    let expected_text = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected[0].to_string(),
+        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+    };
+    let span = Span::new(file, pos, pos + found_len);
+    let mut d = Diag::error(
+        Code::Syntax,
+        format!("expected {expected_text}, found {found}"),
+    )
+    .label(span, format!("expected {expected_text}"));
+    // A misspelt clause keyword at the top level is the commonest slip.
+    if !word.is_empty() && expected.iter().any(|e| e.starts_with("a clause")) {
+        if let Some(k) = did_you_mean(&word, CLAUSE_KEYWORDS.iter().copied()) {
+            d = d.help(format!("did you mean `{k}`?"));
+            return d;
+        }
+    }
+    if expected_text.contains("`}`") && rest.is_empty() {
+        d = d.help("a `{` is not closed");
+    } else if expected.contains(&"`~` and a prior") {
+        d = d.help("a latent clause names its space and its prior: `latent R^8 ~ normal()`");
+    }
+    d
+}
+
+struct Builder {
+    file: FileId,
+}
+
+impl Builder {
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
+    }
+
+    fn string(&self, p: Pair<Rule>) -> String {
+        p.into_inner()
+            .next()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    fn net_def(&self, p: Pair<Rule>) -> NetDef {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1); // kw_net
+        let name = self.ident(inner.next().expect("grammar: net name"));
+        let params = inner
+            .next()
+            .expect("grammar: net params")
+            .into_inner()
+            .filter(|q| q.as_rule() == Rule::param)
+            .map(|q| {
+                let mut it = q.into_inner();
+                let name = self.ident(it.next().expect("grammar: param name"));
+                Param {
+                    name,
+                    default: it.next().map(|e| self.expr(e)),
+                }
+            })
+            .collect();
+        let body = self.pipeline(inner.next().expect("grammar: net body"));
+        NetDef {
+            name,
+            params,
+            body,
+            span,
+        }
+    }
+
+    fn pipeline(&self, p: Pair<Rule>) -> Pipeline {
+        let span = self.span(&p);
+        let layers = p
+            .into_inner()
+            .filter(|q| q.as_rule() == Rule::layer)
+            .filter_map(|q| q.into_inner().next())
+            .map(|c| self.call(c))
+            .collect();
+        Pipeline { layers, span }
+    }
+
+    fn clause(&self, p: Pair<Rule>) -> Clause {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut inner = p.into_inner();
+        let kw = inner.next().expect("grammar: clause keyword");
+        let keyword = self.span(&kw);
+        let kind = match rule {
+            Rule::data_clause => {
+                ClauseKind::Data(self.call(inner.next().expect("grammar: data call")))
+            }
+            Rule::latent_clause => {
+                let mut name = None;
+                let mut next = inner.next().expect("grammar: latent space");
+                if next.as_rule() == Rule::ident {
+                    name = Some(self.ident(next));
+                    next = inner.next().expect("grammar: latent space");
+                }
+                let space = self.space(next);
+                let prior = inner
+                    .find(|q| q.as_rule() == Rule::call)
+                    .map(|c| self.call(c))
+                    .expect("grammar: prior");
+                ClauseKind::Latent { name, space, prior }
+            }
+            Rule::encoder_clause => {
+                ClauseKind::Encoder(self.pipeline(inner.next().expect("grammar: pipeline")))
+            }
+            Rule::generator_clause => {
+                ClauseKind::Generator(self.pipeline(inner.next().expect("grammar: pipeline")))
+            }
+            Rule::cost_clause => {
+                ClauseKind::Cost(self.call(inner.next().expect("grammar: cost call")))
+            }
+            Rule::penalty_clause => {
+                let mut weight = None;
+                let mut call = None;
+                let mut on = None;
+                for q in inner {
+                    match q.as_rule() {
+                        Rule::weight => weight = q.into_inner().next().map(|w| self.weight(w)),
+                        Rule::call => call = Some(self.call(q)),
+                        Rule::ident => on = Some(self.ident(q)),
+                        _ => {}
+                    }
+                }
+                ClauseKind::Penalty {
+                    weight,
+                    call: call.expect("grammar: penalty call"),
+                    on,
+                }
+            }
+            Rule::train_clause => ClauseKind::Train(
+                inner
+                    .filter(|q| q.as_rule() == Rule::setting)
+                    .map(|q| {
+                        let mut it = q.into_inner();
+                        let name = self.ident(it.next().expect("grammar: setting name"));
+                        let value = self.expr(it.next().expect("grammar: setting value"));
+                        (name, value)
+                    })
+                    .collect(),
+            ),
+            r => unreachable!("grammar: unexpected clause rule {r:?}"),
+        };
+        Clause {
+            kind,
+            keyword,
+            span,
+        }
+    }
+
+    fn weight(&self, p: Pair<Rule>) -> Expr {
+        match p.as_rule() {
+            Rule::ident => {
+                let name = self.ident(p);
+                let span = name.span;
+                Expr {
+                    kind: ExprKind::Call(Call {
+                        name,
+                        args: vec![],
+                        parens: false,
+                        span,
+                    }),
+                    span,
+                }
+            }
+            _ => self.primary(p),
+        }
+    }
+
+    fn space(&self, p: Pair<Rule>) -> SpaceExpr {
+        let inner = p.into_inner().next().expect("grammar: space");
+        match inner.as_rule() {
+            Rule::space_pow => {
+                let span = self.span(&inner);
+                let mut it = inner.into_inner();
+                let base = self.ident(it.next().expect("grammar: space base"));
+                let exponent = self.primary(it.next().expect("grammar: space exponent"));
+                SpaceExpr::Pow {
+                    base,
+                    exponent,
+                    span,
+                }
+            }
+            _ => SpaceExpr::Call(self.call(inner)),
+        }
+    }
+
+    fn call(&self, p: Pair<Rule>) -> Call {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let name = self.ident(it.next().expect("grammar: call name"));
+        let mut args = vec![];
+        let mut parens = false;
+        // The span ends at the name or the closing parenthesis, never in trailing comments.
+        let mut span = Span {
+            end: name.span.end,
+            ..span
+        };
+        if let Some(list) = it.next() {
+            parens = true;
+            span.end = self.span(&list).end;
+            for a in list.into_inner().filter(|q| q.as_rule() == Rule::arg) {
+                let aspan = self.span(&a);
+                let a = a.into_inner().next().expect("grammar: arg");
+                match a.as_rule() {
+                    Rule::named_arg => {
+                        let mut it = a.into_inner();
+                        let n = self.ident(it.next().expect("grammar: arg name"));
+                        let v = self.expr(it.next().expect("grammar: arg value"));
+                        args.push(Arg {
+                            name: Some(n),
+                            value: v,
+                            span: aspan,
+                        });
+                    }
+                    _ => args.push(Arg {
+                        name: None,
+                        value: self.expr(a),
+                        span: aspan,
+                    }),
+                }
+            }
+        }
+        Call {
+            name,
+            args,
+            parens,
+            span,
+        }
+    }
+
+    fn expr(&self, p: Pair<Rule>) -> Expr {
+        let pratt = PrattParser::new()
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left))
+            .op(Op::prefix(Rule::neg))
+            .op(Op::infix(Rule::pow, Assoc::Right));
+        pratt
+            .map_primary(|q| self.primary(q))
+            .map_prefix(|op, rhs| {
+                let span = self.span(&op).to(rhs.span);
+                Expr {
+                    kind: ExprKind::Neg(Box::new(rhs)),
+                    span,
+                }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let op = match op.as_rule() {
+                    Rule::add => BinOp::Add,
+                    Rule::sub => BinOp::Sub,
+                    Rule::mul => BinOp::Mul,
+                    Rule::div => BinOp::Div,
+                    _ => BinOp::Pow,
+                };
+                let span = lhs.span.to(rhs.span);
+                Expr {
+                    kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                    span,
+                }
+            })
+            .parse(p.into_inner())
+    }
+
+    fn primary(&self, p: Pair<Rule>) -> Expr {
+        let span = self.span(&p);
+        let kind = match p.as_rule() {
+            Rule::number => {
+                let s = p.as_str();
+                if s.contains(['.', 'e', 'E']) {
+                    ExprKind::Real(s.parse().unwrap_or(f64::NAN))
+                } else {
+                    // Integers too large for i64 stay numbers, so that size checks can report them.
+                    s.parse::<i64>()
+                        .map(ExprKind::Int)
+                        .unwrap_or_else(|_| ExprKind::Real(s.parse().unwrap_or(f64::INFINITY)))
+                }
+            }
+            Rule::string => ExprKind::Str(self.string(p)),
+            Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
+            Rule::list => ExprKind::List(p.into_inner().map(|q| self.expr(q)).collect()),
+            Rule::call => ExprKind::Call(self.call(p)),
+            Rule::expr => return self.expr(p),
+            r => unreachable!("grammar: unexpected primary {r:?}"),
+        };
+        Expr { kind, span }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_small_model() {
+        let src = r#"
+            import "std/nets"
+            net mlp(h, d = 2) { linear(h) -> relu -> linear(d) }
+            data rings(n = 512)
+            latent R^2 ~ normal()
+            encoder { mlp(64) }
+            generator { linear(64) relu linear(2) }
+            penalty 10 * sinkhorn(epsilon = 0.1)
+            train { batch 64 epochs 2 optimizer adam(lr = 1e-3) }
+        "#;
+        let m = parse(0, src).expect("parses");
+        assert_eq!(m.imports.len(), 1);
+        assert_eq!(m.nets[0].params.len(), 2);
+        assert_eq!(m.clauses.len(), 6);
+        match &m.clauses[4].kind {
+            ClauseKind::Penalty {
+                weight: Some(w),
+                call,
+                ..
+            } => {
+                assert_eq!(w.kind, ExprKind::Int(10));
+                assert_eq!(call.name.name, "sinkhorn");
+            }
+            k => panic!("unexpected {k:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_speak_words() {
+        let err = parse(0, "encoder { linear(3) 4 }").unwrap_err();
+        assert!(err[0].message.contains("a layer"), "{}", err[0].message);
+        assert!(err[0].message.contains("`}`"), "{}", err[0].message);
+        assert!(!err[0].message.contains("Rule"), "{}", err[0].message);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_diagnostic() {
+        let src = format!("data rings(n = {}1{})", "(".repeat(200), ")".repeat(200));
+        let err = parse(0, &src).unwrap_err();
+        assert_eq!(err[0].code, Code::NestingTooDeep);
+    }
+}
