@@ -1,1 +1,89 @@
-fn main() {}
+//! Benchmarks (not tests): one training step of models/dirichlet_mnist.sae, Sinkhorn loss +
+//! gradient for n in {64, 256, 1024} (d 16, epsilon 0.1, 50 iterations), and prior sampling.
+//!
+//! Run with `cargo bench` (add `-- --device cuda` on a GPU machine). Prints a Markdown table.
+
+use std::time::Instant;
+
+use sae_dsl::backend::{sample_prior, Compiled};
+use sae_dsl::{compile_file, ot, train};
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median seconds of `f` over `reps` runs after `warm` warm-up runs; `sync` waits for the device.
+fn time(warm: usize, reps: usize, device: Device, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warm {
+        f();
+    }
+    let mut v = vec![];
+    for _ in 0..reps {
+        let t = Instant::now();
+        f();
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        v.push(t.elapsed().as_secs_f64());
+    }
+    median(v)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let device = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)) {
+        Some(d) => train::parse_device(d).unwrap_or(Device::Cpu),
+        None => Device::Cpu,
+    };
+    println!("device {device:?}, torch threads {}", tch::get_num_threads());
+    println!("| benchmark | median |\n|---|---|");
+
+    // One training step of the Dirichlet MNIST model on a batch of random images.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/dirichlet_mnist.sae");
+    let c = compile_file(&path).expect("model file");
+    let model = c.model.expect("model compiles");
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let net = Compiled::new(&vs, &model);
+    let mut opt = nn::Adam::default().build(&vs, 1e-3).expect("adam");
+    let b = model.train.batch;
+    let x = Tensor::rand([b, 1, 28, 28], (Kind::Float, device));
+    let step = time(3, 20, device, || {
+        let z = net.encode(&x, true);
+        let rec = net.recon_cost(&net.decode(&z, true), &x);
+        let w = net.sample_prior(b);
+        let pen: Tensor = model.penalties.iter().map(|p| train::penalty(p, &z, &w) * p.weight).sum();
+        let loss = rec + pen;
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+    });
+    println!("| training step, dirichlet_mnist (batch {b}, eps 0.01, 50 iterations) | {:.2} ms |", step * 1e3);
+    let sample = time(3, 50, device, || {
+        let _ = net.sample_prior(256);
+    });
+    println!("| prior sample, dirichlet(0.2) x 256 in 16-D | {:.3} ms ({:.2}% of a step) |", sample * 1e3, 100.0 * sample / step);
+    for (name, prior, dim) in [
+        ("normal", sae_dsl::ir::Prior::Normal { mean: 0.0, std: 1.0 }, 8),
+        ("uniform_sphere", sae_dsl::ir::Prior::UniformSphere, 10),
+    ] {
+        let t = time(3, 50, device, || {
+            let _ = sample_prior(&prior, 256, dim, device);
+        });
+        println!("| prior sample, {name} x 256 in {dim}-D | {:.3} ms |", t * 1e3);
+    }
+
+    // Sinkhorn loss + gradient.
+    for n in [64i64, 256, 1024] {
+        let y = Tensor::rand([n, 16], (Kind::Float, device));
+        let x = Tensor::rand([n, 16], (Kind::Float, device));
+        let t = time(2, if n > 512 { 5 } else { 20 }, device, || {
+            let xv = x.copy().set_requires_grad(true);
+            let out = ot::sinkhorn(&ot::sqdist(&xv, &y), 0.1, 50);
+            out.sharp.backward();
+        });
+        println!("| sinkhorn loss + gradient, n {n}, d 16, eps 0.1, 50 iterations (unrolled) | {:.2} ms |", t * 1e3);
+    }
+}

@@ -1357,10 +1357,15 @@ impl<'a> Checker<'a> {
                 let nets: Vec<String> = self.nets.keys().cloned().collect();
                 cands.extend(nets.iter().map(String::as_str));
                 cands.sort();
+                let in_std = crate::load::STDLIB.iter().find(|(_, text)| text.contains(&format!("net {name}(")));
+                let help = match in_std {
+                    Some((file, _)) => format!("`{name}` is defined in the standard library: add `import \"std/{file}\"`"),
+                    None => unknown_help(name, "layers and nets", &cands),
+                };
                 self.err(
                     Diag::error(Code::UnknownLayer, format!("unknown layer or net `{name}`"))
                         .label(call.name.span, "not a layer")
-                        .help(unknown_help(name, "layers and nets", &cands)),
+                        .help(help),
                 );
                 flow.shape = None;
                 continue;
@@ -1425,7 +1430,7 @@ impl<'a> Checker<'a> {
 
     fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
         let name = name_of(call);
-        let (op, bound) = if name == "reshape" || name == "unflatten" {
+        let op = if name == "reshape" || name == "unflatten" {
             let mut dims = vec![];
             for a in &call.args {
                 if let Some(n) = &a.name {
@@ -1464,7 +1469,7 @@ impl<'a> Checker<'a> {
                 flow.shape = None;
                 return;
             }
-            (LayerOp::Reshape { shape: dims }, None)
+            LayerOp::Reshape { shape: dims }
         } else {
             let params = LAYERS
                 .iter()
@@ -1507,7 +1512,7 @@ impl<'a> Checker<'a> {
                 "flatten" => LayerOp::Flatten,
                 _ => LayerOp::Normalize,
             };
-            (op, Some(b))
+            op
         };
         let Some(input) = flow.shape.clone() else {
             return;
@@ -1525,13 +1530,14 @@ impl<'a> Checker<'a> {
                 flow.shape = Some(output);
             }
             Err((msg, help, code)) => {
+                let msg = match flow.origin.last() {
+                    Some(net) => format!("{msg} (in net `{net}`)"),
+                    None => msg,
+                };
                 let mut d =
                     Diag::error(code, msg).label(at, format!("input {}", shape_str(&input)));
                 if at != call.span && at.file == call.span.file {
                     d = d.label(call.span, "this layer of the net");
-                }
-                if let (Some(b), Code::LayerInput) = (&bound, code) {
-                    let _ = b; // the whole call is labelled; argument spans are not needed here
                 }
                 self.err(d.help(help));
                 flow.shape = None;
@@ -1557,7 +1563,10 @@ impl<'a> Checker<'a> {
         if code == Code::UnknownPenalty {
             all.extend(PLANNED_PENALTIES);
         }
-        let singular = what.trim_end_matches('s');
+        let singular = match what {
+            "penalties" => "penalty",
+            w => w.strip_suffix('s').unwrap_or(w),
+        };
         self.err(
             Diag::error(code, format!("unknown {singular} `{name}`"))
                 .label(call.name.span, format!("not a known {singular}"))

@@ -55,7 +55,6 @@ codes! {
     ImportNotFound => "sae::load::import_not_found",
     ImportCycle => "sae::load::import_cycle",
     UnknownLayer => "sae::check::unknown_layer",
-    UnknownNet => "sae::check::unknown_net",
     UnknownPrior => "sae::check::unknown_prior",
     UnknownSpace => "sae::check::unknown_space",
     UnknownDataset => "sae::check::unknown_dataset",
@@ -81,7 +80,6 @@ codes! {
     EncoderSpace => "sae::check::encoder_space",
     ProjectionInserted => "sae::check::projection_inserted",
     CostOutput => "sae::check::cost_output",
-    NotAModel => "sae::check::not_a_model",
     TooLarge => "sae::check::too_large",
 }
 

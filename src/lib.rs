@@ -10,6 +10,7 @@ pub mod diag;
 pub mod image;
 pub mod ir;
 pub mod load;
+pub mod npy;
 pub mod ot;
 pub mod syntax;
 pub mod train;
@@ -65,7 +66,7 @@ pub fn compile_file(path: &Path) -> Result<Compilation, load::LoadError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| load::LoadError::Io(path.to_path_buf(), e))?;
     Ok(compile_source(
-        &path.display().to_string(),
+        &load::display_path(path),
         &text,
         path.parent(),
     ))

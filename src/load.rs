@@ -193,9 +193,9 @@ impl Loader {
                 Ok(text) => {
                     let canon = cand.canonicalize().unwrap_or(cand.clone());
                     let idir = cand.parent().map(Path::to_path_buf);
-                    return Some((Key::Path(canon), idir, text, cand.display().to_string()));
+                    return Some((Key::Path(canon), idir, text, display_path(&cand)));
                 }
-                Err(_) => tried.push(cand.display().to_string()),
+                Err(_) => tried.push(display_path(&cand)),
             }
         }
         self.diags.push(
@@ -208,6 +208,13 @@ impl Loader {
         );
         None
     }
+}
+
+/// A path as users see it: relative to the working directory when it lies below it.
+pub fn display_path(p: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    rel.display().to_string()
 }
 
 fn key_name(k: &Key) -> String {

@@ -15,6 +15,8 @@ struct SaeParser;
 
 /// Deepest nesting of brackets accepted, so that a hostile file cannot overflow the stack.
 pub const MAX_NESTING: usize = 64;
+/// Most arithmetic operators in one file: operator chains recurse in the parser and evaluator.
+pub const MAX_OPERATORS: usize = 256;
 
 /// A name with its location.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,6 +221,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
 /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest's recursive descent sees it.
 fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
     let mut depth = 0usize;
+    let mut operators = 0usize;
     let mut in_comment = false;
     let mut in_string = false;
     for (i, ch) in text.char_indices() {
@@ -246,6 +249,16 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
                 }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '*' | '/' | '^' | '-' if !text[i..].starts_with("->") => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Some(
+                        Diag::error(Code::NestingTooDeep, format!("more than {MAX_OPERATORS} arithmetic operators in one file"))
+                            .label(Span::new(file, i, i + 1), "one operator too many")
+                            .help("model files need a handful of operators; compute long expressions elsewhere"),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -301,6 +314,31 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
     })
 }
 
+/// What the innermost unclosed `{` before `pos` holds: layers, or training settings.
+fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
+    let mut stack = vec![];
+    let mut in_comment = false;
+    for (i, ch) in text[..pos.min(text.len())].char_indices() {
+        match ch {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '#' => in_comment = true,
+            '/' if text[i..].starts_with("//") => in_comment = true,
+            '{' | '(' | '[' => stack.push((ch, i)),
+            '}' | ')' | ']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    let &(ch, at) = stack.last()?;
+    if ch != '{' {
+        return None;
+    }
+    let before = text[..at].trim_end();
+    Some(if before.ends_with("train") { "a setting (`optimizer`, `batch`, `epochs`, `seed`)" } else { "a layer" })
+}
+
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {
@@ -313,6 +351,14 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
         }
         ErrorVariant::CustomError { .. } => vec![],
     };
+    // Inside a pipeline a name is a layer, inside `train { }` a setting.
+    if let Some(ctx) = enclosing_block(text, pos) {
+        for e in expected.iter_mut() {
+            if *e == "a name" {
+                *e = ctx;
+            }
+        }
+    }
     expected.dedup();
     let mut seen = std::collections::HashSet::new();
     expected.retain(|e| seen.insert(*e));
@@ -352,8 +398,8 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
             return d;
         }
     }
-    if expected_text.contains("`}`") && rest.is_empty() {
-        d = d.help("a `{` is not closed");
+    if expected_text.contains("`}`") && (rest.is_empty() || CLAUSE_KEYWORDS.contains(&word.as_str())) {
+        d = d.help("a `{` before this point is not closed");
     } else if expected.contains(&"`~` and a prior") {
         d = d.help("a latent clause names its space and its prior: `latent R^8 ~ normal()`");
     }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up libtorch (once) and runs the whole test suite. Used by .ci/run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+./scripts/setup.sh
+# Tests that need MNIST or the Sinkhorn fixtures use these when present and skip visibly otherwise.
+if [ -z "${SAE_DSL_DATA:-}" ] && [ -d ../shared/data ]; then export SAE_DSL_DATA="$root/../shared/data"; fi
+if [ -z "${SAE_DSL_FIXTURES:-}" ] && [ -d ../shared/fixtures/sinkhorn ]; then export SAE_DSL_FIXTURES="$root/../shared/fixtures/sinkhorn"; fi
+export SAE_DSL_OFFLINE=1   # tests never reach the network; downloads are tested on loopback
+cargo test "$@"

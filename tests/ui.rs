@@ -1,0 +1,58 @@
+//! UI tests: every file in tests/ui/ok must check without a diagnostic; every file in
+//! tests/ui/err must give at least one error, and its rendered diagnostics are snapshotted.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use sae_dsl::{compile_file, diag::Code};
+
+fn render(path: &Path) -> (String, usize, Vec<String>) {
+    let c = compile_file(path).expect("fixture is readable");
+    let text = c.sources.render(&c.diags, false, 100);
+    let errors = c.diags.iter().filter(|d| d.is_error()).count();
+    (text, errors, c.diags.iter().map(|d| d.code.as_str().to_string()).collect())
+}
+
+#[test]
+fn ok_files_give_no_diagnostic() {
+    insta::glob!("ui/ok/*.sae", |path| {
+        let (text, _, _) = render(path);
+        assert!(text.is_empty(), "{} gave diagnostics:\n{text}", path.display());
+    });
+}
+
+#[test]
+fn err_files_give_errors() {
+    insta::glob!("ui/err/*.sae", |path| {
+        let (text, errors, _) = render(path);
+        assert!(errors > 0, "{} gave no error:\n{text}", path.display());
+        insta::assert_snapshot!(text);
+    });
+}
+
+/// A diagnostic code without a fixture is a message no test has looked at.
+#[test]
+fn every_code_has_a_fixture() {
+    let mut seen = BTreeSet::new();
+    for sub in ["tests/ui/err", "tests/ui/warn"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+        for e in std::fs::read_dir(&dir).expect("fixture folder exists") {
+            let p = e.expect("dir entry").path();
+            if p.extension().is_some_and(|x| x == "sae") {
+                seen.extend(render(&p).2);
+            }
+        }
+    }
+    let missing: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !seen.contains(*c)).collect();
+    assert!(missing.is_empty(), "codes without a fixture in tests/ui/err or tests/ui/warn: {missing:?}");
+}
+
+#[test]
+fn warn_files_give_warnings_only() {
+    insta::glob!("ui/warn/*.sae", |path| {
+        let (text, errors, codes) = render(path);
+        assert_eq!(errors, 0, "{} gave errors:\n{text}", path.display());
+        assert!(!codes.is_empty(), "{} gave no warning", path.display());
+        insta::assert_snapshot!(text);
+    });
+}
