@@ -33,11 +33,18 @@ fn time(warm: usize, reps: usize, device: Device, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let device = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)) {
+    let device = match args
+        .iter()
+        .position(|a| a == "--device")
+        .and_then(|i| args.get(i + 1))
+    {
         Some(d) => train::parse_device(d).unwrap_or(Device::Cpu),
         None => Device::Cpu,
     };
-    println!("device {device:?}, torch threads {}", tch::get_num_threads());
+    println!(
+        "device {device:?}, torch threads {}",
+        tch::get_num_threads()
+    );
     println!("| benchmark | median |\n|---|---|");
 
     // One training step of the Dirichlet MNIST model on a batch of random images.
@@ -54,25 +61,46 @@ fn main() {
         let z = net.encode(&x, true);
         let rec = net.recon_cost(&net.decode(&z, true), &x);
         let w = net.sample_prior(b);
-        let pen: Tensor = model.penalties.iter().map(|p| train::penalty(p, &z, &w) * p.weight).sum();
+        let pen: Tensor = model
+            .penalties
+            .iter()
+            .map(|p| train::penalty(p, &z, &w) * p.weight)
+            .sum();
         let loss = rec + pen;
         opt.zero_grad();
         loss.backward();
         opt.step();
     });
-    println!("| training step, dirichlet_mnist (batch {b}, eps 0.01, 50 iterations) | {:.2} ms |", step * 1e3);
+    println!(
+        "| training step, dirichlet_mnist (batch {b}, eps 0.01, 50 iterations) | {:.2} ms |",
+        step * 1e3
+    );
     let sample = time(3, 50, device, || {
         let _ = net.sample_prior(256);
     });
-    println!("| prior sample, dirichlet(0.2) x 256 in 16-D | {:.3} ms ({:.2}% of a step) |", sample * 1e3, 100.0 * sample / step);
+    println!(
+        "| prior sample, dirichlet(0.2) x 256 in 16-D | {:.3} ms ({:.2}% of a step) |",
+        sample * 1e3,
+        100.0 * sample / step
+    );
     for (name, prior, dim) in [
-        ("normal", sae_dsl::ir::Prior::Normal { mean: 0.0, std: 1.0 }, 8),
+        (
+            "normal",
+            sae_dsl::ir::Prior::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            8,
+        ),
         ("uniform_sphere", sae_dsl::ir::Prior::UniformSphere, 10),
     ] {
         let t = time(3, 50, device, || {
             let _ = sample_prior(&prior, 256, dim, device);
         });
-        println!("| prior sample, {name} x 256 in {dim}-D | {:.3} ms |", t * 1e3);
+        println!(
+            "| prior sample, {name} x 256 in {dim}-D | {:.3} ms |",
+            t * 1e3
+        );
     }
 
     // Sinkhorn loss + gradient.

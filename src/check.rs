@@ -1357,9 +1357,13 @@ impl<'a> Checker<'a> {
                 let nets: Vec<String> = self.nets.keys().cloned().collect();
                 cands.extend(nets.iter().map(String::as_str));
                 cands.sort();
-                let in_std = crate::load::STDLIB.iter().find(|(_, text)| text.contains(&format!("net {name}(")));
+                let in_std = crate::load::STDLIB
+                    .iter()
+                    .find(|(_, text)| text.contains(&format!("net {name}(")));
                 let help = match in_std {
-                    Some((file, _)) => format!("`{name}` is defined in the standard library: add `import \"std/{file}\"`"),
+                    Some((file, _)) => format!(
+                        "`{name}` is defined in the standard library: add `import \"std/{file}\"`"
+                    ),
                     None => unknown_help(name, "layers and nets", &cands),
                 };
                 self.err(

@@ -213,7 +213,10 @@ impl Loader {
 /// A path as users see it: relative to the working directory when it lies below it.
 pub fn display_path(p: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let rel = cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()).unwrap_or(p);
+    let rel = cwd
+        .as_deref()
+        .and_then(|c| p.strip_prefix(c).ok())
+        .unwrap_or(p);
     rel.display().to_string()
 }
 

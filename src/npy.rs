@@ -15,29 +15,60 @@ pub fn read(path: &Path) -> Result<Array, String> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
         return Err(format!("{}: not a .npy file", path.display()));
     }
-    let (hlen, start) = if b[6] == 1 { (u16::from_le_bytes([b[8], b[9]]) as usize, 10) } else { (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12) };
-    let header = std::str::from_utf8(b.get(start..start + hlen).ok_or("truncated header")?).map_err(|e| e.to_string())?;
+    let (hlen, start) = if b[6] == 1 {
+        (u16::from_le_bytes([b[8], b[9]]) as usize, 10)
+    } else {
+        (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12)
+    };
+    let header = std::str::from_utf8(b.get(start..start + hlen).ok_or("truncated header")?)
+        .map_err(|e| e.to_string())?;
     if header.contains("'fortran_order': True") {
         return Err("Fortran order is not supported".into());
     }
-    let descr = header.split("'descr':").nth(1).and_then(|s| s.split('\'').nth(1)).ok_or("no descr")?;
-    let shape_txt = header.split("'shape':").nth(1).and_then(|s| s.split('(').nth(1)).and_then(|s| s.split(')').next()).ok_or("no shape")?;
-    let shape: Vec<usize> = shape_txt.split(',').filter_map(|t| t.trim().parse().ok()).collect();
+    let descr = header
+        .split("'descr':")
+        .nth(1)
+        .and_then(|s| s.split('\'').nth(1))
+        .ok_or("no descr")?;
+    let shape_txt = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|s| s.split('(').nth(1))
+        .and_then(|s| s.split(')').next())
+        .ok_or("no shape")?;
+    let shape: Vec<usize> = shape_txt
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
     let body = &b[start + hlen..];
     let data: Vec<f64> = match descr {
-        "<f8" => body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
-        "<f4" => body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect(),
+        "<f8" => body
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect(),
+        "<f4" => body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64)
+            .collect(),
         d => return Err(format!("unsupported dtype {d}")),
     };
     if data.len() != shape.iter().product::<usize>() {
-        return Err(format!("{}: {} values for shape {shape:?}", path.display(), data.len()));
+        return Err(format!(
+            "{}: {} values for shape {shape:?}",
+            path.display(),
+            data.len()
+        ));
     }
     Ok(Array { shape, data })
 }
 
 fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let tuple = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');

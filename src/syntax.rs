@@ -336,7 +336,11 @@ fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
         return None;
     }
     let before = text[..at].trim_end();
-    Some(if before.ends_with("train") { "a setting (`optimizer`, `batch`, `epochs`, `seed`)" } else { "a layer" })
+    Some(if before.ends_with("train") {
+        "a setting (`optimizer`, `batch`, `epochs`, `seed`)"
+    } else {
+        "a layer"
+    })
 }
 
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
@@ -398,7 +402,9 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
             return d;
         }
     }
-    if expected_text.contains("`}`") && (rest.is_empty() || CLAUSE_KEYWORDS.contains(&word.as_str())) {
+    if expected_text.contains("`}`")
+        && (rest.is_empty() || CLAUSE_KEYWORDS.contains(&word.as_str()))
+    {
         d = d.help("a `{` before this point is not closed");
     } else if expected.contains(&"`~` and a prior") {
         d = d.help("a latent clause names its space and its prior: `latent R^8 ~ normal()`");

@@ -34,11 +34,23 @@ fn labels(n: u32) -> Vec<u8> {
 }
 
 fn spec() -> DataSpec {
-    DataSpec { source: DataSource::Idx { dir: "mnist".into(), split: "train".into(), limit: 0 }, shape: vec![1, 28, 28], binarize: false }
+    DataSpec {
+        source: DataSource::Idx {
+            dir: "mnist".into(),
+            split: "train".into(),
+            limit: 0,
+        },
+        shape: vec![1, 28, 28],
+        binarize: false,
+    }
 }
 
 /// Writes an mnist folder with the given train files and loads it.
-fn load_with(img: Option<Vec<u8>>, lab: Option<Vec<u8>>, raw_img: Option<Vec<u8>>) -> Result<data::Dataset, DataError> {
+fn load_with(
+    img: Option<Vec<u8>>,
+    lab: Option<Vec<u8>>,
+    raw_img: Option<Vec<u8>>,
+) -> Result<data::Dataset, DataError> {
     let root = common::tempdir("idx");
     let dir = root.join("mnist");
     std::fs::create_dir_all(&dir).expect("dir");
@@ -64,27 +76,44 @@ fn corrupt_message(r: Result<data::Dataset, DataError>) -> String {
 
 #[test]
 fn good_files_load() {
-    let d = load_with(Some(images(3, 28, 28, 2051, 3 * 784)), Some(labels(3)), None).expect("loads");
+    let d = load_with(
+        Some(images(3, 28, 28, 2051, 3 * 784)),
+        Some(labels(3)),
+        None,
+    )
+    .expect("loads");
     assert_eq!(d.x.size(), vec![3, 1, 28, 28]);
     assert!((d.x.max().double_value(&[]) - 7.0 / 255.0).abs() < 1e-6);
 }
 
 #[test]
 fn wrong_magic() {
-    let m = corrupt_message(load_with(Some(images(3, 28, 28, 2049, 3 * 784)), Some(labels(3)), None));
-    assert!(m.contains("train-images") && m.contains("magic number 2049, expected 2051"), "{m}");
+    let m = corrupt_message(load_with(
+        Some(images(3, 28, 28, 2049, 3 * 784)),
+        Some(labels(3)),
+        None,
+    ));
+    assert!(
+        m.contains("train-images") && m.contains("magic number 2049, expected 2051"),
+        "{m}"
+    );
 }
 
 #[test]
 fn truncated_images() {
-    let m = corrupt_message(load_with(Some(images(3, 28, 28, 2051, 2 * 784)), Some(labels(3)), None));
+    let m = corrupt_message(load_with(
+        Some(images(3, 28, 28, 2051, 2 * 784)),
+        Some(labels(3)),
+        None,
+    ));
     assert!(m.contains("truncated") && m.contains("3 images"), "{m}");
 }
 
 #[test]
 fn corrupt_gzip() {
     let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&images(3, 28, 28, 2051, 3 * 784)).expect("gzip");
+    e.write_all(&images(3, 28, 28, 2051, 3 * 784))
+        .expect("gzip");
     let mut bytes = e.finish().expect("gzip");
     bytes.truncate(bytes.len() / 2);
     let m = corrupt_message(load_with(None, Some(labels(3)), Some(bytes)));
@@ -93,19 +122,31 @@ fn corrupt_gzip() {
 
 #[test]
 fn label_count_mismatch() {
-    let m = corrupt_message(load_with(Some(images(3, 28, 28, 2051, 3 * 784)), Some(labels(2)), None));
+    let m = corrupt_message(load_with(
+        Some(images(3, 28, 28, 2051, 3 * 784)),
+        Some(labels(2)),
+        None,
+    ));
     assert!(m.contains("2 labels for 3 images"), "{m}");
 }
 
 #[test]
 fn wrong_image_size() {
-    let m = corrupt_message(load_with(Some(images(2, 32, 32, 2051, 2 * 1024)), Some(labels(2)), None));
+    let m = corrupt_message(load_with(
+        Some(images(2, 32, 32, 2051, 2 * 1024)),
+        Some(labels(2)),
+        None,
+    ));
     assert!(m.contains("32x32") && m.contains("28x28"), "{m}");
 }
 
 #[test]
 fn empty_data_set() {
-    let m = corrupt_message(load_with(Some(images(0, 28, 28, 2051, 0)), Some(labels(0)), None));
+    let m = corrupt_message(load_with(
+        Some(images(0, 28, 28, 2051, 0)),
+        Some(labels(0)),
+        None,
+    ));
     assert!(m.contains("no images"), "{m}");
 }
 
@@ -114,11 +155,20 @@ fn missing_files_list_the_search_path() {
     let root = common::tempdir("missing");
     match data::find_file("no-such-set", "train-images-idx3-ubyte.gz", Some(&root)) {
         Err(DataError::NotFound { help, .. }) => {
-            assert!(help.contains(&root.join("no-such-set").display().to_string()), "{help}");
+            assert!(
+                help.contains(&root.join("no-such-set").display().to_string()),
+                "{help}"
+            );
             assert!(help.contains("/usr/share/datasets"), "{help}");
-            assert!(help.contains("--data-dir") && help.contains(data::DATA_ENV), "{help}");
+            assert!(
+                help.contains("--data-dir") && help.contains(data::DATA_ENV),
+                "{help}"
+            );
         }
-        other => panic!("expected not found, got {:?}", other.map(|p| p.display().to_string())),
+        other => panic!(
+            "expected not found, got {:?}",
+            other.map(|p| p.display().to_string())
+        ),
     }
 }
 
@@ -131,7 +181,10 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
             let Ok(mut s) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(&body);
         }
@@ -154,15 +207,27 @@ fn download_is_verified_and_atomic() {
     let bad = dir.join("bad.gz");
     let url = serve(b"tampered".to_vec(), 1);
     match data::fetch_verified(&format!("{url}/file.gz"), &sha, &bad) {
-        Err(DataError::Download { what, .. }) => assert!(what.contains("checksum mismatch"), "{what}"),
-        other => panic!("expected a checksum error, got {:?}", other.map(|p| p.display().to_string())),
+        Err(DataError::Download { what, .. }) => {
+            assert!(what.contains("checksum mismatch"), "{what}")
+        }
+        other => panic!(
+            "expected a checksum error, got {:?}",
+            other.map(|p| p.display().to_string())
+        ),
     }
     assert!(!bad.exists(), "a file with the wrong checksum is not kept");
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "no temporary files are left behind");
 
     // A server that is not there: a download error, not a panic.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let r = data::fetch_verified(&format!("http://{closed}/x"), &sha, &dir.join("never.gz"));
     assert!(matches!(r, Err(DataError::Download { .. })));
 }

@@ -6,7 +6,11 @@ use sae_dsl::{compile_source, train};
 
 fn compile(text: &str) -> sae_dsl::ir::Model {
     let c = compile_source("toy.sae", text, None);
-    assert!(c.diags.is_empty(), "{}", c.sources.render(&c.diags, false, 100));
+    assert!(
+        c.diags.is_empty(),
+        "{}",
+        c.sources.render(&c.diags, false, 100)
+    );
     c.model.expect("model")
 }
 
@@ -25,18 +29,44 @@ fn synthetic_model_trains_and_writes_its_run() {
     );
     let dir = common::tempdir("e2e");
     let out = dir.join("run");
-    let opts = train::RunOptions { out: Some(out.clone()), quiet: true, ..Default::default() };
-    let summary = train::run(&model, "source text", tch::Device::Cpu, &opts).expect("training runs");
+    let opts = train::RunOptions {
+        out: Some(out.clone()),
+        quiet: true,
+        ..Default::default()
+    };
+    let summary =
+        train::run(&model, "source text", tch::Device::Cpu, &opts).expect("training runs");
     let e = &summary.epochs;
     assert_eq!(e.len(), 12);
-    assert!(e[11].recon < 0.5 * e[0].recon, "reconstruction falls: {} -> {}", e[0].recon, e[11].recon);
-    assert!(e[11].penalty < e[0].penalty, "penalty falls: {} -> {}", e[0].penalty, e[11].penalty);
-    for f in ["checkpoint.safetensors", "model.sae", "config.json", "metrics.jsonl", "samples.png", "reconstructions.png", "summary.json"] {
+    assert!(
+        e[11].recon < 0.5 * e[0].recon,
+        "reconstruction falls: {} -> {}",
+        e[0].recon,
+        e[11].recon
+    );
+    assert!(
+        e[11].penalty < e[0].penalty,
+        "penalty falls: {} -> {}",
+        e[0].penalty,
+        e[11].penalty
+    );
+    for f in [
+        "checkpoint.safetensors",
+        "model.sae",
+        "config.json",
+        "metrics.jsonl",
+        "samples.png",
+        "reconstructions.png",
+        "summary.json",
+    ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
     let lines = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
     assert_eq!(lines.lines().count(), 12);
-    assert_eq!(std::fs::read_to_string(out.join("model.sae")).expect("copy"), "source text");
+    assert_eq!(
+        std::fs::read_to_string(out.join("model.sae")).expect("copy"),
+        "source text"
+    );
     // A second run into the same directory is refused without --force.
     let again = train::run(&model, "x", tch::Device::Cpu, &opts);
     assert!(matches!(again, Err(train::TrainError::Exists(_))));
@@ -48,13 +78,30 @@ fn synthetic_model_trains_and_writes_its_run() {
 #[test]
 fn mnist_dirichlet_model_writes_pictures() {
     let Some(data) = common::data() else { return };
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/dirichlet_mnist.sae")).expect("model");
-    let text = text.replace("data mnist(split = \"train\")", "data mnist(split = \"train\", limit = 512)");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/dirichlet_mnist.sae"
+    ))
+    .expect("model");
+    let text = text.replace(
+        "data mnist(split = \"train\")",
+        "data mnist(split = \"train\", limit = 512)",
+    );
     let model = compile(&text);
     let dir = common::tempdir("mnist");
-    let opts = train::RunOptions { out: Some(dir.join("run")), quiet: true, epochs: Some(1), data_dir: Some(data), ..Default::default() };
+    let opts = train::RunOptions {
+        out: Some(dir.join("run")),
+        quiet: true,
+        epochs: Some(1),
+        data_dir: Some(data),
+        ..Default::default()
+    };
     let s = train::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
-    assert!(s.test_mse.is_finite() && s.test_mse < 1.0, "mse {}", s.test_mse);
+    assert!(
+        s.test_mse.is_finite() && s.test_mse < 1.0,
+        "mse {}",
+        s.test_mse
+    );
     for f in ["samples.png", "reconstructions.png", "vertices.png"] {
         let bytes = std::fs::read(dir.join("run").join(f)).expect("picture");
         assert_eq!(&bytes[1..4], b"PNG", "{f} is a PNG");

@@ -21,7 +21,10 @@ fn col(t: &Tensor, j: i64) -> Vec<f64> {
 fn mean_var(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    (m, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0))
+    (
+        m,
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0),
+    )
 }
 
 /// Two-sample Kolmogorov-Smirnov statistic.
@@ -49,27 +52,54 @@ fn ks_critical(n: usize, m: usize) -> f64 {
 
 #[test]
 fn normal_matches_moments_and_rand_distr() {
-    let t = draw(&Prior::Normal { mean: 1.5, std: 2.0 }, 3);
+    let t = draw(
+        &Prior::Normal {
+            mean: 1.5,
+            std: 2.0,
+        },
+        3,
+    );
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let reference: Vec<f64> = (0..N).map(|_| rand_distr::Normal::new(1.5, 2.0).expect("normal").sample(&mut rng)).collect();
+    let reference: Vec<f64> = (0..N)
+        .map(|_| {
+            rand_distr::Normal::new(1.5, 2.0)
+                .expect("normal")
+                .sample(&mut rng)
+        })
+        .collect();
     for j in 0..3 {
         let c = col(&t, j);
         let (m, v) = mean_var(&c);
         let se = 2.0 / (N as f64).sqrt();
         assert!((m - 1.5).abs() < 5.0 * se, "mean {m}");
-        assert!((v - 4.0).abs() < 5.0 * 4.0 * (2.0 / N as f64).sqrt(), "variance {v}");
-        assert!(ks(&c, &reference) < ks_critical(c.len(), reference.len()), "KS against rand_distr");
+        assert!(
+            (v - 4.0).abs() < 5.0 * 4.0 * (2.0 / N as f64).sqrt(),
+            "variance {v}"
+        );
+        assert!(
+            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            "KS against rand_distr"
+        );
     }
 }
 
 #[test]
 fn uniform_box_matches_moments() {
-    let t = draw(&Prior::Uniform { low: -2.0, high: 1.0 }, 2);
+    let t = draw(
+        &Prior::Uniform {
+            low: -2.0,
+            high: 1.0,
+        },
+        2,
+    );
     let c = col(&t, 0);
     assert!(c.iter().all(|x| (-2.0..1.0).contains(x)));
     let (m, v) = mean_var(&c);
     let want_v = 9.0 / 12.0;
-    assert!((m + 0.5).abs() < 5.0 * (want_v / N as f64).sqrt(), "mean {m}");
+    assert!(
+        (m + 0.5).abs() < 5.0 * (want_v / N as f64).sqrt(),
+        "mean {m}"
+    );
     assert!((v - want_v).abs() < 0.02, "variance {v}");
 }
 
@@ -86,18 +116,32 @@ fn sphere_samples_are_unit_and_isotropic() {
     for j in 0..d {
         let c = col(&t, j);
         let (m, v) = mean_var(&c);
-        assert!(m.abs() < 5.0 * (1.0 / (d as f64 * N as f64)).sqrt(), "mean {m}");
+        assert!(
+            m.abs() < 5.0 * (1.0 / (d as f64 * N as f64)).sqrt(),
+            "mean {m}"
+        );
         assert!((v - 1.0 / d as f64).abs() < 0.01, "variance {v}");
-        assert!(ks(&c, &reference) < ks_critical(c.len(), reference.len()), "KS coordinate {j}");
+        assert!(
+            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            "KS coordinate {j}"
+        );
     }
 }
 
 fn check_dirichlet(alpha: Vec<f64>) {
     let d = alpha.len() as i64;
     let a0: f64 = alpha.iter().sum();
-    let t = draw(&Prior::Dirichlet { alpha: alpha.clone() }, d);
+    let t = draw(
+        &Prior::Dirichlet {
+            alpha: alpha.clone(),
+        },
+        d,
+    );
     let sums = t.sum_dim_intlist(1, false, Kind::Double);
-    assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-5, "rows sum to 1");
+    assert!(
+        (sums - 1.0).abs().max().double_value(&[]) < 1e-5,
+        "rows sum to 1"
+    );
     assert!(t.min().double_value(&[]) >= 0.0);
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     for (j, &aj) in alpha.iter().enumerate() {
@@ -105,12 +149,21 @@ fn check_dirichlet(alpha: Vec<f64>) {
         let (m, v) = mean_var(&c);
         let want_m = aj / a0;
         let want_v = aj * (a0 - aj) / (a0 * a0 * (a0 + 1.0));
-        assert!((m - want_m).abs() < 5.0 * (want_v / N as f64).sqrt(), "alpha {alpha:?} coord {j}: mean {m} vs {want_m}");
-        assert!((v - want_v).abs() < 0.1 * want_v, "alpha {alpha:?} coord {j}: variance {v} vs {want_v}");
+        assert!(
+            (m - want_m).abs() < 5.0 * (want_v / N as f64).sqrt(),
+            "alpha {alpha:?} coord {j}: mean {m} vs {want_m}"
+        );
+        assert!(
+            (v - want_v).abs() < 0.1 * want_v,
+            "alpha {alpha:?} coord {j}: variance {v} vs {want_v}"
+        );
         // The marginal is Beta(a_j, a0 - a_j): compare with rand_distr's sampler.
         let beta = rand_distr::Beta::new(aj, a0 - aj).expect("beta");
         let reference: Vec<f64> = (0..N).map(|_| beta.sample(&mut rng)).collect();
-        assert!(ks(&c, &reference) < ks_critical(c.len(), reference.len()), "alpha {alpha:?} coord {j}: KS");
+        assert!(
+            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            "alpha {alpha:?} coord {j}: KS"
+        );
     }
 }
 

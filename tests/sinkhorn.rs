@@ -13,7 +13,17 @@ fn load(dir: &std::path::Path, name: &str) -> Tensor {
 }
 
 fn matrix(v: &Value) -> Tensor {
-    let rows: Vec<f64> = v.as_array().expect("array").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().expect("number"))).collect();
+    let rows: Vec<f64> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+        })
+        .collect();
     let n = v.as_array().map(|a| a.len()).unwrap_or(0) as i64;
     Tensor::from_slice(&rows).reshape([n, -1])
 }
@@ -24,8 +34,13 @@ fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn unrolled_values_and_gradients_match_the_reference() {
-    let Some(dir) = common::fixtures() else { return };
-    let refs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("reference.json")).expect("json");
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    let refs: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reference.json")).expect("reference.json"),
+    )
+    .expect("json");
     let mut checked = 0;
     for pair in ["A", "B"] {
         let x0 = load(&dir, &format!("X_{pair}.npy"));
@@ -40,11 +55,20 @@ fn unrolled_values_and_gradients_match_the_reference() {
                 let dual = out.dual.double_value(&[]);
                 let want_sharp = r["sharp"].as_f64().expect("sharp");
                 let want_dual = r["dual"].as_f64().expect("dual");
-                assert!((sharp - want_sharp).abs() < 1e-9 * want_sharp.abs().max(1.0), "{pair} eps {eps} L {iters}: sharp {sharp} vs {want_sharp}");
-                assert!((dual - want_dual).abs() < 1e-9 * want_dual.abs().max(1.0), "{pair} eps {eps} L {iters}: dual {dual} vs {want_dual}");
+                assert!(
+                    (sharp - want_sharp).abs() < 1e-9 * want_sharp.abs().max(1.0),
+                    "{pair} eps {eps} L {iters}: sharp {sharp} vs {want_sharp}"
+                );
+                assert!(
+                    (dual - want_dual).abs() < 1e-9 * want_dual.abs().max(1.0),
+                    "{pair} eps {eps} L {iters}: dual {dual} vs {want_dual}"
+                );
                 let grad = Tensor::run_backward(&[&out.sharp], &[&x], false, false).remove(0);
                 let err = max_abs(&grad, &matrix(&r["grad_sharp"]));
-                assert!(err < 1e-8, "{pair} eps {eps} L {iters}: gradient error {err}");
+                assert!(
+                    err < 1e-8,
+                    "{pair} eps {eps} L {iters}: gradient error {err}"
+                );
                 checked += 1;
             }
         }
@@ -56,8 +80,13 @@ fn unrolled_values_and_gradients_match_the_reference() {
 /// the dual value and the envelope gradient 2 sum_j P_ij (x_i - y_j).
 #[test]
 fn converged_values_match_pot() {
-    let Some(dir) = common::fixtures() else { return };
-    let refs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("reference.json")).expect("json");
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    let refs: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reference.json")).expect("reference.json"),
+    )
+    .expect("json");
     for pair in ["A", "B"] {
         let x = load(&dir, &format!("X_{pair}.npy"));
         let y = load(&dir, &format!("Y_{pair}.npy"));
@@ -68,19 +97,31 @@ fn converged_values_match_pot() {
             let iters = if eps < 0.05 { 40_000 } else { 3_000 };
             let out = tch::no_grad(|| ot::sinkhorn(&c, eps, iters));
             let err = ot::marginal_error(&out.plan);
-            assert!(err < 1e-6, "{pair} eps {eps}: marginal error {err} after {iters} iterations");
+            assert!(
+                err < 1e-6,
+                "{pair} eps {eps}: marginal error {err} after {iters} iterations"
+            );
             // Values are accurate to about the marginal error (pair B at eps 0.01 converges slowly).
             let tol = 1e-8f64.max(50.0 * err);
             let linear = r["linear"].as_f64().expect("linear");
             let entropic = r["entropic"].as_f64().expect("entropic");
             let (sharp, dual) = (out.sharp.double_value(&[]), out.dual.double_value(&[]));
-            assert!((sharp - linear).abs() < tol, "{pair} eps {eps}: linear {sharp} vs {linear}");
-            assert!((dual - entropic).abs() < tol, "{pair} eps {eps}: entropic {dual} vs {entropic}");
+            assert!(
+                (sharp - linear).abs() < tol,
+                "{pair} eps {eps}: linear {sharp} vs {linear}"
+            );
+            assert!(
+                (dual - entropic).abs() < tol,
+                "{pair} eps {eps}: entropic {dual} vs {entropic}"
+            );
             // Envelope gradient of the dual from the converged plan.
             let diff = x.unsqueeze(1) - y.unsqueeze(0);
             let grad = (out.plan.unsqueeze(2) * diff).sum_dim_intlist(1, false, Kind::Double) * 2.0;
             let gerr = max_abs(&grad, &matrix(&r["grad_entropic"]));
-            assert!(gerr < 10.0 * tol, "{pair} eps {eps}: envelope gradient error {gerr}");
+            assert!(
+                gerr < 10.0 * tol,
+                "{pair} eps {eps}: envelope gradient error {gerr}"
+            );
         }
     }
 }
@@ -97,7 +138,10 @@ fn small_epsilon_is_stable_in_float32() {
     let v = out.sharp.double_value(&[]);
     assert!(v.is_finite() && v > 0.0, "value {v}");
     let g = Tensor::run_backward(&[&out.sharp], &[&x], false, false).remove(0);
-    assert!(g.isfinite().all().int64_value(&[]) == 1, "gradient has non-finite entries");
+    assert!(
+        g.isfinite().all().int64_value(&[]) == 1,
+        "gradient has non-finite entries"
+    );
 }
 
 /// The geodesic cost on the sphere is the angle: brute force on a few points.
@@ -107,7 +151,14 @@ fn geodesic_cost_is_the_angle() {
     let y = Tensor::from_slice(&[0.0f64, 1.0, -1.0, 0.0, 0.6, 0.8]).reshape([3, 2]);
     let c = ot::cost_matrix(&x, &y, sae_dsl::ir::LatentCost::Geodesic { p: 1.0 });
     let pi = std::f64::consts::PI;
-    let want = [pi / 2.0, pi, (0.6f64).acos(), 0.0, pi / 2.0, (0.8f64).acos()];
+    let want = [
+        pi / 2.0,
+        pi,
+        (0.6f64).acos(),
+        0.0,
+        pi / 2.0,
+        (0.8f64).acos(),
+    ];
     for (i, w) in want.iter().enumerate() {
         let got = c.view([-1]).double_value(&[i as i64]);
         assert!((got - w).abs() < 3e-3, "entry {i}: {got} vs {w}");

@@ -10,14 +10,25 @@ fn render(path: &Path) -> (String, usize, Vec<String>) {
     let c = compile_file(path).expect("fixture is readable");
     let text = c.sources.render(&c.diags, false, 100);
     let errors = c.diags.iter().filter(|d| d.is_error()).count();
-    (text, errors, c.diags.iter().map(|d| d.code.as_str().to_string()).collect())
+    (
+        text,
+        errors,
+        c.diags
+            .iter()
+            .map(|d| d.code.as_str().to_string())
+            .collect(),
+    )
 }
 
 #[test]
 fn ok_files_give_no_diagnostic() {
     insta::glob!("ui/ok/*.sae", |path| {
         let (text, _, _) = render(path);
-        assert!(text.is_empty(), "{} gave diagnostics:\n{text}", path.display());
+        assert!(
+            text.is_empty(),
+            "{} gave diagnostics:\n{text}",
+            path.display()
+        );
     });
 }
 
@@ -43,8 +54,15 @@ fn every_code_has_a_fixture() {
             }
         }
     }
-    let missing: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !seen.contains(*c)).collect();
-    assert!(missing.is_empty(), "codes without a fixture in tests/ui/err or tests/ui/warn: {missing:?}");
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !seen.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a fixture in tests/ui/err or tests/ui/warn: {missing:?}"
+    );
 }
 
 #[test]

@@ -21,7 +21,11 @@ pub fn shared_dir(env: &str, rel: &str, what: &str) -> Option<PathBuf> {
 }
 
 pub fn fixtures() -> Option<PathBuf> {
-    shared_dir("SAE_DSL_FIXTURES", "../shared/fixtures/sinkhorn", "Sinkhorn fixtures")
+    shared_dir(
+        "SAE_DSL_FIXTURES",
+        "../shared/fixtures/sinkhorn",
+        "Sinkhorn fixtures",
+    )
 }
 
 pub fn data() -> Option<PathBuf> {
@@ -30,7 +34,11 @@ pub fn data() -> Option<PathBuf> {
 
 /// A fresh empty temporary directory.
 pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sae-dsl-test-{tag}-{}-{}", std::process::id(), rand::random::<u32>()));
+    let d = std::env::temp_dir().join(format!(
+        "sae-dsl-test-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
