@@ -16,7 +16,12 @@ pub fn shared_dir(env: &str, rel: &str, what: &str) -> Option<PathBuf> {
     if p.is_dir() {
         return Some(p);
     }
-    eprintln!("SKIPPED: {what} not found (set {env} or provide {rel})");
+    // Written to the process's stderr directly: libtest captures eprintln! of passing tests.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what} not found (set {env} or provide {rel})"
+    );
     None
 }
 
