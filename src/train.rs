@@ -428,3 +428,35 @@ fn write_pictures(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ir::Model {
+        let text = "data rings()\nlatent R^2 ~ normal()\nencoder { linear(2) }\ngenerator { linear(2) }\npenalty sinkhorn(epsilon = 0.001)\n";
+        crate::compile_source("m.sae", text, None)
+            .model
+            .expect("model")
+    }
+
+    #[test]
+    fn non_finite_losses_name_term_epoch_and_step() {
+        let m = model();
+        assert!(check_finite(1.0, 2.0, 1, 1, &m).is_ok());
+        let e = check_finite(f64::NAN, 1.0, 3, 7, &m).expect_err("NaN reconstruction");
+        assert_eq!(
+            e.to_string(),
+            "the reconstruction cost became NaN at epoch 3, step 7"
+        );
+        assert!(
+            format!("{:?}", miette::Report::new(e)).contains("lower the learning rate (now 0.001)")
+        );
+        let e = check_finite(1.0, f64::INFINITY, 2, 40, &m).expect_err("infinite penalty");
+        assert_eq!(
+            e.to_string(),
+            "the latent penalty became inf at epoch 2, step 40"
+        );
+        assert!(format!("{:?}", miette::Report::new(e)).contains("epsilon 0.001"));
+    }
+}

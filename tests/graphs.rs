@@ -1,6 +1,21 @@
 //! Snapshots of `sae-dsl graph` for every file in models/ and stdlib/.
 
+use std::path::Path;
+
 use sae_dsl::{compile_file, graph_text};
+
+/// Compiles a file that must give no diagnostic; returns its graph text.
+fn graph(path: &Path, library: bool) -> String {
+    let c = compile_file(path).expect("readable");
+    assert!(
+        c.diags.is_empty(),
+        "{}:\n{}",
+        path.display(),
+        c.sources.render(&c.diags, false, 100)
+    );
+    assert_eq!(c.library, library, "{}", path.display());
+    graph_text(&c).expect("a graph")
+}
 
 #[test]
 fn models_compile_to_stable_graphs() {
@@ -8,14 +23,7 @@ fn models_compile_to_stable_graphs() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/models"),
         "*.sae",
         |path| {
-            let c = compile_file(path).expect("readable");
-            assert!(
-                c.diags.is_empty(),
-                "{}:\n{}",
-                path.display(),
-                c.sources.render(&c.diags, false, 100)
-            );
-            insta::assert_snapshot!(graph_text(&c).expect("a model"));
+            insta::assert_snapshot!(graph(path, false));
         }
     );
 }
@@ -26,15 +34,7 @@ fn stdlib_compiles_to_stable_graphs() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"),
         "*.sae",
         |path| {
-            let c = compile_file(path).expect("readable");
-            assert!(
-                c.diags.is_empty(),
-                "{}:\n{}",
-                path.display(),
-                c.sources.render(&c.diags, false, 100)
-            );
-            assert!(c.library);
-            insta::assert_snapshot!(graph_text(&c).expect("a library"));
+            insta::assert_snapshot!(graph(path, true));
         }
     );
 }

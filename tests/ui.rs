@@ -74,3 +74,16 @@ fn warn_files_give_warnings_only() {
         insta::assert_snapshot!(text);
     });
 }
+
+#[test]
+fn unreadable_model_file_names_the_path() {
+    let err = compile_file(Path::new("tests/ui/no_such_model.sae"))
+        .err()
+        .expect("an error");
+    let text = format!("{:?}", miette::Report::new(err));
+    assert!(
+        text.contains("cannot read model file tests/ui/no_such_model.sae"),
+        "{text}"
+    );
+    assert!(text.contains("sae::load::read"), "{text}");
+}
