@@ -141,7 +141,7 @@ pub fn run(
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&model.name));
-    prepare_dir(&dir, opts.force)?;
+    refuse_existing(&dir, opts.force)?;
 
     tch::manual_seed(seed);
     let train = data::load(&model.data, "train", opts.data_dir.as_deref(), seed, device)?;
@@ -153,6 +153,8 @@ pub fn run(
         }
         .into());
     }
+    // Created only once the data are there, so that a failed start leaves no empty run.
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
 
     write_atomic(&dir.join("model.sae"), source.as_bytes()).map_err(io_err(&dir))?;
     let config = serde_json::json!({
@@ -278,16 +280,14 @@ fn progress_bar(quiet: bool, steps: u64) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
-fn prepare_dir(dir: &Path, force: bool) -> Result<(), TrainError> {
-    if dir.exists()
-        && !force
-        && std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
+fn refuse_existing(dir: &Path, force: bool) -> Result<(), TrainError> {
+    let non_empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !force {
         return Err(TrainError::Exists(dir.to_path_buf()));
     }
-    std::fs::create_dir_all(dir).map_err(io_err(dir))
+    Ok(())
 }
 
 fn check_finite(
