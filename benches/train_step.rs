@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 use sae_dsl::backend::{sample_prior, Compiled};
+use sae_dsl::optim::Adam;
 use sae_dsl::{compile_file, ot, train};
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -54,7 +55,7 @@ fn main() {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, &model);
-    let mut opt = nn::Adam::default().build(&vs, 1e-3).expect("adam");
+    let mut opt = Adam::new(&vs, &model.train.optimizer);
     let b = model.train.batch;
     let x = Tensor::rand([b, 1, 28, 28], (Kind::Float, device));
     let step = time(3, 20, device, || {

@@ -11,6 +11,7 @@ pub mod image;
 pub mod ir;
 pub mod load;
 pub mod npy;
+pub mod optim;
 pub mod ot;
 pub mod syntax;
 pub mod train;

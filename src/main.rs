@@ -34,6 +34,25 @@ enum Command {
     /// costs, penalty and training settings.
     #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
     Graph { file: PathBuf },
+    /// Continue an interrupted run from its saved state (resume.safetensors).
+    #[command(
+        after_help = "Examples:\n  sae-dsl resume runs/dirichlet_mnist-20261121-070630\n  sae-dsl resume runs/try1 --epochs 40    # train a finished run for longer"
+    )]
+    Resume {
+        dir: PathBuf,
+        /// Train up to this many epochs in all (default: the run's own).
+        #[arg(long)]
+        epochs: Option<i64>,
+        /// auto (CUDA when available), cpu or cuda.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Folder holding data sets (default: the one the run used).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// No progress bar or per-epoch lines.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Train a model and write its run directory (checkpoint, metrics, pictures).
     #[command(
         after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae"
@@ -64,9 +83,70 @@ enum Command {
     },
 }
 
+/// SIGINT and SIGTERM stop training at the next step boundary with the state saved; a second
+/// signal exits at once.
+fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        let flag = train::interrupt_flag();
+        if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nstopping at the next step; the state will be saved (signal again to quit at once)"
+        );
+    });
+}
+
+/// Reports a training error; 130 for an interruption, as shells expect after SIGINT.
+fn train_failed(e: train::TrainError) -> ExitCode {
+    let code = if matches!(e, train::TrainError::Interrupted { .. }) {
+        130
+    } else {
+        1
+    };
+    eprintln!("{:?}", miette::Report::new(e));
+    ExitCode::from(code)
+}
+
+fn finished(s: &train::RunSummary) -> ExitCode {
+    println!(
+        "run finished: {}\n  test reconstruction {:.4} (model cost), mse {:.5}",
+        s.dir.display(),
+        s.test_recon,
+        s.test_mse
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Resume {
+            dir,
+            epochs,
+            device,
+            data_dir,
+            quiet,
+        } => {
+            let device = match train::parse_device(&device) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            install_signal_handler();
+            let opts = train::RunOptions {
+                epochs,
+                data_dir,
+                quiet,
+                ..Default::default()
+            };
+            match train::resume(&dir, device, &opts) {
+                Ok(s) => finished(&s),
+                Err(e) => train_failed(e),
+            }
+        }
         Command::Check { file, color } => {
             let Some(c) = front(&file, color) else {
                 return ExitCode::from(1);
@@ -136,20 +216,10 @@ fn main() -> ExitCode {
             if !quiet {
                 eprintln!("training {} on {device:?}", model.name);
             }
+            install_signal_handler();
             match train::run(&model, &source, device, &opts) {
-                Ok(s) => {
-                    println!(
-                        "run finished: {}\n  test reconstruction {:.4} (model cost), mse {:.5}",
-                        s.dir.display(),
-                        s.test_recon,
-                        s.test_mse
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{:?}", miette::Report::new(e));
-                    ExitCode::from(1)
-                }
+                Ok(s) => finished(&s),
+                Err(e) => train_failed(e),
             }
         }
     }

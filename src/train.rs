@@ -1,19 +1,25 @@
 //! Stage 4, `train`: runs a compiled model on its data and writes the run directory.
 //!
-//! Entry point: [`run`]. Artifacts are written atomically; the checkpoint is replaced only by a
-//! complete newer one, so an error or interruption keeps the last good epoch.
+//! Entry points: [`run`] for a new run, [`resume`] to continue one. Every artifact is written
+//! atomically; the checkpoint and the training state (`resume.safetensors`: variables, Adam
+//! moments, position, running sums) are replaced only by complete newer ones, so an error or an
+//! interruption keeps the last good state. Random numbers are re-seeded from (seed, epoch, step)
+//! at every step, so a resumed run draws exactly what the uninterrupted run would have drawn.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::backend::Compiled;
-use crate::data::{self, DataError};
+use crate::data::{self, DataError, Dataset};
 use crate::image::{self, Series};
 use crate::ir::{self, PenaltyKind, Space};
+use crate::optim::Adam;
 use crate::ot;
 use crate::util::write_atomic;
 
@@ -28,6 +34,10 @@ pub struct RunOptions {
     pub force: bool,
 }
 
+/// Environment variable that injects a fault, for tests: `nan-recon@STEP` or `nan-penalty@STEP`
+/// makes that term NaN at the given global step (1-based).
+pub const FAULT_ENV: &str = "SAE_DSL_FAULT";
+
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TrainError {
@@ -35,10 +45,7 @@ pub enum TrainError {
     #[diagnostic(transparent)]
     Data(#[from] DataError),
     #[error("run directory {0} already exists and is not empty")]
-    #[diagnostic(
-        code(sae::run::exists),
-        help("choose another --out, or pass --force to write into it")
-    )]
+    #[diagnostic(code(sae::run::exists), help("choose another --out, pass --force to write into it, or `sae-dsl resume DIR` to continue it"))]
     Exists(PathBuf),
     #[error("{path}: {source}")]
     #[diagnostic(code(sae::run::io))]
@@ -53,6 +60,25 @@ pub enum TrainError {
         value: String,
         epoch: i64,
         step: i64,
+        help: String,
+    },
+    #[error("interrupted at epoch {epoch}, step {step}; the state is saved in {dir}")]
+    #[diagnostic(
+        code(sae::run::interrupted),
+        help("continue with `sae-dsl resume {dir}`")
+    )]
+    Interrupted { dir: String, epoch: i64, step: i64 },
+    #[error("another training (process {pid}) is writing into {dir}")]
+    #[diagnostic(code(sae::run::locked), help("wait for it to finish, or choose another --out; a lock of a process that has died is removed automatically"))]
+    Locked { dir: String, pid: u32 },
+    #[error("cannot resume {dir}: {what}")]
+    #[diagnostic(code(sae::run::resume))]
+    Resume { dir: String, what: String },
+    #[error("this model needs about {need} of memory for training, {have} are available")]
+    #[diagnostic(code(sae::run::memory), help("{help}"))]
+    Memory {
+        need: String,
+        have: String,
         help: String,
     },
     #[error("libtorch: {0}")]
@@ -78,6 +104,16 @@ pub struct RunSummary {
     pub test_recon: f64,
     pub test_mse: f64,
     pub device: String,
+    /// Largest row-marginal error of the Sinkhorn plan seen at the logging points.
+    pub sinkhorn_marginal_error_max: f64,
+}
+
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// Set (e.g. by a SIGINT/SIGTERM handler) to stop training at the next step boundary, after
+/// saving the state.
+pub fn interrupt_flag() -> &'static AtomicBool {
+    &INTERRUPT
 }
 
 /// Resolves `auto|cpu|cuda` to a device.
@@ -114,8 +150,18 @@ pub fn default_run_dir(model: &str) -> PathBuf {
     ))
 }
 
-/// The weighted latent penalty and its unweighted value, between codes `z` and prior samples `w`.
+/// The unweighted latent penalty between codes `z` and prior samples `w`.
 pub fn penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor) -> Tensor {
+    penalty_measured(p, z, w, false).0
+}
+
+/// The penalty and, when `measure`, the row-marginal error of its Sinkhorn plan.
+fn penalty_measured(
+    p: &ir::Penalty,
+    z: &Tensor,
+    w: &Tensor,
+    measure: bool,
+) -> (Tensor, Option<f64>) {
     match &p.kind {
         PenaltyKind::Sinkhorn {
             epsilon,
@@ -123,12 +169,164 @@ pub fn penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor) -> Tensor {
             cost,
         } => {
             let c = ot::cost_matrix(z, w, *cost);
-            ot::sinkhorn(&c, *epsilon, *iterations).sharp
+            let out = ot::sinkhorn(&c, *epsilon, *iterations);
+            let err = measure.then(|| tch::no_grad(|| ot::marginal_error(&out.plan)));
+            (out.sharp, err)
         }
     }
 }
 
-/// Trains `model` and writes its run directory. `source` is the model file's text.
+/// A deterministic seed for (seed, epoch, step): splitmix64, kept non-negative.
+fn step_seed(seed: i64, epoch: i64, step: i64) -> i64 {
+    let mut x = (seed as u64)
+        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) >> 1) as i64
+}
+
+/// Bytes, in words: "1.5 GiB".
+fn bytes(n: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+/// An estimate of the memory training needs, from the IR: parameters with their gradients and
+/// Adam moments, activations kept for the backward pass, and the unrolled Sinkhorn iterations.
+pub fn estimate_memory(model: &ir::Model) -> f64 {
+    let params = (model.encoder.params() + model.generator.params()) as f64;
+    let b = model.train.batch as f64;
+    let act: f64 = model
+        .encoder
+        .layers
+        .iter()
+        .chain(&model.generator.layers)
+        .map(|l| l.output.iter().map(|&d| d as f64).product::<f64>())
+        .sum();
+    let sinkhorn: f64 = model
+        .penalties
+        .iter()
+        .map(|p| match p.kind {
+            PenaltyKind::Sinkhorn { iterations, .. } => b * b * (2.0 * iterations as f64 + 4.0),
+        })
+        .sum();
+    4.0 * (4.0 * params + 2.0 * b * act + sinkhorn)
+}
+
+/// Available memory on `device`, when it can be known (CPU: MemAvailable of /proc/meminfo).
+fn available_memory(device: Device) -> Option<f64> {
+    if device != Device::Cpu {
+        return None;
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+fn check_memory(model: &ir::Model, device: Device) -> Result<(), TrainError> {
+    let need = estimate_memory(model);
+    match available_memory(device) {
+        Some(have) if need > have => Err(TrainError::Memory {
+            need: bytes(need),
+            have: bytes(have),
+            help: format!(
+                "the batch of {} dominates (the unrolled Sinkhorn keeps batch^2 x iterations values); lower `batch` or `iterations`",
+                model.train.batch
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A lock file holding the process id; removed when dropped.
+struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    fn acquire(dir: &Path) -> Result<RunLock, TrainError> {
+        let path = dir.join("run.lock");
+        for _ in 0..3 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+                    return Ok(RunLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    if let Some(pid) = pid {
+                        if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+                        {
+                            return Err(TrainError::Locked {
+                                dir: dir.display().to_string(),
+                                pid,
+                            });
+                        }
+                    }
+                    eprintln!(
+                        "note: removing a stale lock in {} (process {} is not running)",
+                        dir.display(),
+                        pid.map_or("?".into(), |p| p.to_string())
+                    );
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(TrainError::Io { path, source: e }),
+            }
+        }
+        Err(TrainError::Locked {
+            dir: dir.display().to_string(),
+            pid: 0,
+        })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where training starts: epoch, step within it, and the running sums of that epoch.
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    epoch: i64,
+    step: i64,
+    sum_rec: f64,
+    sum_pen: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    NanRecon(i64),
+    NanPenalty(i64),
+}
+
+fn fault_from_env() -> Option<Fault> {
+    let v = std::env::var(FAULT_ENV).ok()?;
+    let (kind, step) = v.split_once('@')?;
+    let step = step.parse().ok()?;
+    match kind {
+        "nan-recon" => Some(Fault::NanRecon(step)),
+        "nan-penalty" => Some(Fault::NanPenalty(step)),
+        _ => None,
+    }
+}
+
+/// Trains `model` in a new run directory. `source` is the model file's text.
 pub fn run(
     model: &ir::Model,
     source: &str,
@@ -142,8 +340,8 @@ pub fn run(
         .clone()
         .unwrap_or_else(|| default_run_dir(&model.name));
     refuse_existing(&dir, opts.force)?;
+    check_memory(model, device)?;
 
-    tch::manual_seed(seed);
     let train = data::load(&model.data, "train", opts.data_dir.as_deref(), seed, device)?;
     let test = data::load(&model.data, "test", opts.data_dir.as_deref(), seed, device)?;
     if train.is_empty() {
@@ -155,115 +353,370 @@ pub fn run(
     }
     // Created only once the data are there, so that a failed start leaves no empty run.
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let _lock = RunLock::acquire(&dir)?;
 
     write_atomic(&dir.join("model.sae"), source.as_bytes()).map_err(io_err(&dir))?;
     let config = serde_json::json!({
         "model": model,
         "run": {
             "epochs": epochs, "seed": seed, "device": format!("{device:?}"),
+            "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
             "sae_dsl": env!("CARGO_PKG_VERSION"),
         }
     });
     let config_text = serde_json::to_string_pretty(&config).unwrap_or_default();
     write_atomic(&dir.join("config.json"), config_text.as_bytes()).map_err(io_err(&dir))?;
+    let _ = std::fs::remove_file(dir.join("metrics.jsonl")); // --force: a new run, new metrics
 
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, model);
-    let a = &model.train.optimizer;
-    let mut opt = nn::Adam {
-        beta1: a.beta1,
-        beta2: a.beta2,
-        wd: 0.0,
-        eps: 1e-8,
-        amsgrad: false,
+    let opt = Adam::new(&vs, &model.train.optimizer);
+    let start = Position {
+        epoch: 1,
+        step: 0,
+        sum_rec: 0.0,
+        sum_pen: 0.0,
+    };
+    Session {
+        model,
+        net: &net,
+        vs: &vs,
+        opt,
+        dir: &dir,
+        epochs,
+        seed,
+        quiet: opts.quiet,
+        device,
     }
-    .build(&vs, a.lr)?;
+    .train(start, &train, &test)
+}
 
-    let n = train.len();
-    let batch = model.train.batch.min(n);
-    let steps = n / batch; // the last partial batch is dropped: every step sees a full batch
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut history = vec![];
-    let bar = progress_bar(opts.quiet, steps as u64);
-    for epoch in 1..=epochs {
-        let t0 = Instant::now();
-        let perm = Tensor::randperm(n, (Kind::Int64, device));
-        let mut sum_rec = Tensor::zeros([], (Kind::Float, device));
-        let mut sum_pen = Tensor::zeros([], (Kind::Float, device));
-        if let Some(b) = &bar {
-            b.reset();
-            b.set_prefix(format!("epoch {epoch}/{epochs}"));
+/// Continues the run in `dir` from its saved state (`resume.safetensors`).
+pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+    let fail = |what: String| TrainError::Resume {
+        dir: dir.display().to_string(),
+        what,
+    };
+    let source = std::fs::read_to_string(dir.join("model.sae"))
+        .map_err(|e| fail(format!("model.sae: {e}")))?;
+    let c = crate::compile_source(
+        &dir.join("model.sae").display().to_string(),
+        &source,
+        Some(dir),
+    );
+    let Some(model) = c.model.filter(|_| !c.diags.iter().any(|d| d.is_error())) else {
+        return Err(fail(format!(
+            "its model.sae no longer compiles:\n{}",
+            c.sources.render(&c.diags, false, 100)
+        )));
+    };
+    let config: serde_json::Value = std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| fail("config.json is missing or unreadable".into()))?;
+    let epochs = opts
+        .epochs
+        .or_else(|| config["run"]["epochs"].as_i64())
+        .unwrap_or(model.train.epochs);
+    let seed = config["run"]["seed"].as_i64().unwrap_or(model.train.seed);
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .or_else(|| config["run"]["data_dir"].as_str().map(PathBuf::from));
+
+    let state_path = dir.join("resume.safetensors");
+    if !state_path.is_file() {
+        return Err(fail(
+            "there is no saved training state (resume.safetensors)".into(),
+        ));
+    }
+    let _lock = RunLock::acquire(dir)?;
+    let state: HashMap<String, Tensor> =
+        Tensor::read_safetensors(&state_path)?.into_iter().collect();
+    let pos = state
+        .get("state.position")
+        .map(|t| (t.int64_value(&[0]), t.int64_value(&[1])))
+        .ok_or_else(|| fail("the state has no position".into()))?;
+    let sums = state
+        .get("state.sums")
+        .map(|t| (t.double_value(&[0]), t.double_value(&[1])))
+        .unwrap_or((0.0, 0.0));
+    if pos.0 > epochs {
+        return Err(fail(format!("the run has finished its {epochs} epochs; pass --epochs N with N > {epochs} to train longer")));
+    }
+    check_memory(&model, device)?;
+    let train = data::load(&model.data, "train", data_dir.as_deref(), seed, device)?;
+    let test = data::load(&model.data, "test", data_dir.as_deref(), seed, device)?;
+
+    let vs = nn::VarStore::new(device);
+    let net = Compiled::new(&vs, &model);
+    tch::no_grad(|| -> Result<(), TrainError> {
+        for (name, mut var) in vs.variables() {
+            let saved = state
+                .get(&format!("model.{name}"))
+                .ok_or_else(|| fail(format!("the state lacks variable {name}")))?;
+            var.copy_(&saved.to_device(device));
         }
-        for step in 0..steps {
-            let idx = perm.narrow(0, step * batch, batch);
-            let mut x = train.x.index_select(0, &idx);
-            if model.data.binarize {
-                x = x.bernoulli();
+        Ok(())
+    })?;
+    let mut opt = Adam::new(&vs, &model.train.optimizer);
+    opt.load_state(&state).map_err(fail)?;
+    if !opts.quiet {
+        eprintln!(
+            "resuming {} at epoch {}, step {}",
+            dir.display(),
+            pos.0,
+            pos.1
+        );
+    }
+    let start = Position {
+        epoch: pos.0,
+        step: pos.1,
+        sum_rec: sums.0,
+        sum_pen: sums.1,
+    };
+    Session {
+        model: &model,
+        net: &net,
+        vs: &vs,
+        opt,
+        dir,
+        epochs,
+        seed,
+        quiet: opts.quiet,
+        device,
+    }
+    .train(start, &train, &test)
+}
+
+/// Everything a training loop needs.
+struct Session<'a> {
+    model: &'a ir::Model,
+    net: &'a Compiled,
+    vs: &'a nn::VarStore,
+    opt: Adam,
+    dir: &'a Path,
+    epochs: i64,
+    seed: i64,
+    quiet: bool,
+    device: Device,
+}
+
+impl Session<'_> {
+    /// Writes the variables, the optimizer state and the position, atomically.
+    fn save_state(&self, pos: Position) -> Result<(), TrainError> {
+        let mut named: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (format!("model.{n}"), t.to_device(Device::Cpu)))
+            .collect();
+        named.extend(self.opt.state());
+        named.push((
+            "state.position".into(),
+            Tensor::from_slice(&[pos.epoch, pos.step]),
+        ));
+        named.push((
+            "state.sums".into(),
+            Tensor::from_slice(&[pos.sum_rec, pos.sum_pen]),
+        ));
+        let tmp = self.dir.join(".resume.tmp.safetensors");
+        let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        Tensor::write_safetensors(&refs, &tmp)?;
+        let dest = self.dir.join("resume.safetensors");
+        std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        save_checkpoint(self.vs, self.dir)
+    }
+
+    fn train(
+        mut self,
+        start: Position,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> Result<RunSummary, TrainError> {
+        let model = self.model;
+        let device = self.device;
+        let n = train.len();
+        let batch = model.train.batch.min(n);
+        let steps = n / batch; // the last partial batch is dropped: every step sees a full batch
+        let metrics_path = self.dir.join("metrics.jsonl");
+        let fault = fault_from_env();
+        let mut history = vec![];
+        let mut warned = false;
+        let mut max_err = 0.0f64;
+        let bar = progress_bar(self.quiet, steps as u64);
+        for epoch in start.epoch..=self.epochs {
+            let t0 = Instant::now();
+            tch::manual_seed(step_seed(self.seed, epoch, -1));
+            let perm = Tensor::randperm(n, (Kind::Int64, device));
+            let resumed = epoch == start.epoch;
+            let (r0, p0) = if resumed {
+                (start.sum_rec, start.sum_pen)
+            } else {
+                (0.0, 0.0)
+            };
+            let mut sum_rec = Tensor::from(r0 as f32).to_device(device);
+            let mut sum_pen = Tensor::from(p0 as f32).to_device(device);
+            let first = if resumed { start.step.min(steps) } else { 0 };
+            // The first step (1-based) at which each term was not finite, and its value, kept on
+            // the device so that no step waits for the host; read at the logging points.
+            let mut bad_rec = Tensor::full([], -1, (Kind::Int64, device));
+            let mut bad_pen = Tensor::full([], -1, (Kind::Int64, device));
+            let mut bad_rec_val = Tensor::zeros([], (Kind::Float, device));
+            let mut bad_pen_val = Tensor::zeros([], (Kind::Float, device));
+            if let Some(b) = &bar {
+                b.reset();
+                b.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+                b.set_position(first as u64);
             }
-            let z = net.encode(&x, true);
-            let xhat = net.decode(&z, true);
-            let rec = net.recon_cost(&xhat, &x);
-            let w = net.sample_prior(batch);
-            let mut pen_total = Tensor::zeros([], (Kind::Float, device));
-            for p in &model.penalties {
-                pen_total = pen_total + penalty(p, &z, &w) * p.weight;
-            }
-            let loss = &rec + &pen_total;
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            sum_rec += rec.detach();
-            sum_pen += pen_total.detach();
-            // Host reads only at logging points: every 10 steps and at the end of the epoch.
-            if step % 10 == 9 || step + 1 == steps {
-                let (r, pv) = (rec.double_value(&[]), pen_total.double_value(&[]));
-                check_finite(r, pv, epoch, step + 1, model)?;
-                if let Some(b) = &bar {
-                    b.set_position(step as u64 + 1);
-                    b.set_message(format!("recon {r:.4}  penalty {pv:.4}"));
+            for step in first..steps {
+                if INTERRUPT.swap(false, Ordering::SeqCst) {
+                    let pos = Position {
+                        epoch,
+                        step,
+                        sum_rec: sum_rec.double_value(&[]),
+                        sum_pen: sum_pen.double_value(&[]),
+                    };
+                    self.save_state(pos)?;
+                    if let Some(b) = &bar {
+                        b.finish_and_clear();
+                    }
+                    return Err(TrainError::Interrupted {
+                        dir: self.dir.display().to_string(),
+                        epoch,
+                        step,
+                    });
+                }
+                tch::manual_seed(step_seed(self.seed, epoch, step));
+                let log_point = step % 10 == 9 || step + 1 == steps;
+                let idx = perm.narrow(0, step * batch, batch);
+                let mut x = train.x.index_select(0, &idx);
+                if model.data.binarize {
+                    x = x.bernoulli();
+                }
+                let z = self.net.encode(&x, true);
+                let xhat = self.net.decode(&z, true);
+                let mut rec = self.net.recon_cost(&xhat, &x);
+                let w = self.net.sample_prior(batch);
+                let mut pen_total = Tensor::zeros([], (Kind::Float, device));
+                let mut step_err = None;
+                for p in &model.penalties {
+                    let (v, e) = penalty_measured(p, &z, &w, log_point);
+                    step_err = step_err.or(e);
+                    pen_total = pen_total + v * p.weight;
+                }
+                let global = (epoch - 1) * steps + step + 1;
+                match fault {
+                    Some(Fault::NanRecon(s)) if s == global => rec = rec * f64::NAN,
+                    Some(Fault::NanPenalty(s)) if s == global => pen_total = pen_total * f64::NAN,
+                    _ => {}
+                }
+                let loss = &rec + &pen_total;
+                self.opt.zero_grad();
+                loss.backward();
+                self.opt.step();
+                sum_rec += rec.detach();
+                sum_pen += pen_total.detach();
+                for (bad, val, term) in [
+                    (&mut bad_rec, &mut bad_rec_val, &rec),
+                    (&mut bad_pen, &mut bad_pen_val, &pen_total),
+                ] {
+                    let keep = bad.ge(0).logical_or(&term.isfinite());
+                    *val = val.where_self(&keep, &term.detach());
+                    *bad = bad.where_self(&keep, &bad.full_like(step + 1));
+                }
+                // Host reads only at logging points: every 10 steps and at the end of the epoch.
+                if log_point {
+                    let (r, pv) = (rec.double_value(&[]), pen_total.double_value(&[]));
+                    let (br, bp) = (bad_rec.int64_value(&[]), bad_pen.int64_value(&[]));
+                    // Name the term that went bad first: after it, the weights poison the other.
+                    if bp >= 0 && (br < 0 || bp < br) {
+                        check_finite(1.0, bad_pen_val.double_value(&[]), epoch, bp, model)?;
+                    } else if br >= 0 {
+                        check_finite(bad_rec_val.double_value(&[]), 1.0, epoch, br, model)?;
+                    }
+                    if let Some(e) = step_err {
+                        max_err = max_err.max(e);
+                        if e > 0.05 && !warned {
+                            warned = true;
+                            eprintln!("{}", convergence_warning(model, e, epoch, step + 1));
+                        }
+                    }
+                    if let Some(b) = &bar {
+                        b.set_position(step as u64 + 1);
+                        b.set_message(format!("recon {r:.4}  penalty {pv:.4}"));
+                    }
                 }
             }
+            let k = steps.max(1) as f64;
+            let (sr, sp) = (sum_rec.double_value(&[]), sum_pen.double_value(&[]));
+            let m = EpochMetrics {
+                epoch,
+                recon: sr / k,
+                penalty: sp / k,
+                total: (sr + sp) / k,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            check_finite(m.recon, m.penalty, epoch, steps, model)?;
+            append_line(
+                &metrics_path,
+                &serde_json::to_string(&m).unwrap_or_default(),
+            )?;
+            self.save_state(Position {
+                epoch: epoch + 1,
+                step: 0,
+                sum_rec: 0.0,
+                sum_pen: 0.0,
+            })?;
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            if !self.quiet {
+                eprintln!(
+                    "epoch {:>3}/{}  recon {:.4}  penalty {:.5}  total {:.4}  ({:.1} s)",
+                    epoch, self.epochs, m.recon, m.penalty, m.total, m.seconds
+                );
+            }
+            history.push(m);
         }
-        let k = steps.max(1) as f64;
-        let m = EpochMetrics {
-            epoch,
-            recon: sum_rec.double_value(&[]) / k,
-            penalty: sum_pen.double_value(&[]) / k,
-            total: (sum_rec.double_value(&[]) + sum_pen.double_value(&[])) / k,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        check_finite(m.recon, m.penalty, epoch, steps, model)?;
-        append_line(
-            &metrics_path,
-            &serde_json::to_string(&m).unwrap_or_default(),
-        )?;
-        save_checkpoint(&vs, &dir)?;
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        if !opts.quiet {
-            eprintln!(
-                "epoch {:>3}/{epochs}  recon {:.4}  penalty {:.5}  total {:.4}  ({:.1} s)",
-                epoch, m.recon, m.penalty, m.total, m.seconds
-            );
-        }
-        history.push(m);
-    }
 
-    let (test_recon, test_mse) = tch::no_grad(|| evaluate(&net, &test.x));
-    write_pictures(&net, model, &train.x, &test.x, &dir)?;
-    let summary = RunSummary {
-        dir: dir.clone(),
-        epochs: history,
-        test_recon,
-        test_mse,
-        device: format!("{device:?}"),
-    };
-    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(io_err(&dir))?;
-    Ok(summary)
+        let (test_recon, test_mse) = tch::no_grad(|| evaluate(self.net, &test.x));
+        write_pictures(self.net, model, &train.x, &test.x, self.dir)?;
+        let summary = RunSummary {
+            dir: self.dir.to_path_buf(),
+            epochs: history,
+            test_recon,
+            test_mse,
+            device: format!("{device:?}"),
+            sinkhorn_marginal_error_max: max_err,
+        };
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        write_atomic(&self.dir.join("summary.json"), text.as_bytes()).map_err(io_err(self.dir))?;
+        Ok(summary)
+    }
+}
+
+fn convergence_warning(model: &ir::Model, err: f64, epoch: i64, step: i64) -> String {
+    let (eps, iters) = model
+        .penalties
+        .iter()
+        .map(|p| match p.kind {
+            PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                ..
+            } => (epsilon, iterations),
+        })
+        .next()
+        .unwrap_or((0.0, 0));
+    format!(
+        "warning: Sinkhorn did not converge in {iters} iterations (row-marginal error {err:.3} at epoch {epoch}, step {step}); \
+         the loss uses the plan as it stands after {iters} iterations, as the SAE paper does. For a converged plan raise \
+         `iterations` or `epsilon` (now {}). Shown once per run.",
+        ir::num(eps)
+    )
 }
 
 fn progress_bar(quiet: bool, steps: u64) -> Option<indicatif::ProgressBar> {

@@ -1,0 +1,98 @@
+//! Adam, written here so that its moments can be checkpointed and restored exactly (tch's
+//! optimizer does not expose its state). Same update as torch.optim.Adam without weight decay.
+
+use std::collections::HashMap;
+
+use tch::{nn, Tensor};
+
+use crate::ir;
+
+/// Adam over the trainable variables of a VarStore, in a fixed (name) order.
+pub struct Adam {
+    cfg: ir::Adam,
+    eps: f64,
+    t: i64,
+    params: Vec<(String, Tensor)>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+}
+
+impl Adam {
+    pub fn new(vs: &nn::VarStore, cfg: &ir::Adam) -> Adam {
+        let mut params: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        Adam {
+            cfg: cfg.clone(),
+            eps: 1e-8,
+            t: 0,
+            params,
+            m,
+            v,
+        }
+    }
+
+    pub fn zero_grad(&mut self) {
+        for (_, p) in self.params.iter_mut() {
+            p.zero_grad();
+        }
+    }
+
+    /// One update from the gradients accumulated by `backward`.
+    pub fn step(&mut self) {
+        let (b1, b2, lr) = (self.cfg.beta1, self.cfg.beta2, self.cfg.lr);
+        self.t += 1;
+        let bc1 = 1.0 - b1.powi(self.t as i32);
+        let bc2 = 1.0 - b2.powi(self.t as i32);
+        tch::no_grad(|| {
+            for (i, (_, p)) in self.params.iter_mut().enumerate() {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = self.m[i].g_mul_scalar_(b1);
+                let _ = self.m[i].g_add_(&(&g * (1.0 - b1)));
+                let _ = self.v[i].g_mul_scalar_(b2);
+                let _ = self.v[i].addcmul_(&(&g * (1.0 - b2)), &g);
+                let denom = self.v[i].sqrt() / bc2.sqrt() + self.eps;
+                let _ = p.g_sub_(&(&self.m[i] / denom * (lr / bc1)));
+            }
+        });
+    }
+
+    /// The state as named tensors: `adam.m.NAME`, `adam.v.NAME` and `adam.t`.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("adam.t".to_string(), Tensor::from_slice(&[self.t]))];
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            out.push((
+                format!("adam.m.{name}"),
+                self.m[i].to_device(tch::Device::Cpu),
+            ));
+            out.push((
+                format!("adam.v.{name}"),
+                self.v[i].to_device(tch::Device::Cpu),
+            ));
+        }
+        out
+    }
+
+    /// Restores a state written by [`Adam::state`]; a missing entry is an error.
+    pub fn load_state(&mut self, map: &HashMap<String, Tensor>) -> Result<(), String> {
+        let get = |k: &str| {
+            map.get(k)
+                .ok_or_else(|| format!("optimizer state lacks `{k}`"))
+        };
+        self.t = get("adam.t")?.int64_value(&[0]);
+        for (i, (name, p)) in self.params.iter().enumerate() {
+            let dev = p.device();
+            self.m[i] = get(&format!("adam.m.{name}"))?.to_device(dev);
+            self.v[i] = get(&format!("adam.v.{name}"))?.to_device(dev);
+        }
+        Ok(())
+    }
+}

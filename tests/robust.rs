@@ -1,0 +1,355 @@
+//! Robustness of runs, through the real binary: SIGTERM saves the state and resuming gives the
+//! uninterrupted result; a second training into the same directory is refused and a stale lock is
+//! recognised; forced NaN losses stop the run with the term, epoch and step and keep the last good
+//! checkpoint; a model too large for memory is refused before allocation; non-convergence warns.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tch::Tensor;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
+
+fn toy(epochs: i64, extra: &str) -> String {
+    format!(
+        "import \"std/nets\"\ndata rings(n = 2048, k = 2)\nlatent R^2 ~ normal()\nencoder {{ mlp(2, hidden = 32) }}\n\
+         generator {{ mlp(2, hidden = 32) }}\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 20)\n\
+         train {{ optimizer adam(lr = 3e-3) batch 32 epochs {epochs} seed 5 }}\n{extra}"
+    )
+}
+
+fn write_model(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("model.sae");
+    std::fs::write(&p, text).expect("model file");
+    p
+}
+
+fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("SAE_DSL_OFFLINE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn output(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = cmd(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run sae-dsl")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn metrics_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Losses per epoch without the timing.
+fn losses(dir: &Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            (
+                v["recon"].as_f64().expect("recon"),
+                v["penalty"].as_f64().expect("penalty"),
+            )
+        })
+        .collect()
+}
+
+fn max_param_diff(a: &Path, b: &Path) -> f64 {
+    let ta: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(a)
+        .expect("a")
+        .into_iter()
+        .collect();
+    let tb: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(b)
+        .expect("b")
+        .into_iter()
+        .collect();
+    assert_eq!(ta.len(), tb.len());
+    ta.iter()
+        .map(|(k, t)| (t - &tb[k]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn sigterm_then_resume_matches_an_uninterrupted_run() {
+    let root = common::tempdir("resume");
+    let model = write_model(&root, &toy(12, ""));
+    let (a, b) = (root.join("interrupted"), root.join("straight"));
+
+    let mut child = cmd(&[
+        "run",
+        model.to_str().expect("utf8"),
+        "--out",
+        a.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+        "--quiet",
+    ])
+    .spawn()
+    .expect("spawn");
+    wait_for("the first epoch", || metrics_lines(&a) >= 1);
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "exit code after SIGTERM; stderr:\n{err}"
+    );
+    assert!(
+        err.contains("interrupted at epoch") && err.contains("sae-dsl resume"),
+        "{err}"
+    );
+    assert!(metrics_lines(&a) < 12, "the run stopped early");
+    assert!(!a.join("run.lock").exists(), "the lock is released");
+
+    let out = output(
+        &[
+            "resume",
+            a.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "resume failed:\n{}", stderr(&out));
+
+    let out = output(
+        &[
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            b.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let diff = max_param_diff(
+        &a.join("checkpoint.safetensors"),
+        &b.join("checkpoint.safetensors"),
+    );
+    assert!(diff < 1e-6, "final parameters differ by {diff}");
+    let (la, lb) = (losses(&a), losses(&b));
+    assert_eq!(la.len(), 12);
+    for (x, y) in la.iter().zip(&lb) {
+        assert!(
+            (x.0 - y.0).abs() < 1e-5 && (x.1 - y.1).abs() < 1e-5,
+            "epoch losses {x:?} vs {y:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_second_training_is_refused_and_a_stale_lock_recognised() {
+    let root = common::tempdir("lock");
+    let model = write_model(&root, &toy(500, ""));
+    let d = root.join("run");
+    let (m, ds) = (model.to_str().expect("utf8"), d.to_str().expect("utf8"));
+    let child = cmd(&["run", m, "--out", ds, "--device", "cpu", "--quiet"])
+        .spawn()
+        .expect("spawn");
+    wait_for("the lock", || d.join("run.lock").exists());
+
+    let out = output(
+        &[
+            "run", m, "--out", ds, "--device", "cpu", "--quiet", "--force", "--epochs", "1",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "another training (process {}) is writing into",
+            child.id()
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // Killed without a chance to clean up: the lock stays, and is recognised as stale.
+    signal(&child, "-KILL");
+    let _ = child.wait_with_output();
+    assert!(d.join("run.lock").exists());
+    let out = output(
+        &[
+            "run", m, "--out", ds, "--device", "cpu", "--quiet", "--force", "--epochs", "1",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("removing a stale lock"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn forced_nan_losses_stop_with_term_epoch_and_step_and_keep_the_checkpoint() {
+    let root = common::tempdir("nan");
+    let model = write_model(&root, &toy(3, ""));
+    // 64 steps per epoch; the fault hits global step 70, step 6 of epoch 2.
+    for (fault, term) in [
+        (
+            "nan-recon@70",
+            "the reconstruction cost became NaN at epoch 2, step 6",
+        ),
+        (
+            "nan-penalty@70",
+            "the latent penalty became NaN at epoch 2, step 6",
+        ),
+    ] {
+        let d = root.join(fault.replace('@', "-"));
+        let out = output(
+            &[
+                "run",
+                model.to_str().expect("utf8"),
+                "--out",
+                d.to_str().expect("utf8"),
+                "--device",
+                "cpu",
+                "--quiet",
+            ],
+            &[("SAE_DSL_FAULT", fault)],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(term), "{err}");
+        assert!(err.contains("last good checkpoint is kept"), "{err}");
+        assert_eq!(metrics_lines(&d), 1, "only the good epoch is recorded");
+        let ck: Vec<(String, Tensor)> =
+            Tensor::read_safetensors(d.join("checkpoint.safetensors")).expect("checkpoint kept");
+        assert!(
+            ck.iter()
+                .all(|(_, t)| t.isfinite().all().int64_value(&[]) == 1),
+            "the kept checkpoint is finite"
+        );
+        // The saved state is the end of epoch 1: resuming starts there.
+        let out = output(
+            &[
+                "resume",
+                d.to_str().expect("utf8"),
+                "--device",
+                "cpu",
+                "--epochs",
+                "1",
+            ],
+            &[],
+        );
+        assert!(
+            stderr(&out).contains("pass --epochs N with N > 1"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn too_large_for_memory_is_refused_before_allocation() {
+    let root = common::tempdir("mem");
+    let text = toy(1, "")
+        .replace("batch 32", "batch 100000000")
+        .replace("rings(n = 2048, k = 2)", "rings(n = 100000000, k = 2)");
+    let model = write_model(&root, &text);
+    let d = root.join("run");
+    let t = Instant::now();
+    let out = output(
+        &[
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            d.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("sae::run::memory")
+            && err.contains("needs about")
+            && err.contains("PiB of memory"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "refused before generating 10^8 points"
+    );
+    assert!(!d.exists(), "no run directory is left");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn unconverged_sinkhorn_warns_once() {
+    let root = common::tempdir("warn");
+    let text = toy(2, "").replace(
+        "sinkhorn(epsilon = 0.1, iterations = 20)",
+        "sinkhorn(epsilon = 0.001, iterations = 1)",
+    );
+    let model = write_model(&root, &text);
+    let d = root.join("run");
+    let out = output(
+        &[
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            d.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("Sinkhorn did not converge in 1 iterations")
+            .count(),
+        1,
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
