@@ -71,11 +71,19 @@ const TOKENS: &[&str] = &[
     "adam",
 ];
 
+/// Checks and renders one input; no panic, and no input takes more than a time bound.
 fn run(text: &str) {
+    let t = std::time::Instant::now();
     let c = compile_source("fuzz.sae", text, None);
     // Rendering walks every span: it must not panic either.
     let _ = c.sources.render(&c.diags, false, 80);
     let _ = sae_dsl::graph_text(&c);
+    let took = t.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "an input of {} bytes took {took:?}",
+        text.len()
+    );
 }
 
 proptest! {
@@ -104,6 +112,21 @@ proptest! {
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         run(&text);
     }
+}
+
+/// The corpus: inputs that crashed or stressed the front end, kept as regression tests.
+#[test]
+fn corpus_inputs_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("tests/fuzz_corpus") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "sae") {
+            run(&std::fs::read_to_string(&p).expect("corpus file"));
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "corpus has {n} files");
 }
 
 /// Regression inputs found while building the checker.

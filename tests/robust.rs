@@ -180,6 +180,39 @@ fn sigterm_then_resume_matches_an_uninterrupted_run() {
 }
 
 #[test]
+fn sigint_saves_the_state_and_exits_130() {
+    let root = common::tempdir("sigint");
+    let model = write_model(&root, &toy(200, ""));
+    let d = root.join("run");
+    let child = cmd(&[
+        "run",
+        model.to_str().expect("utf8"),
+        "--out",
+        d.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+        "--quiet",
+    ])
+    .spawn()
+    .expect("spawn");
+    wait_for("the first epoch", || metrics_lines(&d) >= 1);
+    signal(&child, "-INT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let state: Vec<(String, Tensor)> =
+        Tensor::read_safetensors(d.join("resume.safetensors")).expect("state saved");
+    let names: Vec<&str> = state.iter().map(|(n, _)| n.as_str()).collect();
+    for want in ["state.position", "state.sums", "adam.t"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    assert!(
+        names.iter().any(|n| n.starts_with("adam.m."))
+            && names.iter().any(|n| n.starts_with("model."))
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn a_second_training_is_refused_and_a_stale_lock_recognised() {
     let root = common::tempdir("lock");
     let model = write_model(&root, &toy(500, ""));
