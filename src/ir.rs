@@ -248,6 +248,8 @@ pub enum LatentCost {
     Euclidean { p: f64 },
     /// Great-circle angle arccos(<z, w>) to the power p.
     Geodesic { p: f64 },
+    /// Fisher-Rao distance on the simplex, 2 arccos(sum_i sqrt(z_i w_i)), to the power p.
+    FisherRao { p: f64 },
 }
 
 impl fmt::Display for LatentCost {
@@ -255,6 +257,7 @@ impl fmt::Display for LatentCost {
         match self {
             LatentCost::Euclidean { p } => write!(f, "|z - w|^{}", num(*p)),
             LatentCost::Geodesic { p } => write!(f, "arccos(<z, w>)^{}", num(*p)),
+            LatentCost::FisherRao { p } => write!(f, "(2 arccos(sum sqrt(z w)))^{}", num(*p)),
         }
     }
 }

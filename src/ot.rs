@@ -1,8 +1,11 @@
-//! Entropic optimal transport between two point clouds, in the log domain.
+//! Distances between a batch of codes and a batch of prior samples.
 //!
-//! [`sinkhorn`] runs a fixed number of log-domain Sinkhorn iterations from zero potentials; every
-//! operation is a tensor operation, so autograd back-propagates through the unrolled iterations
-//! (the SAE paper's gradient). The loss is the transport cost of the entropic plan, <P, C>.
+//! - [`sinkhorn`] runs a fixed number of log-domain Sinkhorn iterations from zero potentials; every
+//!   operation is a tensor operation, so autograd back-propagates through the unrolled iterations
+//!   (the SAE paper's gradient). [`solve`] adds tolerance stopping, epsilon scaling, the envelope
+//!   gradient and the debiased divergence.
+//! - [`mmd`] (inverse multiquadratic or Gaussian kernels, unbiased), [`sliced`] (sliced
+//!   Wasserstein), [`exact`] (optimal assignment, Hungarian algorithm) and [`gaussian_kl`].
 
 use tch::{Kind, Tensor};
 
@@ -27,6 +30,20 @@ pub fn cost_matrix(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
                 angle
             } else {
                 angle.pow_tensor_scalar(p)
+            }
+        }
+        LatentCost::FisherRao { p } => {
+            // 2 arccos(sum_i sqrt(z_i w_i)); the floor keeps sqrt's gradient finite at 0.
+            let bc = x
+                .clamp_min(1e-12)
+                .sqrt()
+                .matmul(&y.clamp_min(1e-12).sqrt().tr())
+                .clamp(0.0, 1.0 - 1e-6);
+            let d = bc.acos() * 2.0;
+            if p == 1.0 {
+                d
+            } else {
+                d.pow_tensor_scalar(p)
             }
         }
     }
@@ -85,4 +102,262 @@ pub fn marginal_error(plan: &Tensor) -> f64 {
     let n = plan.size()[0] as f64;
     let rows = plan.sum_dim_intlist(1, false, plan.kind());
     (rows - 1.0 / n).abs().sum(Kind::Double).double_value(&[])
+}
+
+/// Options of [`solve`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SinkhornOptions {
+    pub epsilon: f64,
+    /// Iterations at the target epsilon: exactly this many when `tolerance` is 0, else a cap.
+    pub iterations: i64,
+    /// Stop when the row-marginal error sum_i |sum_j P_ij - 1/n| falls below this (0: off).
+    pub tolerance: f64,
+    /// Epsilon scaling: start at max C and multiply by this factor (in (0, 1); 1: off), one
+    /// iteration per stage, before iterating at the target epsilon.
+    pub scaling: f64,
+    /// Envelope gradient: iterate without autograd and differentiate only the final plan.
+    pub envelope: bool,
+}
+
+/// The result of [`solve`].
+#[derive(Debug)]
+pub struct Solved {
+    /// Unrolled: <P, C>, with the gradient through the iterations. Envelope: the entropic dual
+    /// value, with the gradient sum_ij P_ij dC_ij (the envelope theorem).
+    pub value: Tensor,
+    /// The entropic dual value <a, F> + <b, G> (differentiable when unrolled).
+    pub dual: Tensor,
+    /// Iterations run (all stages).
+    pub iterations: i64,
+    /// The row-marginal error, when it was measured (tolerance mode).
+    pub marginal_error: Option<f64>,
+    pub plan: Tensor,
+}
+
+/// Log-domain Sinkhorn in unscaled potentials F, G with the options above.
+pub fn solve(c: &Tensor, o: &SinkhornOptions) -> Solved {
+    let (n, m) = (c.size()[0], c.size()[1]);
+    let (la, lb) = (-(n as f64).ln(), -(m as f64).ln());
+    let run = |c: &Tensor| {
+        let mut f = Tensor::zeros([n], (c.kind(), c.device()));
+        let mut g = Tensor::zeros([m], (c.kind(), c.device()));
+        let mut iters = 0;
+        let step = |g: &Tensor, eps: f64| {
+            let f = -((g / eps + lb).unsqueeze(0) - c / eps).logsumexp(1, false) * eps;
+            let g = -((&f / eps + la).unsqueeze(1) - c / eps).logsumexp(0, false) * eps;
+            (f, g)
+        };
+        if o.scaling > 0.0 && o.scaling < 1.0 {
+            let mut eps = c.max().double_value(&[]).max(o.epsilon);
+            while eps > o.epsilon {
+                (f, g) = step(&g, eps);
+                iters += 1;
+                eps *= o.scaling;
+            }
+        }
+        let mut err = None;
+        for k in 0..o.iterations {
+            (f, g) = step(&g, o.epsilon);
+            iters += 1;
+            if o.tolerance > 0.0 && (k % 10 == 9 || k + 1 == o.iterations) {
+                let e = tch::no_grad(|| marginal_error(&plan_of(&f, &g, c, o.epsilon, la + lb)));
+                err = Some(e);
+                if e < o.tolerance {
+                    break;
+                }
+            }
+        }
+        (f, g, iters, err)
+    };
+    if o.envelope {
+        let (f, g, iters, err) = tch::no_grad(|| run(&c.detach()));
+        let plan = plan_of(&f, &g, &c.detach(), o.epsilon, la + lb);
+        let surrogate = (&plan * c).sum(c.kind());
+        let dual = f.mean(c.kind()) + g.mean(c.kind());
+        let value = &dual + (&surrogate - surrogate.detach());
+        Solved {
+            value,
+            dual,
+            iterations: iters,
+            marginal_error: err,
+            plan,
+        }
+    } else {
+        let (f, g, iters, err) = run(c);
+        let plan = plan_of(&f, &g, c, o.epsilon, la + lb);
+        let value = (&plan * c).sum(c.kind());
+        let dual = f.mean(c.kind()) + g.mean(c.kind());
+        Solved {
+            value,
+            dual,
+            iterations: iters,
+            marginal_error: err,
+            plan,
+        }
+    }
+}
+
+fn plan_of(f: &Tensor, g: &Tensor, c: &Tensor, eps: f64, lab: f64) -> Tensor {
+    ((f.unsqueeze(1) + g.unsqueeze(0) - c) / eps + lab).exp()
+}
+
+/// The debiased Sinkhorn divergence S(z, w) = OT(z, w) - (OT(z, z) + OT(w, w)) / 2 on the
+/// entropic dual values: zero for identical clouds, positive otherwise.
+pub fn debiased(z: &Tensor, w: &Tensor, cost: LatentCost, o: &SinkhornOptions) -> (Tensor, i64) {
+    let xy = solve(&cost_matrix(z, w, cost), o);
+    let xx = solve(&cost_matrix(z, z, cost), o);
+    let yy = solve(&cost_matrix(w, w, cost), o);
+    let pick = |s: &Solved| {
+        if o.envelope {
+            s.value.shallow_clone()
+        } else {
+            s.dual.shallow_clone()
+        }
+    };
+    (pick(&xy) - (pick(&xx) + pick(&yy)) * 0.5, xy.iterations)
+}
+
+/// Kernels of [`mmd`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Kernel {
+    /// Inverse multiquadratic C / (C + |x - y|^2).
+    Imq,
+    /// Gaussian exp(-|x - y|^2 / C).
+    Rbf,
+}
+
+/// The scales of the WAE reference code: the kernel is summed over C * these.
+pub const MMD_SCALES: [f64; 7] = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
+
+fn kernel_sum(d2: &Tensor, kernel: Kernel, c: f64) -> Tensor {
+    let mut total = d2.zeros_like();
+    for s in MMD_SCALES {
+        let cs = c * s;
+        total += match kernel {
+            Kernel::Imq => (d2 + cs).reciprocal() * cs,
+            Kernel::Rbf => (d2 / -cs).exp(),
+        };
+    }
+    total
+}
+
+/// The unbiased MMD^2 estimator between rows of `x` (n) and `y` (m), with the kernel summed
+/// over `c` times [`MMD_SCALES`] (the WAE paper sets c = 2 d sigma^2).
+pub fn mmd(x: &Tensor, y: &Tensor, kernel: Kernel, c: f64) -> Tensor {
+    let (n, m) = (x.size()[0] as f64, y.size()[0] as f64);
+    let off = |k: Tensor| k.sum(k.kind()) - k.diagonal(0, 0, 1).sum(k.kind());
+    let kxx = off(kernel_sum(&sqdist(x, x), kernel, c));
+    let kyy = off(kernel_sum(&sqdist(y, y), kernel, c));
+    let kxy = kernel_sum(&sqdist(x, y), kernel, c);
+    kxx / (n * (n - 1.0)) + kyy / (m * (m - 1.0)) - kxy.sum(kxy.kind()) * (2.0 / (n * m))
+}
+
+/// Sliced Wasserstein: the mean over `projections` random unit directions of the 1-D
+/// W_p^p between the projected clouds (equal sizes), by sorting.
+pub fn sliced(x: &Tensor, y: &Tensor, projections: i64, p: f64) -> Tensor {
+    let d = x.size()[1];
+    let theta = crate::backend::normalize(&Tensor::randn([projections, d], (x.kind(), x.device())));
+    sliced_along(x, y, &theta, p)
+}
+
+/// Sliced Wasserstein along given unit directions (rows of `theta`).
+pub fn sliced_along(x: &Tensor, y: &Tensor, theta: &Tensor, p: f64) -> Tensor {
+    let (px, _) = x.matmul(&theta.tr()).sort(0, false);
+    let (py, _) = y.matmul(&theta.tr()).sort(0, false);
+    let diff = (px - py).abs();
+    let powered = if p == 1.0 {
+        diff
+    } else {
+        diff.pow_tensor_scalar(p)
+    };
+    powered.mean(x.kind())
+}
+
+/// Exact matching: the mean cost of the optimal one-to-one assignment of the rows of `x` to the
+/// rows of `y` (equal sizes). The assignment is found on the host; the gradient flows through the
+/// matched costs.
+pub fn exact(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
+    let c = cost_matrix(x, y, cost);
+    let n = c.size()[0] as usize;
+    let host: Vec<f64> = Vec::<f64>::try_from(
+        c.detach()
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Double)
+            .flatten(0, -1),
+    )
+    .unwrap_or_default();
+    let assign = hungarian(&host, n);
+    let idx = Tensor::from_slice(&assign.iter().map(|&j| j as i64).collect::<Vec<_>>())
+        .to_device(c.device());
+    c.gather(1, &idx.unsqueeze(1), false).mean(c.kind())
+}
+
+/// Minimum-cost assignment for an n x n row-major cost matrix (Hungarian algorithm with
+/// potentials, O(n^3)); returns, for each row, its column.
+pub fn hungarian(cost: &[f64], n: usize) -> Vec<usize> {
+    if n == 0 || cost.len() < n * n {
+        return vec![];
+    }
+    let inf = f64::INFINITY;
+    let (mut u, mut v) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+    let mut p = vec![0usize; n + 1]; // p[j]: row matched to column j (1-based; 0 = none)
+    let mut way = vec![0usize; n + 1];
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0;
+        let mut minv = vec![inf; n + 1];
+        let mut used = vec![false; n + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let (mut delta, mut j1) = (inf, 0);
+            for j in 1..=n {
+                if !used[j] {
+                    let cur = cost[(i0 - 1) * n + (j - 1)] - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=n {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut out = vec![0; n];
+    for j in 1..=n {
+        if p[j] > 0 {
+            out[p[j] - 1] = j - 1;
+        }
+    }
+    out
+}
+
+/// KL(N(mu, exp(logvar)) || N(mean, std^2)) summed over coordinates, averaged over the batch.
+pub fn gaussian_kl(mu: &Tensor, logvar: &Tensor, mean: f64, std: f64) -> Tensor {
+    let var = logvar.exp();
+    let per = (var + (mu - mean).square()) / (2.0 * std * std) - logvar * 0.5 + (std.ln() - 0.5);
+    per.sum(mu.kind()) / mu.size()[0].max(1) as f64
 }
