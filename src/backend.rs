@@ -22,6 +22,8 @@ enum Op {
     Flatten,
     Reshape(Vec<i64>),
     Normalize,
+    /// Mean and log-variance heads.
+    Gaussian(nn::Linear, nn::Linear),
 }
 
 /// A layer pipeline on the device.
@@ -108,6 +110,10 @@ impl Net {
                     LayerOp::Flatten => Op::Flatten,
                     LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
                     LayerOp::Normalize => Op::Normalize,
+                    LayerOp::Gaussian { input, output } => Op::Gaussian(
+                        nn::linear(&p / "mean", *input, *output, Default::default()),
+                        nn::linear(&p / "log_var", *input, *output, Default::default()),
+                    ),
                 }
             })
             .collect();
@@ -116,7 +122,14 @@ impl Net {
 
     /// Applies the pipeline to a batch; `train` switches batch normalisation's statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_stats(x, train).0
+    }
+
+    /// Like [`Net::forward_t`], and also the (mean, log-variance) of a Gaussian head. In
+    /// training the head samples z = mean + exp(log_var / 2) * noise; in evaluation z = mean.
+    pub fn forward_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
         let mut h = x.shallow_clone();
+        let mut stats = None;
         for op in &self.ops {
             h = match op {
                 Op::Linear(l) => h.apply(l),
@@ -135,9 +148,19 @@ impl Net {
                     h.reshape(shape.as_slice())
                 }
                 Op::Normalize => normalize(&h),
+                Op::Gaussian(mean, log_var) => {
+                    let (mu, lv) = (h.apply(mean), h.apply(log_var).clamp(-30.0, 20.0));
+                    let z = if train {
+                        &mu + (&lv * 0.5).exp() * mu.randn_like()
+                    } else {
+                        mu.shallow_clone()
+                    };
+                    stats = Some((mu, lv));
+                    z
+                }
             };
         }
-        h
+        (h, stats)
     }
 }
 
@@ -211,6 +234,11 @@ impl Compiled {
 
     pub fn encode(&self, x: &Tensor, train: bool) -> Tensor {
         self.encoder.forward_t(x, train)
+    }
+
+    /// Codes and, for a Gaussian encoder, its (mean, log-variance).
+    pub fn encode_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
+        self.encoder.forward_stats(x, train)
     }
 
     pub fn decode(&self, z: &Tensor, train: bool) -> Tensor {

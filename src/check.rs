@@ -217,6 +217,7 @@ const LAYERS: &[(&str, &[P])] = &[
     ("reshape", &[]),
     ("unflatten", &[]),
     ("normalize", &[]),
+    ("gaussian", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
 ];
 
 const DATASETS: &[(&str, &[P])] = &[
@@ -331,35 +332,70 @@ const PRIORS: &[(&str, &[P])] = &[
 
 const COSTS: &[(&str, &[P])] = &[("squared_l2", &[]), ("l1", &[]), ("bce", &[])];
 
-const PENALTIES: &[(&str, &[P])] = &[(
-    "sinkhorn",
-    &[
-        p(
-            "epsilon",
-            Ty::Real,
-            R(0.1),
-            Positive,
-            "epsilon is the entropic regularisation; it must be positive",
-        ),
-        p(
-            "iterations",
-            Ty::Int,
-            I(50),
-            Positive,
-            "at least one Sinkhorn iteration is needed",
-        ),
-        p(
-            "p",
-            Ty::Real,
-            R(2.0),
-            AtLeast(1.0),
-            "the latent cost |z - w|^p is a transport cost only for p >= 1",
-        ),
-    ],
-)];
+const COST_NAMES: &[&str] = &["auto", "euclidean", "geodesic", "fisher_rao"];
 
-/// Penalties that the language admits but this version does not train yet.
-const PLANNED_PENALTIES: &[&str] = &["mmd", "gan", "sliced", "exact", "kl"];
+const PENALTIES: &[(&str, &[P])] = &[
+    (
+        "sinkhorn",
+        &[
+            p("epsilon", Ty::Real, R(0.1), Positive, "epsilon is the entropic regularisation; it must be positive"),
+            p("iterations", Ty::Int, I(50), Positive, "at least one Sinkhorn iteration is needed"),
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "the latent cost |z - w|^p is a transport cost only for p >= 1"),
+            p("metric", Ty::Str, S("auto"), OneOf(COST_NAMES), "the ground cost: the space's own metric (auto), or one named"),
+            p("debiased", Ty::Bool, B(false), Range::Any, ""),
+            p("gradient", Ty::Str, S("unrolled"), OneOf(&["unrolled", "envelope"]), "unrolled back-propagates through the iterations; envelope differentiates the final plan"),
+            p("scaling", Ty::Real, R(1.0), Positive, "epsilon scaling factor in (0, 1]; 1 turns it off"),
+            p("tolerance", Ty::Real, R(0.0), NonNegative, "stop when the marginal error is below this; 0 runs exactly `iterations`"),
+        ],
+    ),
+    (
+        "mmd",
+        &[
+            p("kernel", Ty::Str, S("imq"), OneOf(&["imq", "rbf"]), "inverse multiquadratic (the WAE paper's) or Gaussian"),
+            p("sigma", Ty::Real, R(1.0), Positive, "the kernel scale is C = 2 d sigma^2, sigma^2 the prior's variance"),
+        ],
+    ),
+    ("gan", GAN_PARAMS),
+    (
+        "sliced",
+        &[
+            p("projections", Ty::Int, I(50), Positive, "the number of random directions must be positive"),
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "W_p needs p >= 1"),
+        ],
+    ),
+    (
+        "exact",
+        &[
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "the matching cost |z - w|^p needs p >= 1"),
+            p("metric", Ty::Str, S("auto"), OneOf(COST_NAMES), "the ground cost: the space's own metric (auto), or one named"),
+        ],
+    ),
+    ("kl", &[]),
+];
+
+const GAN_PARAMS: &[P] = &[
+    p(
+        "lr",
+        Ty::Real,
+        R(5e-4),
+        Positive,
+        "the discriminator's learning rate must be positive",
+    ),
+    p(
+        "beta1",
+        Ty::Real,
+        R(0.5),
+        Fraction,
+        "Adam's betas lie in [0, 1)",
+    ),
+    p(
+        "beta2",
+        Ty::Real,
+        R(0.999),
+        Fraction,
+        "Adam's betas lie in [0, 1)",
+    ),
+];
 
 const OPTIMIZERS: &[(&str, &[P])] = &[(
     "adam",
@@ -625,6 +661,7 @@ impl<'a> Checker<'a> {
             _ => None,
         });
         let encoder = encoder.and_then(|(mut flow, input, pspan)| {
+            self.gaussian_placement(&mut flow, latent.as_ref().map(|(l, s)| (l.space, *s)), true);
             if let (Some((lat, lspan)), Some(_)) = (&latent, &flow.shape) {
                 self.project(&mut flow, lat.space, *lspan, pspan);
                 let d = lat.space.dim();
@@ -665,7 +702,8 @@ impl<'a> Checker<'a> {
         let generator = gen_cl.and_then(|c| match &c.kind {
             ClauseKind::Generator(p) => {
                 let input = latent.as_ref().map(|(l, _)| vec![l.space.dim()]);
-                let flow = self.pipeline(p, input.clone());
+                let mut flow = self.pipeline(p, input.clone());
+                self.gaussian_placement(&mut flow, None, false);
                 if let (Some(shape), Some((d, dspan))) = (&flow.shape, &data) {
                     if shape != &d.shape {
                         let at = flow.spans.last().copied().unwrap_or(p.span);
@@ -713,7 +751,9 @@ impl<'a> Checker<'a> {
             generator.as_ref().map(|(f, _, s)| (f, *s)),
             data.as_ref(),
         );
-        let penalties = self.penalties(clauses, latent.as_ref());
+        let enc_span = enc_cl.map_or(clauses[0].keyword, |c| c.span);
+        let enc_for_penalty = encoder.as_ref().map(|e| (e.clone(), enc_span));
+        let penalties = self.penalties(clauses, latent.as_ref(), enc_for_penalty.as_ref());
         let train = self.train(by_kind.get("train").copied());
         let generator = generator.and_then(|(flow, input, _)| {
             Some(ir::Network {
@@ -1003,6 +1043,41 @@ impl<'a> Checker<'a> {
         Some(space)
     }
 
+    /// A Gaussian head may only end an encoder whose latent space is R^d.
+    fn gaussian_placement(&mut self, flow: &mut Flow, space: Option<(Space, Span)>, encoder: bool) {
+        let n = flow.layers.len();
+        for i in 0..n {
+            if !matches!(flow.layers[i].op, LayerOp::Gaussian { .. }) {
+                continue;
+            }
+            let at = flow.spans[i];
+            let (msg, help) = if !encoder {
+                (
+                    "a `gaussian` head belongs to the encoder, not the generator".to_string(),
+                    "remove it from the generator; a stochastic encoder ends with `gaussian(d)`"
+                        .to_string(),
+                )
+            } else if i + 1 != n {
+                (
+                    "`gaussian` must be the encoder's last layer".to_string(),
+                    "its samples are the codes: move the layers after it before it".to_string(),
+                )
+            } else if let Some((sp @ (Space::Sphere { .. } | Space::Simplex { .. }), _)) = space {
+                (format!("a Gaussian encoder samples in R^d, but the latent space is {sp}"), "use `latent R^d ~ normal()` for a Gaussian encoder, or a deterministic encoder here".to_string())
+            } else {
+                continue;
+            };
+            let mut d = Diag::error(Code::GaussianPlacement, msg)
+                .label(at, "the Gaussian head")
+                .help(help);
+            if let (Some((_, lspan)), true) = (space, encoder && i + 1 == n) {
+                d = d.label(lspan, "the latent space");
+            }
+            self.err(d);
+            flow.shape = None;
+        }
+    }
+
     /// Makes the encoder end on the latent space: inserts the projection with a note, or rejects
     /// a projection onto a different space.
     fn project(&mut self, flow: &mut Flow, space: Space, lspan: Span, pspan: Span) {
@@ -1113,6 +1188,7 @@ impl<'a> Checker<'a> {
         &mut self,
         clauses: &[Clause],
         latent: Option<&(ir::Latent, Span)>,
+        encoder: Option<&(ir::Network, Span)>,
     ) -> Option<Vec<ir::Penalty>> {
         let mut out = vec![];
         let mut ok = true;
@@ -1155,25 +1231,6 @@ impl<'a> Checker<'a> {
                 },
                 None => 1.0,
             };
-            let pname = name_of(call);
-            if PLANNED_PENALTIES.contains(&pname) {
-                self.err(
-                    Diag::error(Code::UnknownPenalty, format!("the `{pname}` penalty is not available in this version"))
-                        .label(call.name.span, "planned, not yet trainable")
-                        .help("use `sinkhorn(epsilon, iterations, p)`; MMD, GAN, sliced, exact-matching and KL penalties are planned"),
-                );
-                ok = false;
-                continue;
-            }
-            let Some(params) = self.lookup(call, PENALTIES, Code::UnknownPenalty, "penalties")
-            else {
-                ok = false;
-                continue;
-            };
-            let Some(b) = self.bind(call, params, &Env::new()) else {
-                ok = false;
-                continue;
-            };
             let lat_name = latent
                 .map(|(l, _)| l.name.clone())
                 .unwrap_or_else(|| "z".into());
@@ -1191,22 +1248,206 @@ impl<'a> Checker<'a> {
                     continue;
                 }
             }
-            let p = b.real(2);
-            let cost = match latent.map(|(l, _)| l.space) {
-                Some(Space::Sphere { .. }) => ir::LatentCost::Geodesic { p },
-                _ => ir::LatentCost::Euclidean { p },
-            };
-            out.push(ir::Penalty {
-                weight: w,
-                kind: ir::PenaltyKind::Sinkhorn {
-                    epsilon: b.real(0),
-                    iterations: b.int(1),
-                    cost,
-                },
-                on: lat_name,
-            });
+            match self.penalty_kind(call, latent, encoder) {
+                Some(kind) => out.push(ir::Penalty {
+                    weight: w,
+                    kind,
+                    on: lat_name,
+                }),
+                None => ok = false,
+            }
         }
         ok.then_some(out)
+    }
+
+    /// One penalty call: its parameters, and whether it fits the latent space and encoder.
+    fn penalty_kind(
+        &mut self,
+        call: &Call,
+        latent: Option<&(ir::Latent, Span)>,
+        encoder: Option<&(ir::Network, Span)>,
+    ) -> Option<ir::PenaltyKind> {
+        let space = latent.map(|(l, _)| l.space);
+        let lspan = latent.map(|(_, s)| *s).unwrap_or(call.span);
+        if name_of(call) == "gan" {
+            return self.gan(call, space);
+        }
+        let params = self.lookup(call, PENALTIES, Code::UnknownPenalty, "penalties")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let kind = match name_of(call) {
+            "sinkhorn" => {
+                let scaling = b.real(6);
+                if !(scaling > 0.0 && scaling <= 1.0) {
+                    self.err(
+                        Diag::error(Code::InvalidValue, format!("`scaling` must be in (0, 1], found {}", ir::num(scaling)))
+                            .label(b.spans[6], "out of range")
+                            .help("epsilon is multiplied by `scaling` at each annealing stage; 1 turns scaling off"),
+                    );
+                    return None;
+                }
+                ir::PenaltyKind::Sinkhorn {
+                    epsilon: b.real(0),
+                    iterations: b.int(1),
+                    cost: self.latent_cost(&b.str(3), b.real(2), space, b.spans[3], lspan)?,
+                    debiased: b.bool(4),
+                    envelope: b.str(5) == "envelope",
+                    tolerance: b.real(7),
+                    scaling,
+                }
+            }
+            "mmd" => {
+                let d = space.map_or(1, |s| s.dim()) as f64;
+                let sigma = b.real(1);
+                ir::PenaltyKind::Mmd {
+                    imq: b.str(0) == "imq",
+                    sigma,
+                    scale: 2.0 * d * sigma * sigma,
+                }
+            }
+            "sliced" => ir::PenaltyKind::Sliced {
+                projections: b.int(0),
+                p: b.real(1),
+            },
+            "exact" => ir::PenaltyKind::Exact {
+                cost: self.latent_cost(&b.str(1), b.real(0), space, b.spans[1], lspan)?,
+            },
+            _ => {
+                // KL needs a Gaussian encoder and a normal prior on R^d.
+                let prior = latent.map(|(l, _)| l.prior.clone());
+                let (mean, std) = match (space, prior) {
+                    (Some(Space::Euclidean { .. }), Some(ir::Prior::Normal { mean, std })) => {
+                        (mean, std)
+                    }
+                    (Some(sp), Some(pr)) => {
+                        self.err(
+                            Diag::error(Code::PenaltySpace, format!("the KL penalty needs a normal prior on R^d, not `{pr}` on {sp}"))
+                                .label(call.span, "KL is computed in closed form between Gaussians")
+                                .label(lspan, "the latent space and prior")
+                                .help("use `latent R^d ~ normal()` with `kl()`, or a sample-based penalty (sinkhorn, mmd, sliced, exact, gan) for this prior"),
+                        );
+                        return None;
+                    }
+                    _ => return None,
+                };
+                if let Some((enc, espan)) = encoder {
+                    if !matches!(
+                        enc.layers.last().map(|l| &l.op),
+                        Some(LayerOp::Gaussian { .. })
+                    ) {
+                        let d = space.map_or(8, |s| s.dim());
+                        self.err(
+                            Diag::error(Code::PenaltySpace, "the KL penalty needs a Gaussian encoder")
+                                .label(call.span, "KL between the encoder's Gaussian and the prior")
+                                .label(*espan, "this encoder is deterministic")
+                                .help(format!("end the encoder with `gaussian({d})`: mean and log-variance heads, sampled with the reparameterisation")),
+                        );
+                        return None;
+                    }
+                }
+                ir::PenaltyKind::Kl { mean, std }
+            }
+        };
+        Some(kind)
+    }
+
+    /// The ground cost named by a penalty's `cost` argument ("auto" picks the space's metric).
+    fn latent_cost(
+        &mut self,
+        name: &str,
+        p: f64,
+        space: Option<Space>,
+        at: Span,
+        lspan: Span,
+    ) -> Option<ir::LatentCost> {
+        let cost = match (name, space) {
+            ("auto", Some(Space::Sphere { .. })) | ("geodesic", Some(Space::Sphere { .. })) => {
+                ir::LatentCost::Geodesic { p }
+            }
+            ("auto" | "euclidean", _) => ir::LatentCost::Euclidean { p },
+            ("fisher_rao", Some(Space::Simplex { .. })) => ir::LatentCost::FisherRao { p },
+            (_, None) => return None,
+            (other, Some(sp)) => {
+                let fits = if other == "geodesic" {
+                    "the sphere S^k"
+                } else {
+                    "the simplex"
+                };
+                self.err(
+                    Diag::error(Code::PenaltySpace, format!("the `{other}` metric is defined on {fits}, not on {sp}"))
+                        .label(at, "this metric")
+                        .label(lspan, "the latent space")
+                        .help("use `metric = \"euclidean\"`, or leave `metric` out to use the space's own metric"),
+                );
+                return None;
+            }
+        };
+        Some(cost)
+    }
+
+    /// `gan(discriminator = NET(...), lr, beta1, beta2)`: the discriminator is a net applied to
+    /// latent codes and must output one logit.
+    fn gan(&mut self, call: &Call, space: Option<Space>) -> Option<ir::PenaltyKind> {
+        let pos = call
+            .args
+            .iter()
+            .position(|a| a.name.as_ref().is_some_and(|n| n.name == "discriminator"))
+            .or_else(|| call.args.iter().position(|a| a.name.is_none()));
+        let Some(pos) = pos else {
+            self.err(
+                Diag::error(Code::MissingArgument, "`gan` needs a discriminator")
+                    .label(call.span, "`discriminator` missing")
+                    .help("declare a net and pass it: `net critic(h = 256) { linear(h) relu linear(h) relu linear(1) }` and `gan(discriminator = critic())`"),
+            );
+            return None;
+        };
+        let arg = &call.args[pos];
+        let mut rest = call.clone();
+        rest.args.remove(pos);
+        let b = self.bind(&rest, GAN_PARAMS, &Env::new());
+        let ExprKind::Call(net_call) = &arg.value.kind else {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    "the discriminator must be a net, e.g. `critic()`",
+                )
+                .label(arg.value.span, "not a net")
+                .help("declare it with `net critic(h = 256) { linear(h) relu linear(1) }`"),
+            );
+            return None;
+        };
+        let d = space?.dim();
+        let pipe = Pipeline {
+            layers: vec![net_call.clone()],
+            span: net_call.span,
+        };
+        let flow = self.pipeline(&pipe, Some(vec![d]));
+        let out = flow.shape.clone()?;
+        if out != vec![1] {
+            self.err(
+                Diag::error(
+                    Code::OutputShape,
+                    format!(
+                        "the discriminator outputs {} but must output one logit, [1]",
+                        shape_str(&out)
+                    ),
+                )
+                .label(net_call.span, format!("ends with {}", shape_str(&out)))
+                .help("end the discriminator with `linear(1)`; its sigmoid is part of the loss"),
+            );
+            return None;
+        }
+        let b = b?;
+        let discriminator = ir::Network {
+            input: vec![d],
+            output: out,
+            layers: flow.layers,
+        };
+        Some(ir::PenaltyKind::Gan {
+            discriminator,
+            lr: b.real(0),
+            beta1: b.real(1),
+            beta2: b.real(2),
+        })
     }
 
     fn train(&mut self, cl: Option<&Clause>) -> Option<ir::TrainConfig> {
@@ -1514,6 +1755,10 @@ impl<'a> Checker<'a> {
                 "sigmoid" => LayerOp::Sigmoid,
                 "softmax" => LayerOp::Softmax,
                 "flatten" => LayerOp::Flatten,
+                "gaussian" => LayerOp::Gaussian {
+                    input: 0,
+                    output: b.int(0),
+                },
                 _ => LayerOp::Normalize,
             };
             op
@@ -1563,10 +1808,6 @@ impl<'a> Checker<'a> {
             return Some(ps);
         }
         let cands = names(table);
-        let mut all = cands.clone();
-        if code == Code::UnknownPenalty {
-            all.extend(PLANNED_PENALTIES);
-        }
         let singular = match what {
             "penalties" => "penalty",
             w => w.strip_suffix('s').unwrap_or(w),
@@ -2096,6 +2337,21 @@ fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64), (String, S
             (op, input.clone(), 0)
         }
         LayerOp::Flatten => (op, vec![input.iter().product()], 0),
+        LayerOp::Gaussian { output, .. } => {
+            if input.len() != 1 {
+                return Err(flat_needed("gaussian"));
+            }
+            let n = input[0];
+            let params = 2 * ((n as i128) * (output as i128) + output as i128);
+            if params > MAX_ELEMENTS {
+                return Err(too_large(&format!("{params} parameters")));
+            }
+            (
+                LayerOp::Gaussian { input: n, output },
+                vec![output],
+                params as u64,
+            )
+        }
         LayerOp::Reshape { ref shape } => {
             let have: i64 = input.iter().product();
             let want = numel(shape);

@@ -80,6 +80,8 @@ codes! {
     EncoderSpace => "sae::check::encoder_space",
     ProjectionInserted => "sae::check::projection_inserted",
     CostOutput => "sae::check::cost_output",
+    PenaltySpace => "sae::check::penalty_space",
+    GaussianPlacement => "sae::check::gaussian_placement",
     TooLarge => "sae::check::too_large",
 }
 

@@ -173,6 +173,12 @@ pub enum LayerOp {
     },
     /// L2 normalisation onto the unit sphere.
     Normalize,
+    /// Mean and log-variance heads of a Gaussian encoder; samples with the reparameterisation
+    /// in training, returns the mean in evaluation.
+    Gaussian {
+        input: i64,
+        output: i64,
+    },
 }
 
 impl fmt::Display for LayerOp {
@@ -204,6 +210,7 @@ impl fmt::Display for LayerOp {
                 write!(f, "reshape({})", dims.join(", "))
             }
             LayerOp::Normalize => write!(f, "normalize"),
+            LayerOp::Gaussian { input, output } => write!(f, "gaussian({input} -> {output}, mean and log-variance heads)"),
         }
     }
 }
@@ -262,14 +269,34 @@ impl fmt::Display for LatentCost {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PenaltyKind {
-    /// Entropic OT in the log domain, unrolled for back-propagation; the loss is <P, C>.
+    /// Entropic OT in the log domain; the loss is <P, C> (unrolled gradient) or the entropic dual
+    /// (envelope gradient); optionally debiased, with tolerance stopping and epsilon scaling.
     Sinkhorn {
         epsilon: f64,
         iterations: i64,
         cost: LatentCost,
+        debiased: bool,
+        envelope: bool,
+        tolerance: f64,
+        scaling: f64,
     },
+    /// Unbiased MMD^2 with the kernel summed over `scale` times 0.1 ... 10 (scale = 2 d sigma^2).
+    Mmd { imq: bool, sigma: f64, scale: f64 },
+    /// Adversarial: a latent discriminator with its own Adam, non-saturating loss.
+    Gan {
+        discriminator: Network,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+    },
+    /// Sliced Wasserstein W_p^p over random directions.
+    Sliced { projections: i64, p: f64 },
+    /// Optimal one-to-one assignment (Hungarian algorithm).
+    Exact { cost: LatentCost },
+    /// Closed-form KL between the Gaussian encoder and a normal prior.
+    Kl { mean: f64, std: f64 },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -282,16 +309,76 @@ pub struct Penalty {
 
 impl fmt::Display for Penalty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} * ", num(self.weight))?;
         match &self.kind {
             PenaltyKind::Sinkhorn {
                 epsilon,
                 iterations,
                 cost,
-            } => write!(
+                debiased,
+                envelope,
+                tolerance,
+                scaling,
+            } => {
+                write!(
+                    f,
+                    "sinkhorn(epsilon = {}, iterations = {iterations}",
+                    num(*epsilon)
+                )?;
+                if *tolerance > 0.0 {
+                    write!(f, " at most, tolerance = {}", num(*tolerance))?;
+                }
+                if *scaling < 1.0 {
+                    write!(f, ", scaling = {}", num(*scaling))?;
+                }
+                write!(
+                    f,
+                    ", {} gradient{})",
+                    if *envelope { "envelope" } else { "unrolled" },
+                    if *debiased { ", debiased" } else { "" }
+                )?;
+                write!(f, " on {}, cost {cost}", self.on)
+            }
+            PenaltyKind::Mmd { imq, sigma, scale } => write!(
                 f,
-                "{} * sinkhorn(epsilon = {}, iterations = {iterations}) on {}, cost {cost}",
-                num(self.weight),
-                num(*epsilon),
+                "mmd({} kernel, sigma = {}, C = {} x 0.1..10, unbiased) on {}",
+                if *imq { "imq" } else { "rbf" },
+                num(*sigma),
+                num(*scale),
+                self.on
+            ),
+            PenaltyKind::Gan {
+                discriminator,
+                lr,
+                beta1,
+                beta2,
+            } => {
+                writeln!(
+                    f,
+                    "gan(adam lr = {}, beta1 = {}, beta2 = {}, non-saturating) on {}",
+                    num(*lr),
+                    num(*beta1),
+                    num(*beta2),
+                    self.on
+                )?;
+                let mut text = String::new();
+                write_network(&mut text, "  discriminator", discriminator)?;
+                f.write_str(text.trim_end())
+            }
+            PenaltyKind::Sliced { projections, p } => write!(
+                f,
+                "sliced(projections = {projections}, p = {}) on {}",
+                num(*p),
+                self.on
+            ),
+            PenaltyKind::Exact { cost } => {
+                write!(f, "exact(hungarian matching) on {}, cost {cost}", self.on)
+            }
+            PenaltyKind::Kl { mean, std } => write!(
+                f,
+                "kl(gaussian encoder || normal(mean = {}, std = {})) on {}",
+                num(*mean),
+                num(*std),
                 self.on
             ),
         }
@@ -363,7 +450,7 @@ impl fmt::Display for DataSource {
     }
 }
 
-fn write_network(f: &mut fmt::Formatter<'_>, title: &str, net: &Network) -> fmt::Result {
+fn write_network(f: &mut dyn fmt::Write, title: &str, net: &Network) -> fmt::Result {
     writeln!(
         f,
         "{title} {} -> {}, {} parameters",
@@ -398,16 +485,21 @@ fn write_network(f: &mut fmt::Formatter<'_>, title: &str, net: &Network) -> fmt:
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model {}", self.name)?;
+        let scaling = if self.data.is_image() {
+            ", scaled to [0, 1]"
+        } else {
+            ""
+        };
+        let binarised = if self.data.binarize {
+            ", binarised per batch"
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "data      {} {}, scaled to [0, 1]{}",
+            "data      {} {}{scaling}{binarised}",
             self.data.source,
-            shape_str(&self.data.shape),
-            if self.data.binarize {
-                ", binarised per batch"
-            } else {
-                ""
-            }
+            shape_str(&self.data.shape)
         )?;
         writeln!(
             f,

@@ -9,6 +9,8 @@ use crate::ir;
 
 /// Adam over the trainable variables of a VarStore, in a fixed (name) order.
 pub struct Adam {
+    /// Prefix of the state's tensor names (`adam.` for the model, `disc0.adam.` ...).
+    prefix: String,
     cfg: ir::Adam,
     eps: f64,
     t: i64,
@@ -28,6 +30,7 @@ impl Adam {
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
         Adam {
+            prefix: "adam.".into(),
             cfg: cfg.clone(),
             eps: 1e-8,
             t: 0,
@@ -35,6 +38,12 @@ impl Adam {
             m,
             v,
         }
+    }
+
+    /// The same with another prefix for its state's names.
+    pub fn with_prefix(mut self, prefix: &str) -> Adam {
+        self.prefix = prefix.to_string();
+        self
     }
 
     pub fn zero_grad(&mut self) {
@@ -65,16 +74,17 @@ impl Adam {
         });
     }
 
-    /// The state as named tensors: `adam.m.NAME`, `adam.v.NAME` and `adam.t`.
+    /// The state as named tensors: `PREFIXm.NAME`, `PREFIXv.NAME` and `PREFIXt`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("adam.t".to_string(), Tensor::from_slice(&[self.t]))];
+        let pre = &self.prefix;
+        let mut out = vec![(format!("{pre}t"), Tensor::from_slice(&[self.t]))];
         for (i, (name, _)) in self.params.iter().enumerate() {
             out.push((
-                format!("adam.m.{name}"),
+                format!("{pre}m.{name}"),
                 self.m[i].to_device(tch::Device::Cpu),
             ));
             out.push((
-                format!("adam.v.{name}"),
+                format!("{pre}v.{name}"),
                 self.v[i].to_device(tch::Device::Cpu),
             ));
         }
@@ -87,11 +97,12 @@ impl Adam {
             map.get(k)
                 .ok_or_else(|| format!("optimizer state lacks `{k}`"))
         };
-        self.t = get("adam.t")?.int64_value(&[0]);
+        let pre = self.prefix.clone();
+        self.t = get(&format!("{pre}t"))?.int64_value(&[0]);
         for (i, (name, p)) in self.params.iter().enumerate() {
             let dev = p.device();
-            self.m[i] = get(&format!("adam.m.{name}"))?.to_device(dev);
-            self.v[i] = get(&format!("adam.v.{name}"))?.to_device(dev);
+            self.m[i] = get(&format!("{pre}m.{name}"))?.to_device(dev);
+            self.v[i] = get(&format!("{pre}v.{name}"))?.to_device(dev);
         }
         Ok(())
     }

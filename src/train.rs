@@ -34,8 +34,8 @@ pub struct RunOptions {
     pub force: bool,
 }
 
-/// Environment variable that injects a fault, for tests: `nan-recon@STEP` or `nan-penalty@STEP`
-/// makes that term NaN at the given global step (1-based).
+/// Environment variable that injects a fault, for tests: `nan-recon@STEP`, `nan-penalty@STEP`
+/// or `nan-disc@STEP` makes that term NaN at the given global step (1-based).
 pub const FAULT_ENV: &str = "SAE_DSL_FAULT";
 
 /// Why a run stopped.
@@ -94,6 +94,9 @@ pub struct EpochMetrics {
     pub penalty: f64,
     pub total: f64,
     pub seconds: f64,
+    /// Mean Sinkhorn iterations per step, when the model has a Sinkhorn penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sinkhorn_iterations: Option<f64>,
 }
 
 /// What a finished run reports.
@@ -150,28 +153,153 @@ pub fn default_run_dir(model: &str) -> PathBuf {
     ))
 }
 
-/// The unweighted latent penalty between codes `z` and prior samples `w`.
+/// The unweighted latent penalty between codes `z` and prior samples `w`, for penalties that
+/// need neither a discriminator nor encoder statistics (used by the benchmarks).
 pub fn penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor) -> Tensor {
-    penalty_measured(p, z, w, false).0
+    evaluate_penalty(p, z, w, None, None, false, false).value
 }
 
-/// The penalty and, when `measure`, the row-marginal error of its Sinkhorn plan.
-fn penalty_measured(
+/// A GAN penalty's latent discriminator: its own variables and its own Adam.
+pub struct Discriminator {
+    pub vs: nn::VarStore,
+    pub net: crate::backend::Net,
+    pub opt: Adam,
+}
+
+/// The discriminators of a model, one slot per penalty (None for non-GAN penalties), built from
+/// the current random state.
+pub fn discriminators(model: &ir::Model, device: Device) -> Vec<Option<Discriminator>> {
+    model
+        .penalties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match &p.kind {
+            PenaltyKind::Gan {
+                discriminator,
+                lr,
+                beta1,
+                beta2,
+            } => {
+                let vs = nn::VarStore::new(device);
+                let net = crate::backend::Net::new(&(vs.root() / "discriminator"), discriminator);
+                let cfg = ir::Adam {
+                    lr: *lr,
+                    beta1: *beta1,
+                    beta2: *beta2,
+                };
+                let opt = Adam::new(&vs, &cfg).with_prefix(&format!("disc{i}.adam."));
+                Some(Discriminator { vs, net, opt })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What one penalty gives at one step.
+pub struct PenaltyOut {
+    /// The unweighted penalty, differentiable in the codes.
+    pub value: Tensor,
+    /// Row-marginal error of a Sinkhorn plan, when measured.
+    pub marginal_error: Option<f64>,
+    /// Sinkhorn iterations run (0 for other penalties).
+    pub iterations: i64,
+    /// The discriminator's loss after its update (GAN).
+    pub disc_loss: Option<Tensor>,
+}
+
+/// Evaluates one penalty. For a GAN this first updates the discriminator on (prior samples: real,
+/// detached codes: fake), then returns the non-saturating loss -log D(z). `stats` are the Gaussian
+/// encoder's (mean, log-variance) for KL. `poison_disc` injects a NaN into the discriminator loss
+/// (tests).
+pub fn evaluate_penalty(
     p: &ir::Penalty,
     z: &Tensor,
     w: &Tensor,
+    stats: Option<&(Tensor, Tensor)>,
+    disc: Option<&mut Discriminator>,
     measure: bool,
-) -> (Tensor, Option<f64>) {
+    poison_disc: bool,
+) -> PenaltyOut {
+    let simple = |value: Tensor| PenaltyOut {
+        value,
+        marginal_error: None,
+        iterations: 0,
+        disc_loss: None,
+    };
     match &p.kind {
         PenaltyKind::Sinkhorn {
             epsilon,
             iterations,
             cost,
+            debiased,
+            envelope,
+            tolerance,
+            scaling,
         } => {
+            let o = ot::SinkhornOptions {
+                epsilon: *epsilon,
+                iterations: *iterations,
+                tolerance: *tolerance,
+                scaling: *scaling,
+                envelope: *envelope,
+            };
+            if *debiased {
+                let (value, iters) = ot::debiased(z, w, *cost, &o);
+                return PenaltyOut {
+                    value,
+                    marginal_error: None,
+                    iterations: iters,
+                    disc_loss: None,
+                };
+            }
             let c = ot::cost_matrix(z, w, *cost);
-            let out = ot::sinkhorn(&c, *epsilon, *iterations);
-            let err = measure.then(|| tch::no_grad(|| ot::marginal_error(&out.plan)));
-            (out.sharp, err)
+            let s = ot::solve(&c, &o);
+            let err = s
+                .marginal_error
+                .or_else(|| measure.then(|| tch::no_grad(|| ot::marginal_error(&s.plan))));
+            PenaltyOut {
+                value: s.value,
+                marginal_error: err,
+                iterations: s.iterations,
+                disc_loss: None,
+            }
+        }
+        PenaltyKind::Mmd { imq, scale, .. } => simple(ot::mmd(
+            z,
+            w,
+            if *imq {
+                ot::Kernel::Imq
+            } else {
+                ot::Kernel::Rbf
+            },
+            *scale,
+        )),
+        PenaltyKind::Sliced { projections, p } => simple(ot::sliced(z, w, *projections, *p)),
+        PenaltyKind::Exact { cost } => simple(ot::exact(z, w, *cost)),
+        PenaltyKind::Kl { mean, std } => match stats {
+            Some((mu, lv)) => simple(ot::gaussian_kl(mu, lv, *mean, *std)),
+            None => simple(Tensor::zeros([], (z.kind(), z.device()))),
+        },
+        PenaltyKind::Gan { .. } => {
+            let Some(d) = disc else {
+                return simple(Tensor::zeros([], (z.kind(), z.device())));
+            };
+            let real = d.net.forward_t(w, true);
+            let fake = d.net.forward_t(&z.detach(), true);
+            let mut d_loss = ((-real).softplus() + fake.softplus()).mean(Kind::Float);
+            if poison_disc {
+                d_loss = d_loss * f64::NAN;
+            }
+            d.opt.zero_grad();
+            d_loss.backward();
+            d.opt.step();
+            let value = (-d.net.forward_t(z, true)).softplus().mean(Kind::Float);
+            PenaltyOut {
+                value,
+                marginal_error: None,
+                iterations: 0,
+                disc_loss: Some(d_loss.detach()),
+            }
         }
     }
 }
@@ -213,8 +341,34 @@ pub fn estimate_memory(model: &ir::Model) -> f64 {
     let sinkhorn: f64 = model
         .penalties
         .iter()
-        .map(|p| match p.kind {
-            PenaltyKind::Sinkhorn { iterations, .. } => b * b * (2.0 * iterations as f64 + 4.0),
+        .map(|p| match &p.kind {
+            PenaltyKind::Sinkhorn {
+                iterations,
+                debiased,
+                envelope,
+                ..
+            } => {
+                let kept = if *envelope {
+                    4.0
+                } else {
+                    2.0 * *iterations as f64 + 4.0
+                };
+                b * b * kept * if *debiased { 3.0 } else { 1.0 }
+            }
+            PenaltyKind::Mmd { .. } => 3.0 * 8.0 * b * b,
+            PenaltyKind::Exact { .. } => 2.0 * b * b,
+            PenaltyKind::Sliced { projections, .. } => 6.0 * b * *projections as f64,
+            PenaltyKind::Gan { discriminator, .. } => {
+                4.0 * discriminator.params() as f64
+                    + 6.0
+                        * b
+                        * discriminator
+                            .layers
+                            .iter()
+                            .map(|l| l.output.iter().map(|&d| d as f64).product::<f64>())
+                            .sum::<f64>()
+            }
+            PenaltyKind::Kl { .. } => 0.0,
         })
         .sum();
     4.0 * (4.0 * params + 2.0 * b * act + sinkhorn)
@@ -313,6 +467,7 @@ struct Position {
 enum Fault {
     NanRecon(i64),
     NanPenalty(i64),
+    NanDisc(i64),
 }
 
 fn fault_from_env() -> Option<Fault> {
@@ -322,6 +477,7 @@ fn fault_from_env() -> Option<Fault> {
     match kind {
         "nan-recon" => Some(Fault::NanRecon(step)),
         "nan-penalty" => Some(Fault::NanPenalty(step)),
+        "nan-disc" => Some(Fault::NanDisc(step)),
         _ => None,
     }
 }
@@ -373,6 +529,7 @@ pub fn run(
     let vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, model);
     let opt = Adam::new(&vs, &model.train.optimizer);
+    let discs = discriminators(model, device);
     let start = Position {
         epoch: 1,
         step: 0,
@@ -384,6 +541,7 @@ pub fn run(
         net: &net,
         vs: &vs,
         opt,
+        discs,
         dir: &dir,
         epochs,
         seed,
@@ -463,6 +621,20 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
     })?;
     let mut opt = Adam::new(&vs, &model.train.optimizer);
     opt.load_state(&state).map_err(fail)?;
+    let mut discs = discriminators(&model, device);
+    for (i, d) in discs.iter_mut().enumerate() {
+        let Some(d) = d else { continue };
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for (name, mut var) in d.vs.variables() {
+                let saved = state.get(&format!("disc{i}.model.{name}")).ok_or_else(|| {
+                    fail(format!("the state lacks discriminator variable {name}"))
+                })?;
+                var.copy_(&saved.to_device(device));
+            }
+            Ok(())
+        })?;
+        d.opt.load_state(&state).map_err(fail)?;
+    }
     if !opts.quiet {
         eprintln!(
             "resuming {} at epoch {}, step {}",
@@ -482,6 +654,7 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
         net: &net,
         vs: &vs,
         opt,
+        discs,
         dir,
         epochs,
         seed,
@@ -497,6 +670,7 @@ struct Session<'a> {
     net: &'a Compiled,
     vs: &'a nn::VarStore,
     opt: Adam,
+    discs: Vec<Option<Discriminator>>,
     dir: &'a Path,
     epochs: i64,
     seed: i64,
@@ -514,6 +688,15 @@ impl Session<'_> {
             .map(|(n, t)| (format!("model.{n}"), t.to_device(Device::Cpu)))
             .collect();
         named.extend(self.opt.state());
+        for (i, d) in self.discs.iter().enumerate() {
+            let Some(d) = d else { continue };
+            named.extend(
+                d.vs.variables()
+                    .into_iter()
+                    .map(|(n, t)| (format!("disc{i}.model.{n}"), t.to_device(Device::Cpu))),
+            );
+            named.extend(d.opt.state());
+        }
         named.push((
             "state.position".into(),
             Tensor::from_slice(&[pos.epoch, pos.step]),
@@ -543,6 +726,7 @@ impl Session<'_> {
         let steps = n / batch; // the last partial batch is dropped: every step sees a full batch
         let metrics_path = self.dir.join("metrics.jsonl");
         let fault = fault_from_env();
+        let terms = term_names(model);
         let mut history = vec![];
         let mut warned = false;
         let mut max_err = 0.0f64;
@@ -560,17 +744,22 @@ impl Session<'_> {
             let mut sum_rec = Tensor::from(r0 as f32).to_device(device);
             let mut sum_pen = Tensor::from(p0 as f32).to_device(device);
             let first = if resumed { start.step.min(steps) } else { 0 };
-            // The first step (1-based) at which each term was not finite, and its value, kept on
-            // the device so that no step waits for the host; read at the logging points.
-            let mut bad_rec = Tensor::full([], -1, (Kind::Int64, device));
-            let mut bad_pen = Tensor::full([], -1, (Kind::Int64, device));
-            let mut bad_rec_val = Tensor::zeros([], (Kind::Float, device));
-            let mut bad_pen_val = Tensor::zeros([], (Kind::Float, device));
             if let Some(b) = &bar {
                 b.reset();
                 b.set_prefix(format!("epoch {epoch}/{}", self.epochs));
                 b.set_position(first as u64);
             }
+            // The first step (1-based) at which each tracked term was not finite, and its value,
+            // kept on the device so that no step waits for the host; read at the logging points.
+            let mut bad: Vec<(Tensor, Tensor)> = (0..terms.len())
+                .map(|_| {
+                    (
+                        Tensor::full([], -1, (Kind::Int64, device)),
+                        Tensor::zeros([], (Kind::Float, device)),
+                    )
+                })
+                .collect();
+            let (mut iter_sum, mut iter_count) = (0i64, 0i64);
             for step in first..steps {
                 if INTERRUPT.swap(false, Ordering::SeqCst) {
                     let pos = Position {
@@ -591,55 +780,102 @@ impl Session<'_> {
                 }
                 tch::manual_seed(step_seed(self.seed, epoch, step));
                 let log_point = step % 10 == 9 || step + 1 == steps;
+                let global = (epoch - 1) * steps + step + 1;
                 let idx = perm.narrow(0, step * batch, batch);
                 let mut x = train.x.index_select(0, &idx);
                 if model.data.binarize {
                     x = x.bernoulli();
                 }
-                let z = self.net.encode(&x, true);
+                let (z, stats) = self.net.encode_stats(&x, true);
                 let xhat = self.net.decode(&z, true);
                 let mut rec = self.net.recon_cost(&xhat, &x);
+                if fault == Some(Fault::NanRecon(global)) {
+                    rec = rec * f64::NAN;
+                }
                 let w = self.net.sample_prior(batch);
+                // Order of computation within a step, which breaks ties: reconstruction, the
+                // discriminator updates (their NaN poisons the GAN penalty of the same step), penalties.
+                let mut tracked = vec![rec.detach(), Tensor::zeros([], (Kind::Float, device))];
                 let mut pen_total = Tensor::zeros([], (Kind::Float, device));
+                let mut disc_total = Tensor::zeros([], (Kind::Float, device));
                 let mut step_err = None;
-                for p in &model.penalties {
-                    let (v, e) = penalty_measured(p, &z, &w, log_point);
-                    step_err = step_err.or(e);
-                    pen_total = pen_total + v * p.weight;
+                for (i, p) in model.penalties.iter().enumerate() {
+                    let poison = fault == Some(Fault::NanDisc(global));
+                    let out = evaluate_penalty(
+                        p,
+                        &z,
+                        &w,
+                        stats.as_ref(),
+                        self.discs[i].as_mut(),
+                        log_point,
+                        poison,
+                    );
+                    step_err = step_err.or(out.marginal_error);
+                    if out.iterations > 0 {
+                        iter_sum += out.iterations;
+                        iter_count += 1;
+                        if let (
+                            PenaltyKind::Sinkhorn {
+                                tolerance,
+                                iterations,
+                                ..
+                            },
+                            Some(e),
+                        ) = (&p.kind, out.marginal_error)
+                        {
+                            if *tolerance > 0.0
+                                && e > *tolerance
+                                && out.iterations >= *iterations
+                                && !warned
+                            {
+                                warned = true;
+                                eprintln!(
+                                    "warning: Sinkhorn reached its cap of {iterations} iterations without the tolerance {} (marginal error {e:.2e} at epoch {epoch}, step {}); raise `iterations` or `epsilon`. Shown once per run.",
+                                    ir::num(*tolerance),
+                                    step + 1
+                                );
+                            }
+                        }
+                    }
+                    if let Some(dl) = out.disc_loss {
+                        disc_total = disc_total + dl;
+                    }
+                    let mut v = out.value * p.weight;
+                    if fault == Some(Fault::NanPenalty(global)) {
+                        v = v * f64::NAN;
+                    }
+                    tracked.push(v.detach());
+                    pen_total = pen_total + v;
                 }
-                let global = (epoch - 1) * steps + step + 1;
-                match fault {
-                    Some(Fault::NanRecon(s)) if s == global => rec = rec * f64::NAN,
-                    Some(Fault::NanPenalty(s)) if s == global => pen_total = pen_total * f64::NAN,
-                    _ => {}
-                }
+                tracked[1] = disc_total;
                 let loss = &rec + &pen_total;
                 self.opt.zero_grad();
                 loss.backward();
                 self.opt.step();
                 sum_rec += rec.detach();
                 sum_pen += pen_total.detach();
-                for (bad, val, term) in [
-                    (&mut bad_rec, &mut bad_rec_val, &rec),
-                    (&mut bad_pen, &mut bad_pen_val, &pen_total),
-                ] {
-                    let keep = bad.ge(0).logical_or(&term.isfinite());
-                    *val = val.where_self(&keep, &term.detach());
-                    *bad = bad.where_self(&keep, &bad.full_like(step + 1));
+                for ((first_bad, val), term) in bad.iter_mut().zip(&tracked) {
+                    let keep = first_bad.ge(0).logical_or(&term.isfinite());
+                    *val = val.where_self(&keep, term);
+                    *first_bad = first_bad.where_self(&keep, &first_bad.full_like(step + 1));
                 }
                 // Host reads only at logging points: every 10 steps and at the end of the epoch.
                 if log_point {
                     let (r, pv) = (rec.double_value(&[]), pen_total.double_value(&[]));
-                    let (br, bp) = (bad_rec.int64_value(&[]), bad_pen.int64_value(&[]));
-                    // Name the term that went bad first: after it, the weights poison the other.
-                    if bp >= 0 && (br < 0 || bp < br) {
-                        check_finite(1.0, bad_pen_val.double_value(&[]), epoch, bp, model)?;
-                    } else if br >= 0 {
-                        check_finite(bad_rec_val.double_value(&[]), 1.0, epoch, br, model)?;
+                    // Name the term that went bad first: after it, the weights poison the others.
+                    let first_bad = bad
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (s, v))| (s.int64_value(&[]), i, v))
+                        .filter(|(s, _, _)| *s >= 0)
+                        .min_by_key(|(s, i, _)| (*s, *i));
+                    if let Some((s, i, v)) = first_bad {
+                        return Err(non_finite(&terms[i], v.double_value(&[]), epoch, s, model));
                     }
                     if let Some(e) = step_err {
                         max_err = max_err.max(e);
-                        if e > 0.05 && !warned {
+                        let fixed = model.penalties.iter().any(|p| matches!(p.kind, PenaltyKind::Sinkhorn { tolerance, .. } if tolerance == 0.0));
+                        if fixed && e > 0.05 && !warned {
                             warned = true;
                             eprintln!("{}", convergence_warning(model, e, epoch, step + 1));
                         }
@@ -658,6 +894,7 @@ impl Session<'_> {
                 penalty: sp / k,
                 total: (sr + sp) / k,
                 seconds: t0.elapsed().as_secs_f64(),
+                sinkhorn_iterations: (iter_count > 0).then(|| iter_sum as f64 / iter_count as f64),
             };
             check_finite(m.recon, m.penalty, epoch, steps, model)?;
             append_line(
@@ -702,21 +939,84 @@ fn convergence_warning(model: &ir::Model, err: f64, epoch: i64, step: i64) -> St
     let (eps, iters) = model
         .penalties
         .iter()
-        .map(|p| match p.kind {
+        .find_map(|p| match p.kind {
             PenaltyKind::Sinkhorn {
                 epsilon,
                 iterations,
                 ..
-            } => (epsilon, iterations),
+            } => Some((epsilon, iterations)),
+            _ => None,
         })
-        .next()
         .unwrap_or((0.0, 0));
     format!(
         "warning: Sinkhorn did not converge in {iters} iterations (row-marginal error {err:.3} at epoch {epoch}, step {step}); \
          the loss uses the plan as it stands after {iters} iterations, as the SAE paper does. For a converged plan raise \
-         `iterations` or `epsilon` (now {}). Shown once per run.",
+         `iterations` or `epsilon` (now {}), or set `tolerance`. Shown once per run.",
         ir::num(eps)
     )
+}
+
+/// Names of the tracked terms: reconstruction, the discriminators, each penalty.
+fn term_names(model: &ir::Model) -> Vec<String> {
+    let mut v = vec![
+        "reconstruction cost".to_string(),
+        "discriminator loss".to_string(),
+    ];
+    let many = model.penalties.len() > 1;
+    for (i, p) in model.penalties.iter().enumerate() {
+        let kind = penalty_name(&p.kind);
+        v.push(if many {
+            format!("latent penalty `{kind}` (penalty {})", i + 1)
+        } else {
+            "latent penalty".to_string()
+        });
+    }
+    v
+}
+
+fn penalty_name(k: &PenaltyKind) -> &'static str {
+    match k {
+        PenaltyKind::Sinkhorn { .. } => "sinkhorn",
+        PenaltyKind::Mmd { .. } => "mmd",
+        PenaltyKind::Gan { .. } => "gan",
+        PenaltyKind::Sliced { .. } => "sliced",
+        PenaltyKind::Exact { .. } => "exact",
+        PenaltyKind::Kl { .. } => "kl",
+    }
+}
+
+/// The error for a term that became NaN or infinite, with what to change.
+fn non_finite(term: &str, value: f64, epoch: i64, step: i64, model: &ir::Model) -> TrainError {
+    let help = if term.starts_with("latent penalty") {
+        let eps: Vec<String> = model
+            .penalties
+            .iter()
+            .filter_map(|p| match p.kind {
+                PenaltyKind::Sinkhorn { epsilon, .. } => Some(ir::num(epsilon)),
+                _ => None,
+            })
+            .collect();
+        if eps.is_empty() {
+            "lower the penalty weight or the learning rate; the last good checkpoint is kept"
+                .to_string()
+        } else {
+            format!("the Sinkhorn penalty (epsilon {}) overflowed; raise epsilon or lower the penalty weight; the last good checkpoint is kept", eps.join(", "))
+        }
+    } else if term.starts_with("discriminator") {
+        "lower the discriminator's learning rate (`gan(lr = ...)`); the last good checkpoint is kept".to_string()
+    } else {
+        format!(
+            "lower the learning rate (now {}); the last good checkpoint is kept",
+            ir::num(model.train.optimizer.lr)
+        )
+    };
+    TrainError::NonFinite {
+        term: term.into(),
+        value: format!("{value}"),
+        epoch,
+        step,
+        help,
+    }
 }
 
 fn progress_bar(quiet: bool, steps: u64) -> Option<indicatif::ProgressBar> {
@@ -750,34 +1050,13 @@ fn check_finite(
     step: i64,
     model: &ir::Model,
 ) -> Result<(), TrainError> {
-    let (term, value) = if !rec.is_finite() {
-        ("reconstruction cost", rec)
-    } else if !pen.is_finite() {
-        ("latent penalty", pen)
-    } else {
-        return Ok(());
-    };
-    let eps = model.penalties.iter().map(|p| match p.kind {
-        PenaltyKind::Sinkhorn { epsilon, .. } => epsilon,
-    });
-    let help = if term == "latent penalty" {
-        format!(
-            "the Sinkhorn penalty (epsilon {}) overflowed; raise epsilon or lower the penalty weight; the last good checkpoint is kept",
-            eps.map(ir::num).collect::<Vec<_>>().join(", ")
-        )
-    } else {
-        format!(
-            "lower the learning rate (now {}); the last good checkpoint is kept",
-            ir::num(model.train.optimizer.lr)
-        )
-    };
-    Err(TrainError::NonFinite {
-        term: term.into(),
-        value: format!("{value}"),
-        epoch,
-        step,
-        help,
-    })
+    if !rec.is_finite() {
+        return Err(non_finite("reconstruction cost", rec, epoch, step, model));
+    }
+    if !pen.is_finite() {
+        return Err(non_finite("latent penalty", pen, epoch, step, model));
+    }
+    Ok(())
 }
 
 fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {

@@ -108,3 +108,52 @@ fn mnist_dirichlet_model_writes_pictures() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Every penalty kind (summed in one model, with a Gaussian encoder, a discriminator, debiased
+/// envelope Sinkhorn with tolerance and epsilon scaling) trains, and resumes from its state.
+#[test]
+fn every_penalty_trains_and_reports_sinkhorn_iterations() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/ok/every_penalty.sae"
+    ))
+    .expect("fixture");
+    let text = text.replace(
+        "import \"std/nets\"",
+        "import \"std/nets\"\ntrain { batch 64 epochs 3 seed 1 }",
+    );
+    let model = compile(&text);
+    let dir = common::tempdir("every");
+    let opts = train::RunOptions {
+        out: Some(dir.join("run")),
+        quiet: true,
+        ..Default::default()
+    };
+    let s = train::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
+    assert_eq!(s.epochs.len(), 3);
+    assert!(s
+        .epochs
+        .iter()
+        .all(|e| e.recon.is_finite() && e.penalty.is_finite()));
+    let it = s.epochs[0]
+        .sinkhorn_iterations
+        .expect("iterations reported");
+    assert!(it > 0.0 && it <= 100.0 + 20.0, "mean iterations {it}");
+    let state: Vec<(String, tch::Tensor)> =
+        tch::Tensor::read_safetensors(dir.join("run/resume.safetensors")).expect("state");
+    assert!(
+        state
+            .iter()
+            .any(|(n, _)| n.starts_with("disc3.") || n.starts_with("disc2.")),
+        "the discriminator is checkpointed"
+    );
+    let more = train::RunOptions {
+        epochs: Some(4),
+        quiet: true,
+        ..Default::default()
+    };
+    let r = train::resume(&dir.join("run"), tch::Device::Cpu, &more)
+        .expect("resumes with the discriminator");
+    assert_eq!(r.epochs.len(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -110,7 +110,7 @@ fn sigterm_then_resume_matches_an_uninterrupted_run() {
     let model = write_model(&root, &toy(12, ""));
     let (a, b) = (root.join("interrupted"), root.join("straight"));
 
-    let mut child = cmd(&[
+    let child = cmd(&[
         "run",
         model.to_str().expect("utf8"),
         "--out",
@@ -316,6 +316,36 @@ fn forced_nan_losses_stop_with_term_epoch_and_step_and_keep_the_checkpoint() {
             stderr(&out)
         );
     }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_nan_discriminator_loss_is_named() {
+    let root = common::tempdir("nandisc");
+    let text = toy(3, "").replace(
+        "penalty 1 * sinkhorn(epsilon = 0.1, iterations = 20)",
+        "net critic() { linear(16) relu linear(1) }\npenalty 1 * gan(discriminator = critic())",
+    );
+    let model = write_model(&root, &text);
+    let d = root.join("run");
+    let out = output(
+        &[
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            d.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &[("SAE_DSL_FAULT", "nan-disc@70")],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("the discriminator loss became NaN at epoch 2, step 6"),
+        "{err}"
+    );
+    assert!(err.contains("discriminator's learning rate"), "{err}");
     let _ = std::fs::remove_dir_all(root);
 }
 
