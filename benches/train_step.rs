@@ -32,8 +32,39 @@ fn time(warm: usize, reps: usize, device: Device, mut f: impl FnMut()) -> f64 {
     median(v)
 }
 
+/// Child-process mode: one loss + gradient at n 1024 (or nothing, for the baseline), then the
+/// peak resident memory in MiB.
+fn sinkhorn_peak(mode: &str) {
+    let n = 1024;
+    let y = Tensor::rand([n, 16], (Kind::Float, Device::Cpu));
+    let x = Tensor::rand([n, 16], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    if mode != "none" {
+        let o = ot::SinkhornOptions {
+            epsilon: 0.1,
+            iterations: 50,
+            tolerance: 0.0,
+            scaling: 1.0,
+            envelope: mode == "envelope",
+        };
+        ot::solve(&ot::sqdist(&x, &y), &o).value.backward();
+    }
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN);
+    println!("{}", hwm / 1024.0);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--sinkhorn-peak") {
+        sinkhorn_peak(args.get(i + 1).map(String::as_str).unwrap_or("none"));
+        return;
+    }
     let device = match args
         .iter()
         .position(|a| a == "--device")
@@ -76,6 +107,24 @@ fn main() {
         "| training step, dirichlet_mnist (batch {b}, eps 0.01, 50 iterations) | {:.2} ms |",
         step * 1e3
     );
+    // Its parts: the optimizer update alone, and the penalty's forward + backward alone.
+    let adam = time(3, 20, device, || opt.step());
+    println!(
+        "| of which: Adam update of 170,193 parameters (our Adam, checkpointable) | {:.2} ms |",
+        adam * 1e3
+    );
+    let z0 = tch::no_grad(|| net.encode(&x, false));
+    let pen = time(3, 20, device, || {
+        let z = z0.copy().set_requires_grad(true);
+        let w = net.sample_prior(b);
+        let p: Tensor = model
+            .penalties
+            .iter()
+            .map(|p| train::penalty(p, &z, &w))
+            .sum();
+        p.backward();
+    });
+    println!("| of which: Sinkhorn penalty forward + backward (n {b}, eps 0.01, 50 iterations) | {:.2} ms |", pen * 1e3);
     let sample = time(3, 50, device, || {
         let _ = net.sample_prior(256);
     });
@@ -102,6 +151,39 @@ fn main() {
             "| prior sample, {name} x 256 in {dim}-D | {:.3} ms |",
             t * 1e3
         );
+    }
+
+    // Gradient modes at n 1024: time here, peak memory in a fresh child process each.
+    for (mode, envelope) in [("unrolled", false), ("envelope", true)] {
+        let n = 1024;
+        let y = Tensor::rand([n, 16], (Kind::Float, device));
+        let x = Tensor::rand([n, 16], (Kind::Float, device));
+        let o = ot::SinkhornOptions {
+            epsilon: 0.1,
+            iterations: 50,
+            tolerance: 0.0,
+            scaling: 1.0,
+            envelope,
+        };
+        let t = time(1, 5, device, || {
+            let xv = x.copy().set_requires_grad(true);
+            ot::solve(&ot::sqdist(&xv, &y), &o).value.backward();
+        });
+        let peak = |m: &str| -> f64 {
+            std::process::Command::new(std::env::current_exe().expect("bench binary"))
+                .args(["--sinkhorn-peak", m])
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+                .unwrap_or(f64::NAN)
+        };
+        let extra = peak(mode) - peak("none");
+        println!("| sinkhorn {mode} gradient, n {n}, d 16, eps 0.1, 50 iterations | {:.2} ms, peak memory +{extra:.0} MiB |", t * 1e3);
     }
 
     // Sinkhorn loss + gradient.

@@ -142,32 +142,35 @@ pub fn solve(c: &Tensor, o: &SinkhornOptions) -> Solved {
         let mut f = Tensor::zeros([n], (c.kind(), c.device()));
         let mut g = Tensor::zeros([m], (c.kind(), c.device()));
         let mut iters = 0;
-        let step = |g: &Tensor, eps: f64| {
-            let f = -((g / eps + lb).unsqueeze(0) - c / eps).logsumexp(1, false) * eps;
-            let g = -((&f / eps + la).unsqueeze(1) - c / eps).logsumexp(0, false) * eps;
-            (f, g)
-        };
         if o.scaling > 0.0 && o.scaling < 1.0 {
+            // Annealing stages, one iteration each, in unscaled potentials.
             let mut eps = c.max().double_value(&[]).max(o.epsilon);
             while eps > o.epsilon {
-                (f, g) = step(&g, eps);
+                f = -((&g / eps + lb).unsqueeze(0) - c / eps).logsumexp(1, false) * eps;
+                g = -((&f / eps + la).unsqueeze(1) - c / eps).logsumexp(0, false) * eps;
                 iters += 1;
                 eps *= o.scaling;
             }
         }
+        // At the target epsilon: potentials scaled by 1/eps and C/eps computed once.
+        let cs = c / o.epsilon;
+        let (mut fh, mut gh) = (f / o.epsilon, g / o.epsilon);
         let mut err = None;
         for k in 0..o.iterations {
-            (f, g) = step(&g, o.epsilon);
+            fh = -((&gh + lb).unsqueeze(0) - &cs).logsumexp(1, false);
+            gh = -((&fh + la).unsqueeze(1) - &cs).logsumexp(0, false);
             iters += 1;
             if o.tolerance > 0.0 && (k % 10 == 9 || k + 1 == o.iterations) {
-                let e = tch::no_grad(|| marginal_error(&plan_of(&f, &g, c, o.epsilon, la + lb)));
+                let e = tch::no_grad(|| {
+                    marginal_error(&((fh.unsqueeze(1) + gh.unsqueeze(0) - &cs) + (la + lb)).exp())
+                });
                 err = Some(e);
                 if e < o.tolerance {
                     break;
                 }
             }
         }
-        (f, g, iters, err)
+        (fh * o.epsilon, gh * o.epsilon, iters, err)
     };
     if o.envelope {
         let (f, g, iters, err) = tch::no_grad(|| run(&c.detach()));

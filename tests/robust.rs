@@ -416,3 +416,44 @@ fn unconverged_sinkhorn_warns_once() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_sinkhorn_tolerance_cap_warns_once_and_iterations_are_reported() {
+    let root = common::tempdir("cap");
+    let text = toy(2, "").replace(
+        "sinkhorn(epsilon = 0.1, iterations = 20)",
+        "sinkhorn(epsilon = 0.01, iterations = 5, tolerance = 1e-9)",
+    );
+    let model = write_model(&root, &text);
+    let d = root.join("run");
+    let out = output(
+        &[
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            d.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("reached its cap of 5 iterations without the tolerance 0.000000001")
+            .count(),
+        1,
+        "{err}"
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .expect("metrics")
+            .lines()
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert_eq!(first["sinkhorn_iterations"].as_f64(), Some(5.0));
+    let _ = std::fs::remove_dir_all(root);
+}
