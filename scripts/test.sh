@@ -8,4 +8,6 @@ cd "$root"
 if [ -z "${SAE_DSL_DATA:-}" ] && [ -d ../shared/data ]; then export SAE_DSL_DATA="$root/../shared/data"; fi
 if [ -z "${SAE_DSL_FIXTURES:-}" ] && [ -d ../shared/fixtures/sinkhorn ]; then export SAE_DSL_FIXTURES="$root/../shared/fixtures/sinkhorn"; fi
 export SAE_DSL_OFFLINE=1   # tests never reach the network; downloads are tested on loopback
+# The evaluation classifier is cached here between runs (trained once, about 30 s).
+export SAE_DSL_CACHE="${SAE_DSL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sae-dsl}"
 cargo test "$@"

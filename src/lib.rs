@@ -5,14 +5,16 @@
 
 pub mod backend;
 pub mod check;
+pub mod classifier;
 pub mod data;
 pub mod diag;
-pub mod image;
+pub mod eval;
 pub mod ir;
 pub mod load;
 pub mod npy;
 pub mod optim;
 pub mod ot;
+pub mod plot;
 pub mod syntax;
 pub mod train;
 pub mod util;

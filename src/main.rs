@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sae_dsl::{compile_file, graph_text, train, Compilation};
+use sae_dsl::{compile_file, data, eval, graph_text, train, Compilation};
 
 #[derive(Parser)]
 #[command(
@@ -12,12 +12,36 @@ use sae_dsl::{compile_file, graph_text, train, Compilation};
     version,
     about = "Optimal-transport autoencoders from small model files, trained with libtorch"
 )]
-#[command(
-    after_help = "Examples:\n  sae-dsl check models/dirichlet_mnist.sae\n  sae-dsl graph models/dirichlet_mnist.sae\n  sae-dsl run models/rings_2d.sae --epochs 5\n  sae-dsl run models/dirichlet_mnist.sae --device auto --out runs/dir16"
-)]
+#[command(after_help = "Examples:
+  sae-dsl check models/dirichlet_mnist.sae
+  sae-dsl graph models/dirichlet_mnist.sae
+  sae-dsl run models/rings_2d.sae --epochs 5
+  sae-dsl run models/dirichlet_mnist.sae --out runs/dir16
+  sae-dsl eval runs/dir16
+  sae-dsl compare runs/dir16 runs/sphere runs/vae")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options shared by the commands that train.
+#[derive(clap::Args, Clone)]
+struct TrainArgs {
+    /// auto (CUDA when available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Folder holding data sets (DIR/mnist/train-images-idx3-ubyte.gz, ...); also $SAE_DSL_DATA.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable progress: one JSON object per epoch on standard output, then the summary.
+    #[arg(long)]
+    json: bool,
+    /// Skip the evaluation at the end (FID, latent MMD, coverage); `sae-dsl eval` computes it later.
+    #[arg(long)]
+    no_eval: bool,
 }
 
 #[derive(Subcommand)]
@@ -31,9 +55,33 @@ enum Command {
         color: Option<bool>,
     },
     /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
-    /// costs, penalty and training settings.
+    /// costs, penalties and training settings.
     #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
     Graph { file: PathBuf },
+    /// Train a model and write its run directory (checkpoint, metrics, pictures, summary).
+    #[command(
+        after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae --json > progress.jsonl"
+    )]
+    Run {
+        file: PathBuf,
+        /// Override the number of epochs of the model file.
+        #[arg(long)]
+        epochs: Option<i64>,
+        /// Run directory (default runs/<model>-<time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the seed of the model file.
+        #[arg(long)]
+        seed: Option<i64>,
+        /// Write into an existing, non-empty run directory.
+        #[arg(long)]
+        force: bool,
+        /// Continue the run in --out instead of starting a new one (same as `sae-dsl resume`).
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        t: TrainArgs,
+    },
     /// Continue an interrupted run from its saved state (resume.safetensors).
     #[command(
         after_help = "Examples:\n  sae-dsl resume runs/dirichlet_mnist-20261121-070630\n  sae-dsl resume runs/try1 --epochs 40    # train a finished run for longer"
@@ -43,43 +91,77 @@ enum Command {
         /// Train up to this many epochs in all (default: the run's own).
         #[arg(long)]
         epochs: Option<i64>,
-        /// auto (CUDA when available), cpu or cuda.
+        #[command(flatten)]
+        t: TrainArgs,
+    },
+    /// Compute the metrics of a run (reconstruction, latent MMD, FID with an MNIST CNN, sample
+    /// coverage, data-space Sinkhorn) into summary.json, and redraw its pictures.
+    #[command(
+        after_help = "Example:\n  sae-dsl eval runs/dir16\n\nThe FID uses a small CNN trained on the data set's labels (trained once, cached); it is not the Inception FID."
+    )]
+    Eval {
+        dir: PathBuf,
         #[arg(long, default_value = "auto")]
         device: String,
-        /// Folder holding data sets (default: the one the run used).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// No progress bar or per-epoch lines.
+        /// Generated samples for FID and coverage.
+        #[arg(long, default_value_t = 10_000)]
+        samples: i64,
         #[arg(long)]
         quiet: bool,
     },
-    /// Train a model and write its run directory (checkpoint, metrics, pictures).
+    /// Decode prior samples: .npy (uint8 images, or float32 points) or a .png grid.
     #[command(
-        after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae"
+        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 64 --out grid.png"
     )]
-    Run {
-        file: PathBuf,
-        /// Override the number of epochs of the model file.
+    Sample {
+        dir: PathBuf,
+        #[arg(short = 'n', long, default_value_t = 64)]
+        n: i64,
         #[arg(long)]
-        epochs: Option<i64>,
-        /// auto (CUDA when available), cpu or cuda.
-        #[arg(long, default_value = "auto")]
-        device: String,
-        /// Run directory (default runs/<model>-<time>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Override the seed of the model file.
+        out: PathBuf,
         #[arg(long)]
         seed: Option<i64>,
-        /// Folder holding data sets (DIR/mnist/train-images-idx3-ubyte.gz, ...); also $SAE_DSL_DATA.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Redraw the pictures of a run (reconstructions, samples, latent codes, loss curves, ...).
+    #[command(after_help = "Example:\n  sae-dsl reconstruct runs/dir16")]
+    Reconstruct {
+        dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        device: String,
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// No progress bar or per-epoch lines.
+    },
+    /// Decode the path between two test examples' codes: linear in R^d, great circle on the
+    /// sphere, straight on the simplex; writes interpolate-I-J.png in the run directory.
+    #[command(
+        after_help = "Example:\n  sae-dsl interpolate runs/dir16 --from 3 --to 7 --steps 12"
+    )]
+    Interpolate {
+        dir: PathBuf,
         #[arg(long)]
-        quiet: bool,
-        /// Write into an existing, non-empty run directory.
+        from: i64,
         #[arg(long)]
-        force: bool,
+        to: i64,
+        #[arg(long, default_value_t = 10)]
+        steps: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// A Markdown table of runs like the SAE paper's (method, prior, gamma, MMD, reconstruction,
+    /// FID), and the same as CSV.
+    #[command(after_help = "Example:\n  sae-dsl compare runs/* --csv compare.csv")]
+    Compare {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the CSV (default: compare.csv in the current directory).
+        #[arg(long, default_value = "compare.csv")]
+        csv: PathBuf,
     },
 }
 
@@ -97,6 +179,11 @@ fn install_signal_handler() {
     });
 }
 
+fn report<E: miette::Diagnostic + Send + Sync + 'static>(e: E) -> ExitCode {
+    eprintln!("{:?}", miette::Report::new(e));
+    ExitCode::from(1)
+}
+
 /// Reports a training error; 130 for an interruption, as shells expect after SIGINT.
 fn train_failed(e: train::TrainError) -> ExitCode {
     let code = if matches!(e, train::TrainError::Interrupted { .. }) {
@@ -108,51 +195,82 @@ fn train_failed(e: train::TrainError) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn finished(s: &train::RunSummary) -> ExitCode {
-    println!(
-        "run finished: {}\n  test reconstruction {:.4} (model cost), mse {:.5}",
-        s.dir.display(),
-        s.test_recon,
-        s.test_mse
-    );
+fn finished(s: &train::RunSummary, json: bool) -> ExitCode {
+    if json {
+        let mut v = std::fs::read_to_string(s.dir.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .unwrap_or_default();
+        v["event"] = "summary".into();
+        v["dir"] = s.dir.display().to_string().into();
+        println!("{v}");
+    } else {
+        println!(
+            "run finished: {}\n  test reconstruction {:.4} (model cost), mse {:.5}",
+            s.dir.display(),
+            s.test_recon,
+            s.test_mse
+        );
+        if let Ok(text) = std::fs::read_to_string(s.dir.join("summary.json")) {
+            if let Ok(e) = serde_json::from_str::<eval::Summary>(&text) {
+                print_summary(&e);
+            }
+        }
+        println!("  pictures: {}/*.png", s.dir.display());
+    }
     ExitCode::SUCCESS
+}
+
+fn print_summary(e: &eval::Summary) {
+    println!("  latent MMD x1000 {:.3}", e.latent_mmd_x1000);
+    if let (Some(f), Some(a)) = (e.fid_cnn, e.classifier_test_accuracy) {
+        println!("  FID {f:.2} (MNIST-CNN features, classifier test accuracy {:.2}%; not the Inception FID)", a * 100.0);
+    }
+    if let Some(h) = e.sample_label_entropy_bits {
+        println!("  sample label entropy {h:.2} bits of 3.32 (coverage of the 10 classes)");
+    }
+    println!(
+        "  data-space Sinkhorn divergence {:.4} (epsilon {})",
+        e.data_sinkhorn, e.data_sinkhorn_epsilon
+    );
+}
+
+fn device(s: &str) -> Result<tch::Device, ExitCode> {
+    train::parse_device(s).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Opens a run and loads its train and test data.
+fn open_with_data(
+    dir: &Path,
+    dev: &str,
+    data_dir: Option<PathBuf>,
+) -> Result<(eval::LoadedRun, data::Dataset, data::Dataset), ExitCode> {
+    let dev = device(dev)?;
+    let run = eval::open_run(dir, dev).map_err(report)?;
+    let dd = data_dir.or_else(|| run.data_dir());
+    let train =
+        data::load(&run.model.data, "train", dd.as_deref(), run.seed(), dev).map_err(report)?;
+    let test =
+        data::load(&run.model.data, "test", dd.as_deref(), run.seed(), dev).map_err(report)?;
+    Ok((run, train, test))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Resume {
-            dir,
-            epochs,
-            device,
-            data_dir,
-            quiet,
-        } => {
-            let device = match train::parse_device(&device) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            install_signal_handler();
-            let opts = train::RunOptions {
-                epochs,
-                data_dir,
-                quiet,
-                ..Default::default()
-            };
-            match train::resume(&dir, device, &opts) {
-                Ok(s) => finished(&s),
-                Err(e) => train_failed(e),
-            }
-        }
+    match run(cli.command) {
+        Ok(c) | Err(c) => c,
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, ExitCode> {
+    Ok(match command {
         Command::Check { file, color } => {
-            let Some(c) = front(&file, color) else {
-                return ExitCode::from(1);
-            };
+            let c = front(&file, color).ok_or(ExitCode::from(1))?;
             if c.has_errors() {
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
             let warnings = c.diags.len();
             println!(
@@ -167,9 +285,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Graph { file } => {
-            let Some(c) = front(&file, None) else {
-                return ExitCode::from(1);
-            };
+            let c = front(&file, None).ok_or(ExitCode::from(1))?;
             match graph_text(&c) {
                 Some(text) if !c.has_errors() => {
                     print!("{text}");
@@ -181,47 +297,168 @@ fn main() -> ExitCode {
         Command::Run {
             file,
             epochs,
-            device,
             out,
             seed,
-            data_dir,
-            quiet,
             force,
+            resume,
+            t,
         } => {
-            let Some(c) = front(&file, None) else {
-                return ExitCode::from(1);
-            };
+            if resume {
+                let Some(dir) = out else {
+                    eprintln!("error: --resume needs --out DIR, the run to continue");
+                    return Err(ExitCode::from(2));
+                };
+                return Ok(resume_run(&dir, epochs, t));
+            }
+            let c = front(&file, None).ok_or(ExitCode::from(1))?;
             let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
                 if c.library {
                     eprintln!("error: {} defines nets only; `run` needs a model with data, latent, encoder, generator and penalty clauses", file.display());
                 }
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             };
-            let device = match train::parse_device(&device) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let dev = device(&t.device)?;
             let source = std::fs::read_to_string(&file).unwrap_or_default();
             let opts = train::RunOptions {
                 epochs,
                 seed,
                 out,
-                data_dir,
-                quiet,
+                data_dir: t.data_dir,
+                quiet: t.quiet,
                 force,
+                evaluate: !t.no_eval,
+                json: t.json,
             };
-            if !quiet {
-                eprintln!("training {} on {device:?}", model.name);
+            if !t.quiet && !t.json {
+                eprintln!("training {} on {dev:?}", model.name);
             }
             install_signal_handler();
-            match train::run(&model, &source, device, &opts) {
-                Ok(s) => finished(&s),
+            match train::run(&model, &source, dev, &opts) {
+                Ok(s) => finished(&s, t.json),
                 Err(e) => train_failed(e),
             }
         }
+        Command::Resume { dir, epochs, t } => resume_run(&dir, epochs, t),
+        Command::Eval {
+            dir,
+            device: dev,
+            data_dir,
+            samples,
+            quiet,
+        } => {
+            let (run, train, test) = open_with_data(&dir, &dev, data_dir)?;
+            let opts = eval::EvalOptions {
+                quiet,
+                samples: Some(samples),
+            };
+            let s = eval::evaluate(
+                &dir,
+                &run.model,
+                &run.source,
+                &run.net,
+                &train,
+                &test,
+                run.seed(),
+                &opts,
+            )
+            .map_err(report)?;
+            eval::draw(&dir, &run.model, &run.net, &train, &test).map_err(report)?;
+            println!(
+                "{}: {} with {} prior, gamma {}",
+                dir.display(),
+                s.method,
+                s.prior,
+                sae_dsl::ir::num(s.gamma)
+            );
+            println!(
+                "  test reconstruction {:.4} (model cost), mse {:.5}",
+                s.test_recon, s.test_mse
+            );
+            print_summary(&s);
+            println!("  written: {}/summary.json and pictures", dir.display());
+            ExitCode::SUCCESS
+        }
+        Command::Sample {
+            dir,
+            n,
+            out,
+            seed,
+            device: dev,
+        } => {
+            let d = device(&dev)?;
+            let run = eval::open_run(&dir, d).map_err(report)?;
+            if n < 1 {
+                eprintln!("error: -n must be at least 1");
+                return Err(ExitCode::from(2));
+            }
+            tch::manual_seed(seed.unwrap_or(run.seed()));
+            eval::write_samples(&run.net, &run.model, n, &out).map_err(report)?;
+            println!("{n} samples written to {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Command::Reconstruct {
+            dir,
+            device: dev,
+            data_dir,
+        } => {
+            let (run, train, test) = open_with_data(&dir, &dev, data_dir)?;
+            eval::draw(&dir, &run.model, &run.net, &train, &test).map_err(report)?;
+            println!("pictures written to {}: reconstructions.png, samples.png, latent.png, loss_curves.png, ...", dir.display());
+            ExitCode::SUCCESS
+        }
+        Command::Interpolate {
+            dir,
+            from,
+            to,
+            steps,
+            device: dev,
+            data_dir,
+        } => {
+            let (run, _, test) = open_with_data(&dir, &dev, data_dir)?;
+            let path = dir.join(format!("interpolate-{from}-{to}.png"));
+            eval::interpolation(
+                &path,
+                &run.model,
+                &run.net,
+                &test,
+                from,
+                to,
+                steps.clamp(2, 64),
+            )
+            .map_err(report)?;
+            println!("written: {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Command::Compare { dirs, csv } => {
+            let (md, text) = eval::compare(&dirs).map_err(report)?;
+            sae_dsl::util::write_atomic(&csv, text.as_bytes()).map_err(|e| {
+                eprintln!("error: {}: {e}", csv.display());
+                ExitCode::from(1)
+            })?;
+            print!("{md}");
+            println!("\nCSV: {}", csv.display());
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn resume_run(dir: &Path, epochs: Option<i64>, t: TrainArgs) -> ExitCode {
+    let dev = match device(&t.device) {
+        Ok(d) => d,
+        Err(c) => return c,
+    };
+    install_signal_handler();
+    let opts = train::RunOptions {
+        epochs,
+        data_dir: t.data_dir,
+        quiet: t.quiet,
+        evaluate: !t.no_eval,
+        json: t.json,
+        ..Default::default()
+    };
+    match train::resume(dir, dev, &opts) {
+        Ok(s) => finished(&s, t.json),
+        Err(e) => train_failed(e),
     }
 }
 

@@ -17,8 +17,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::backend::Compiled;
 use crate::data::{self, DataError, Dataset};
-use crate::image::{self, Series};
-use crate::ir::{self, PenaltyKind, Space};
+use crate::ir::{self, PenaltyKind};
 use crate::optim::Adam;
 use crate::ot;
 use crate::util::write_atomic;
@@ -32,6 +31,10 @@ pub struct RunOptions {
     pub data_dir: Option<PathBuf>,
     pub quiet: bool,
     pub force: bool,
+    /// Compute the evaluation metrics (FID, latent MMD, ...) at the end (`sae-dsl eval`).
+    pub evaluate: bool,
+    /// Machine-readable progress: one JSON object per epoch on standard output.
+    pub json: bool,
 }
 
 /// Environment variable that injects a fault, for tests: `nan-recon@STEP`, `nan-penalty@STEP`
@@ -84,6 +87,9 @@ pub enum TrainError {
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::run::torch))]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Eval(#[from] crate::eval::EvalError),
 }
 
 /// One epoch's averages, appended to `metrics.jsonl`.
@@ -543,6 +549,9 @@ pub fn run(
         opt,
         discs,
         dir: &dir,
+        source,
+        evaluate: opts.evaluate,
+        json: opts.json,
         epochs,
         seed,
         quiet: opts.quiet,
@@ -656,6 +665,9 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
         opt,
         discs,
         dir,
+        source: &source,
+        evaluate: opts.evaluate,
+        json: opts.json,
         epochs,
         seed,
         quiet: opts.quiet,
@@ -672,6 +684,9 @@ struct Session<'a> {
     opt: Adam,
     discs: Vec<Option<Discriminator>>,
     dir: &'a Path,
+    source: &'a str,
+    evaluate: bool,
+    json: bool,
     epochs: i64,
     seed: i64,
     quiet: bool,
@@ -730,7 +745,7 @@ impl Session<'_> {
         let mut history = vec![];
         let mut warned = false;
         let mut max_err = 0.0f64;
-        let bar = progress_bar(self.quiet, steps as u64);
+        let bar = progress_bar(self.quiet || self.json, steps as u64);
         for epoch in start.epoch..=self.epochs {
             let t0 = Instant::now();
             tch::manual_seed(step_seed(self.seed, epoch, -1));
@@ -910,7 +925,12 @@ impl Session<'_> {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            if !self.quiet {
+            if self.json {
+                let mut v = serde_json::to_value(&m).unwrap_or_default();
+                v["event"] = "epoch".into();
+                v["epochs"] = self.epochs.into();
+                println!("{v}");
+            } else if !self.quiet {
                 eprintln!(
                     "epoch {:>3}/{}  recon {:.4}  penalty {:.5}  total {:.4}  ({:.1} s)",
                     epoch, self.epochs, m.recon, m.penalty, m.total, m.seconds
@@ -920,7 +940,7 @@ impl Session<'_> {
         }
 
         let (test_recon, test_mse) = tch::no_grad(|| evaluate(self.net, &test.x));
-        write_pictures(self.net, model, &train.x, &test.x, self.dir)?;
+        crate::eval::draw(self.dir, model, self.net, train, test)?;
         let summary = RunSummary {
             dir: self.dir.to_path_buf(),
             epochs: history,
@@ -931,6 +951,22 @@ impl Session<'_> {
         };
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         write_atomic(&self.dir.join("summary.json"), text.as_bytes()).map_err(io_err(self.dir))?;
+        if self.evaluate {
+            let opts = crate::eval::EvalOptions {
+                quiet: self.quiet || self.json,
+                samples: None,
+            };
+            crate::eval::evaluate(
+                self.dir,
+                model,
+                self.source,
+                self.net,
+                train,
+                test,
+                self.seed,
+                &opts,
+            )?;
+        }
         Ok(summary)
     }
 }
@@ -1091,74 +1127,6 @@ pub fn evaluate(net: &Compiled, x: &Tensor) -> (f64, f64) {
     }
     let numel = x.numel().max(1) as f64;
     (cost / n.max(1) as f64, se / numel)
-}
-
-/// Decoded prior samples, test reconstructions and (for simplex latents) decoded vertices.
-fn write_pictures(
-    net: &Compiled,
-    model: &ir::Model,
-    train: &Tensor,
-    test: &Tensor,
-    dir: &Path,
-) -> Result<(), TrainError> {
-    tch::no_grad(|| {
-        let samples = net.decode(&net.sample_prior(64), false);
-        let k = test.size()[0].min(32);
-        let xb = test.narrow(0, 0, k);
-        let recon = net.decode(&net.encode(&xb, false), false);
-        if model.data.is_image() {
-            image::write_grid(&dir.join("samples.png"), &samples, 8, 2).map_err(io_err(dir))?;
-            // Rows of 8 inputs, each followed by a row of their reconstructions.
-            let pairs = Tensor::stack(
-                &[
-                    xb.reshape([-1, 8, 1, 28, 28]),
-                    recon.reshape([-1, 8, 1, 28, 28]),
-                ],
-                1,
-            );
-            let (h, w) = (model.data.shape[1], model.data.shape[2]);
-            let pairs = if h == 28 && w == 28 {
-                pairs.reshape([-1, 1, h, w])
-            } else {
-                Tensor::cat(&[xb, recon], 0)
-            };
-            image::write_grid(&dir.join("reconstructions.png"), &pairs, 8, 2)
-                .map_err(io_err(dir))?;
-            if let Space::Simplex { dim } = model.latent.space {
-                let vertices = net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false);
-                image::write_grid(&dir.join("vertices.png"), &vertices, dim.min(8), 2)
-                    .map_err(io_err(dir))?;
-            }
-        } else {
-            let many = net.decode(&net.sample_prior(1000), false);
-            let data = train.narrow(0, 0, train.size()[0].min(1000));
-            let series = [
-                Series {
-                    points: &data,
-                    color: [150, 150, 150],
-                },
-                Series {
-                    points: &many,
-                    color: [200, 30, 30],
-                },
-            ];
-            image::write_scatter(&dir.join("samples.png"), &series, 480).map_err(io_err(dir))?;
-            let rec_all = net.decode(&net.encode(&data, false), false);
-            let series = [
-                Series {
-                    points: &data,
-                    color: [150, 150, 150],
-                },
-                Series {
-                    points: &rec_all,
-                    color: [30, 60, 200],
-                },
-            ];
-            image::write_scatter(&dir.join("reconstructions.png"), &series, 480)
-                .map_err(io_err(dir))?;
-        }
-        Ok(())
-    })
 }
 
 #[cfg(test)]
