@@ -9,6 +9,7 @@ pub mod classifier;
 pub mod data;
 pub mod diag;
 pub mod eval;
+pub mod geometry;
 pub mod ir;
 pub mod load;
 pub mod npy;

@@ -153,6 +153,24 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Geodesic interpolation under the generator's pullback metric: a PNG with the straight and
+    /// the geodesic strip and their lengths in data space, JSON with the curves, and for 2-D
+    /// latents the magnification factor over the latent plane with both curves.
+    #[command(after_help = "Example:\n  sae-dsl geodesic runs/dir16 --from 3 --to 7 --points 32")]
+    Geodesic {
+        dir: PathBuf,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+        /// Points on the discretised curve, end points included (16 to 64 is typical).
+        #[arg(long, default_value_t = 32)]
+        points: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// A Markdown table of runs like the SAE paper's (method, prior, gamma, MMD, reconstruction,
     /// FID), and the same as CSV.
     #[command(after_help = "Example:\n  sae-dsl compare runs/* --csv compare.csv")]
@@ -427,6 +445,50 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             )
             .map_err(report)?;
             println!("written: {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Command::Geodesic {
+            dir,
+            from,
+            to,
+            points,
+            device: dev,
+            data_dir,
+        } => {
+            let (run, _, test) = open_with_data(&dir, &dev, data_dir)?;
+            let json = eval::geodesic(
+                &dir,
+                &run.model,
+                &run.net,
+                &test,
+                from,
+                to,
+                points.clamp(3, 256),
+            )
+            .map_err(report)?;
+            let (s, g) = (&json["straight"], &json["geodesic"]);
+            println!(
+                "{}: test {from} to {to}, {} points in {}",
+                dir.display(),
+                json["points"],
+                json["space"].as_str().unwrap_or("")
+            );
+            println!(
+                "  straight  length {} (data space), energy {}",
+                s["length_data_space"], s["energy"]
+            );
+            println!(
+                "  geodesic  length {} (data space), energy {}, {} iterations",
+                g["length_data_space"], g["energy"], g["iterations"]
+            );
+            println!(
+                "  written: geodesic-{from}-{to}.png, geodesic-{from}-{to}.json{}",
+                if run.model.latent.space.dim() == 2 {
+                    format!(", magnification-{from}-{to}.png")
+                } else {
+                    String::new()
+                }
+            );
             ExitCode::SUCCESS
         }
         Command::Compare { dirs, csv } => {

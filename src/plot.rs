@@ -489,3 +489,70 @@ pub fn image_rows(
     }
     c.save(path)
 }
+
+/// A viridis-like colour for t in [0, 1].
+pub fn colormap(t: f64) -> Rgb {
+    const STOPS: [Rgb; 5] = [
+        [68, 1, 84],
+        [59, 82, 139],
+        [33, 145, 140],
+        [94, 201, 98],
+        [253, 231, 37],
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    [0, 1, 2].map(|k| (a[k] as f64 + (b[k] as f64 - a[k] as f64) * f).round() as u8)
+}
+
+/// A heat map of `values` (row-major, `n` x `n`, first row at the top = largest y) over the
+/// given ranges, with curves drawn on top and the value range in the legend.
+#[allow(clippy::too_many_arguments)]
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    x: (f64, f64),
+    y: (f64, f64),
+    n: usize,
+    values: &[f64],
+    value_name: &str,
+    curves: &[Series],
+) -> std::io::Result<()> {
+    let mut f = Frame::new(680, 640, title, xlabel, ylabel, x, y, false);
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let (lo, hi) = range(finite.iter().copied());
+    for r in 0..n {
+        for c in 0..n {
+            let v = values.get(r * n + c).copied().unwrap_or(f64::NAN);
+            let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+            let (x0, x1) = (
+                x.0 + (x.1 - x.0) * c as f64 / n as f64,
+                x.0 + (x.1 - x.0) * (c + 1) as f64 / n as f64,
+            );
+            let (y1, y0) = (
+                y.1 - (y.1 - y.0) * r as f64 / n as f64,
+                y.1 - (y.1 - y.0) * (r + 1) as f64 / n as f64,
+            );
+            let (a, b) = (f.px(x0, y1), f.px(x1, y0));
+            f.canvas.rect(a.0, a.1, b.0 - 1, b.1 - 1, colormap(t));
+        }
+    }
+    for s in curves {
+        f.polyline(&s.points, s.color);
+        for p in [s.points.first(), s.points.last()].into_iter().flatten() {
+            f.dot(p.0, p.1, s.color, 3);
+        }
+    }
+    let mut legend: Vec<(String, Rgb)> = curves.iter().map(|s| (s.name.clone(), s.color)).collect();
+    legend.push((format!("{value_name} {lo:.2}"), colormap(0.0)));
+    legend.push((format!("{value_name} {hi:.2}"), colormap(1.0)));
+    f.legend(&legend);
+    f.canvas.save(path)
+}
