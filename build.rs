@@ -7,9 +7,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     // Exported by torch-sys (links = "tch") as `cargo:libtorch_lib=...`.
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        // The rpath links nothing, so it can apply to every target (the library's unit tests too).
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
         println!("cargo:rustc-link-search=native={lib}");
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch");
+        // Forcing libtorch (and with it libtorch_cuda) into every target that runs libtorch code,
+        // but not into the `sae-dsl` front end: `check` and `graph` must start without loading
+        // libtorch, whose static initialisers take about 350 ms.
+        for target in ["-bin=sae-dsl-torch", "-tests", "-benches", "-examples"] {
+            println!("cargo:rustc-link-arg{target}=-Wl,--no-as-needed");
+            println!("cargo:rustc-link-arg{target}=-ltorch");
+        }
     }
 }

@@ -38,7 +38,9 @@ fn sinkhorn_peak(mode: &str) {
     let n = 1024;
     let y = Tensor::rand([n, 16], (Kind::Float, Device::Cpu));
     let x = Tensor::rand([n, 16], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-    if mode != "none" {
+    if mode == "fast" {
+        ot::sinkhorn_unrolled_fast(&ot::sqdist(&x, &y), 0.1, 50).backward();
+    } else if mode != "none" {
         let o = ot::SinkhornOptions {
             epsilon: 0.1,
             iterations: 50,
@@ -154,7 +156,11 @@ fn main() {
     }
 
     // Gradient modes at n 1024: time here, peak memory in a fresh child process each.
-    for (mode, envelope) in [("unrolled", false), ("envelope", true)] {
+    for (mode, envelope) in [
+        ("unrolled (autograd tape)", false),
+        ("unrolled (reverse sweep)", false),
+        ("envelope", true),
+    ] {
         let n = 1024;
         let y = Tensor::rand([n, 16], (Kind::Float, device));
         let x = Tensor::rand([n, 16], (Kind::Float, device));
@@ -165,9 +171,14 @@ fn main() {
             scaling: 1.0,
             envelope,
         };
+        let fast = mode.contains("sweep");
         let t = time(1, 5, device, || {
             let xv = x.copy().set_requires_grad(true);
-            ot::solve(&ot::sqdist(&xv, &y), &o).value.backward();
+            if fast {
+                ot::sinkhorn_unrolled_fast(&ot::sqdist(&xv, &y), 0.1, 50).backward();
+            } else {
+                ot::solve(&ot::sqdist(&xv, &y), &o).value.backward();
+            }
         });
         let peak = |m: &str| -> f64 {
             std::process::Command::new(std::env::current_exe().expect("bench binary"))
@@ -182,7 +193,14 @@ fn main() {
                 })
                 .unwrap_or(f64::NAN)
         };
-        let extra = peak(mode) - peak("none");
+        let child = if fast {
+            "fast"
+        } else if envelope {
+            "envelope"
+        } else {
+            "unrolled"
+        };
+        let extra = peak(child) - peak("none");
         println!("| sinkhorn {mode} gradient, n {n}, d 16, eps 0.1, 50 iterations | {:.2} ms, peak memory +{extra:.0} MiB |", t * 1e3);
     }
 

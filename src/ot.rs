@@ -425,3 +425,142 @@ pub fn mmd_blocked(x: &Tensor, y: &Tensor, kernel: Kernel, c: f64, block: i64) -
     let kyy = sum(y, y) - m * diag;
     kxx / (n * (n - 1.0)) + kyy / (m * (m - 1.0)) - 2.0 * sum(x, y) / (n * m)
 }
+
+/// The unrolled Sinkhorn loss <P_L, C> with its exact gradient (the gradient autograd would give
+/// through all L iterations, as in the SAE paper) computed by a hand-written reverse sweep:
+/// only the potentials of each iteration are stored (L (n + m) numbers instead of an autograd
+/// tape of about 2 L n m), each iteration's normalised kernel is recomputed in the reverse sweep,
+/// and exponents are floored at -80 (see [`lse`]). The gradient dS/dC reaches the codes through
+/// autograd from `c` via a surrogate whose value is S and whose gradient in C is dS/dC.
+pub fn sinkhorn_unrolled_fast(c: &Tensor, epsilon: f64, iterations: i64) -> Tensor {
+    sinkhorn_unrolled_fast_plan(c, epsilon, iterations).0
+}
+
+/// [`sinkhorn_unrolled_fast`] and the final plan (detached), for convergence measurements.
+///
+/// When max C / eps is at most 50 (float32) or 300 (float64), the iterations run in the kernel
+/// form: K = exp(-C/eps) once, then u = 1 / (K (b v)), v = 1 / (K^T (a u)): two matrix-vector
+/// products per iteration instead of two log-sum-exps over n x m, and the reverse sweep needs only
+/// matrix-vector products and one (n x L)(L x m) product. Above that bound (small epsilon) the
+/// log domain is used. Both give the same iterates (the kernel form is the log form exponentiated).
+pub fn sinkhorn_unrolled_fast_plan(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, Tensor) {
+    let bound = if c.kind() == Kind::Float { 50.0 } else { 300.0 };
+    let cmax = tch::no_grad(|| c.detach().max().double_value(&[]));
+    if cmax / epsilon <= bound && iterations > 0 {
+        return sinkhorn_kernel_form(c, epsilon, iterations);
+    }
+    sinkhorn_log_form(c, epsilon, iterations)
+}
+
+/// The kernel form of [`sinkhorn_unrolled_fast_plan`].
+fn sinkhorn_kernel_form(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, Tensor) {
+    let (n, m) = (c.size()[0], c.size()[1]);
+    let (a, b) = (1.0 / n as f64, 1.0 / m as f64);
+    let (value, grad_c, plan) = tch::no_grad(|| {
+        let cd = c.detach();
+        let k = (&cd / -epsilon).exp();
+        let kt = k.tr();
+        let mv = |mat: &Tensor, vec: &Tensor| mat.mv(vec);
+        let mut us: Vec<Tensor> = Vec::with_capacity(iterations as usize);
+        let mut vs: Vec<Tensor> = Vec::with_capacity(iterations as usize + 1);
+        let mut v = Tensor::ones([m], (c.kind(), c.device()));
+        vs.push(v.shallow_clone());
+        for _ in 0..iterations {
+            let u = mv(&k, &(&v * b)).reciprocal();
+            v = mv(&kt, &(&u * a)).reciprocal();
+            us.push(u);
+            vs.push(v.shallow_clone());
+        }
+        let ul = us
+            .last()
+            .map(|u| u.shallow_clone())
+            .unwrap_or_else(|| Tensor::ones([n], (c.kind(), c.device())));
+        let plan = (&ul * a).unsqueeze(1) * &k * (&v * b).unsqueeze(0);
+        let pc = &plan * &cd;
+        let value = pc.sum(c.kind());
+        let mut grad_c = &plan - &pc / epsilon;
+        // Adjoints of the log-potentials f = log u, g = log v (as in the log form).
+        let mut af = pc.sum_dim_intlist(1, false, c.kind());
+        let mut ag = pc.sum_dim_intlist(0, false, c.kind());
+        // dS/dcs = K (.) sum_k [ (a u_k) (x) (v_k ag_k) + (u_k af_k) (x) (b v_{k-1}) ]: stacked.
+        let (mut left, mut right) = (
+            Vec::with_capacity(2 * iterations as usize),
+            Vec::with_capacity(2 * iterations as usize),
+        );
+        for kk in (0..iterations as usize).rev() {
+            let (u, v1, v0) = (&us[kk], &vs[kk + 1], &vs[kk]);
+            let vag = v1 * &ag;
+            af -= mv(&k, &vag) * u * a;
+            left.push(u * a);
+            right.push(vag);
+            let uaf = u * &af;
+            ag = -(mv(&kt, &uaf) * v0 * b);
+            left.push(uaf);
+            right.push(v0 * b);
+            af = af.zeros_like();
+        }
+        let acs = Tensor::stack(&left, 1).matmul(&Tensor::stack(&right, 0)) * &k;
+        grad_c += acs / epsilon;
+        (value, grad_c, plan)
+    });
+    let surrogate = (c * &grad_c).sum(c.kind());
+    (value + (&surrogate - surrogate.detach()), plan)
+}
+
+/// The log-domain form of [`sinkhorn_unrolled_fast_plan`].
+fn sinkhorn_log_form(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, Tensor) {
+    let (n, m) = (c.size()[0], c.size()[1]);
+    let (la, lb) = (-(n as f64).ln(), -(m as f64).ln());
+    let floor = |t: Tensor| {
+        if t.kind() == Kind::Float {
+            t.clamp_min(-80.0)
+        } else {
+            t
+        }
+    };
+    let (value, grad_c) = tch::no_grad(|| {
+        let cd = c.detach();
+        let cs = &cd / epsilon;
+        let mut fs = Vec::with_capacity(iterations as usize);
+        let mut gs = Vec::with_capacity(iterations as usize + 1);
+        let mut g = Tensor::zeros([m], (c.kind(), c.device()));
+        gs.push(g.shallow_clone());
+        for _ in 0..iterations {
+            let f = -lse(&((&g + lb).unsqueeze(0) - &cs), 1);
+            g = -lse(&((&f + la).unsqueeze(1) - &cs), 0);
+            fs.push(f);
+            gs.push(g.shallow_clone());
+        }
+        let f_last = fs
+            .last()
+            .map(|f| f.shallow_clone())
+            .unwrap_or_else(|| Tensor::zeros([n], (c.kind(), c.device())));
+        let plan = floor(f_last.unsqueeze(1) + g.unsqueeze(0) - &cs + (la + lb)).exp();
+        let pc = &plan * &cd;
+        let value = pc.sum(c.kind());
+        // Adjoints: S = sum P C with P = exp(f + g - C/eps + la + lb).
+        let mut grad_c = &plan - &pc / epsilon;
+        let plan_out = plan.shallow_clone();
+        let mut af = pc.sum_dim_intlist(1, false, c.kind());
+        let mut ag = pc.sum_dim_intlist(0, false, c.kind());
+        let mut acs = Tensor::zeros_like(&cd);
+        for k in (0..iterations as usize).rev() {
+            // g_k = -LSE_i(f_k + la - cs): Q (columns sum to 1) = exp(f_k + la - cs + g_k).
+            let q = floor(fs[k].unsqueeze(1) + gs[k + 1].unsqueeze(0) - &cs + la).exp();
+            let qa = &q * ag.unsqueeze(0);
+            af -= qa.sum_dim_intlist(1, false, c.kind());
+            acs += qa;
+            // f_k = -LSE_j(g_{k-1} + lb - cs): R (rows sum to 1) = exp(g_{k-1} + lb - cs + f_k).
+            let r = floor(gs[k].unsqueeze(0) + fs[k].unsqueeze(1) - &cs + lb).exp();
+            let ra = &r * af.unsqueeze(1);
+            ag = -ra.sum_dim_intlist(0, false, c.kind());
+            acs += ra;
+            af = af.zeros_like();
+        }
+        grad_c += acs / epsilon;
+        (value, (grad_c, plan_out))
+    });
+    let (value, grad_c, plan) = (value, grad_c.0, grad_c.1);
+    let surrogate = (c * &grad_c).sum(c.kind());
+    (value + (&surrogate - surrogate.detach()), plan)
+}

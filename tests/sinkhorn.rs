@@ -164,3 +164,57 @@ fn geodesic_cost_is_the_angle() {
         assert!((got - w).abs() < 3e-3, "entry {i}: {got} vs {w}");
     }
 }
+
+/// The hand-written reverse sweep gives the autograd gradient of the unrolled iterations: against
+/// the fixtures' unrolled values and gradients (float64), and against autograd in float32.
+#[test]
+fn fast_unrolled_gradient_matches_the_fixtures_and_autograd() {
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    let refs: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reference.json")).expect("reference.json"),
+    )
+    .expect("json");
+    for pair in ["A", "B"] {
+        let x0 = load(&dir, &format!("X_{pair}.npy"));
+        let y = load(&dir, &format!("Y_{pair}.npy"));
+        for (eps_key, by) in refs["pairs"][pair]["by_eps"].as_object().expect("by_eps") {
+            let eps: f64 = eps_key.parse().expect("eps");
+            for (l, r) in by["unrolled"].as_object().expect("unrolled") {
+                let iters: i64 = l.parse().expect("L");
+                let x = x0.copy().set_requires_grad(true);
+                let v = ot::sinkhorn_unrolled_fast(&ot::sqdist(&x, &y), eps, iters);
+                let want = r["sharp"].as_f64().expect("sharp");
+                assert!(
+                    (v.double_value(&[]) - want).abs() < 1e-9 * want.abs().max(1.0),
+                    "{pair} {eps} {iters}: value"
+                );
+                let grad = Tensor::run_backward(&[&v], &[&x], false, false).remove(0);
+                let err = max_abs(&grad, &matrix(&r["grad_sharp"]));
+                assert!(
+                    err < 1e-8,
+                    "{pair} eps {eps} L {iters}: gradient error {err}"
+                );
+            }
+        }
+    }
+    // float32, small epsilon (the floored exponents): agrees with autograd through the iterations.
+    tch::manual_seed(5);
+    let x0 = Tensor::rand([96, 8], (Kind::Float, tch::Device::Cpu));
+    let y = Tensor::rand([80, 8], (Kind::Float, tch::Device::Cpu));
+    for eps in [0.1, 0.01] {
+        let xa = x0.copy().set_requires_grad(true);
+        let a = ot::sinkhorn(&ot::sqdist(&xa, &y), eps, 30).sharp;
+        let ga = Tensor::run_backward(&[&a], &[&xa], false, false).remove(0);
+        let xb = x0.copy().set_requires_grad(true);
+        let b = ot::sinkhorn_unrolled_fast(&ot::sqdist(&xb, &y), eps, 30);
+        let gb = Tensor::run_backward(&[&b], &[&xb], false, false).remove(0);
+        assert!(
+            (a.double_value(&[]) - b.double_value(&[])).abs() < 1e-5,
+            "eps {eps}: values"
+        );
+        let rel = (&ga - &gb).abs().max().double_value(&[]) / ga.abs().max().double_value(&[]);
+        assert!(rel < 1e-3, "eps {eps}: relative gradient difference {rel}");
+    }
+}

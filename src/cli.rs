@@ -1,0 +1,250 @@
+//! The command-line interface, shared by the two binaries: `sae-dsl` (the front end: `check` and
+//! `graph` run without loading libtorch, everything else is handed to `sae-dsl-torch`) and
+//! `sae-dsl-torch` (every command).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::front::{compile_file, Compilation};
+
+#[derive(Parser)]
+#[command(
+    name = "sae-dsl",
+    version,
+    about = "Optimal-transport autoencoders from small model files, trained with libtorch"
+)]
+#[command(after_help = "Examples:
+  sae-dsl check models/dirichlet_mnist.sae
+  sae-dsl graph models/dirichlet_mnist.sae
+  sae-dsl run models/rings_2d.sae --epochs 5
+  sae-dsl run models/dirichlet_mnist.sae --out runs/dir16
+  sae-dsl eval runs/dir16
+  sae-dsl compare runs/dir16 runs/sphere runs/vae")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by the commands that train.
+#[derive(clap::Args, Clone)]
+pub struct TrainArgs {
+    /// auto (CUDA when available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Folder holding data sets (DIR/mnist/train-images-idx3-ubyte.gz, ...); also $SAE_DSL_DATA.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Machine-readable progress: one JSON object per epoch on standard output, then the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the evaluation at the end (FID, latent MMD, coverage); `sae-dsl eval` computes it later.
+    #[arg(long)]
+    pub no_eval: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check a model file and report every diagnostic; exits 1 on error.
+    #[command(after_help = "Example:\n  sae-dsl check models/sphere_mnist.sae")]
+    Check {
+        file: PathBuf,
+        /// Colour the diagnostics (default: when stderr is a terminal).
+        #[arg(long)]
+        color: Option<bool>,
+    },
+    /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
+    /// costs, penalties and training settings.
+    #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
+    Graph { file: PathBuf },
+    /// Train a model and write its run directory (checkpoint, metrics, pictures, summary).
+    #[command(
+        after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae --json > progress.jsonl"
+    )]
+    Run {
+        file: PathBuf,
+        /// Override the number of epochs of the model file.
+        #[arg(long)]
+        epochs: Option<i64>,
+        /// Run directory (default runs/<model>-<time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the seed of the model file.
+        #[arg(long)]
+        seed: Option<i64>,
+        /// Write into an existing, non-empty run directory.
+        #[arg(long)]
+        force: bool,
+        /// Continue the run in --out instead of starting a new one (same as `sae-dsl resume`).
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        t: TrainArgs,
+    },
+    /// Continue an interrupted run from its saved state (resume.safetensors).
+    #[command(
+        after_help = "Examples:\n  sae-dsl resume runs/dirichlet_mnist-20261121-070630\n  sae-dsl resume runs/try1 --epochs 40    # train a finished run for longer"
+    )]
+    Resume {
+        dir: PathBuf,
+        /// Train up to this many epochs in all (default: the run's own).
+        #[arg(long)]
+        epochs: Option<i64>,
+        #[command(flatten)]
+        t: TrainArgs,
+    },
+    /// Compute the metrics of a run (reconstruction, latent MMD, FID with an MNIST CNN, sample
+    /// coverage, data-space Sinkhorn) into summary.json, and redraw its pictures.
+    #[command(
+        after_help = "Example:\n  sae-dsl eval runs/dir16\n\nThe FID uses a small CNN trained on the data set's labels (trained once, cached); it is not the Inception FID."
+    )]
+    Eval {
+        dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Generated samples for FID and coverage.
+        #[arg(long, default_value_t = 10_000)]
+        samples: i64,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Decode prior samples: .npy (uint8 images, or float32 points) or a .png grid.
+    #[command(
+        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 64 --out grid.png"
+    )]
+    Sample {
+        dir: PathBuf,
+        #[arg(short = 'n', long, default_value_t = 64)]
+        n: i64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        seed: Option<i64>,
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Redraw the pictures of a run (reconstructions, samples, latent codes, loss curves, ...).
+    #[command(after_help = "Example:\n  sae-dsl reconstruct runs/dir16")]
+    Reconstruct {
+        dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Decode the path between two test examples' codes: linear in R^d, great circle on the
+    /// sphere, straight on the simplex; writes interpolate-I-J.png in the run directory.
+    #[command(
+        after_help = "Example:\n  sae-dsl interpolate runs/dir16 --from 3 --to 7 --steps 12"
+    )]
+    Interpolate {
+        dir: PathBuf,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+        #[arg(long, default_value_t = 10)]
+        steps: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Geodesic interpolation under the generator's pullback metric: a PNG with the straight and
+    /// the geodesic strip and their lengths in data space, JSON with the curves, and for 2-D
+    /// latents the magnification factor over the latent plane with both curves.
+    #[command(after_help = "Example:\n  sae-dsl geodesic runs/dir16 --from 3 --to 7 --points 32")]
+    Geodesic {
+        dir: PathBuf,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+        /// Points on the discretised curve, end points included (16 to 64 is typical).
+        #[arg(long, default_value_t = 32)]
+        points: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// A Markdown table of runs like the SAE paper's (method, prior, gamma, MMD, reconstruction,
+    /// FID), and the same as CSV.
+    #[command(after_help = "Example:\n  sae-dsl compare runs/* --csv compare.csv")]
+    Compare {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the CSV (default: compare.csv in the current directory).
+        #[arg(long, default_value = "compare.csv")]
+        csv: PathBuf,
+    },
+}
+
+/// Loads and checks a file, printing its diagnostics; None when the file cannot be read.
+pub fn front(file: &Path, color: Option<bool>) -> Option<Compilation> {
+    let c = match compile_file(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return None;
+        }
+    };
+    if !c.diags.is_empty() {
+        use std::io::IsTerminal;
+        let color = color.unwrap_or_else(|| std::io::stderr().is_terminal());
+        eprint!("{}", c.sources.render(&c.diags, color, 100));
+        let errors = c.diags.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            eprintln!(
+                "{}: {errors} error{}",
+                file.display(),
+                if errors == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Some(c)
+}
+
+/// `check` and `graph`, which need no libtorch. None for the other commands.
+pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match command {
+        Command::Check { file, color } => {
+            let Some(c) = front(file, *color) else {
+                return Some(ExitCode::from(1));
+            };
+            if c.has_errors() {
+                return Some(ExitCode::from(1));
+            }
+            let warnings = c.diags.len();
+            println!(
+                "{}: ok{}",
+                file.display(),
+                if warnings > 0 {
+                    format!(" ({warnings} warnings)")
+                } else {
+                    String::new()
+                }
+            );
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Graph { file } => {
+            let Some(c) = front(file, None) else {
+                return Some(ExitCode::from(1));
+            };
+            match crate::front::graph_text(&c) {
+                Some(text) if !c.has_errors() => {
+                    print!("{text}");
+                    Some(ExitCode::SUCCESS)
+                }
+                _ => Some(ExitCode::from(1)),
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,91 @@
+//! The front end's API: load and check a model file, print its graph. Shared by the library and
+//! by the `sae-dsl` binary, which compiles these modules itself so that it never links libtorch.
+
+use std::path::Path;
+
+use crate::diag::{Diag, SourceMap};
+use crate::{check, ir, load};
+
+/// The front end's result for one file: sources, diagnostics and the model when there is one.
+pub struct Compilation {
+    pub sources: SourceMap,
+    pub diags: Vec<Diag>,
+    pub model: Option<ir::Model>,
+    /// The main file defines nets only.
+    pub library: bool,
+    pub program: load::Program,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diag::is_error)
+    }
+}
+
+/// Loads and checks model text; `dir` resolves relative imports.
+pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation {
+    let loaded = load::load_source(name, text, dir.map(Path::to_path_buf));
+    let mut diags = loaded.diags;
+    let program = loaded.program;
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let (model, library) = if diags.iter().any(Diag::is_error) || program.modules.is_empty() {
+        (None, false)
+    } else {
+        let checked = check::check(&program, &stem);
+        diags.extend(checked.diags);
+        (checked.model, checked.library)
+    };
+    Compilation {
+        sources: program.sources.clone(),
+        diags,
+        model,
+        library,
+        program,
+    }
+}
+
+/// Loads and checks a model file.
+pub fn compile_file(path: &Path) -> Result<Compilation, load::LoadError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| load::LoadError::Io(path.to_path_buf(), e))?;
+    Ok(compile_source(
+        &load::display_path(path),
+        &text,
+        path.parent(),
+    ))
+}
+
+/// The text `sae-dsl graph` prints: the IR of a model, or the definitions of a library.
+pub fn graph_text(c: &Compilation) -> Option<String> {
+    if let Some(m) = &c.model {
+        return Some(m.to_string());
+    }
+    if c.library && !c.has_errors() {
+        let main = c.program.main();
+        let text = c.sources.text(main.file);
+        let mut out = String::from("library\n");
+        for n in &main.nets {
+            let params: Vec<String> = n
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(d) => format!("{} = {}", p.name.name, &text[d.span.start..d.span.end]),
+                    None => p.name.name.clone(),
+                })
+                .collect();
+            out.push_str(&format!("net {}({})\n", n.name.name, params.join(", ")));
+            for (i, l) in n.body.layers.iter().enumerate() {
+                out.push_str(&format!(
+                    "  {:>2}  {}\n",
+                    i + 1,
+                    &text[l.span.start..l.span.end]
+                ));
+            }
+        }
+        return Some(out);
+    }
+    None
+}
