@@ -217,8 +217,20 @@ impl Frame {
     ) -> Frame {
         let mut canvas = Canvas::new(width, height);
         let (left, right, top, bottom) = (80, width as isize - 20, 40, height as isize - 50);
-        let tw = Canvas::text_width(title, 2);
-        canvas.text((width as isize - tw) / 2, 10, title, BLACK, 2);
+        // Long titles drop to the small font rather than run off the picture.
+        let scale = if Canvas::text_width(title, 2) + 20 > width as isize {
+            1
+        } else {
+            2
+        };
+        let tw = Canvas::text_width(title, scale);
+        canvas.text(
+            (width as isize - tw) / 2,
+            10 + 4 * (2 - scale),
+            title,
+            BLACK,
+            scale,
+        );
         canvas.text(
             (left + right - Canvas::text_width(xlabel, 1)) / 2,
             height as isize - 14,
