@@ -64,28 +64,12 @@ pub fn open_run(dir: &Path, device: Device) -> Result<LoadedRun, EvalError> {
         dir: dir.display().to_string(),
         what,
     };
-    let source = std::fs::read_to_string(dir.join("model.sae"))
-        .map_err(|e| fail(format!("model.sae: {e}")))?;
-    let c = crate::compile_source(
-        &dir.join("model.sae").display().to_string(),
-        &source,
-        Some(dir),
-    );
-    if c.has_errors() || c.model.is_none() {
-        return Err(fail(format!(
-            "its model.sae no longer compiles:\n{}",
-            c.sources.render(&c.diags, false, 100)
-        )));
-    }
-    let mut model = c.model.clone().ok_or_else(|| fail("no model".into()))?;
-    let config: serde_json::Value = std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null);
-    // The copy is called model.sae; the model keeps the name it was run under.
-    if let Some(name) = config["model"]["name"].as_str() {
-        model.name = name.to_string();
-    }
+    let crate::train::RunRecord {
+        model,
+        source,
+        config,
+    } = crate::train::read_run_record(dir).map_err(fail)?;
+    let config = config.unwrap_or(serde_json::Value::Null);
     let mut vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, &model);
     let ck = dir.join("checkpoint.safetensors");
@@ -328,6 +312,23 @@ fn images(t: &Tensor, h: i64, w: i64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Writes images `[N, C, H, W]` of the model's data shape as a titled grid with `cols` columns.
+fn image_grid(
+    path: &Path,
+    title: &str,
+    t: &Tensor,
+    model: &ir::Model,
+    cols: usize,
+    zoom: usize,
+) -> Result<(), EvalError> {
+    let (h, w) = (model.data.shape[1], model.data.shape[2]);
+    let rows: Vec<(String, Vec<Vec<f32>>)> = images(t, h, w)
+        .chunks(cols.max(1))
+        .map(|c| (String::new(), c.to_vec()))
+        .collect();
+    plot::image_rows(path, title, &rows, h as usize, w as usize, zoom).map_err(io(path))
+}
+
 fn points(t: &Tensor) -> Vec<(f64, f64)> {
     let t = t.to_device(Device::Cpu).to_kind(Kind::Double);
     let v: Vec<f64> =
@@ -382,18 +383,14 @@ pub fn draw(
     };
     tch::no_grad(|| -> Result<(), EvalError> {
         if image {
-            let s = images(&sample(net, 64), h, w);
-            let rows: Vec<(String, Vec<Vec<f32>>)> =
-                s.chunks(8).map(|c| (String::new(), c.to_vec())).collect();
-            plot::image_rows(
+            image_grid(
                 &dir.join("samples.png"),
                 &format!("{}: prior samples, decoded", model.name),
-                &rows,
-                h as usize,
-                w as usize,
+                &sample(net, 64),
+                model,
+                8,
                 2,
-            )
-            .map_err(io(dir))?;
+            )?;
             let k = test.len().min(32);
             let x = test.x.narrow(0, 0, k);
             let r = net.decode(&net.encode(&x, false), false);
@@ -414,22 +411,15 @@ pub fn draw(
             )
             .map_err(io(dir))?;
             if let Space::Simplex { dim } = model.latent.space {
-                let v = images(
-                    &net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false),
-                    h,
-                    w,
-                );
-                let rows: Vec<(String, Vec<Vec<f32>>)> =
-                    v.chunks(8).map(|c| (String::new(), c.to_vec())).collect();
-                plot::image_rows(
+                let vertices = net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false);
+                image_grid(
                     &dir.join("vertices.png"),
                     &format!("{}: the {dim} simplex vertices, decoded", model.name),
-                    &rows,
-                    h as usize,
-                    w as usize,
+                    &vertices,
+                    model,
+                    8,
                     2,
-                )
-                .map_err(io(dir))?;
+                )?;
             }
             interpolation(&dir.join("interpolation.png"), model, net, test, 0, 1, 10)?;
         } else {
@@ -641,24 +631,11 @@ fn manifold(
     .reshape([-1, 2]);
     let out = net.decode(&grid, false);
     if model.data.is_image() {
-        let (h, w) = (model.data.shape[1], model.data.shape[2]);
-        let imgs = images(&out, h, w);
-        let rows: Vec<(String, Vec<Vec<f32>>)> = imgs
-            .chunks(k as usize)
-            .map(|c| (String::new(), c.to_vec()))
-            .collect();
-        plot::image_rows(
-            path,
-            &format!(
-                "{}: decoded latent grid [{x0:.1}, {x1:.1}] x [{y0:.1}, {y1:.1}]",
-                model.name
-            ),
-            &rows,
-            h as usize,
-            w as usize,
-            1,
-        )
-        .map_err(io(path))
+        let title = format!(
+            "{}: decoded latent grid [{x0:.1}, {x1:.1}] x [{y0:.1}, {y1:.1}]",
+            model.name
+        );
+        image_grid(path, &title, &out, model, k as usize, 1)
     } else {
         let s = [Series {
             name: "decoded grid".into(),
@@ -708,22 +685,15 @@ pub fn write_samples(
                 .map_err(io(out))
         }
         "png" if model.data.is_image() => {
-            let (h, w) = (model.data.shape[1], model.data.shape[2]);
-            let imgs = images(&s, h, w);
             let cols = (n as f64).sqrt().ceil() as usize;
-            let rows: Vec<(String, Vec<Vec<f32>>)> = imgs
-                .chunks(cols.max(1))
-                .map(|c| (String::new(), c.to_vec()))
-                .collect();
-            plot::image_rows(
+            image_grid(
                 out,
                 &format!("{}: {n} prior samples", model.name),
-                &rows,
-                h as usize,
-                w as usize,
+                &s,
+                model,
+                cols,
                 2,
             )
-            .map_err(io(out))
         }
         "png" => plot::scatter(
             out,

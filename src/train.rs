@@ -571,29 +571,55 @@ pub fn run(
     .train(start, &train, &test)
 }
 
+/// What a run directory records about its model.
+pub struct RunRecord {
+    /// The model, under the name it was run with (its copy is always called model.sae).
+    pub model: ir::Model,
+    /// The model file's text as run.
+    pub source: String,
+    /// `config.json`, when readable.
+    pub config: Option<serde_json::Value>,
+}
+
+/// Reads and compiles a run directory's model.sae and reads its config.json.
+pub fn read_run_record(dir: &Path) -> Result<RunRecord, String> {
+    let path = dir.join("model.sae");
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("model.sae: {e}"))?;
+    let c = crate::compile_source(&path.display().to_string(), &source, Some(dir));
+    let mut model = match c.model.as_ref() {
+        Some(m) if !c.has_errors() => m.clone(),
+        _ => {
+            return Err(format!(
+                "its model.sae no longer compiles:\n{}",
+                c.sources.render(&c.diags, false, 100)
+            ))
+        }
+    };
+    let config: Option<serde_json::Value> = std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(name) = config.as_ref().and_then(|c| c["model"]["name"].as_str()) {
+        model.name = name.to_string();
+    }
+    Ok(RunRecord {
+        model,
+        source,
+        config,
+    })
+}
+
 /// Continues the run in `dir` from its saved state (`resume.safetensors`).
 pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummary, TrainError> {
     let fail = |what: String| TrainError::Resume {
         dir: dir.display().to_string(),
         what,
     };
-    let source = std::fs::read_to_string(dir.join("model.sae"))
-        .map_err(|e| fail(format!("model.sae: {e}")))?;
-    let c = crate::compile_source(
-        &dir.join("model.sae").display().to_string(),
-        &source,
-        Some(dir),
-    );
-    let Some(model) = c.model.filter(|_| !c.diags.iter().any(|d| d.is_error())) else {
-        return Err(fail(format!(
-            "its model.sae no longer compiles:\n{}",
-            c.sources.render(&c.diags, false, 100)
-        )));
-    };
-    let config: serde_json::Value = std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| fail("config.json is missing or unreadable".into()))?;
+    let RunRecord {
+        model,
+        source,
+        config,
+    } = read_run_record(dir).map_err(fail)?;
+    let config = config.ok_or_else(|| fail("config.json is missing or unreadable".into()))?;
     let epochs = opts
         .epochs
         .or_else(|| config["run"]["epochs"].as_i64())
