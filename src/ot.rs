@@ -208,9 +208,8 @@ pub fn solve(c: &Tensor, o: &SinkhornOptions) -> Solved {
     if o.envelope {
         let (f, g, iters, err) = tch::no_grad(|| run(&c.detach()));
         let plan = plan_of(&f, &g, &c.detach(), o.epsilon, la + lb);
-        let surrogate = (&plan * c).sum(c.kind());
         let dual = f.mean(c.kind()) + g.mean(c.kind());
-        let value = &dual + (&surrogate - surrogate.detach());
+        let value = with_gradient(&dual, c, &plan);
         Solved {
             value,
             dual,
@@ -426,6 +425,13 @@ pub fn mmd_blocked(x: &Tensor, y: &Tensor, kernel: Kernel, c: f64, block: i64) -
     kxx / (n * (n - 1.0)) + kyy / (m * (m - 1.0)) - 2.0 * sum(x, y) / (n * m)
 }
 
+/// `value` (a detached scalar) with the gradient `grad_c` in `c`: value + <C, G> - <C, G> detached,
+/// so autograd carries G = dS/dC from the cost matrix to whatever `c` was computed from.
+fn with_gradient(value: &Tensor, c: &Tensor, grad_c: &Tensor) -> Tensor {
+    let surrogate = (c * grad_c).sum(c.kind());
+    value + (&surrogate - surrogate.detach())
+}
+
 /// The unrolled Sinkhorn loss <P_L, C> with its exact gradient (the gradient autograd would give
 /// through all L iterations, as in the SAE paper) computed by a hand-written reverse sweep:
 /// only the potentials of each iteration are stored (L (n + m) numbers instead of an autograd
@@ -503,8 +509,7 @@ fn sinkhorn_kernel_form(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, T
         grad_c += acs / epsilon;
         (value, grad_c, plan)
     });
-    let surrogate = (c * &grad_c).sum(c.kind());
-    (value + (&surrogate - surrogate.detach()), plan)
+    (with_gradient(&value, c, &grad_c), plan)
 }
 
 /// The log-domain form of [`sinkhorn_unrolled_fast_plan`].
@@ -561,6 +566,5 @@ fn sinkhorn_log_form(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, Tens
         (value, (grad_c, plan_out))
     });
     let (value, grad_c, plan) = (value, grad_c.0, grad_c.1);
-    let surrogate = (c * &grad_c).sum(c.kind());
-    (value + (&surrogate - surrogate.detach()), plan)
+    (with_gradient(&value, c, &grad_c), plan)
 }
