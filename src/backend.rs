@@ -200,15 +200,9 @@ pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tens
     }
 }
 
-/// Dirichlet samples, one row per row of concentrations, by normalised Gamma draws.
-///
-/// For small alpha the Gamma draws underflow in float32; drawing Gamma(alpha + 1) * U^(1/alpha)
-/// in log space keeps every row on the simplex (Marsaglia and Tsang's boost).
+/// Dirichlet samples, one row per row of concentrations (see [`crate::dist::dirichlet`]).
 pub fn dirichlet(alpha: &Tensor) -> Tensor {
-    let g = (alpha + 1.0).internal_standard_gamma();
-    let u = Tensor::rand_like(alpha).clamp_min(1e-30);
-    let log_g = g.clamp_min(1e-30).log() + u.log() / alpha;
-    (log_g).softmax(-1, alpha.kind())
+    crate::dist::dirichlet(alpha)
 }
 
 /// The encoder, generator and prior of a model on one device.

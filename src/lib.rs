@@ -9,6 +9,7 @@ pub mod classifier;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod dist;
 pub mod eval;
 pub mod front;
 pub mod geometry;
