@@ -51,3 +51,73 @@ fn check_and_graph_run_in_the_front_end_and_training_commands_are_handed_over() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The messages of the run-directory commands' argument errors.
+#[test]
+fn run_directory_commands_explain_bad_arguments() {
+    let root = std::env::temp_dir().join(format!("sae-dsl-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("dir");
+    let model = root.join("m.sae");
+    std::fs::write(&model, "import \"std/nets\"\ndata rings(n = 256)\nlatent R^2 ~ normal()\nencoder { mlp(2, hidden = 8) }\ngenerator { mlp(2, hidden = 8) }\npenalty sinkhorn(iterations = 5)\ntrain { batch 64 epochs 1 }\n").expect("model");
+    let run = root.join("run");
+    let (m, r) = (model.to_str().expect("utf8"), run.to_str().expect("utf8"));
+    let out = Command::new(FRONT)
+        .args([
+            "run",
+            m,
+            "--out",
+            r,
+            "--quiet",
+            "--no-eval",
+            "--device",
+            "cpu",
+        ])
+        .env("SAE_DSL_OFFLINE", "1")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = |args: &[&str]| {
+        let o = Command::new(FRONT).args(args).output().expect("runs");
+        assert!(!o.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(
+        err(&["sample", r, "-n", "0", "--out", "x.npy", "--device", "cpu"])
+            .contains("-n must be at least 1")
+    );
+    let e = err(&[
+        "sample",
+        r,
+        "-n",
+        "4",
+        "--out",
+        root.join("x.txt").to_str().expect("utf8"),
+        "--device",
+        "cpu",
+    ]);
+    assert!(e.contains("write samples as .npy or .png"), "{e}");
+    let e = err(&[
+        "interpolate",
+        r,
+        "--from",
+        "0",
+        "--to",
+        "99999",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        e.contains("the test set has 256 examples (0 to 255)"),
+        "{e}"
+    );
+    let e = err(&["geodesic", r, "--from", "3", "--to", "3", "--device", "cpu"]);
+    assert!(e.contains("pick two different test examples"), "{e}");
+    let e = err(&["run", m, "--resume"]);
+    assert!(e.contains("--resume needs --out DIR"), "{e}");
+    let _ = std::fs::remove_dir_all(root);
+}
