@@ -128,15 +128,8 @@ fn peak_child(mode: &str, n: i64) {
         }
         _ => {}
     }
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
-    println!("{}", hwm / 1024.0);
+    let hwm = sae_dsl::util::peak_rss_mib();
+    println!("{}", hwm);
 }
 
 fn peak(mode: &str, n: i64) -> f64 {
@@ -183,17 +176,10 @@ fn train_child(gradient: &str, epochs: i64, data: &str) {
     };
     let s = train::run(&model, &text, Device::Cpu, &opts).expect("training");
     let secs: Vec<f64> = s.epochs.iter().skip(1).map(|e| e.seconds).collect();
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
+    let hwm = sae_dsl::util::peak_rss_mib();
     println!(
         "{}",
-        json!({"seconds_per_epoch_median": median(secs), "peak_rss_mb": hwm / 1024.0})
+        json!({"seconds_per_epoch_median": median(secs), "peak_rss_mb": hwm})
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -50,15 +50,8 @@ fn sinkhorn_peak(mode: &str) {
         };
         ot::solve(&ot::sqdist(&x, &y), &o).value.backward();
     }
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(f64::NAN);
-    println!("{}", hwm / 1024.0);
+    let hwm = sae_dsl::util::peak_rss_mib();
+    println!("{}", hwm);
 }
 
 fn main() {

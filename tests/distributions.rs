@@ -3,6 +3,9 @@
 //! along the mean direction. Tolerances follow the sample size (KS at level 0.001, 5 standard
 //! errors for moments).
 
+mod common;
+
+use common::{ks_critical, ks_two_sample};
 use rand::SeedableRng;
 use rand_distr::Distribution;
 use sae_dsl::dist;
@@ -18,35 +21,15 @@ fn full(v: f64) -> Tensor {
     Tensor::full([N], v, (Kind::Float, Device::Cpu))
 }
 
-fn ks2(a: &[f64], b: &[f64]) -> f64 {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            i += 1;
-        } else {
-            j += 1;
-        }
-        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
-    }
-    d
-}
-
-fn crit2(n: usize, m: usize) -> f64 {
-    1.95 * ((n + m) as f64 / (n * m) as f64).sqrt()
-}
-
 fn against<D: Distribution<f64>>(ours: &Tensor, d: D, seed: u64, what: &str) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let reference: Vec<f64> = (0..N).map(|_| d.sample(&mut rng)).collect();
     let o = vec(ours);
-    let stat = ks2(&o, &reference);
+    let stat = ks_two_sample(&o, &reference);
     assert!(
-        stat < crit2(o.len(), reference.len()),
+        stat < ks_critical(o.len(), reference.len()),
         "{what}: KS {stat} >= {}",
-        crit2(o.len(), reference.len())
+        ks_critical(o.len(), reference.len())
     );
 }
 
@@ -77,7 +60,7 @@ fn gamma_beta_laplace_exponential_match_rand_distr() {
         .collect();
     let ours = vec(&dist::laplace(&full(0.5), &full(2.0)));
     assert!(
-        ks2(&ours, &reference) < crit2(ours.len(), reference.len()),
+        ks_two_sample(&ours, &reference) < ks_critical(ours.len(), reference.len()),
         "laplace"
     );
     against(

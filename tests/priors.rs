@@ -1,6 +1,9 @@
 //! Prior samplers against closed-form moments and independent (rand_distr) samples.
 //! Tolerances are set from the sample size: 5 standard errors.
 
+mod common;
+
+use common::{ks_critical, ks_two_sample};
 use rand::SeedableRng;
 use rand_distr::Distribution;
 use sae_dsl::backend::sample_prior;
@@ -25,29 +28,6 @@ fn mean_var(v: &[f64]) -> (f64, f64) {
         m,
         v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0),
     )
-}
-
-/// Two-sample Kolmogorov-Smirnov statistic.
-fn ks(a: &[f64], b: &[f64]) -> f64 {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            i += 1;
-        } else {
-            j += 1;
-        }
-        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
-    }
-    d
-}
-
-/// KS critical value at level 0.001 for two samples of sizes n and m.
-fn ks_critical(n: usize, m: usize) -> f64 {
-    1.95 * ((n + m) as f64 / (n * m) as f64).sqrt()
 }
 
 #[test]
@@ -77,7 +57,7 @@ fn normal_matches_moments_and_rand_distr() {
             "variance {v}"
         );
         assert!(
-            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            ks_two_sample(&c, &reference) < ks_critical(c.len(), reference.len()),
             "KS against rand_distr"
         );
     }
@@ -122,7 +102,7 @@ fn sphere_samples_are_unit_and_isotropic() {
         );
         assert!((v - 1.0 / d as f64).abs() < 0.01, "variance {v}");
         assert!(
-            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            ks_two_sample(&c, &reference) < ks_critical(c.len(), reference.len()),
             "KS coordinate {j}"
         );
     }
@@ -161,7 +141,7 @@ fn check_dirichlet(alpha: Vec<f64>) {
         let beta = rand_distr::Beta::new(aj, a0 - aj).expect("beta");
         let reference: Vec<f64> = (0..N).map(|_| beta.sample(&mut rng)).collect();
         assert!(
-            ks(&c, &reference) < ks_critical(c.len(), reference.len()),
+            ks_two_sample(&c, &reference) < ks_critical(c.len(), reference.len()),
             "alpha {alpha:?} coord {j}: KS"
         );
     }

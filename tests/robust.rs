@@ -40,6 +40,23 @@ fn cmd(args: &[&str]) -> Command {
     c
 }
 
+/// `sae-dsl run MODEL --out DIR --device cpu --quiet EXTRA...`, not yet started.
+fn train_cmd(model: &Path, dir: &Path, extra: &[&str]) -> Command {
+    let (m, d) = (model.to_str().expect("utf8"), dir.to_str().expect("utf8"));
+    let mut args = vec!["run", m, "--out", d, "--device", "cpu", "--quiet"];
+    args.extend_from_slice(extra);
+    cmd(&args)
+}
+
+/// Runs a model to completion (see [`train_cmd`]) with extra environment variables.
+fn run_model(model: &Path, dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = train_cmd(model, dir, &[]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run sae-dsl")
+}
+
 fn output(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = cmd(args);
     for (k, v) in env {
@@ -114,17 +131,7 @@ fn sigterm_then_resume_matches_an_uninterrupted_run() {
     let model = write_model(&root, &toy(12, ""));
     let (a, b) = (root.join("interrupted"), root.join("straight"));
 
-    let child = cmd(&[
-        "run",
-        model.to_str().expect("utf8"),
-        "--out",
-        a.to_str().expect("utf8"),
-        "--device",
-        "cpu",
-        "--quiet",
-    ])
-    .spawn()
-    .expect("spawn");
+    let child = train_cmd(&model, &a, &[]).spawn().expect("spawn");
     wait_for("the first epoch", || metrics_lines(&a) >= 1);
     signal(&child, "-TERM");
     let out = child.wait_with_output().expect("wait");
@@ -153,18 +160,7 @@ fn sigterm_then_resume_matches_an_uninterrupted_run() {
     );
     assert!(out.status.success(), "resume failed:\n{}", stderr(&out));
 
-    let out = output(
-        &[
-            "run",
-            model.to_str().expect("utf8"),
-            "--out",
-            b.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = run_model(&model, &b, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let diff = max_param_diff(
@@ -188,17 +184,7 @@ fn sigint_saves_the_state_and_exits_130() {
     let root = common::tempdir("sigint");
     let model = write_model(&root, &toy(200, ""));
     let d = root.join("run");
-    let child = cmd(&[
-        "run",
-        model.to_str().expect("utf8"),
-        "--out",
-        d.to_str().expect("utf8"),
-        "--device",
-        "cpu",
-        "--quiet",
-    ])
-    .spawn()
-    .expect("spawn");
+    let child = train_cmd(&model, &d, &[]).spawn().expect("spawn");
     wait_for("the first epoch", || metrics_lines(&d) >= 1);
     signal(&child, "-INT");
     let out = child.wait_with_output().expect("wait");
@@ -221,18 +207,12 @@ fn a_second_training_is_refused_and_a_stale_lock_recognised() {
     let root = common::tempdir("lock");
     let model = write_model(&root, &toy(500, ""));
     let d = root.join("run");
-    let (m, ds) = (model.to_str().expect("utf8"), d.to_str().expect("utf8"));
-    let child = cmd(&["run", m, "--out", ds, "--device", "cpu", "--quiet"])
-        .spawn()
-        .expect("spawn");
+    let child = train_cmd(&model, &d, &[]).spawn().expect("spawn");
     wait_for("the lock", || d.join("run.lock").exists());
 
-    let out = output(
-        &[
-            "run", m, "--out", ds, "--device", "cpu", "--quiet", "--force", "--epochs", "1",
-        ],
-        &[],
-    );
+    let out = train_cmd(&model, &d, &["--force", "--epochs", "1"])
+        .output()
+        .expect("runs");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(&format!(
@@ -247,12 +227,9 @@ fn a_second_training_is_refused_and_a_stale_lock_recognised() {
     signal(&child, "-KILL");
     let _ = child.wait_with_output();
     assert!(d.join("run.lock").exists());
-    let out = output(
-        &[
-            "run", m, "--out", ds, "--device", "cpu", "--quiet", "--force", "--epochs", "1",
-        ],
-        &[],
-    );
+    let out = train_cmd(&model, &d, &["--force", "--epochs", "1"])
+        .output()
+        .expect("runs");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("removing a stale lock"),
@@ -278,18 +255,7 @@ fn forced_nan_losses_stop_with_term_epoch_and_step_and_keep_the_checkpoint() {
         ),
     ] {
         let d = root.join(fault.replace('@', "-"));
-        let out = output(
-            &[
-                "run",
-                model.to_str().expect("utf8"),
-                "--out",
-                d.to_str().expect("utf8"),
-                "--device",
-                "cpu",
-                "--quiet",
-            ],
-            &[("SAE_DSL_FAULT", fault)],
-        );
+        let out = run_model(&model, &d, &[("SAE_DSL_FAULT", fault)]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(term), "{err}");
@@ -332,18 +298,7 @@ fn a_nan_discriminator_loss_is_named() {
     );
     let model = write_model(&root, &text);
     let d = root.join("run");
-    let out = output(
-        &[
-            "run",
-            model.to_str().expect("utf8"),
-            "--out",
-            d.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-            "--quiet",
-        ],
-        &[("SAE_DSL_FAULT", "nan-disc@70")],
-    );
+    let out = run_model(&model, &d, &[("SAE_DSL_FAULT", "nan-disc@70")]);
     let err = stderr(&out);
     assert!(
         err.contains("the discriminator loss became NaN at epoch 2, step 6"),
@@ -362,17 +317,7 @@ fn too_large_for_memory_is_refused_before_allocation() {
     let model = write_model(&root, &text);
     let d = root.join("run");
     let t = Instant::now();
-    let out = output(
-        &[
-            "run",
-            model.to_str().expect("utf8"),
-            "--out",
-            d.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-        ],
-        &[],
-    );
+    let out = run_model(&model, &d, &[]);
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(
@@ -398,18 +343,7 @@ fn unconverged_sinkhorn_warns_once() {
     );
     let model = write_model(&root, &text);
     let d = root.join("run");
-    let out = output(
-        &[
-            "run",
-            model.to_str().expect("utf8"),
-            "--out",
-            d.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = run_model(&model, &d, &[]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(
@@ -430,18 +364,7 @@ fn a_sinkhorn_tolerance_cap_warns_once_and_iterations_are_reported() {
     );
     let model = write_model(&root, &text);
     let d = root.join("run");
-    let out = output(
-        &[
-            "run",
-            model.to_str().expect("utf8"),
-            "--out",
-            d.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = run_model(&model, &d, &[]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(

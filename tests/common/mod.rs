@@ -48,3 +48,25 @@ pub fn tempdir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
 }
+
+/// Two-sample Kolmogorov-Smirnov statistic.
+pub fn ks_two_sample(a: &[f64], b: &[f64]) -> f64 {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// The two-sample KS critical value at level 0.001 for sample sizes n and m.
+pub fn ks_critical(n: usize, m: usize) -> f64 {
+    1.95 * ((n + m) as f64 / (n * m) as f64).sqrt()
+}
