@@ -24,6 +24,14 @@ enum Op {
     Normalize,
     /// Mean and log-variance heads.
     Gaussian(nn::Linear, nn::Linear),
+    /// Columns `offset..offset + len` of the network's input (the code).
+    Select(i64, i64),
+    /// Spatial transformer onto a canvas, at the position in columns `offset..offset + 3` of
+    /// the input: (offset, canvas size, shift, zoom).
+    Place(i64, i64, f64, f64),
+    /// A window cut at the position of an encoded component: (component index, size, shift,
+    /// zoom).
+    Crop(usize, i64, f64, f64),
 }
 
 /// A layer pipeline on the device.
@@ -114,6 +122,21 @@ impl Net {
                         nn::linear(&p / "mean", *input, *output, Default::default()),
                         nn::linear(&p / "log_var", *input, *output, Default::default()),
                     ),
+                    LayerOp::Select { offset, len, .. } => Op::Select(*offset, *len),
+                    LayerOp::Place {
+                        offset,
+                        size,
+                        shift,
+                        zoom,
+                        ..
+                    } => Op::Place(*offset, *size, *shift, *zoom),
+                    LayerOp::Crop {
+                        index,
+                        size,
+                        shift,
+                        zoom,
+                        ..
+                    } => Op::Crop(*index, *size, *shift, *zoom),
                 }
             })
             .collect();
@@ -128,6 +151,17 @@ impl Net {
     /// Like [`Net::forward_t`], and also the (mean, log-variance) of a Gaussian head. In
     /// training the head samples z = mean + exp(log_var / 2) * noise; in evaluation z = mean.
     pub fn forward_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
+        self.forward_parts(x, train, &[])
+    }
+
+    /// Like [`Net::forward_stats`]; `parts` holds the latent components encoded so far, for
+    /// `crop` layers.
+    pub fn forward_parts(
+        &self,
+        x: &Tensor,
+        train: bool,
+        parts: &[Option<Tensor>],
+    ) -> (Tensor, Option<(Tensor, Tensor)>) {
         let mut h = x.shallow_clone();
         let mut stats = None;
         for op in &self.ops {
@@ -158,6 +192,15 @@ impl Net {
                     stats = Some((mu, lv));
                     z
                 }
+                Op::Select(offset, len) => x.narrow(1, *offset, *len),
+                Op::Place(offset, size, shift, zoom) => {
+                    place(&h, &x.narrow(1, *offset, 3), *size, *shift, *zoom)
+                }
+                Op::Crop(index, size, shift, zoom) => match parts.get(*index) {
+                    Some(Some(at)) => crop(&h, at, *size, *shift, *zoom),
+                    // The checker orders encoders so that this cannot happen.
+                    _ => h.zeros_like().narrow(2, 0, *size).narrow(3, 0, *size),
+                },
             };
         }
         (h, stats)
@@ -172,6 +215,49 @@ impl LeakyExt for Tensor {
     fn leaky_relu_with_slope(&self, slope: f64) -> Tensor {
         self.maximum(&(self * slope))
     }
+}
+
+/// Centre and scale of a `where` code `w` ([B, 3]): (tx, ty) = shift * (w0, w1) in the canvas's
+/// [-1, 1] coordinates, and the factor exp(zoom * w2).
+fn position(w: &Tensor, shift: f64, zoom: f64) -> (Tensor, Tensor, Tensor) {
+    (
+        w.select(1, 0) * shift,
+        w.select(1, 1) * shift,
+        (w.select(1, 2) * zoom).exp(),
+    )
+}
+
+/// Spatial transformer: draws images `img` ([B, C, h, w]) onto `size x size` canvases at the
+/// positions `w`; an image keeps its native size relative to the canvas times exp(zoom w2).
+/// Affine grid + bilinear sampling, differentiable in the image and the position.
+pub fn place(img: &Tensor, w: &Tensor, size: i64, shift: f64, zoom: f64) -> Tensor {
+    let dims = img.size();
+    let (b, c, h) = (dims[0], dims[1], dims[2]);
+    let (tx, ty, f) = position(w, shift, zoom);
+    let inv = (f * (h as f64 / size as f64)).reciprocal();
+    let zero = inv.zeros_like();
+    // Canvas point u maps to image point (u - t) / s.
+    let row0 = Tensor::stack(&[&inv, &zero, &(-&tx * &inv)], 1);
+    let row1 = Tensor::stack(&[&zero, &inv, &(-&ty * &inv)], 1);
+    let theta = Tensor::stack(&[row0, row1], 1);
+    let grid = Tensor::affine_grid_generator(&theta, [b, c, size, size], false);
+    img.grid_sampler(&grid.to_kind(img.kind()), 0, 0, false)
+}
+
+/// The inverse of [`place`]: cuts `size x size` windows out of canvases `img` at the positions
+/// `w`, rescaled to the native size.
+pub fn crop(img: &Tensor, w: &Tensor, size: i64, shift: f64, zoom: f64) -> Tensor {
+    let dims = img.size();
+    let (b, c, big) = (dims[0], dims[1], dims[2]);
+    let (tx, ty, f) = position(w, shift, zoom);
+    let s = f * (size as f64 / big as f64);
+    let zero = s.zeros_like();
+    // Window point v maps to canvas point t + s v.
+    let row0 = Tensor::stack(&[&s, &zero, &tx], 1);
+    let row1 = Tensor::stack(&[&zero, &s, &ty], 1);
+    let theta = Tensor::stack(&[row0, row1], 1);
+    let grid = Tensor::affine_grid_generator(&theta, [b, c, size, size], false);
+    img.grid_sampler(&grid.to_kind(img.kind()), 0, 0, false)
 }
 
 /// Projects rows onto the unit sphere.
@@ -197,7 +283,137 @@ pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tens
             let a = a.unsqueeze(0).expand([n, dim], false).contiguous();
             dirichlet(&a)
         }
+        ir::Prior::Program(p) => sample_program(p, n, device),
     }
+}
+
+/// Runs a prior program once for a batch of `n`: each register is a tensor `[n, ...shape]`
+/// (constants `[1, ...shape]`, broadcast), so there is no per-sample loop. Returns `[n, d]`.
+pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
+    use ir::{Func, Op as I, Prim};
+    let opts = (Kind::Float, device);
+    let mut regs: Vec<Tensor> = Vec::with_capacity(p.instrs.len());
+    // A register with trailing axes added up to `rank` (a scalar [n] against a vector [n, d]).
+    let at = |regs: &Vec<Tensor>, i: usize, rank: usize| -> Tensor {
+        let mut t = regs[i].shallow_clone();
+        for _ in p.instrs[i].shape.len()..rank {
+            t = t.unsqueeze(-1);
+        }
+        t
+    };
+    for ins in &p.instrs {
+        let mut full = vec![n];
+        full.extend(&ins.shape);
+        let rank = ins.shape.len();
+        let arg = |regs: &Vec<Tensor>, i: usize| -> Tensor {
+            at(regs, i, rank).expand(full.as_slice(), false).contiguous()
+        };
+        let t = match &ins.op {
+            I::Const(v) => {
+                let mut shape = vec![1i64];
+                shape.extend(&ins.shape);
+                Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>())
+                    .to_device(device)
+                    .reshape(shape.as_slice())
+            }
+            I::Draw(prim, a) => match prim {
+                Prim::Normal => Tensor::randn(full.as_slice(), opts) * arg(&regs, a[1]) + arg(&regs, a[0]),
+                Prim::Uniform => {
+                    let (lo, hi) = (arg(&regs, a[0]), arg(&regs, a[1]));
+                    Tensor::rand(full.as_slice(), opts) * (&hi - &lo) + lo
+                }
+                Prim::UniformSphere => normalize(&Tensor::randn(full.as_slice(), opts)),
+                Prim::Dirichlet => crate::dist::dirichlet(&arg(&regs, a[0])),
+                Prim::Gamma => crate::dist::gamma(&arg(&regs, a[0])) / arg(&regs, a[1]),
+                Prim::Beta => crate::dist::beta(&arg(&regs, a[0]), &arg(&regs, a[1])),
+                Prim::Categorical => {
+                    let w = &regs[a[0]];
+                    let k = w.size()[1];
+                    let probs = w.expand([n, k], false).contiguous();
+                    probs.multinomial(1, true).squeeze_dim(1).to_kind(Kind::Float)
+                }
+                Prim::Bernoulli => crate::dist::bernoulli(&arg(&regs, a[0])),
+                Prim::Laplace => crate::dist::laplace(&arg(&regs, a[0]), &arg(&regs, a[1])),
+                Prim::Exponential => crate::dist::exponential(&arg(&regs, a[0])),
+                Prim::VonMisesFisher => {
+                    let mu = regs[a[0]].squeeze_dim(0);
+                    let kappa = regs[a[1]].double_value(&[0]);
+                    crate::dist::von_mises_fisher(&mu, kappa, n)
+                }
+            },
+            I::Apply(f, a) => {
+                let x = &regs[*a];
+                match f {
+                    Func::Exp => x.exp(),
+                    Func::Log => x.log(),
+                    Func::Sin => x.sin(),
+                    Func::Cos => x.cos(),
+                    Func::Sqrt => x.sqrt(),
+                    Func::Abs => x.abs(),
+                    Func::Tanh => x.tanh(),
+                    Func::Sigmoid => x.sigmoid(),
+                    Func::Floor => x.floor(),
+                    Func::Softmax => x.softmax(-1, Kind::Float),
+                    Func::Normalize => normalize(x),
+                    Func::Sum => x.sum_dim_intlist(-1, false, Kind::Float),
+                }
+            }
+            I::Neg(a) => -&regs[*a],
+            I::Binary(op, a, b) => {
+                let (x, y) = (at(&regs, *a, rank), at(&regs, *b, rank));
+                match op {
+                    ir::Arith::Add => x + y,
+                    ir::Arith::Sub => x - y,
+                    ir::Arith::Mul => x * y,
+                    ir::Arith::Div => x / y,
+                    ir::Arith::Pow => x.pow(&y),
+                }
+            }
+            I::Index(src, idx) => {
+                let s = &regs[*src];
+                let sshape = &p.instrs[*src].shape;
+                let k = sshape[0];
+                let i = regs[*idx]
+                    .to_kind(Kind::Int64)
+                    .clamp(0, k - 1)
+                    .expand([n], false);
+                if sshape.len() == 1 {
+                    s.expand([n, k], false).gather(1, &i.unsqueeze(1), false).squeeze_dim(1)
+                } else {
+                    let m = sshape[1];
+                    let i = i.view([n, 1, 1]).expand([n, 1, m], false);
+                    s.expand([n, k, m], false).gather(1, &i, false).squeeze_dim(1)
+                }
+            }
+            I::Concat(parts) => {
+                let cols: Vec<Tensor> = parts
+                    .iter()
+                    .map(|&i| {
+                        let t = at(&regs, i, 1);
+                        let w = t.size()[1];
+                        t.expand([n, w], false)
+                    })
+                    .collect();
+                Tensor::cat(&cols, 1)
+            }
+            I::Stack(parts) => {
+                let rows: Vec<Tensor> = parts
+                    .iter()
+                    .map(|&i| {
+                        let mut f = vec![n];
+                        f.extend(&p.instrs[i].shape);
+                        regs[i].expand(f.as_slice(), false)
+                    })
+                    .collect();
+                Tensor::stack(&rows, 1)
+            }
+        };
+        regs.push(t);
+    }
+    let out = &regs[p.result];
+    let out = if out.dim() == 1 { out.unsqueeze(1) } else { out.shallow_clone() };
+    let d = out.size()[1];
+    out.expand([n, d], false).to_kind(Kind::Float).contiguous()
 }
 
 /// Dirichlet samples, one row per row of concentrations (see [`crate::dist::dirichlet`]).
@@ -208,7 +424,9 @@ pub fn dirichlet(alpha: &Tensor) -> Tensor {
 /// The encoder, generator and prior of a model on one device.
 #[derive(Debug)]
 pub struct Compiled {
-    pub encoder: Net,
+    /// The encoders in the order they run, each with the index of the latent component it
+    /// computes (None: the whole code).
+    pub encoders: Vec<(Option<usize>, Net)>,
     pub generator: Net,
     pub model: ir::Model,
     pub device: Device,
@@ -218,8 +436,19 @@ impl Compiled {
     /// Builds the networks' variables in `vs` (root paths `encoder` and `generator`).
     pub fn new(vs: &nn::VarStore, model: &ir::Model) -> Compiled {
         let root = vs.root();
+        let encoders = model
+            .encoders
+            .iter()
+            .map(|e| match &e.component {
+                None => (None, Net::new(&(&root / "encoder"), &e.net)),
+                Some(c) => (
+                    model.latents.iter().position(|l| &l.name == c),
+                    Net::new(&(&root / "encoder" / c.as_str()), &e.net),
+                ),
+            })
+            .collect();
         Compiled {
-            encoder: Net::new(&(&root / "encoder"), &model.encoder),
+            encoders,
             generator: Net::new(&(&root / "generator"), &model.generator),
             model: model.clone(),
             device: vs.device(),
@@ -227,25 +456,40 @@ impl Compiled {
     }
 
     pub fn encode(&self, x: &Tensor, train: bool) -> Tensor {
-        self.encoder.forward_t(x, train)
+        self.encode_stats(x, train).0
     }
 
-    /// Codes and, for a Gaussian encoder, its (mean, log-variance).
+    /// Codes and, for a Gaussian encoder, its (mean, log-variance). Component encoders run in
+    /// order (a later one may crop at an earlier one's output); the code is the components
+    /// concatenated in declaration order.
     pub fn encode_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
-        self.encoder.forward_stats(x, train)
+        let mut parts: Vec<Option<Tensor>> = (0..self.model.latents.len()).map(|_| None).collect();
+        let mut stats = None;
+        for (index, net) in &self.encoders {
+            let (z, s) = net.forward_parts(x, train, &parts);
+            stats = stats.or(s);
+            match index {
+                None => return (z, stats),
+                Some(i) => parts[*i] = Some(z),
+            }
+        }
+        let parts: Vec<Tensor> = parts.into_iter().flatten().collect();
+        (Tensor::cat(&parts, 1), stats)
     }
 
     pub fn decode(&self, z: &Tensor, train: bool) -> Tensor {
         self.generator.forward_t(z, train)
     }
 
+    /// `n` draws of the prior of the whole code (components side by side).
     pub fn sample_prior(&self, n: i64) -> Tensor {
-        sample_prior(
-            &self.model.latent.prior,
-            n,
-            self.model.latent.space.dim(),
-            self.device,
-        )
+        let parts: Vec<Tensor> = self
+            .model
+            .latents
+            .iter()
+            .map(|l| sample_prior(&l.prior, n, l.space.dim(), self.device))
+            .collect();
+        Tensor::cat(&parts, 1)
     }
 
     /// The reconstruction cost, summed over an example's features and averaged over the batch.

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use crate::diag::{unknown_help, Code, Diag, Span};
 use crate::ir::{self, shape_str, DataSource, LayerOp, Shape, Space};
 use crate::load::Program;
+use crate::prior::{self, Priors};
 use crate::syntax::{
-    Arg, BinOp, Call, Clause, ClauseKind, Expr, ExprKind, NetDef, Pipeline, SpaceExpr,
+    Arg, BinOp, Call, Clause, ClauseKind, Expr, ExprKind, Ident, NetDef, Pipeline, SpaceExpr,
 };
 
 /// The outcome of checking: the model when there was no error, and all diagnostics.
@@ -19,6 +20,8 @@ pub struct Checked {
     pub diags: Vec<Diag>,
     /// True when the main file has no model clauses (a library such as `stdlib/nets.sae`).
     pub library: bool,
+    /// A library's prior programs, instantiated with their defaults (for `graph`).
+    pub library_priors: Vec<(ir::Program, Space)>,
 }
 
 /// Largest tensor (elements per example) or parameter count accepted before allocation.
@@ -26,19 +29,27 @@ pub const MAX_ELEMENTS: i128 = 1 << 31;
 
 /// Checks a loaded program whose main file is named `name`.
 pub fn check(program: &Program, name: &str) -> Checked {
+    let mut diags = vec![];
+    let priors = Priors::collect(&program.modules, &mut diags);
     let mut c = Checker {
         program,
-        diags: vec![],
+        diags,
         nets: HashMap::new(),
+        priors,
+        components: vec![],
+        role: Role::Library,
     };
     c.collect_nets();
     let main = program.main();
     if main.clauses.is_empty() {
         c.check_library();
+        let mut diags = std::mem::take(&mut c.diags);
+        let library_priors = c.priors.check_library(main, &mut diags);
         return Checked {
             model: None,
-            diags: c.diags,
+            diags,
             library: true,
+            library_priors,
         };
     }
     let model = c.model(name, &main.clauses);
@@ -47,6 +58,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
         model: if failed { None } else { model },
         diags: c.diags,
         library: false,
+        library_priors: vec![],
     }
 }
 
@@ -218,6 +230,26 @@ const LAYERS: &[(&str, &[P])] = &[
     ("unflatten", &[]),
     ("normalize", &[]),
     ("gaussian", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
+    // The first argument of these three names a latent component (handled before binding).
+    ("select", &[]),
+    ("place", PLACEMENT),
+    ("crop", PLACEMENT),
+];
+
+/// The window or canvas size and the placement scales of `place` / `crop` / `canvas`.
+const PLACEMENT: &[P] = &[
+    p("size", Ty::Int, REQ, Positive, SIZE),
+    p("shift", Ty::Real, R(0.3), NonNegative, "a shift scale cannot be negative"),
+    p("zoom", Ty::Real, R(0.2), NonNegative, "a zoom scale cannot be negative"),
+];
+
+/// Data transforms (`data mnist() -> canvas(64) -> salt(0.05)`).
+const TRANSFORMS: &[(&str, &[P])] = &[
+    ("canvas", PLACEMENT),
+    (
+        "salt",
+        &[p("p", Ty::Real, REQ, Fraction, "a probability lies in [0, 1)")],
+    ),
 ];
 
 const DATASETS: &[(&str, &[P])] = &[
@@ -450,6 +482,23 @@ struct Checker<'a> {
     program: &'a Program,
     diags: Vec<Diag>,
     nets: HashMap<String, &'a NetDef>,
+    priors: Priors<'a>,
+    /// The latent components (name, space, declaration), once checked.
+    components: Vec<(String, Space, Span)>,
+    /// Which pipeline is being expanded (for the component layers).
+    role: Role,
+}
+
+/// The pipeline being expanded.
+#[derive(Clone, PartialEq)]
+enum Role {
+    /// A net of a library: components are not known.
+    Library,
+    /// An encoder; the components already encoded by earlier encoders.
+    Encoder(Vec<String>),
+    Generator,
+    /// A discriminator or other network that sees codes only.
+    Other,
 }
 
 /// Arguments bound to a built-in's parameters, with the span each value came from.
@@ -577,15 +626,18 @@ impl<'a> Checker<'a> {
         let mut by_kind: HashMap<&'static str, &'a Clause> = HashMap::new();
         for cl in clauses {
             let kw = cl.keyword_name();
-            if kw == "penalty" {
+            if kw == "penalty" || kw == "latent" {
+                continue;
+            }
+            if let ClauseKind::Encoder(Some(_), _) = cl.kind {
                 continue;
             }
             if let Some(prev) = by_kind.get(kw) {
                 let d = Diag::error(Code::DuplicateClause, format!("the model has two `{kw}` clauses"))
                     .label(cl.keyword, "second one here")
                     .label(prev.keyword, "first one here")
-                    .help(if kw == "latent" {
-                        "composite latent spaces (named components) are not supported yet: keep one `latent` clause"
+                    .help(if kw == "encoder" {
+                        "keep one, or name the latent components and give each its own: `encoder what { ... }`"
                     } else {
                         "keep one of them"
                     });
@@ -606,8 +658,12 @@ impl<'a> Checker<'a> {
             );
         };
         let data_cl = by_kind.get("data").copied();
-        let latent_cl = by_kind.get("latent").copied();
-        let enc_cl = by_kind.get("encoder").copied();
+        let latent_cl = clauses
+            .iter()
+            .find(|c| matches!(c.kind, ClauseKind::Latent { .. }));
+        let enc_cl = clauses
+            .iter()
+            .find(|c| matches!(c.kind, ClauseKind::Encoder(..)));
         let gen_cl = by_kind.get("generator").copied();
         if data_cl.is_none() {
             missing(self, "data", "`data mnist()`");
@@ -641,68 +697,27 @@ impl<'a> Checker<'a> {
         }
 
         let data = data_cl.and_then(|c| match &c.kind {
-            ClauseKind::Data(call) => self.data(call).map(|d| (d, c.span)),
+            ClauseKind::Data(call, transforms) => self.data(call, transforms).map(|d| (d, c.span)),
             _ => None,
         });
-        let latent = latent_cl.and_then(|c| match &c.kind {
-            ClauseKind::Latent { name, space, prior } => {
-                self.latent(name.as_ref().map(|n| n.name.as_str()), space, prior)
-            }
-            _ => None,
-        });
-
-        // Encoder: data shape -> latent coordinates, ending on the space.
-        let encoder = enc_cl.and_then(|c| match &c.kind {
-            ClauseKind::Encoder(p) => {
-                let input = data.as_ref().map(|(d, _)| d.shape.clone());
-                let flow = self.pipeline(p, input.clone());
-                Some((flow, input, p.span))
-            }
-            _ => None,
-        });
-        let encoder = encoder.and_then(|(mut flow, input, pspan)| {
-            self.gaussian_placement(&mut flow, latent.as_ref().map(|(l, s)| (l.space, *s)), true);
-            if let (Some((lat, lspan)), Some(_)) = (&latent, &flow.shape) {
-                self.project(&mut flow, lat.space, *lspan, pspan);
-                let d = lat.space.dim();
-                if let Some(shape) = &flow.shape {
-                    if shape != &vec![d] {
-                        let at = flow.spans.last().copied().unwrap_or(pspan);
-                        let help = if shape.len() == 1 {
-                            format!("end the encoder with `linear({d})`")
-                        } else {
-                            format!("flatten, then end the encoder with `linear({d})`")
-                        };
-                        self.err(
-                            Diag::error(
-                                Code::LatentShape,
-                                format!(
-                                "the encoder outputs {} but the latent space has {d} coordinates",
-                                shape_str(shape)
-                            ),
-                            )
-                            .label(
-                                at,
-                                format!("the encoder ends here with {}", shape_str(shape)),
-                            )
-                            .label(*lspan, format!("{d} coordinates declared here"))
-                            .help(help),
-                        );
-                    }
-                }
-            }
-            Some(ir::Network {
-                input: input?,
-                output: flow.shape.clone()?,
-                layers: flow.layers,
-            })
-        });
+        let latents = self.latents(clauses);
+        self.components = latents
+            .iter()
+            .flatten()
+            .map(|(l, s)| (l.name.clone(), l.space, *s))
+            .collect();
+        let total_dim: Option<i64> = latents
+            .as_ref()
+            .map(|ls| ls.iter().map(|(l, _)| l.space.dim()).sum());
+        let encoders = self.encoders(clauses, data.as_ref(), latents.as_ref());
 
         // Generator: latent coordinates -> data shape.
         let generator = gen_cl.and_then(|c| match &c.kind {
             ClauseKind::Generator(p) => {
-                let input = latent.as_ref().map(|(l, _)| vec![l.space.dim()]);
+                let input = total_dim.map(|d| vec![d]);
+                self.role = Role::Generator;
                 let mut flow = self.pipeline(p, input.clone());
+                self.role = Role::Other;
                 self.gaussian_placement(&mut flow, None, false);
                 if let (Some(shape), Some((d, dspan))) = (&flow.shape, &data) {
                     if shape != &d.shape {
@@ -751,9 +766,7 @@ impl<'a> Checker<'a> {
             generator.as_ref().map(|(f, _, s)| (f, *s)),
             data.as_ref(),
         );
-        let enc_span = enc_cl.map_or(clauses[0].keyword, |c| c.span);
-        let enc_for_penalty = encoder.as_ref().map(|e| (e.clone(), enc_span));
-        let penalties = self.penalties(clauses, latent.as_ref(), enc_for_penalty.as_ref());
+        let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
         let train = self.train(by_kind.get("train").copied());
         let generator = generator.and_then(|(flow, input, _)| {
             Some(ir::Network {
@@ -762,13 +775,20 @@ impl<'a> Checker<'a> {
                 layers: flow.layers,
             })
         });
-        self.size_check(&encoder, &generator, clauses[0].keyword);
+        let params = encoders
+            .iter()
+            .flatten()
+            .map(|(e, _)| e.net.params())
+            .chain(generator.iter().map(ir::Network::params))
+            .map(u128::from)
+            .sum();
+        self.size_check(params, clauses[0].keyword);
 
         Some(ir::Model {
             name: name.to_string(),
             data: data?.0,
-            latent: latent?.0,
-            encoder: encoder?,
+            latents: latents?.into_iter().map(|(l, _)| l).collect(),
+            encoders: encoders?.into_iter().map(|(e, _)| e).collect(),
             generator: generator?,
             cost: cost?,
             penalties: penalties?,
@@ -776,12 +796,7 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn size_check(&mut self, enc: &Option<ir::Network>, gen: &Option<ir::Network>, at: Span) {
-        let total: u128 = enc
-            .iter()
-            .chain(gen.iter())
-            .map(|n| n.params() as u128)
-            .sum();
+    fn size_check(&mut self, total: u128, at: Span) {
         if total > MAX_ELEMENTS as u128 {
             self.err(
                 Diag::error(
@@ -802,7 +817,278 @@ impl<'a> Checker<'a> {
 
     // ---- clauses -------------------------------------------------------------------------------
 
-    fn data(&mut self, call: &Call) -> Option<ir::DataSpec> {
+    /// The `latent` clauses: one (named or not), or several named components.
+    fn latents(&mut self, clauses: &'a [Clause]) -> Option<Vec<(ir::Latent, Span)>> {
+        let cls: Vec<&Clause> = clauses
+            .iter()
+            .filter(|c| matches!(c.kind, ClauseKind::Latent { .. }))
+            .collect();
+        if cls.is_empty() {
+            return None;
+        }
+        let mut ok = true;
+        let mut out = vec![];
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for c in &cls {
+            let ClauseKind::Latent { name, space, prior } = &c.kind else {
+                continue;
+            };
+            match name {
+                None if cls.len() > 1 => {
+                    self.err(
+                        Diag::error(
+                            Code::DuplicateClause,
+                            "a composite latent space needs a name for every component",
+                        )
+                        .label(c.keyword, "this component has no name")
+                        .help("name each component, e.g. `latent what: S^9 ~ uniform_sphere()` and `latent where: R^3 ~ normal()`"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                Some(n) => {
+                    if let Some(prev) = seen.get(n.name.as_str()) {
+                        self.err(
+                            Diag::error(
+                                Code::DuplicateDefinition,
+                                format!("latent component `{}` is declared twice", n.name),
+                            )
+                            .label(n.span, "declared again here")
+                            .label(*prev, "first declared here"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    seen.insert(&n.name, n.span);
+                }
+                None => {}
+            }
+            match self.latent(name.as_ref().map(|n| n.name.as_str()), space, prior) {
+                Some(l) => out.push(l),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The encoder clauses: one for the whole code, or one per named component. Each ends on
+    /// its space; a component encoder may `crop` at components encoded before it.
+    fn encoders(
+        &mut self,
+        clauses: &'a [Clause],
+        data: Option<&(ir::DataSpec, Span)>,
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+    ) -> Option<Vec<(ir::Encoder, Span)>> {
+        let cls: Vec<(&Clause, Option<&Ident>, &Pipeline)> = clauses
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ClauseKind::Encoder(n, p) => Some((c, n.as_ref(), p)),
+                _ => None,
+            })
+            .collect();
+        let named: Vec<&Ident> = cls.iter().filter_map(|(_, n, _)| *n).collect();
+        if cls.is_empty() || (named.len() < cls.len() && cls.len() > 1) {
+            if !named.is_empty() && named.len() < cls.len() {
+                let whole = cls.iter().find(|(_, n, _)| n.is_none()).map(|(c, ..)| c.keyword);
+                self.err(
+                    Diag::error(
+                        Code::DuplicateClause,
+                        "an encoder of the whole code beside encoders of components",
+                    )
+                    .label(whole.unwrap_or(named[0].span), "encodes the whole code")
+                    .label(named[0].span, "encodes one component")
+                    .help("use one `encoder { ... }`, or one `encoder NAME { ... }` per component"),
+                );
+            }
+            return None;
+        }
+        let input = data.map(|(d, _)| d.shape.clone());
+        let mut ok = true;
+        let mut done: Vec<String> = vec![];
+        let mut out = vec![];
+        for (c, name, p) in &cls {
+            // The target: a component, or the whole code.
+            let target: Option<(Space, Span, bool)> = match name {
+                Some(n) => match self.components.iter().find(|(c, ..)| *c == n.name) {
+                    Some((_, sp, s)) => Some((*sp, *s, true)),
+                    None if latents.is_none() => None,
+                    None => {
+                        let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
+                        self.err(
+                            Diag::error(
+                                Code::UnknownComponent,
+                                format!("no latent component named `{}`", n.name),
+                            )
+                            .label(n.span, "not a component")
+                            .help(unknown_help(&n.name, "components", &names)),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => latents.map(|ls| match ls.as_slice() {
+                    [(l, s)] => (l.space, *s, true),
+                    _ => (
+                        Space::Euclidean {
+                            dim: ls.iter().map(|(l, _)| l.space.dim()).sum(),
+                        },
+                        ls[0].1,
+                        false,
+                    ),
+                }),
+            };
+            if let Some(n) = name {
+                if done.contains(&n.name) {
+                    self.err(
+                        Diag::error(
+                            Code::DuplicateClause,
+                            format!("component `{}` has two encoders", n.name),
+                        )
+                        .label(c.keyword, "second one here")
+                        .help("keep one of them"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            }
+            self.role = Role::Encoder(done.clone());
+            let mut flow = self.pipeline(p, input.clone());
+            self.role = Role::Other;
+            self.gaussian_placement(&mut flow, target.map(|(sp, s, _)| (sp, s)), true);
+            if let Some((space, lspan, single)) = target {
+                if !single {
+                    if let Some((l, s)) = latents
+                        .into_iter()
+                        .flatten()
+                        .find(|(l, _)| !matches!(l.space, Space::Euclidean { .. }))
+                    {
+                        self.err(
+                            Diag::error(
+                                Code::EncoderSpace,
+                                format!("one encoder cannot end on the component `{}` ({})", l.name, l.space),
+                            )
+                            .label(c.keyword, "this encoder computes the whole code")
+                            .label(*s, "this component is not Euclidean")
+                            .help(format!("give each component its own encoder, e.g. `encoder {} {{ ... normalize }}`", l.name)),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                }
+                if flow.shape.is_some() {
+                    self.project(&mut flow, space, lspan, p.span);
+                    self.encoder_end(&flow, space.dim(), lspan, p.span);
+                }
+            }
+            match (&input, &flow.shape) {
+                (Some(i), Some(o)) => out.push((
+                    ir::Encoder {
+                        component: name.map(|n| n.name.clone()),
+                        net: ir::Network {
+                            input: i.clone(),
+                            output: o.clone(),
+                            layers: flow.layers,
+                        },
+                    },
+                    p.span,
+                )),
+                _ => ok = false,
+            }
+            if let Some(n) = name {
+                done.push(n.name.clone());
+            }
+        }
+        if !named.is_empty() {
+            for (comp, _, lspan) in self.components.clone() {
+                if !done.contains(&comp) {
+                    self.err(
+                        Diag::error(
+                            Code::MissingClause,
+                            format!("latent component `{comp}` has no encoder"),
+                        )
+                        .label(lspan, "declared here")
+                        .help(format!("add `encoder {comp} {{ ... }}`")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The encoder must end with exactly `d` coordinates.
+    fn encoder_end(&mut self, flow: &Flow, d: i64, lspan: Span, pspan: Span) {
+        let Some(shape) = &flow.shape else {
+            return;
+        };
+        if shape == &vec![d] {
+            return;
+        }
+        let at = flow.spans.last().copied().unwrap_or(pspan);
+        let help = if shape.len() == 1 {
+            format!("end the encoder with `linear({d})`")
+        } else {
+            format!("flatten, then end the encoder with `linear({d})`")
+        };
+        self.err(
+            Diag::error(
+                Code::LatentShape,
+                format!(
+                    "the encoder outputs {} but the latent space has {d} coordinates",
+                    shape_str(shape)
+                ),
+            )
+            .label(at, format!("the encoder ends here with {}", shape_str(shape)))
+            .label(lspan, format!("{d} coordinates declared here"))
+            .help(help),
+        );
+    }
+
+    fn data(&mut self, call: &Call, transforms: &[Call]) -> Option<ir::DataSpec> {
+        let spec = self.data_set(call);
+        let mut out = vec![];
+        let mut ok = true;
+        for t in transforms {
+            let Some(params) = self.lookup(t, TRANSFORMS, Code::UnknownDataset, "data transforms") else {
+                ok = false;
+                continue;
+            };
+            let Some(b) = self.bind(t, params, &Env::new()) else {
+                ok = false;
+                continue;
+            };
+            out.push((
+                match name_of(t) {
+                    "canvas" => ir::Transform::Canvas {
+                        size: b.int(0),
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    },
+                    _ => ir::Transform::Salt { p: b.real(0) },
+                },
+                t.span,
+            ));
+        }
+        let mut spec = spec?;
+        for (t, span) in out {
+            if !spec.is_image() {
+                self.err(
+                    Diag::error(Code::LayerInput, "image transforms need image data")
+                        .label(span, "an image transform")
+                        .label(call.span, format!("these data are points {}", shape_str(&spec.shape)))
+                        .help("`canvas` and `salt` apply to MNIST-like image data"),
+                );
+                return None;
+            }
+            if let ir::Transform::Canvas { size, .. } = t {
+                spec.shape = vec![spec.shape[0], size, size];
+            }
+            spec.transforms.push(t);
+        }
+        ok.then_some(spec)
+    }
+
+    fn data_set(&mut self, call: &Call) -> Option<ir::DataSpec> {
         let params = self.lookup(call, DATASETS, Code::UnknownDataset, "data sets")?;
         let b = self.bind(call, params, &Env::new())?;
         let n = name_of(call);
@@ -847,6 +1133,7 @@ impl<'a> Checker<'a> {
             source,
             shape,
             binarize,
+            transforms: vec![],
         })
     }
 
@@ -857,10 +1144,69 @@ impl<'a> Checker<'a> {
         prior: &Call,
     ) -> Option<(ir::Latent, Span)> {
         let sp = self.space(space);
-        let params = self.lookup(prior, PRIORS, Code::UnknownPrior, "priors");
+        let pname = name_of(prior);
+        if self.priors.has(pname) {
+            let sp = sp?;
+            let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
+            if declared != sp {
+                self.err(
+                    Diag::error(
+                        Code::PriorSpace,
+                        format!("prior `{pname}` is declared on {declared}, but the latent space is {sp}"),
+                    )
+                    .label(prior.span, format!("samples lie on {declared}"))
+                    .label(space.span(), "the latent space is declared here")
+                    .label(dspan, "the prior's space"),
+                );
+                return None;
+            }
+            return Some((
+                ir::Latent {
+                    name: name.unwrap_or("z").to_string(),
+                    space: sp,
+                    prior: ir::Prior::Program(program),
+                },
+                space.span(),
+            ));
+        }
+        if !PRIORS.iter().any(|(n, _)| *n == pname) && prior::is_primitive(pname) {
+            let sp = sp?;
+            let program = self.priors.primitive(prior, sp, space.span(), &mut self.diags)?;
+            return Some((
+                ir::Latent {
+                    name: name.unwrap_or("z").to_string(),
+                    space: sp,
+                    prior: ir::Prior::Program(program),
+                },
+                space.span(),
+            ));
+        }
+        let params = if PRIORS.iter().any(|(n, _)| *n == pname) {
+            self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
+        } else {
+            let mut cands = names(PRIORS);
+            let defined = self.priors.names();
+            cands.extend(defined.iter().copied());
+            cands.extend(["gamma", "beta", "laplace", "exponential", "von_mises_fisher"]);
+            cands.sort();
+            let in_std = crate::load::STDLIB
+                .iter()
+                .find(|(_, text)| text.contains(&format!("prior {pname}(")));
+            let help = match in_std {
+                Some((file, _)) => format!(
+                    "`{pname}` is defined in the standard library: add `import \"std/{file}\"`"
+                ),
+                None => unknown_help(pname, "priors", &cands),
+            };
+            self.err(
+                Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
+                    .label(prior.name.span, "not a known prior")
+                    .help(help),
+            );
+            None
+        };
         let sp = sp?;
         let b = self.bind(prior, params?, &Env::new())?;
-        let pname = name_of(prior);
         let d = sp.dim();
         let (prior_ir, needs) = match pname {
             "normal" => (
@@ -1187,8 +1533,8 @@ impl<'a> Checker<'a> {
     fn penalties(
         &mut self,
         clauses: &[Clause],
-        latent: Option<&(ir::Latent, Span)>,
-        encoder: Option<&(ir::Network, Span)>,
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+        encoders: Option<&Vec<(ir::Encoder, Span)>>,
     ) -> Option<Vec<ir::Penalty>> {
         let mut out = vec![];
         let mut ok = true;
@@ -1231,23 +1577,55 @@ impl<'a> Checker<'a> {
                 },
                 None => 1.0,
             };
-            let lat_name = latent
-                .map(|(l, _)| l.name.clone())
-                .unwrap_or_else(|| "z".into());
-            if let Some(on) = on {
-                if on.name != lat_name {
+            // The component it matches: named with `on`, or the only one.
+            let all: Vec<&(ir::Latent, Span)> = latents.into_iter().flatten().collect();
+            let latent: Option<&(ir::Latent, Span)> = match on {
+                Some(on) => match all.iter().find(|(l, _)| l.name == on.name) {
+                    Some(l) => Some(*l),
+                    None if latents.is_none() => None,
+                    None => {
+                        let names: Vec<&str> = all.iter().map(|(l, _)| l.name.as_str()).collect();
+                        self.err(
+                            Diag::error(
+                                Code::UnknownComponent,
+                                format!("no latent component named `{}`", on.name),
+                            )
+                            .label(on.span, "unknown component")
+                            .help(unknown_help(&on.name, "components", &names)),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+                None if all.len() > 1 => {
+                    let names: Vec<String> = all.iter().map(|(l, _)| format!("`on {}`", l.name)).collect();
                     self.err(
                         Diag::error(
-                            Code::UnknownName,
-                            format!("no latent component named `{}`", on.name),
+                            Code::UnknownComponent,
+                            "which latent component does this penalty match?",
                         )
-                        .label(on.span, "unknown component")
-                        .help(format!("the latent component is `{lat_name}`")),
+                        .label(call.span, "no `on NAME`")
+                        .help(format!(
+                            "each component has its own penalty; add {}",
+                            names.join(" or ")
+                        )),
                     );
                     ok = false;
                     continue;
                 }
-            }
+                None => all.first().copied(),
+            };
+            let lat_name = latent
+                .map(|(l, _)| l.name.clone())
+                .unwrap_or_else(|| "z".into());
+            // The encoder that computes this component.
+            let encoder = encoders.and_then(|es| {
+                es.iter()
+                    .find(|(e, _)| e.component.as_deref() == Some(lat_name.as_str()))
+                    .or_else(|| es.iter().find(|(e, _)| e.component.is_none()))
+                    .map(|(e, s)| (e.net.clone(), *s))
+            });
+            let encoder = encoder.as_ref();
             match self.penalty_kind(call, latent, encoder) {
                 Some(kind) => out.push(ir::Penalty {
                     weight: w,
@@ -1673,8 +2051,130 @@ impl<'a> Checker<'a> {
         ok.then_some(out)
     }
 
+    /// `select(c)`, `place(c, size)` (generator) and `crop(c, size)` (encoder): layers that read
+    /// the latent component `c`.
+    fn component_layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
+        let name = name_of(call);
+        let usage = match name {
+            "select" => "select(COMPONENT)",
+            "place" => "place(COMPONENT, size = 64, shift = 0.3, zoom = 0.2)",
+            _ => "crop(COMPONENT, size = 28, shift = 0.3, zoom = 0.2)",
+        };
+        let comp = match call.args.first() {
+            Some(Arg { name: None, value: Expr { kind: ExprKind::Call(c), .. }, .. }) if !c.parens => c.name.clone(),
+            _ => {
+                self.err(
+                    Diag::error(Code::MissingArgument, format!("`{name}` needs a latent component first"))
+                        .label(call.span, "no component named")
+                        .help(format!("write `{usage}`")),
+                );
+                flow.shape = None;
+                return;
+            }
+        };
+        let rest = Call {
+            args: call.args[1..].to_vec(),
+            ..call.clone()
+        };
+        let params = if name == "select" { &[][..] } else { PLACEMENT };
+        let Some(b) = self.bind(&rest, params, env) else {
+            flow.shape = None;
+            return;
+        };
+        if self.role == Role::Library {
+            flow.shape = None;
+            return;
+        }
+        let index = self.components.iter().position(|(n, ..)| *n == comp.name);
+        let Some(index) = index else {
+            let names: Vec<&str> = self.components.iter().map(|(n, ..)| n.as_str()).collect();
+            self.err(
+                Diag::error(Code::UnknownComponent, format!("no latent component named `{}`", comp.name))
+                    .label(comp.span, "not a component")
+                    .help(unknown_help(&comp.name, "components", &names)),
+            );
+            flow.shape = None;
+            return;
+        };
+        let (cname, space, lspan) = self.components[index].clone();
+        let offset: i64 = self.components[..index].iter().map(|(_, s, _)| s.dim()).sum();
+        let wrong_place = match (&self.role, name) {
+            (Role::Generator, "select" | "place") => None,
+            (Role::Encoder(done), "crop") if done.contains(&cname) => None,
+            (Role::Encoder(_), "crop") => Some(format!(
+                "`crop({cname})` needs `{cname}` encoded first: put `encoder {cname} {{ ... }}` before this encoder"
+            )),
+            (_, "crop") => Some("`crop` cuts a window out of the data in an encoder".to_string()),
+            _ => Some(format!("`{name}` reads the code, so it belongs in the generator")),
+        };
+        if let Some(help) = wrong_place {
+            self.err(
+                Diag::error(Code::LayerInput, format!("`{name}({cname})` cannot be used here"))
+                    .label(at, "here")
+                    .help(help),
+            );
+            flow.shape = None;
+            return;
+        }
+        if name != "select" && space.dim() != 3 {
+            self.err(
+                Diag::error(
+                    Code::LatentShape,
+                    format!("`{name}` needs a component of 3 coordinates (x, y, log-scale); `{cname}` has {}", space.dim()),
+                )
+                .label(comp.span, "not a position")
+                .label(lspan, format!("{space}")),
+            );
+            flow.shape = None;
+            return;
+        }
+        let Some(input) = flow.shape.clone() else {
+            return;
+        };
+        let (op, output) = match name {
+            "select" => (
+                LayerOp::Select { component: cname, offset, len: space.dim() },
+                vec![space.dim()],
+            ),
+            _ => {
+                if input.len() != 3 {
+                    self.err(
+                        Diag::error(
+                            Code::LayerInput,
+                            format!("`{name}` needs an image [channels, height, width], but gets {}", shape_str(&input)),
+                        )
+                        .label(at, format!("input {}", shape_str(&input)))
+                        .help("reshape to an image before it"),
+                    );
+                    flow.shape = None;
+                    return;
+                }
+                let size = b.int(0);
+                let op = if name == "place" {
+                    LayerOp::Place { component: cname, offset, size, shift: b.real(1), zoom: b.real(2) }
+                } else {
+                    LayerOp::Crop { component: cname, index, size, shift: b.real(1), zoom: b.real(2) }
+                };
+                (op, vec![input[0], size, size])
+            }
+        };
+        flow.layers.push(ir::Layer {
+            op,
+            input,
+            output: output.clone(),
+            params: 0,
+            origin: flow.origin.clone(),
+        });
+        flow.spans.push(at);
+        flow.shape = Some(output);
+    }
+
     fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
         let name = name_of(call);
+        if matches!(name, "select" | "place" | "crop") {
+            self.component_layer(call, env, flow, at);
+            return;
+        }
         let op = if name == "reshape" || name == "unflatten" {
             let mut dims = vec![];
             for a in &call.args {
@@ -2103,6 +2603,36 @@ impl<'a> Checker<'a> {
                     );
                 }
                 None
+            }
+            ExprKind::Index(list, i) => {
+                let l = self.eval(list, env)?;
+                let k = self.eval(i, env)?;
+                match (l, k) {
+                    (Value::List(items), Value::Int(k)) if k >= 0 && (k as usize) < items.len() => {
+                        Some(items[k as usize].clone())
+                    }
+                    (Value::List(items), Value::Int(k)) => {
+                        self.err(
+                            Diag::error(
+                                Code::InvalidValue,
+                                format!("index {k} is out of range 0..{}", items.len()),
+                            )
+                            .label(i.span, "out of range"),
+                        );
+                        None
+                    }
+                    (l, k) => {
+                        self.err(
+                            Diag::error(
+                                Code::ArgType,
+                                format!("cannot index {} with {}", l.type_name(), k.type_name()),
+                            )
+                            .label(e.span, "here")
+                            .help("index a list with an integer: `sizes[0]`"),
+                        );
+                        None
+                    }
+                }
             }
             ExprKind::Neg(x) => match self.eval(x, env)? {
                 Value::Int(i) => Some(

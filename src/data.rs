@@ -155,6 +155,55 @@ pub fn load(
     seed: i64,
     device: Device,
 ) -> Result<Dataset, DataError> {
+    let mut set = load_source(spec, split, data_dir, seed, device)?;
+    if !spec.transforms.is_empty() {
+        set.x = transform(&set.x, &spec.transforms, split);
+        let names: Vec<String> = spec.transforms.iter().map(|t| t.to_string()).collect();
+        set.origin = format!("{} -> {}", set.origin, names.join(" -> "));
+    }
+    Ok(set)
+}
+
+/// Applies the data transforms of a model file. The random positions and noise are drawn from a
+/// fixed seed per split (not the model's seed), so that every model sees the same data.
+pub fn transform(x: &Tensor, transforms: &[crate::ir::Transform], split: &str) -> Tensor {
+    use crate::ir::Transform;
+    tch::manual_seed(if split == "test" { 0x5AE_7E57 } else { 0x5AE_7A1 });
+    let mut x = x.shallow_clone();
+    tch::no_grad(|| {
+        for t in transforms {
+            x = match *t {
+                Transform::Canvas { size, shift, zoom } => {
+                    let n = x.size()[0];
+                    let mut out = vec![];
+                    let mut i = 0;
+                    while i < n {
+                        let b = (n - i).min(1000);
+                        let chunk = x.narrow(0, i, b);
+                        let w = Tensor::randn([b, 3], (Kind::Float, x.device())).clamp(-2.0, 2.0);
+                        out.push(crate::backend::place(&chunk, &w, size, shift, zoom));
+                        i += b;
+                    }
+                    Tensor::cat(&out, 0)
+                }
+                Transform::Salt { p } => {
+                    let mask = Tensor::rand_like(&x).lt(p).to_kind(x.kind());
+                    x.maximum(&mask)
+                }
+            };
+        }
+    });
+    x
+}
+
+fn load_source(
+    spec: &DataSpec,
+    split: &str,
+    data_dir: Option<&Path>,
+    seed: i64,
+    device: Device,
+) -> Result<Dataset, DataError> {
+    let source_shape = spec.source_shape();
     match &spec.source {
         DataSource::Idx {
             dir,
@@ -181,12 +230,12 @@ pub fn load(
                     ),
                 });
             }
-            if (rows, cols) != (spec.shape[1] as usize, spec.shape[2] as usize) {
+            if (rows, cols) != (source_shape[1] as usize, source_shape[2] as usize) {
                 return Err(DataError::Corrupt {
                     path: images.clone(),
                     what: format!(
                         "images are {rows}x{cols}, the model expects {}x{}",
-                        spec.shape[1], spec.shape[2]
+                        source_shape[1], source_shape[2]
                     ),
                 });
             }

@@ -83,6 +83,13 @@ codes! {
     PenaltySpace => "sae::check::penalty_space",
     GaussianPlacement => "sae::check::gaussian_placement",
     TooLarge => "sae::check::too_large",
+    UnknownDistribution => "sae::check::unknown_distribution",
+    RecursivePrior => "sae::check::recursive_prior",
+    PriorReturn => "sae::check::prior_return",
+    PriorResult => "sae::check::prior_result",
+    ShapeMismatch => "sae::check::shape_mismatch",
+    UnusedVariable => "sae::check::unused_variable",
+    UnknownComponent => "sae::check::unknown_component",
 }
 
 impl fmt::Display for Code {

@@ -142,13 +142,26 @@ pub fn method_name(m: &ir::Model) -> String {
 
 /// A short prior description: "normal R^8", "uniform S^9", "Dirichlet(0.2) simplex(16)".
 pub fn prior_name(m: &ir::Model) -> String {
-    match (&m.latent.prior, m.latent.space) {
+    if m.is_composite() {
+        let parts: Vec<String> = m
+            .latents
+            .iter()
+            .map(|l| format!("{}: {}", l.name, component_name(l)))
+            .collect();
+        return parts.join(" x ");
+    }
+    component_name(&m.latents[0])
+}
+
+fn component_name(l: &ir::Latent) -> String {
+    match (&l.prior, l.space) {
         (Prior::Normal { .. }, Space::Euclidean { dim }) => format!("normal R^{dim}"),
         (Prior::Uniform { .. }, Space::Euclidean { dim }) => format!("uniform box R^{dim}"),
         (Prior::UniformSphere, Space::Sphere { dim }) => format!("uniform S^{}", dim - 1),
         (Prior::Dirichlet { alpha }, Space::Simplex { dim }) => {
             format!("Dirichlet({}) simplex({dim})", ir::num(alpha[0]))
         }
+        (Prior::Program(p), s) => format!("{} on {s}", p.call),
         (p, s) => format!("{p} on {s}"),
     }
 }
@@ -201,7 +214,7 @@ pub fn evaluate(
     // Latent MMD x 1000 between the encoded test set and as many prior samples.
     let codes = encode_all(net, &test.x);
     let prior = tch::no_grad(|| net.sample_prior(codes.size()[0]));
-    let d = model.latent.space.dim() as f64;
+    let d = model.space().dim() as f64;
     let mmd = tch::no_grad(|| {
         ot::mmd_blocked(
             &codes.to_kind(Kind::Double),
@@ -410,7 +423,7 @@ pub fn draw(
                 2,
             )
             .map_err(io(dir))?;
-            if let Space::Simplex { dim } = model.latent.space {
+            if let Space::Simplex { dim } = model.space() {
                 let vertices = net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false);
                 image_grid(
                     &dir.join("vertices.png"),
@@ -451,7 +464,7 @@ pub fn draw(
         // Latent codes of the test set coloured by label.
         let k = test.len().min(5000);
         let codes = encode_all(net, &test.x.narrow(0, 0, k));
-        let (xy, xl, yl) = project_2d(&codes, model.latent.space);
+        let (xy, xl, yl) = project_2d(&codes, model.space());
         let labels: Vec<i64> = test
             .labels
             .as_ref()
@@ -492,7 +505,7 @@ pub fn draw(
             &groups,
         )
         .map_err(io(dir))?;
-        if model.latent.space.dim() == 2 {
+        if model.space().dim() == 2 {
             manifold(&dir.join("manifold.png"), model, net, &codes)?;
         }
         Ok(())
@@ -578,9 +591,18 @@ pub fn interpolation(
     tch::no_grad(|| {
         let x = Tensor::stack(&[test.x.get(i), test.x.get(j)], 0);
         let z = net.encode(&x, false);
-        let path_z = latent_path(&z.get(0), &z.get(1), model.latent.space, steps);
+        // Each component along its own space's path (a great circle for a sphere component).
+        let mut off = 0;
+        let mut parts = vec![];
+        for l in &model.latents {
+            let d = l.space.dim();
+            let (a, b) = (z.get(0).narrow(0, off, d), z.get(1).narrow(0, off, d));
+            parts.push(latent_path(&a, &b, l.space, steps));
+            off += d;
+        }
+        let path_z = Tensor::cat(&parts, 1);
         let imgs = images(&net.decode(&path_z, false), h, w);
-        let how = match model.latent.space {
+        let how = match model.space() {
             Space::Sphere { .. } => "great circle",
             Space::Simplex { .. } => "straight line in the simplex",
             Space::Euclidean { .. } => "straight line",
@@ -797,7 +819,7 @@ pub fn geodesic(
     let x = Tensor::stack(&[test.x.get(i), test.x.get(j)], 0);
     let z = tch::no_grad(|| net.encode(&x, false));
     let f = |zz: &Tensor| net.decode(zz, false);
-    let space = model.latent.space;
+    let space = model.space();
     let g = geometry::solve(
         &f,
         &z.get(0),

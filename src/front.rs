@@ -14,6 +14,8 @@ pub struct Compilation {
     /// The main file defines nets only.
     pub library: bool,
     pub program: load::Program,
+    /// A library's priors instantiated with their defaults (placeholders where none).
+    pub library_priors: Vec<(ir::Program, ir::Space)>,
 }
 
 impl Compilation {
@@ -31,19 +33,21 @@ pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    let (model, library) = if diags.iter().any(Diag::is_error) || program.modules.is_empty() {
-        (None, false)
-    } else {
-        let checked = check::check(&program, &stem);
-        diags.extend(checked.diags);
-        (checked.model, checked.library)
-    };
+    let (model, library, library_priors) =
+        if diags.iter().any(Diag::is_error) || program.modules.is_empty() {
+            (None, false, vec![])
+        } else {
+            let checked = check::check(&program, &stem);
+            diags.extend(checked.diags);
+            (checked.model, checked.library, checked.library_priors)
+        };
     Compilation {
         sources: program.sources.clone(),
         diags,
         model,
         library,
         program,
+        library_priors,
     }
 }
 
@@ -84,6 +88,9 @@ pub fn graph_text(c: &Compilation) -> Option<String> {
                     &text[l.span.start..l.span.end]
                 ));
             }
+        }
+        for (p, space) in &c.library_priors {
+            out.push_str(&format!("prior {} on {space}\n{p}\n", p.call));
         }
         return Some(out);
     }

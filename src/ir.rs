@@ -15,12 +15,86 @@ pub type Shape = Vec<i64>;
 pub struct Model {
     pub name: String,
     pub data: DataSpec,
-    pub latent: Latent,
-    pub encoder: Network,
+    /// The latent components in declaration order; the code is their concatenation.
+    pub latents: Vec<Latent>,
+    /// One encoder of the whole code, or one per component (run in this order).
+    pub encoders: Vec<Encoder>,
     pub generator: Network,
     pub cost: ReconCost,
     pub penalties: Vec<Penalty>,
     pub train: TrainConfig,
+}
+
+/// An encoder network and the latent component it computes (None: the whole code).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Encoder {
+    pub component: Option<String>,
+    pub net: Network,
+}
+
+impl Model {
+    /// Coordinates of the whole code.
+    pub fn latent_dim(&self) -> i64 {
+        self.latents.iter().map(|l| l.space.dim()).sum()
+    }
+
+    /// The latent space: the only component's, or R^n for a composite code (its components'
+    /// own geometry is used by the penalties, which act per component).
+    pub fn space(&self) -> Space {
+        match self.latents.as_slice() {
+            [one] => one.space,
+            _ => Space::Euclidean {
+                dim: self.latent_dim(),
+            },
+        }
+    }
+
+    /// Whether the code is a product of named components.
+    pub fn is_composite(&self) -> bool {
+        self.latents.len() > 1
+    }
+
+    /// The component called `name` and its first coordinate in the code.
+    pub fn component(&self, name: &str) -> Option<(i64, &Latent)> {
+        let mut offset = 0;
+        for l in &self.latents {
+            if l.name == name {
+                return Some((offset, l));
+            }
+            offset += l.space.dim();
+        }
+        None
+    }
+
+    /// Parameters of all encoders.
+    pub fn encoder_params(&self) -> u64 {
+        self.encoders.iter().map(|e| e.net.params()).sum()
+    }
+}
+
+/// A transform applied to every example of the data set, after loading.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Transform {
+    /// Places each image on a `size x size` black canvas at a random position and scale:
+    /// w ~ normal(0, I_3) clipped to [-2, 2], centre = shift * (w0, w1), scale = exp(zoom * w2)
+    /// (the parameterisation of the `place` and `crop` layers).
+    Canvas { size: i64, shift: f64, zoom: f64 },
+    /// Sets each pixel to 1 with probability `p` (noise the model does not describe).
+    Salt { p: f64 },
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transform::Canvas { size, shift, zoom } => write!(
+                f,
+                "canvas(size = {size}, shift = {}, zoom = {})",
+                num(*shift),
+                num(*zoom)
+            ),
+            Transform::Salt { p } => write!(f, "salt(p = {})", num(*p)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -45,12 +119,22 @@ pub struct DataSpec {
     pub shape: Shape,
     /// Dynamic binarisation: each batch is re-sampled as Bernoulli(pixel).
     pub binarize: bool,
+    /// Applied in order to every example (train and test, each with its own fixed seed).
+    pub transforms: Vec<Transform>,
 }
 
 impl DataSpec {
     /// Whether the data are images (for pictures and the reconstruction grid).
     pub fn is_image(&self) -> bool {
         self.shape.len() == 3
+    }
+
+    /// The shape of one example as loaded, before the transforms.
+    pub fn source_shape(&self) -> Shape {
+        match self.source {
+            DataSource::Idx { .. } => vec![1, 28, 28],
+            _ => vec![2],
+        }
     }
 }
 
@@ -91,6 +175,200 @@ pub enum Prior {
     Uniform { low: f64, high: f64 },
     UniformSphere,
     Dirichlet { alpha: Vec<f64> },
+    /// A prior program (`prior NAME(...) on SPACE { ... }`), compiled to straight-line batched
+    /// tensor code.
+    Program(Program),
+}
+
+/// A primitive distribution of prior programs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Prim {
+    /// Operands: mean, std.
+    Normal,
+    /// Operands: low, high.
+    Uniform,
+    /// No operands; the dimension is the instruction's.
+    UniformSphere,
+    /// Operand: alpha.
+    Dirichlet,
+    /// Operands: shape, rate.
+    Gamma,
+    /// Operands: a, b.
+    Beta,
+    /// Operand: weights (a vector, or a matrix of per-row weights); an integer in 0..k.
+    Categorical,
+    /// Operand: p; 0 or 1.
+    Bernoulli,
+    /// Operands: location, scale.
+    Laplace,
+    /// Operand: rate.
+    Exponential,
+    /// Operands: mean direction (a constant unit vector), kappa (a constant).
+    VonMisesFisher,
+}
+
+impl Prim {
+    /// The name in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Prim::Normal => "normal",
+            Prim::Uniform => "uniform",
+            Prim::UniformSphere => "uniform_sphere",
+            Prim::Dirichlet => "dirichlet",
+            Prim::Gamma => "gamma",
+            Prim::Beta => "beta",
+            Prim::Categorical => "categorical",
+            Prim::Bernoulli => "bernoulli",
+            Prim::Laplace => "laplace",
+            Prim::Exponential => "exponential",
+            Prim::VonMisesFisher => "von_mises_fisher",
+        }
+    }
+}
+
+/// An elementwise or reducing function of prior programs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Func {
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Floor,
+    /// Vector -> simplex.
+    Softmax,
+    /// Vector -> unit sphere.
+    Normalize,
+    /// Vector -> scalar.
+    Sum,
+}
+
+impl Func {
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Sqrt => "sqrt",
+            Func::Abs => "abs",
+            Func::Tanh => "tanh",
+            Func::Sigmoid => "sigmoid",
+            Func::Floor => "floor",
+            Func::Softmax => "softmax",
+            Func::Normalize => "normalize",
+            Func::Sum => "sum",
+        }
+    }
+}
+
+/// Arithmetic of prior programs (broadcasting a scalar over a vector).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+}
+
+impl Arith {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Arith::Add => "+",
+            Arith::Sub => "-",
+            Arith::Mul => "*",
+            Arith::Div => "/",
+            Arith::Pow => "^",
+        }
+    }
+}
+
+/// How one register of a prior program is computed; operands are earlier registers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Op {
+    /// A constant, row-major in the register's shape (shared by all rows of the batch).
+    Const(Vec<f64>),
+    Draw(Prim, Vec<usize>),
+    Apply(Func, usize),
+    Neg(usize),
+    Binary(Arith, usize, usize),
+    /// Element `index` (an integer register) of a vector, or row of a matrix.
+    Index(usize, usize),
+    /// Scalars and vectors laid end to end into a vector.
+    Concat(Vec<usize>),
+    /// Values of one shape stacked into a vector (of scalars) or a matrix (of vectors).
+    Stack(Vec<usize>),
+}
+
+/// One register: its source name, its shape without the batch dimension (`[]` scalar, `[n]`
+/// vector, `[k, n]` matrix), whether it holds integers, and how it is computed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Instr {
+    pub name: String,
+    pub shape: Shape,
+    pub int: bool,
+    pub op: Op,
+}
+
+/// A prior program instantiated with its (constant) arguments, calls of other priors and
+/// mixtures inlined: one pass over `instrs` draws a whole batch.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Program {
+    /// The call as resolved, e.g. `ring_mixture(k = 8, radius = 2, scale = 0.2)`.
+    pub call: String,
+    pub instrs: Vec<Instr>,
+    pub result: usize,
+}
+
+impl Program {
+    /// Number of random draws per sample (a cost figure for `graph`).
+    pub fn draws(&self) -> usize {
+        self.instrs
+            .iter()
+            .filter(|i| matches!(i.op, Op::Draw(..)))
+            .count()
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = |i: &usize| format!("%{i}");
+        let list = |v: &[usize]| v.iter().map(r).collect::<Vec<_>>().join(", ");
+        for (i, ins) in self.instrs.iter().enumerate() {
+            let op = match &ins.op {
+                Op::Const(v) => {
+                    let shown: Vec<String> = v.iter().take(8).map(|x| num(*x)).collect();
+                    if ins.shape.is_empty() {
+                        shown.join("")
+                    } else if v.len() > 8 {
+                        format!("[{}, ... {} values]", shown.join(", "), v.len())
+                    } else {
+                        format!("[{}]", shown.join(", "))
+                    }
+                }
+                Op::Draw(p, args) => format!("{}({})", p.name(), list(args)),
+                Op::Apply(func, a) => format!("{}({})", func.name(), r(a)),
+                Op::Neg(a) => format!("-{}", r(a)),
+                Op::Binary(op, a, b) => format!("{} {} {}", r(a), op.symbol(), r(b)),
+                Op::Index(a, b) => format!("{}[{}]", r(a), r(b)),
+                Op::Concat(v) => format!("concat({})", list(v)),
+                Op::Stack(v) => format!("stack({})", list(v)),
+            };
+            let ty = if ins.int { " int" } else { "" };
+            let draw = if matches!(ins.op, Op::Draw(..)) { " ~ " } else { " = " };
+            writeln!(
+                f,
+                "  %{i:<2} {:<8} {}{ty}{draw}{op}",
+                ins.name,
+                shape_str(&ins.shape)
+            )?;
+        }
+        write!(f, "  return %{}", self.result)
+    }
 }
 
 impl fmt::Display for Prior {
@@ -111,6 +389,13 @@ impl fmt::Display for Prior {
                     write!(f, "dirichlet(alpha = [{}])", a.join(", "))
                 }
             }
+            Prior::Program(p) => write!(
+                f,
+                "{} (program: {} registers, {} draws per sample)",
+                p.call,
+                p.instrs.len(),
+                p.draws()
+            ),
         }
     }
 }
@@ -179,6 +464,30 @@ pub enum LayerOp {
         input: i64,
         output: i64,
     },
+    /// The coordinates of one latent component (generator: a slice of the code).
+    Select {
+        component: String,
+        offset: i64,
+        len: i64,
+    },
+    /// Spatial transformer: draws the input image onto a `size x size` canvas at the position
+    /// and scale given by a 3-coordinate component (affine grid + bilinear sampling).
+    Place {
+        component: String,
+        offset: i64,
+        size: i64,
+        shift: f64,
+        zoom: f64,
+    },
+    /// The inverse: cuts a `size x size` window out of the input at the position and scale of an
+    /// already encoded component (`index` in the model's latents).
+    Crop {
+        component: String,
+        index: usize,
+        size: i64,
+        shift: f64,
+        zoom: f64,
+    },
 }
 
 impl fmt::Display for LayerOp {
@@ -211,6 +520,13 @@ impl fmt::Display for LayerOp {
             }
             LayerOp::Normalize => write!(f, "normalize"),
             LayerOp::Gaussian { input, output } => write!(f, "gaussian({input} -> {output}, mean and log-variance heads)"),
+            LayerOp::Select { component, len, .. } => write!(f, "select({component}, {len} coordinates)"),
+            LayerOp::Place { component, size, shift, zoom, .. } => {
+                write!(f, "place(at {component}, canvas {size}, shift {}, zoom {})", num(*shift), num(*zoom))
+            }
+            LayerOp::Crop { component, size, shift, zoom, .. } => {
+                write!(f, "crop(at {component}, window {size}, shift {}, zoom {})", num(*shift), num(*zoom))
+            }
         }
     }
 }
@@ -495,18 +811,30 @@ impl fmt::Display for Model {
         } else {
             ""
         };
+        let transforms: String = self
+            .data
+            .transforms
+            .iter()
+            .map(|t| format!(" -> {t}"))
+            .collect();
         writeln!(
             f,
-            "data      {} {}{scaling}{binarised}",
+            "data      {}{transforms} {}{scaling}{binarised}",
             self.data.source,
             shape_str(&self.data.shape)
         )?;
-        writeln!(
-            f,
-            "latent    {}: {} ~ {}",
-            self.latent.name, self.latent.space, self.latent.prior
-        )?;
-        write_network(f, "encoder  ", &self.encoder)?;
+        for l in &self.latents {
+            writeln!(f, "latent    {}: {} ~ {}", l.name, l.space, l.prior)?;
+            if let Prior::Program(p) = &l.prior {
+                writeln!(f, "{p}")?;
+            }
+        }
+        for e in &self.encoders {
+            match &e.component {
+                None => write_network(f, "encoder  ", &e.net)?,
+                Some(c) => write_network(f, &format!("encoder   {c}:"), &e.net)?,
+            }
+        }
         write_network(f, "generator", &self.generator)?;
         writeln!(
             f,
@@ -530,7 +858,7 @@ impl fmt::Display for Model {
         writeln!(
             f,
             "total     {} parameters",
-            thousands(self.encoder.params() + self.generator.params())
+            thousands(self.encoder_params() + self.generator.params())
         )
     }
 }

@@ -19,6 +19,7 @@ pub mod npy;
 pub mod optim;
 pub mod ot;
 pub mod plot;
+pub mod prior;
 pub mod syntax;
 pub mod train;
 pub mod util;

@@ -28,6 +28,9 @@ mod ir;
 #[path = "load.rs"]
 mod load;
 #[allow(dead_code)]
+#[path = "prior.rs"]
+mod prior;
+#[allow(dead_code)]
 #[path = "syntax.rs"]
 mod syntax;
 

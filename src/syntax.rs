@@ -45,6 +45,8 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     List(Vec<Expr>),
+    /// `xs[i]`: an element of a list or vector.
+    Index(Box<Expr>, Box<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +93,44 @@ pub struct NetDef {
     pub span: Span,
 }
 
+/// A parameter of a prior program: `k: int = 3`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriorParam {
+    pub name: Ident,
+    /// `int` or `real` as written, if given.
+    pub ty: Option<Ident>,
+    pub default: Option<Expr>,
+}
+
+/// One statement of a prior program.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `x ~ normal(0, 1)`: a draw from a distribution.
+    Draw(Ident, Expr),
+    /// `x = 2 * y`: a deterministic binding.
+    Let(Ident, Expr),
+    /// `return x`.
+    Return(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+/// `prior NAME(params) on SPACE { statements }`: a prior as a program that draws one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriorDef {
+    pub name: Ident,
+    pub params: Vec<PriorParam>,
+    pub space: SpaceExpr,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+    /// The span of the closing brace (where a missing `return` is reported).
+    pub end: Span,
+}
+
 /// The latent space as written: `R^16`, `S^9` or `simplex(16)`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SpaceExpr {
@@ -113,13 +153,15 @@ impl SpaceExpr {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClauseKind {
-    Data(Call),
+    /// The data set and the transforms applied to it, in order.
+    Data(Call, Vec<Call>),
     Latent {
         name: Option<Ident>,
         space: SpaceExpr,
         prior: Call,
     },
-    Encoder(Pipeline),
+    /// An encoder of the whole code, or (with a name) of one latent component.
+    Encoder(Option<Ident>, Pipeline),
     Generator(Pipeline),
     Cost(Call),
     Penalty {
@@ -142,9 +184,9 @@ impl Clause {
     /// The clause keyword as written.
     pub fn keyword_name(&self) -> &'static str {
         match self.kind {
-            ClauseKind::Data(_) => "data",
+            ClauseKind::Data(..) => "data",
             ClauseKind::Latent { .. } => "latent",
-            ClauseKind::Encoder(_) => "encoder",
+            ClauseKind::Encoder(..) => "encoder",
             ClauseKind::Generator(_) => "generator",
             ClauseKind::Cost(_) => "cost",
             ClauseKind::Penalty { .. } => "penalty",
@@ -165,6 +207,7 @@ pub struct Module {
     pub file: FileId,
     pub imports: Vec<Import>,
     pub nets: Vec<NetDef>,
+    pub priors: Vec<PriorDef>,
     pub clauses: Vec<Clause>,
 }
 
@@ -172,6 +215,7 @@ pub struct Module {
 pub const CLAUSE_KEYWORDS: &[&str] = &[
     "import",
     "net",
+    "prior",
     "data",
     "latent",
     "encoder",
@@ -211,6 +255,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
                 module.imports.push(Import { path: s, span });
             }
             Rule::net_def => module.nets.push(b.net_def(p)),
+            Rule::prior_def => module.priors.push(b.prior_def(p)),
             Rule::EOI => {}
             _ => module.clauses.push(b.clause(p)),
         }
@@ -287,6 +332,12 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::train_clause
         | Rule::kw_train => return None,
         Rule::kw_on => "`on`",
+        Rule::prior_def | Rule::kw_prior => "a `prior` definition",
+        Rule::prior_params | Rule::prior_param => "a parameter",
+        Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt | Rule::kw_return => {
+            "a statement (`x ~ distribution`, `x = value`, `return x`)"
+        }
+        Rule::index => "an index `[ ... ]`",
         Rule::layer => "a layer",
         Rule::pipeline => "a pipeline `{ ... }`",
         Rule::param_list => "a parameter list `( ... )`",
@@ -463,6 +514,77 @@ impl Builder {
         }
     }
 
+    fn prior_def(&self, p: Pair<Rule>) -> PriorDef {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1); // kw_prior
+        let name = self.ident(inner.next().expect("grammar: prior name"));
+        let params = inner
+            .next()
+            .expect("grammar: prior params")
+            .into_inner()
+            .filter(|q| q.as_rule() == Rule::prior_param)
+            .map(|q| {
+                let mut param = PriorParam {
+                    name: Ident {
+                        name: String::new(),
+                        span: self.span(&q),
+                    },
+                    ty: None,
+                    default: None,
+                };
+                for (i, x) in q.into_inner().enumerate() {
+                    match x.as_rule() {
+                        Rule::ident if i == 0 => param.name = self.ident(x),
+                        Rule::ident => param.ty = Some(self.ident(x)),
+                        _ => param.default = Some(self.expr(x)),
+                    }
+                }
+                param
+            })
+            .collect();
+        let mut space = None;
+        let mut body = vec![];
+        let mut end = span;
+        for q in inner {
+            match q.as_rule() {
+                Rule::space => space = Some(self.space(q)),
+                Rule::rbrace => end = self.span(&q),
+                Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt => {
+                    let sspan = self.span(&q);
+                    let rule = q.as_rule();
+                    let mut it = q.into_inner();
+                    let kind = match rule {
+                        Rule::return_stmt => {
+                            StmtKind::Return(self.expr(it.nth(1).expect("grammar: return value")))
+                        }
+                        _ => {
+                            let var = self.ident(it.next().expect("grammar: statement name"));
+                            let value = it
+                                .find(|x| x.as_rule() == Rule::expr)
+                                .map(|x| self.expr(x))
+                                .expect("grammar: statement value");
+                            if rule == Rule::draw_stmt {
+                                StmtKind::Draw(var, value)
+                            } else {
+                                StmtKind::Let(var, value)
+                            }
+                        }
+                    };
+                    body.push(Stmt { kind, span: sspan });
+                }
+                _ => {}
+            }
+        }
+        PriorDef {
+            name,
+            params,
+            space: space.expect("grammar: prior space"),
+            body,
+            span,
+            end,
+        }
+    }
+
     fn pipeline(&self, p: Pair<Rule>) -> Pipeline {
         let span = self.span(&p);
         let layers = p
@@ -480,9 +602,15 @@ impl Builder {
         let mut inner = p.into_inner();
         let kw = inner.next().expect("grammar: clause keyword");
         let keyword = self.span(&kw);
+        let mut span = span;
         let kind = match rule {
             Rule::data_clause => {
-                ClauseKind::Data(self.call(inner.next().expect("grammar: data call")))
+                let mut calls = inner.filter(|q| q.as_rule() == Rule::call).map(|c| self.call(c));
+                let set = calls.next().expect("grammar: data call");
+                let transforms: Vec<Call> = calls.collect();
+                // The clause ends at its last call, not in the whitespace after it.
+                span.end = transforms.last().map_or(set.span.end, |t| t.span.end);
+                ClauseKind::Data(set, transforms)
             }
             Rule::latent_clause => {
                 let mut name = None;
@@ -499,7 +627,16 @@ impl Builder {
                 ClauseKind::Latent { name, space, prior }
             }
             Rule::encoder_clause => {
-                ClauseKind::Encoder(self.pipeline(inner.next().expect("grammar: pipeline")))
+                let mut name = None;
+                let mut body = None;
+                for q in inner {
+                    match q.as_rule() {
+                        Rule::ident => name = Some(self.ident(q)),
+                        Rule::pipeline => body = Some(self.pipeline(q)),
+                        _ => {}
+                    }
+                }
+                ClauseKind::Encoder(name, body.expect("grammar: pipeline"))
             }
             Rule::generator_clause => {
                 ClauseKind::Generator(self.pipeline(inner.next().expect("grammar: pipeline")))
@@ -631,13 +768,22 @@ impl Builder {
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
             .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left))
             .op(Op::prefix(Rule::neg))
-            .op(Op::infix(Rule::pow, Assoc::Right));
+            .op(Op::infix(Rule::pow, Assoc::Right))
+            .op(Op::postfix(Rule::index));
         pratt
             .map_primary(|q| self.primary(q))
             .map_prefix(|op, rhs| {
                 let span = self.span(&op).to(rhs.span);
                 Expr {
                     kind: ExprKind::Neg(Box::new(rhs)),
+                    span,
+                }
+            })
+            .map_postfix(|lhs, op| {
+                let span = lhs.span.to(self.span(&op));
+                let index = self.expr(op.into_inner().next().expect("grammar: index"));
+                Expr {
+                    kind: ExprKind::Index(Box::new(lhs), Box::new(index)),
                     span,
                 }
             })

@@ -346,12 +346,12 @@ fn bytes(n: f64) -> String {
 /// An estimate of the memory training needs, from the IR: parameters with their gradients and
 /// Adam moments, activations kept for the backward pass, and the unrolled Sinkhorn iterations.
 pub fn estimate_memory(model: &ir::Model) -> f64 {
-    let params = (model.encoder.params() + model.generator.params()) as f64;
+    let params = (model.encoder_params() + model.generator.params()) as f64;
     let b = model.train.batch as f64;
     let act: f64 = model
-        .encoder
-        .layers
+        .encoders
         .iter()
+        .flat_map(|e| &e.net.layers)
         .chain(&model.generator.layers)
         .map(|l| l.output.iter().map(|&d| d as f64).product::<f64>())
         .sum();
@@ -853,10 +853,18 @@ impl Session<'_> {
                 let mut step_err = None;
                 for (i, p) in model.penalties.iter().enumerate() {
                     let poison = fault == Some(Fault::NanDisc(global));
+                    // Each penalty matches its own component of the code.
+                    let (zc, wc) = match model.component(&p.on) {
+                        Some((off, l)) if model.is_composite() => {
+                            let d = l.space.dim();
+                            (z.narrow(1, off, d), w.narrow(1, off, d))
+                        }
+                        _ => (z.shallow_clone(), w.shallow_clone()),
+                    };
                     let out = evaluate_penalty(
                         p,
-                        &z,
-                        &w,
+                        &zc,
+                        &wc,
                         stats.as_ref(),
                         self.discs[i].as_mut(),
                         log_point,

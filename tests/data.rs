@@ -42,6 +42,7 @@ fn spec() -> DataSpec {
         },
         shape: vec![1, 28, 28],
         binarize: false,
+        transforms: vec![],
     }
 }
 

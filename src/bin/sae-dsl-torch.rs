@@ -284,7 +284,7 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             );
             println!(
                 "  written: geodesic-{from}-{to}.png, geodesic-{from}-{to}.json{}",
-                if run.model.latent.space.dim() == 2 {
+                if run.model.latent_dim() == 2 {
                     format!(", magnification-{from}-{to}.png")
                 } else {
                     String::new()
