@@ -173,6 +173,29 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Draw samples of a prior program: NAME's samples as .npy (float32, N x d) and a PNG (a
+    /// scatter for 2-D, a simplex projection for simplex priors, pairwise scatters otherwise).
+    #[command(
+        after_help = "Examples:\n  sae-dsl prior stdlib/priors.sae ring_mixture -n 5000 --out prior-ring\n  sae-dsl prior stdlib/priors.sae ring_mixture --args \"k = 5, radius = 1\" --out ring5\n  sae-dsl prior my_priors.sae two_moons -n 2000 --out moons"
+    )]
+    Prior {
+        /// A file defining the prior (or importing it, e.g. `import \"std/priors\"`).
+        file: PathBuf,
+        /// The prior's name.
+        name: String,
+        /// Its arguments as in a model file, e.g. "k = 8, radius = 2" (default: its defaults).
+        #[arg(long)]
+        args: Option<String>,
+        #[arg(short = 'n', long, default_value_t = 4000)]
+        n: i64,
+        /// Output folder for NAME.npy and NAME.png.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// A Markdown table of runs like the SAE paper's (method, prior, gamma, MMD, reconstruction,
     /// FID), and the same as CSV.
     #[command(after_help = "Example:\n  sae-dsl compare runs/* --csv compare.csv")]

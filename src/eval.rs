@@ -959,3 +959,67 @@ pub fn geodesic(
 fn points_of(t: &Tensor) -> Vec<(f64, f64)> {
     points(&t.detach())
 }
+
+/// Writes prior samples `z` ([n, d]) as DIR/NAME.npy (float32) and DIR/NAME.png: a scatter for
+/// 2-D, the polygon projection for a simplex, pairwise scatters of the first (up to 4)
+/// coordinates otherwise. Returns the files written.
+pub fn write_prior_samples(
+    z: &Tensor,
+    space: Space,
+    title: &str,
+    dir: &Path,
+    name: &str,
+) -> Result<Vec<std::path::PathBuf>, EvalError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let z = z.to_device(Device::Cpu).to_kind(Kind::Float);
+    let (n, d) = (z.size()[0], z.size()[1]);
+    let npy = dir.join(format!("{name}.npy"));
+    let v: Vec<f32> = Vec::<f32>::try_from(z.flatten(0, -1)).unwrap_or_default();
+    write_atomic(&npy, &crate::npy::encode_f32(&[n as usize, d as usize], &v)).map_err(io(&npy))?;
+    let png = dir.join(format!("{name}.png"));
+    let points = |x: &Tensor, y: &Tensor| -> Vec<(f64, f64)> {
+        let x = Vec::<f64>::try_from(x.to_kind(Kind::Double)).unwrap_or_default();
+        let y = Vec::<f64>::try_from(y.to_kind(Kind::Double)).unwrap_or_default();
+        x.into_iter().zip(y).collect()
+    };
+    let series = |pts: Vec<(f64, f64)>| {
+        vec![plot::Series {
+            name: format!("{n} samples"),
+            color: plot::PALETTE[0],
+            points: pts,
+        }]
+    };
+    let caption = format!("{title} on {space}");
+    if matches!(space, Space::Simplex { .. }) || d <= 2 {
+        let (xy, xl, yl) = if d == 1 {
+            (Tensor::cat(&[z.shallow_clone(), Tensor::zeros([n, 1], (Kind::Float, Device::Cpu))], 1), "z1", "")
+        } else {
+            let (xy, xl, yl) = project_2d(&z, space);
+            (xy, xl, yl)
+        };
+        let pts = points(&xy.select(1, 0), &xy.select(1, 1));
+        plot::scatter(&png, &caption, xl, yl, &series(pts)).map_err(io(&png))?;
+    } else {
+        // Pairwise scatters of the first coordinates, side by side.
+        let k = d.min(4);
+        let pairs: Vec<(i64, i64)> = (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j))).collect();
+        let size = 320;
+        let cols = pairs.len().min(3);
+        let rows = pairs.len().div_ceil(cols);
+        let mut canvas = plot::Canvas::new(cols * (size + 40), rows * size + 24);
+        canvas.text(8, 6, &caption, plot::BLACK, 2);
+        for (idx, (i, j)) in pairs.iter().enumerate() {
+            let pts = points(&z.select(1, *i), &z.select(1, *j));
+            let f = plot::scatter_frame(
+                "",
+                &format!("z{}", i + 1),
+                &format!("z{}", j + 1),
+                &series(pts),
+                size,
+            );
+            canvas.blit(&f.canvas, (idx % cols) * (size + 40), 24 + (idx / cols) * size);
+        }
+        canvas.save(&png).map_err(io(&png))?;
+    }
+    Ok(vec![npy, png])
+}

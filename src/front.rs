@@ -51,6 +51,59 @@ pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation
     }
 }
 
+/// A prior program of a file (or of the files it imports), instantiated with `args` (the text
+/// between the parentheses, e.g. `k = 8, radius = 2`; defaults when None). Returns the program,
+/// its space and the warnings; on failure, the rendered diagnostics.
+pub fn prior_program(
+    path: &Path,
+    name: &str,
+    args: Option<&str>,
+) -> Result<(ir::Program, ir::Space, Vec<String>), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
+    let loaded = load::load_source(
+        &load::display_path(path),
+        &text,
+        path.parent().map(Path::to_path_buf),
+    );
+    let mut sources = loaded.program.sources.clone();
+    let mut diags = loaded.diags;
+    if diags.iter().any(Diag::is_error) {
+        return Err(sources.render(&diags, false, 100));
+    }
+    let call_text = format!("{name}({})", args.unwrap_or(""));
+    let file = sources.add("<prior call>", call_text.as_str());
+    let call = match crate::syntax::parse_call(file, &call_text) {
+        Ok(c) => c,
+        Err(d) => return Err(sources.render(&d, false, 100)),
+    };
+    let priors = crate::prior::Priors::collect(&loaded.program.modules, &mut diags);
+    if !priors.has(name) {
+        let names = priors.names();
+        let help = match crate::diag::did_you_mean(name, names.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None if names.is_empty() => {
+                "the file defines no priors (`prior NAME(...) on SPACE { ... }`)".into()
+            }
+            None => format!("its priors: {}", names.join(", ")),
+        };
+        return Err(format!(
+            "error: {} defines no prior `{name}`; {help}",
+            path.display()
+        ));
+    }
+    let out = priors.instantiate(&call, &mut diags);
+    let warnings: Vec<String> = diags
+        .iter()
+        .filter(|d| !d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    match out {
+        Some((p, space, _)) if !diags.iter().any(Diag::is_error) => Ok((p, space, warnings)),
+        _ => Err(sources.render(&diags, false, 100)),
+    }
+}
+
 /// Loads and checks a model file.
 pub fn compile_file(path: &Path) -> Result<Compilation, load::LoadError> {
     let text =

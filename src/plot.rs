@@ -40,6 +40,17 @@ impl Canvas {
         }
     }
 
+    /// Copies `other` into this canvas with its top-left corner at (x, y).
+    pub fn blit(&mut self, other: &Canvas, x: usize, y: usize) {
+        for j in 0..other.height {
+            for i in 0..other.width {
+                let k = (j * other.width + i) * 3;
+                let c = [other.px[k], other.px[k + 1], other.px[k + 2]];
+                self.set((x + i) as isize, (y + j) as isize, c);
+            }
+        }
+    }
+
     pub fn set(&mut self, x: isize, y: isize, c: Rgb) {
         if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
             let i = (y as usize * self.width + x as usize) * 3;

@@ -20,6 +20,8 @@ use crate::syntax::{Arg, BinOp, Call, Expr, ExprKind, Module, PriorDef, SpaceExp
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum On {
     Any,
+    /// Every coordinate is positive (Gamma, exponential, exp, ...).
+    Positive,
     Sphere,
     Simplex,
 }
@@ -190,7 +192,8 @@ struct Inst<'p, 'a> {
 }
 
 struct Binding {
-    val: Val,
+    /// None when the statement that binds it failed (uses are then silent).
+    val: Option<Val>,
     span: Span,
     used: bool,
     param: bool,
@@ -670,7 +673,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             env.insert(
                 name,
                 Binding {
-                    val: v,
+                    val: Some(v),
                     span: p.name.span,
                     used: false,
                     param: true,
@@ -703,10 +706,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     let start = self.instrs.len();
                     let v = self.expr(e, env);
                     let v = match (&st.kind, v) {
-                        (_, None) => {
-                            failed = true;
-                            continue;
-                        }
+                        (_, None) => None,
                         (StmtKind::Draw(..), Some(Val::Dist(d))) => self.draw(&d, &name.name),
                         (StmtKind::Draw(..), Some(v)) => {
                             self.err(
@@ -723,6 +723,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                     };
                     let Some(v) = v else {
                         failed = true;
+                        env.entry(name.name.clone()).or_insert(Binding {
+                            val: None,
+                            span: name.span,
+                            used: true,
+                            param: false,
+                        });
                         continue;
                     };
                     // The register computed by this statement takes the variable's name.
@@ -748,7 +754,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     env.insert(
                         name.name.clone(),
                         Binding {
-                            val: v,
+                            val: Some(v),
                             span: name.span,
                             used: false,
                             param: false,
@@ -765,9 +771,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         }
         // Unused names, in source order.
+        // (After an error, names may look unused only because their users failed.)
         let mut unused: Vec<(&String, &Binding)> = env
             .iter()
-            .filter(|(n, b)| !b.used && !n.starts_with('_'))
+            .filter(|(n, b)| !failed && !b.used && !n.starts_with('_'))
             .collect();
         unused.sort_by_key(|(_, b)| b.span.start);
         let warnings: Vec<Diag> = unused
@@ -846,14 +853,14 @@ impl<'p, 'a> Inst<'p, 'a> {
             )),
             (Space::Simplex { .. }, _) => Some((
                 "is not known to lie on the simplex",
-                "end with `softmax(...)`, or draw it from `dirichlet`",
+                "end with `softmax(...)` or `x / sum(x)` for positive x, or draw it from `dirichlet`",
             )),
         };
         if let Some((what, help)) = why {
             let origin = match on {
                 On::Simplex => " (it lies on the simplex)",
                 On::Sphere => " (it lies on the sphere)",
-                On::Any => "",
+                On::Positive | On::Any => "",
             };
             self.err(
                 Diag::error(
@@ -982,7 +989,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     fn name(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
         if let Some(b) = env.get_mut(&c.name.name) {
             b.used = true;
-            return Some(b.val.clone());
+            return b.val.clone();
         }
         if c.name.name == "pi" {
             return Some(Val::scalar(std::f64::consts::PI));
@@ -1129,8 +1136,13 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let ra = self.lift(&a, "const");
         let rb = self.lift(&b, "const");
+        // `x / sum(x)` with positive x lies on the simplex.
+        let normalised = op == BinOp::Div
+            && matches!(a.on(), On::Positive | On::Simplex)
+            && self.instrs[rb].op == Op::Apply(Func::Sum, ra);
+        let on = if normalised { On::Simplex } else { On::Any };
         let reg = self.push(arith.symbol(), shape.clone(), int, Op::Binary(arith, ra, rb));
-        Some(Val::Reg { reg, shape, int, on: On::Any, card: None })
+        Some(Val::Reg { reg, shape, int, on, card: None })
     }
 
     fn index(&mut self, a: Val, i: Val, sa: Span, si: Span) -> Option<Val> {
@@ -1347,6 +1359,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let on = match f {
             Func::Softmax => On::Simplex,
             Func::Normalize => On::Sphere,
+            Func::Exp => On::Positive,
             _ => On::Any,
         };
         let r = self.lift(&v, "const");
@@ -1756,6 +1769,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let on = match prim {
                     Prim::UniformSphere | Prim::VonMisesFisher => On::Sphere,
                     Prim::Dirichlet => On::Simplex,
+                    Prim::Gamma | Prim::Exponential => On::Positive,
                     _ => On::Any,
                 };
                 let reg = self.push(name, shape.clone(), int, Op::Draw(*prim, regs));

@@ -263,6 +263,20 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
     Ok(module)
 }
 
+/// Parses a single call such as `ring_mixture(k = 8, radius = 2)` (used by `sae-dsl prior`).
+pub fn parse_call(file: FileId, text: &str) -> Result<Call, Vec<Diag>> {
+    if let Some(d) = nesting_check(file, text) {
+        return Err(vec![d]);
+    }
+    let mut pairs =
+        SaeParser::parse(Rule::call_only, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let call = pairs
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .ok_or_else(|| vec![Diag::error(Code::Syntax, "expected a call")])?;
+    Ok(Builder { file }.call(call))
+}
+
 /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest's recursive descent sees it.
 fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
     let mut depth = 0usize;

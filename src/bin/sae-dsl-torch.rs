@@ -292,6 +292,49 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             );
             ExitCode::SUCCESS
         }
+        Command::Prior {
+            file,
+            name,
+            args,
+            n,
+            out,
+            seed,
+            device: dev,
+        } => {
+            if n < 1 {
+                eprintln!("error: -n must be at least 1");
+                return Err(ExitCode::from(2));
+            }
+            let (program, space, warnings) =
+                match sae_dsl::front::prior_program(&file, &name, args.as_deref()) {
+                    Ok(p) => p,
+                    Err(text) => {
+                        eprintln!("{text}");
+                        return Err(ExitCode::from(1));
+                    }
+                };
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            let d = device(&dev)?;
+            tch::manual_seed(seed);
+            let started = std::time::Instant::now();
+            let z = tch::no_grad(|| sae_dsl::backend::sample_program(&program, n, d));
+            let took = started.elapsed();
+            let written = eval::write_prior_samples(&z, space, &program.call, &out, &name)
+                .map_err(report)?;
+            println!(
+                "{n} samples of {} on {space} in {:.2} ms ({} registers, {} draws per sample)",
+                program.call,
+                took.as_secs_f64() * 1e3,
+                program.instrs.len(),
+                program.draws()
+            );
+            for f in written {
+                println!("  {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
         Command::Compare { dirs, csv } => {
             let (md, text) = eval::compare(&dirs).map_err(report)?;
             sae_dsl::util::write_atomic(&csv, text.as_bytes()).map_err(|e| {
