@@ -1200,9 +1200,9 @@ impl<'p, 'a> Inst<'p, 'a> {
                         self.err(
                             Diag::error(
                                 Code::InvalidValue,
-                                format!("this index can reach {} but there are {len} elements", b - 1),
+                                format!("this index takes values 0 to {}, but the list has {len} elements (0 to {})", b - 1, len - 1),
                             )
-                            .label(si, format!("takes values 0..{}", b - 1))
+                            .label(si, format!("{b} possible values"))
                             .label(sa, format!("{len} elements"))
                             .help("draw the index with as many categories as there are elements"),
                         );
