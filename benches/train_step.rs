@@ -148,6 +148,25 @@ fn main() {
         );
     }
 
+    // Every prior program of the standard library, compiled from stdlib/priors.sae.
+    let lib = sae_dsl::compile_file(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/stdlib/priors.sae"
+    )))
+    .expect("stdlib/priors.sae");
+    for (program, space) in &lib.library_priors {
+        let t = time(3, 50, device, || {
+            let _ = sae_dsl::backend::sample_program(program, 256, device);
+        });
+        println!(
+            "| prior program {} x 256 on {space} | {:.3} ms ({:.2}% of a step; {} registers) |",
+            program.call,
+            t * 1e3,
+            100.0 * t / step,
+            program.instrs.len()
+        );
+    }
+
     // Gradient modes at n 1024: time here, peak memory in a fresh child process each.
     for (mode, envelope) in [
         ("unrolled (autograd tape)", false),

@@ -306,7 +306,9 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
         full.extend(&ins.shape);
         let rank = ins.shape.len();
         let arg = |regs: &Vec<Tensor>, i: usize| -> Tensor {
-            at(regs, i, rank).expand(full.as_slice(), false).contiguous()
+            at(regs, i, rank)
+                .expand(full.as_slice(), false)
+                .contiguous()
         };
         let t = match &ins.op {
             I::Const(v) => {
@@ -317,7 +319,9 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
                     .reshape(shape.as_slice())
             }
             I::Draw(prim, a) => match prim {
-                Prim::Normal => Tensor::randn(full.as_slice(), opts) * arg(&regs, a[1]) + arg(&regs, a[0]),
+                Prim::Normal => {
+                    Tensor::randn(full.as_slice(), opts) * arg(&regs, a[1]) + arg(&regs, a[0])
+                }
                 Prim::Uniform => {
                     let (lo, hi) = (arg(&regs, a[0]), arg(&regs, a[1]));
                     Tensor::rand(full.as_slice(), opts) * (&hi - &lo) + lo
@@ -330,7 +334,10 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
                     let w = &regs[a[0]];
                     let k = w.size()[1];
                     let probs = w.expand([n, k], false).contiguous();
-                    probs.multinomial(1, true).squeeze_dim(1).to_kind(Kind::Float)
+                    probs
+                        .multinomial(1, true)
+                        .squeeze_dim(1)
+                        .to_kind(Kind::Float)
                 }
                 Prim::Bernoulli => crate::dist::bernoulli(&arg(&regs, a[0])),
                 Prim::Laplace => crate::dist::laplace(&arg(&regs, a[0]), &arg(&regs, a[1])),
@@ -378,11 +385,15 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
                     .clamp(0, k - 1)
                     .expand([n], false);
                 if sshape.len() == 1 {
-                    s.expand([n, k], false).gather(1, &i.unsqueeze(1), false).squeeze_dim(1)
+                    s.expand([n, k], false)
+                        .gather(1, &i.unsqueeze(1), false)
+                        .squeeze_dim(1)
                 } else {
                     let m = sshape[1];
                     let i = i.view([n, 1, 1]).expand([n, 1, m], false);
-                    s.expand([n, k, m], false).gather(1, &i, false).squeeze_dim(1)
+                    s.expand([n, k, m], false)
+                        .gather(1, &i, false)
+                        .squeeze_dim(1)
                 }
             }
             I::Concat(parts) => {
@@ -411,7 +422,11 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
         regs.push(t);
     }
     let out = &regs[p.result];
-    let out = if out.dim() == 1 { out.unsqueeze(1) } else { out.shallow_clone() };
+    let out = if out.dim() == 1 {
+        out.unsqueeze(1)
+    } else {
+        out.shallow_clone()
+    };
     let d = out.size()[1];
     out.expand([n, d], false).to_kind(Kind::Float).contiguous()
 }

@@ -239,8 +239,20 @@ const LAYERS: &[(&str, &[P])] = &[
 /// The window or canvas size and the placement scales of `place` / `crop` / `canvas`.
 const PLACEMENT: &[P] = &[
     p("size", Ty::Int, REQ, Positive, SIZE),
-    p("shift", Ty::Real, R(0.3), NonNegative, "a shift scale cannot be negative"),
-    p("zoom", Ty::Real, R(0.2), NonNegative, "a zoom scale cannot be negative"),
+    p(
+        "shift",
+        Ty::Real,
+        R(0.3),
+        NonNegative,
+        "a shift scale cannot be negative",
+    ),
+    p(
+        "zoom",
+        Ty::Real,
+        R(0.2),
+        NonNegative,
+        "a zoom scale cannot be negative",
+    ),
 ];
 
 /// Data transforms (`data mnist() -> canvas(64) -> salt(0.05)`).
@@ -248,7 +260,13 @@ const TRANSFORMS: &[(&str, &[P])] = &[
     ("canvas", PLACEMENT),
     (
         "salt",
-        &[p("p", Ty::Real, REQ, Fraction, "a probability lies in [0, 1)")],
+        &[p(
+            "p",
+            Ty::Real,
+            REQ,
+            Fraction,
+            "a probability lies in [0, 1)",
+        )],
     ),
 ];
 
@@ -889,7 +907,10 @@ impl<'a> Checker<'a> {
         let named: Vec<&Ident> = cls.iter().filter_map(|(_, n, _)| *n).collect();
         if cls.is_empty() || (named.len() < cls.len() && cls.len() > 1) {
             if !named.is_empty() && named.len() < cls.len() {
-                let whole = cls.iter().find(|(_, n, _)| n.is_none()).map(|(c, ..)| c.keyword);
+                let whole = cls
+                    .iter()
+                    .find(|(_, n, _)| n.is_none())
+                    .map(|(c, ..)| c.keyword);
                 self.err(
                     Diag::error(
                         Code::DuplicateClause,
@@ -913,14 +934,19 @@ impl<'a> Checker<'a> {
                     Some((_, sp, s)) => Some((*sp, *s, true)),
                     None if latents.is_none() => None,
                     None => {
-                        let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
+                        let names: Vec<&str> =
+                            self.components.iter().map(|(c, ..)| c.as_str()).collect();
                         self.err(
                             Diag::error(
                                 Code::UnknownComponent,
                                 format!("no latent component named `{}`", n.name),
                             )
                             .label(n.span, "not a component")
-                            .help(unknown_help(&n.name, "components", &names)),
+                            .help(unknown_help(
+                                &n.name,
+                                "components",
+                                &names,
+                            )),
                         );
                         ok = false;
                         continue;
@@ -1038,7 +1064,10 @@ impl<'a> Checker<'a> {
                     shape_str(shape)
                 ),
             )
-            .label(at, format!("the encoder ends here with {}", shape_str(shape)))
+            .label(
+                at,
+                format!("the encoder ends here with {}", shape_str(shape)),
+            )
             .label(lspan, format!("{d} coordinates declared here"))
             .help(help),
         );
@@ -1049,7 +1078,8 @@ impl<'a> Checker<'a> {
         let mut out = vec![];
         let mut ok = true;
         for t in transforms {
-            let Some(params) = self.lookup(t, TRANSFORMS, Code::UnknownDataset, "data transforms") else {
+            let Some(params) = self.lookup(t, TRANSFORMS, Code::UnknownDataset, "data transforms")
+            else {
                 ok = false;
                 continue;
             };
@@ -1075,7 +1105,10 @@ impl<'a> Checker<'a> {
                 self.err(
                     Diag::error(Code::LayerInput, "image transforms need image data")
                         .label(span, "an image transform")
-                        .label(call.span, format!("these data are points {}", shape_str(&spec.shape)))
+                        .label(
+                            call.span,
+                            format!("these data are points {}", shape_str(&spec.shape)),
+                        )
                         .help("`canvas` and `salt` apply to MNIST-like image data"),
                 );
                 return None;
@@ -1171,7 +1204,9 @@ impl<'a> Checker<'a> {
         }
         if !PRIORS.iter().any(|(n, _)| *n == pname) && prior::is_primitive(pname) {
             let sp = sp?;
-            let program = self.priors.primitive(prior, sp, space.span(), &mut self.diags)?;
+            let program = self
+                .priors
+                .primitive(prior, sp, space.span(), &mut self.diags)?;
             return Some((
                 ir::Latent {
                     name: name.unwrap_or("z").to_string(),
@@ -1187,7 +1222,13 @@ impl<'a> Checker<'a> {
             let mut cands = names(PRIORS);
             let defined = self.priors.names();
             cands.extend(defined.iter().copied());
-            cands.extend(["gamma", "beta", "laplace", "exponential", "von_mises_fisher"]);
+            cands.extend([
+                "gamma",
+                "beta",
+                "laplace",
+                "exponential",
+                "von_mises_fisher",
+            ]);
             cands.sort();
             let in_std = crate::load::STDLIB
                 .iter()
@@ -1591,14 +1632,21 @@ impl<'a> Checker<'a> {
                                 format!("no latent component named `{}`", on.name),
                             )
                             .label(on.span, "unknown component")
-                            .help(unknown_help(&on.name, "components", &names)),
+                            .help(unknown_help(
+                                &on.name,
+                                "components",
+                                &names,
+                            )),
                         );
                         ok = false;
                         continue;
                     }
                 },
                 None if all.len() > 1 => {
-                    let names: Vec<String> = all.iter().map(|(l, _)| format!("`on {}`", l.name)).collect();
+                    let names: Vec<String> = all
+                        .iter()
+                        .map(|(l, _)| format!("`on {}`", l.name))
+                        .collect();
                     self.err(
                         Diag::error(
                             Code::UnknownComponent,
@@ -2061,12 +2109,23 @@ impl<'a> Checker<'a> {
             _ => "crop(COMPONENT, size = 28, shift = 0.3, zoom = 0.2)",
         };
         let comp = match call.args.first() {
-            Some(Arg { name: None, value: Expr { kind: ExprKind::Call(c), .. }, .. }) if !c.parens => c.name.clone(),
+            Some(Arg {
+                name: None,
+                value:
+                    Expr {
+                        kind: ExprKind::Call(c),
+                        ..
+                    },
+                ..
+            }) if !c.parens => c.name.clone(),
             _ => {
                 self.err(
-                    Diag::error(Code::MissingArgument, format!("`{name}` needs a latent component first"))
-                        .label(call.span, "no component named")
-                        .help(format!("write `{usage}`")),
+                    Diag::error(
+                        Code::MissingArgument,
+                        format!("`{name}` needs a latent component first"),
+                    )
+                    .label(call.span, "no component named")
+                    .help(format!("write `{usage}`")),
                 );
                 flow.shape = None;
                 return;
@@ -2089,15 +2148,21 @@ impl<'a> Checker<'a> {
         let Some(index) = index else {
             let names: Vec<&str> = self.components.iter().map(|(n, ..)| n.as_str()).collect();
             self.err(
-                Diag::error(Code::UnknownComponent, format!("no latent component named `{}`", comp.name))
-                    .label(comp.span, "not a component")
-                    .help(unknown_help(&comp.name, "components", &names)),
+                Diag::error(
+                    Code::UnknownComponent,
+                    format!("no latent component named `{}`", comp.name),
+                )
+                .label(comp.span, "not a component")
+                .help(unknown_help(&comp.name, "components", &names)),
             );
             flow.shape = None;
             return;
         };
         let (cname, space, lspan) = self.components[index].clone();
-        let offset: i64 = self.components[..index].iter().map(|(_, s, _)| s.dim()).sum();
+        let offset: i64 = self.components[..index]
+            .iter()
+            .map(|(_, s, _)| s.dim())
+            .sum();
         let wrong_place = match (&self.role, name) {
             (Role::Generator, "select" | "place") => None,
             (Role::Encoder(done), "crop") if done.contains(&cname) => None,
@@ -2109,9 +2174,12 @@ impl<'a> Checker<'a> {
         };
         if let Some(help) = wrong_place {
             self.err(
-                Diag::error(Code::LayerInput, format!("`{name}({cname})` cannot be used here"))
-                    .label(at, "here")
-                    .help(help),
+                Diag::error(
+                    Code::LayerInput,
+                    format!("`{name}({cname})` cannot be used here"),
+                )
+                .label(at, "here")
+                .help(help),
             );
             flow.shape = None;
             return;
@@ -2133,7 +2201,11 @@ impl<'a> Checker<'a> {
         };
         let (op, output) = match name {
             "select" => (
-                LayerOp::Select { component: cname, offset, len: space.dim() },
+                LayerOp::Select {
+                    component: cname,
+                    offset,
+                    len: space.dim(),
+                },
                 vec![space.dim()],
             ),
             _ => {
@@ -2141,7 +2213,10 @@ impl<'a> Checker<'a> {
                     self.err(
                         Diag::error(
                             Code::LayerInput,
-                            format!("`{name}` needs an image [channels, height, width], but gets {}", shape_str(&input)),
+                            format!(
+                                "`{name}` needs an image [channels, height, width], but gets {}",
+                                shape_str(&input)
+                            ),
                         )
                         .label(at, format!("input {}", shape_str(&input)))
                         .help("reshape to an image before it"),
@@ -2151,9 +2226,21 @@ impl<'a> Checker<'a> {
                 }
                 let size = b.int(0);
                 let op = if name == "place" {
-                    LayerOp::Place { component: cname, offset, size, shift: b.real(1), zoom: b.real(2) }
+                    LayerOp::Place {
+                        component: cname,
+                        offset,
+                        size,
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    }
                 } else {
-                    LayerOp::Crop { component: cname, index, size, shift: b.real(1), zoom: b.real(2) }
+                    LayerOp::Crop {
+                        component: cname,
+                        index,
+                        size,
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    }
                 };
                 (op, vec![input[0], size, size])
             }

@@ -168,7 +168,11 @@ pub fn load(
 /// fixed seed per split (not the model's seed), so that every model sees the same data.
 pub fn transform(x: &Tensor, transforms: &[crate::ir::Transform], split: &str) -> Tensor {
     use crate::ir::Transform;
-    tch::manual_seed(if split == "test" { 0x5AE_7E57 } else { 0x5AE_7A1 });
+    tch::manual_seed(if split == "test" {
+        0x5AE_7E57
+    } else {
+        0x5AE_7A1
+    });
     let mut x = x.shallow_clone();
     tch::no_grad(|| {
         for t in transforms {

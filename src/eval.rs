@@ -992,7 +992,17 @@ pub fn write_prior_samples(
     let caption = format!("{title} on {space}");
     if matches!(space, Space::Simplex { .. }) || d <= 2 {
         let (xy, xl, yl) = if d == 1 {
-            (Tensor::cat(&[z.shallow_clone(), Tensor::zeros([n, 1], (Kind::Float, Device::Cpu))], 1), "z1", "")
+            (
+                Tensor::cat(
+                    &[
+                        z.shallow_clone(),
+                        Tensor::zeros([n, 1], (Kind::Float, Device::Cpu)),
+                    ],
+                    1,
+                ),
+                "z1",
+                "",
+            )
         } else {
             let (xy, xl, yl) = project_2d(&z, space);
             (xy, xl, yl)
@@ -1002,7 +1012,9 @@ pub fn write_prior_samples(
     } else {
         // Pairwise scatters of the first coordinates, side by side.
         let k = d.min(4);
-        let pairs: Vec<(i64, i64)> = (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j))).collect();
+        let pairs: Vec<(i64, i64)> = (0..k)
+            .flat_map(|i| (i + 1..k).map(move |j| (i, j)))
+            .collect();
         let size = 320;
         let cols = pairs.len().min(3);
         let rows = pairs.len().div_ceil(cols);
@@ -1017,7 +1029,11 @@ pub fn write_prior_samples(
                 &series(pts),
                 size,
             );
-            canvas.blit(&f.canvas, (idx % cols) * (size + 40), 24 + (idx / cols) * size);
+            canvas.blit(
+                &f.canvas,
+                (idx % cols) * (size + 40),
+                24 + (idx / cols) * size,
+            );
         }
         canvas.save(&png).map_err(io(&png))?;
     }

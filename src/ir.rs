@@ -171,10 +171,18 @@ impl fmt::Display for Space {
 /// A prior on the latent space, sampled on the training device.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Prior {
-    Normal { mean: f64, std: f64 },
-    Uniform { low: f64, high: f64 },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
     UniformSphere,
-    Dirichlet { alpha: Vec<f64> },
+    Dirichlet {
+        alpha: Vec<f64>,
+    },
     /// A prior program (`prior NAME(...) on SPACE { ... }`), compiled to straight-line batched
     /// tensor code.
     Program(Program),
@@ -359,7 +367,11 @@ impl fmt::Display for Program {
                 Op::Stack(v) => format!("stack({})", list(v)),
             };
             let ty = if ins.int { " int" } else { "" };
-            let draw = if matches!(ins.op, Op::Draw(..)) { " ~ " } else { " = " };
+            let draw = if matches!(ins.op, Op::Draw(..)) {
+                " ~ "
+            } else {
+                " = "
+            };
             writeln!(
                 f,
                 "  %{i:<2} {:<8} {}{ty}{draw}{op}",

@@ -72,7 +72,10 @@ impl Val {
         }
     }
     fn int(&self) -> bool {
-        matches!(self, Val::Const { int: true, .. } | Val::Reg { int: true, .. })
+        matches!(
+            self,
+            Val::Const { int: true, .. } | Val::Reg { int: true, .. }
+        )
     }
     fn scalar(x: f64) -> Val {
         Val::Const {
@@ -131,17 +134,37 @@ fn const_on(data: &[f64]) -> On {
 
 /// The primitive distributions: name, distribution, parameters (name, default).
 const PRIMS: &[(&str, Prim, &[(&str, Option<f64>)])] = &[
-    ("normal", Prim::Normal, &[("mean", Some(0.0)), ("std", Some(1.0))]),
-    ("uniform", Prim::Uniform, &[("low", Some(0.0)), ("high", Some(1.0))]),
+    (
+        "normal",
+        Prim::Normal,
+        &[("mean", Some(0.0)), ("std", Some(1.0))],
+    ),
+    (
+        "uniform",
+        Prim::Uniform,
+        &[("low", Some(0.0)), ("high", Some(1.0))],
+    ),
     ("uniform_sphere", Prim::UniformSphere, &[]),
     ("dirichlet", Prim::Dirichlet, &[("alpha", None)]),
-    ("gamma", Prim::Gamma, &[("shape", None), ("rate", Some(1.0))]),
+    (
+        "gamma",
+        Prim::Gamma,
+        &[("shape", None), ("rate", Some(1.0))],
+    ),
     ("beta", Prim::Beta, &[("a", None), ("b", None)]),
     ("categorical", Prim::Categorical, &[("weights", None)]),
     ("bernoulli", Prim::Bernoulli, &[("p", Some(0.5))]),
-    ("laplace", Prim::Laplace, &[("loc", Some(0.0)), ("scale", Some(1.0))]),
+    (
+        "laplace",
+        Prim::Laplace,
+        &[("loc", Some(0.0)), ("scale", Some(1.0))],
+    ),
     ("exponential", Prim::Exponential, &[("rate", Some(1.0))]),
-    ("von_mises_fisher", Prim::VonMisesFisher, &[("mu", None), ("kappa", None)]),
+    (
+        "von_mises_fisher",
+        Prim::VonMisesFisher,
+        &[("mu", None), ("kappa", None)],
+    ),
 ];
 
 const FUNCS: &[(&str, Func)] = &[
@@ -391,7 +414,10 @@ fn show(v: &Val) -> String {
         Val::Const { data, shape, .. } if shape.is_empty() => ir::num(data[0]),
         Val::Const { data, .. } => format!(
             "[{}]",
-            data.iter().map(|x| ir::num(*x)).collect::<Vec<_>>().join(", ")
+            data.iter()
+                .map(|x| ir::num(*x))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         _ => "?".into(),
     }
@@ -413,7 +439,10 @@ fn call_text(call: &Call, instrs: &[Instr]) -> String {
                     _ => format!("%{a}"),
                 })
                 .collect();
-            let dim = shape.first().map(|d| format!(", dim {d}")).unwrap_or_default();
+            let dim = shape
+                .first()
+                .map(|d| format!(", dim {d}"))
+                .unwrap_or_default();
             format!("{}({}{dim})", p.name(), shown.join(", "))
         }
         _ => call.name.name.clone(),
@@ -533,7 +562,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                         let names: Vec<&str> =
                             def.params.iter().map(|p| p.name.name.as_str()).collect();
                         let help = match did_you_mean(&n.name, names.iter().copied()) {
-                            Some(c) => format!("did you mean `{c}`? `{}` takes {}", def.name.name, names.join(", ")),
+                            Some(c) => format!(
+                                "did you mean `{c}`? `{}` takes {}",
+                                def.name.name,
+                                names.join(", ")
+                            ),
                             None => format!("`{}` takes {}", def.name.name, names.join(", ")),
                         };
                         self.err(
@@ -635,7 +668,12 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 
     /// Runs a definition's statements with bound parameters: the returned value and the space.
-    fn run(&mut self, def: &PriorDef, bound: Vec<(String, Val)>, site: Span) -> Option<(Val, Space)> {
+    fn run(
+        &mut self,
+        def: &PriorDef,
+        bound: Vec<(String, Val)>,
+        site: Span,
+    ) -> Option<(Val, Space)> {
         if let Some(i) = self.stack.iter().position(|(n, _)| *n == def.name.name) {
             let chain: Vec<&str> = self.stack[i..]
                 .iter()
@@ -658,13 +696,18 @@ impl<'p, 'a> Inst<'p, 'a> {
         for t in def.params.iter().filter_map(|p| p.ty.as_ref()) {
             if !["int", "real", "vector"].contains(&t.name.as_str()) {
                 let help = match did_you_mean(&t.name, ["int", "real", "vector"]) {
-                    Some(c) => format!("did you mean `{c}`? parameter types are `int`, `real` and `vector`"),
+                    Some(c) => format!(
+                        "did you mean `{c}`? parameter types are `int`, `real` and `vector`"
+                    ),
                     None => "parameter types are `int`, `real` and `vector`".into(),
                 };
                 self.err(
-                    Diag::error(Code::ArgType, format!("unknown parameter type `{}`", t.name))
-                        .label(t.span, "not a type")
-                        .help(help),
+                    Diag::error(
+                        Code::ArgType,
+                        format!("unknown parameter type `{}`", t.name),
+                    )
+                    .label(t.span, "not a type")
+                    .help(help),
                 );
             }
         }
@@ -712,7 +755,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                             self.err(
                                 Diag::error(
                                     Code::ArgType,
-                                    format!("`~` draws from a distribution, but this is {}", v.describe()),
+                                    format!(
+                                        "`~` draws from a distribution, but this is {}",
+                                        v.describe()
+                                    ),
                                 )
                                 .label(e.span, "not a distribution")
                                 .help(format!("bind a value with `=`: `{} = ...`", name.name)),
@@ -738,7 +784,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                     }
                     if let Some(prev) = env.get(&name.name) {
-                        let what = if prev.param { "a parameter" } else { "a variable" };
+                        let what = if prev.param {
+                            "a parameter"
+                        } else {
+                            "a variable"
+                        };
                         self.err(
                             Diag::error(
                                 Code::DuplicateDefinition,
@@ -783,7 +833,9 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let what = if b.param { "parameter" } else { "variable" };
                 Diag::warning(Code::UnusedVariable, format!("{what} `{n}` is never used"))
                     .label(b.span, "never used")
-                    .help(format!("remove it, or start its name with `_` (`_{n}`) to keep it"))
+                    .help(format!(
+                        "remove it, or start its name with `_` (`_{n}`) to keep it"
+                    ))
             })
             .collect();
         for w in warnings {
@@ -807,9 +859,12 @@ impl<'p, 'a> Inst<'p, 'a> {
         let space = space?;
         if let Val::Dist(_) = val {
             self.err(
-                Diag::error(Code::ArgType, "a prior returns a sample, not a distribution")
-                    .label(rspan, "a distribution")
-                    .help("draw from it first: `z ~ ...` then `return z`"),
+                Diag::error(
+                    Code::ArgType,
+                    "a prior returns a sample, not a distribution",
+                )
+                .label(rspan, "a distribution")
+                .help("draw from it first: `z ~ ...` then `return z`"),
             );
             return None;
         }
@@ -878,8 +933,16 @@ impl<'p, 'a> Inst<'p, 'a> {
 
     fn space(&mut self, s: &SpaceExpr, env: &mut Env) -> Option<Space> {
         let (base, arg, span) = match s {
-            SpaceExpr::Pow { base, exponent, span } => (base.name.as_str(), Some(exponent), *span),
-            SpaceExpr::Call(c) => (c.name.name.as_str(), c.args.first().map(|a| &a.value), c.span),
+            SpaceExpr::Pow {
+                base,
+                exponent,
+                span,
+            } => (base.name.as_str(), Some(exponent), *span),
+            SpaceExpr::Call(c) => (
+                c.name.name.as_str(),
+                c.args.first().map(|a| &a.value),
+                c.span,
+            ),
         };
         let kind = match (s, base) {
             (SpaceExpr::Pow { .. }, "R") => 0,
@@ -902,7 +965,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                 self.err(
                     Diag::error(
                         Code::ArgType,
-                        format!("a space dimension must be a constant integer, found {}", v.describe()),
+                        format!(
+                            "a space dimension must be a constant integer, found {}",
+                            v.describe()
+                        ),
                     )
                     .label(arg.span, "not an integer"),
                 );
@@ -916,8 +982,11 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if n < min || n > 1 << 20 {
             self.err(
-                Diag::error(Code::InvalidValue, format!("invalid dimension {n} for `{base}`"))
-                    .label(arg.span, "out of range"),
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("invalid dimension {n} for `{base}`"),
+                )
+                .label(arg.span, "out of range"),
             );
             return None;
         }
@@ -952,9 +1021,17 @@ impl<'p, 'a> Inst<'p, 'a> {
                         shape,
                         int,
                     },
-                    Val::Reg { reg, shape, int, .. } => {
+                    Val::Reg {
+                        reg, shape, int, ..
+                    } => {
                         let r = self.push("neg", shape.clone(), int, Op::Neg(reg));
-                        Val::Reg { reg: r, shape, int, on: On::Any, card: None }
+                        Val::Reg {
+                            reg: r,
+                            shape,
+                            int,
+                            on: On::Any,
+                            card: None,
+                        }
                     }
                     Val::Dist(_) => unreachable!("value() rejects distributions"),
                 })
@@ -1004,7 +1081,11 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some(k) => format!("did you mean `{k}`?"),
             None => format!(
                 "names here: {}",
-                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         self.err(
@@ -1033,7 +1114,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             self.err(
                 Diag::error(Code::ArgType, "a list of distributions")
                     .label(span, "distributions cannot be elements")
-                    .help("for a mixture write `mixture(normal(...), normal(...), weights = [...])`"),
+                    .help(
+                        "for a mixture write `mixture(normal(...), normal(...), weights = [...])`",
+                    ),
             );
             return None;
         }
@@ -1056,8 +1139,11 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if shape0.len() > 1 {
             self.err(
-                Diag::error(Code::ShapeMismatch, "lists nest at most two deep (a matrix)")
-                    .label(span, "too deep"),
+                Diag::error(
+                    Code::ShapeMismatch,
+                    "lists nest at most two deep (a matrix)",
+                )
+                .label(span, "too deep"),
             );
             return None;
         }
@@ -1076,7 +1162,13 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "element")).collect();
         let reg = self.push("list", shape.clone(), int, Op::Stack(regs));
-        Some(Val::Reg { reg, shape, int, on: On::Any, card: None })
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on: On::Any,
+            card: None,
+        })
     }
 
     fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
@@ -1131,7 +1223,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                     }
                 })
                 .collect();
-            let int = int || (a.int() && b.int() && op == BinOp::Div && x.iter().zip(y.iter().cycle()).all(|(p, q)| p % q == 0.0));
+            let int = int
+                || (a.int()
+                    && b.int()
+                    && op == BinOp::Div
+                    && x.iter().zip(y.iter().cycle()).all(|(p, q)| p % q == 0.0));
             return Some(Val::Const { data, shape, int });
         }
         let ra = self.lift(&a, "const");
@@ -1141,8 +1237,19 @@ impl<'p, 'a> Inst<'p, 'a> {
             && matches!(a.on(), On::Positive | On::Simplex)
             && self.instrs[rb].op == Op::Apply(Func::Sum, ra);
         let on = if normalised { On::Simplex } else { On::Any };
-        let reg = self.push(arith.symbol(), shape.clone(), int, Op::Binary(arith, ra, rb));
-        Some(Val::Reg { reg, shape, int, on, card: None })
+        let reg = self.push(
+            arith.symbol(),
+            shape.clone(),
+            int,
+            Op::Binary(arith, ra, rb),
+        );
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on,
+            card: None,
+        })
     }
 
     fn index(&mut self, a: Val, i: Val, sa: Span, si: Span) -> Option<Val> {
@@ -1174,9 +1281,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let k = ix[0] as i64;
                 if k < 0 || k >= len {
                     self.err(
-                        Diag::error(Code::InvalidValue, format!("index {k} is out of range 0..{len}"))
-                            .label(si, "out of range")
-                            .label(sa, format!("{len} elements")),
+                        Diag::error(
+                            Code::InvalidValue,
+                            format!("index {k} is out of range 0..{len}"),
+                        )
+                        .label(si, "out of range")
+                        .label(sa, format!("{len} elements")),
                     );
                     return None;
                 }
@@ -1225,7 +1335,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                         Val::Const { data, .. } => {
                             let w = out_shape[0] as usize;
                             let ons: Vec<On> = data.chunks(w).map(const_on).collect();
-                            if ons.iter().all(|o| *o == ons[0]) { ons[0] } else { On::Any }
+                            if ons.iter().all(|o| *o == ons[0]) {
+                                ons[0]
+                            } else {
+                                On::Any
+                            }
                         }
                         Val::Reg { on, .. } => *on,
                         Val::Dist(_) => On::Any,
@@ -1237,7 +1351,13 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let ra = self.lift(&a, "list");
                 let ri = self.lift(&i, "index");
                 let reg = self.push("index", out_shape.clone(), int, Op::Index(ra, ri));
-                Some(Val::Reg { reg, shape: out_shape, int, on, card: None })
+                Some(Val::Reg {
+                    reg,
+                    shape: out_shape,
+                    int,
+                    on,
+                    card: None,
+                })
             }
         }
     }
@@ -1254,7 +1374,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             return self.mixture(c, env).map(|d| Val::Dist(Box::new(d)));
         }
         if is_primitive(name) {
-            return self.distribution(c, env, None).map(|d| Val::Dist(Box::new(d)));
+            return self
+                .distribution(c, env, None)
+                .map(|d| Val::Dist(Box::new(d)));
         }
         if let Some(def) = self.defs.get(name).copied() {
             let mut args = vec![];
@@ -1303,7 +1425,11 @@ impl<'p, 'a> Inst<'p, 'a> {
             self.err(
                 Diag::error(
                     Code::ArgCount,
-                    format!("`{}` takes one argument, found {}", c.name.name, c.args.len()),
+                    format!(
+                        "`{}` takes one argument, found {}",
+                        c.name.name,
+                        c.args.len()
+                    ),
                 )
                 .label(c.span, "here"),
             );
@@ -1314,9 +1440,12 @@ impl<'p, 'a> Inst<'p, 'a> {
         let shape = v.shape().to_vec();
         if shape.len() > 1 {
             self.err(
-                Diag::error(Code::ShapeMismatch, format!("`{}` of a matrix", c.name.name))
-                    .label(arg.span, "a list of vectors")
-                    .help("index a row first"),
+                Diag::error(
+                    Code::ShapeMismatch,
+                    format!("`{}` of a matrix", c.name.name),
+                )
+                .label(arg.span, "a list of vectors")
+                .help("index a row first"),
             );
             return None;
         }
@@ -1364,7 +1493,13 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         let r = self.lift(&v, "const");
         let reg = self.push(f.name(), out_shape.clone(), int, Op::Apply(f, r));
-        Some(Val::Reg { reg, shape: out_shape, int, on, card: None })
+        Some(Val::Reg {
+            reg,
+            shape: out_shape,
+            int,
+            on,
+            card: None,
+        })
     }
 
     fn concat(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
@@ -1381,10 +1516,16 @@ impl<'p, 'a> Inst<'p, 'a> {
             vals.push(v);
         }
         if vals.is_empty() {
-            self.err(Diag::error(Code::ArgCount, "`concat` needs at least one argument").label(c.span, "here"));
+            self.err(
+                Diag::error(Code::ArgCount, "`concat` needs at least one argument")
+                    .label(c.span, "here"),
+            );
             return None;
         }
-        let n: i64 = vals.iter().map(|v| v.shape().first().copied().unwrap_or(1)).sum();
+        let n: i64 = vals
+            .iter()
+            .map(|v| v.shape().first().copied().unwrap_or(1))
+            .sum();
         let int = vals.iter().all(Val::int);
         if vals.iter().all(|v| matches!(v, Val::Const { .. })) {
             let data = vals
@@ -1394,11 +1535,21 @@ impl<'p, 'a> Inst<'p, 'a> {
                     _ => vec![],
                 })
                 .collect();
-            return Some(Val::Const { data, shape: vec![n], int });
+            return Some(Val::Const {
+                data,
+                shape: vec![n],
+                int,
+            });
         }
         let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "const")).collect();
         let reg = self.push("concat", vec![n], int, Op::Concat(regs));
-        Some(Val::Reg { reg, shape: vec![n], int, on: On::Any, card: None })
+        Some(Val::Reg {
+            reg,
+            shape: vec![n],
+            int,
+            on: On::Any,
+            card: None,
+        })
     }
 
     /// `mixture(d1, d2, ..., weights = [...])`: a distribution; weights default to equal.
@@ -1410,12 +1561,17 @@ impl<'p, 'a> Inst<'p, 'a> {
                 Some("weights") => {
                     let v = self.value(&a.value, env)?;
                     match v {
-                        Val::Const { data, shape, .. } if shape.len() == 1 => weights = Some((data, a.value.span)),
+                        Val::Const { data, shape, .. } if shape.len() == 1 => {
+                            weights = Some((data, a.value.span))
+                        }
                         v => {
                             self.err(
                                 Diag::error(
                                     Code::ArgType,
-                                    format!("mixture weights must be a constant vector, found {}", v.describe()),
+                                    format!(
+                                        "mixture weights must be a constant vector, found {}",
+                                        v.describe()
+                                    ),
                                 )
                                 .label(a.value.span, "not a constant vector"),
                             );
@@ -1425,9 +1581,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 Some(other) => {
                     self.err(
-                        Diag::error(Code::UnknownParameter, format!("`mixture` has no parameter `{other}`"))
-                            .label(a.span, "unknown parameter")
-                            .help("write the components as positional arguments and `weights = [...]`"),
+                        Diag::error(
+                            Code::UnknownParameter,
+                            format!("`mixture` has no parameter `{other}`"),
+                        )
+                        .label(a.span, "unknown parameter")
+                        .help("write the components as positional arguments and `weights = [...]`"),
                     );
                     return None;
                 }
@@ -1437,7 +1596,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         self.err(
                             Diag::error(
                                 Code::ArgType,
-                                format!("a mixture component must be a distribution, found {}", v.describe()),
+                                format!(
+                                    "a mixture component must be a distribution, found {}",
+                                    v.describe()
+                                ),
                             )
                             .label(a.value.span, "not a distribution")
                             .help("e.g. `mixture(normal([-1, 0], 0.1), normal([1, 0], 0.1))`"),
@@ -1472,21 +1634,32 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let total: f64 = w.iter().sum();
                 if w.iter().any(|x| *x < 0.0) || total <= 0.0 {
                     self.err(
-                        Diag::error(Code::InvalidValue, "mixture weights must be non-negative with a positive sum")
-                            .label(span, "invalid weights"),
+                        Diag::error(
+                            Code::InvalidValue,
+                            "mixture weights must be non-negative with a positive sum",
+                        )
+                        .label(span, "invalid weights"),
                     );
                     return None;
                 }
                 w.iter().map(|x| x / total).collect()
             }
         };
-        Some(DistV::Mixture { weights, comps, span: c.span })
+        Some(DistV::Mixture {
+            weights,
+            comps,
+            span: c.span,
+        })
     }
 
     /// A primitive distribution with its arguments; `dim` is the latent space's dimension when
     /// the primitive is used directly as a latent prior.
     fn distribution(&mut self, c: &Call, env: &mut Env, space_dim: Option<i64>) -> Option<DistV> {
-        let name = if c.name.name == "vmf" { "von_mises_fisher" } else { c.name.name.as_str() };
+        let name = if c.name.name == "vmf" {
+            "von_mises_fisher"
+        } else {
+            c.name.name.as_str()
+        };
         let &(_, prim, params) = PRIMS.iter().find(|(n, ..)| *n == name)?;
         // `uniform_sphere(d)` and `categorical(k)` take a size as their only parameter.
         let params: &[(&str, Option<f64>)] = match prim {
@@ -1504,8 +1677,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                         Some(x) if v.int() && x >= 1.0 => dim = Some((x as i64, a.value.span)),
                         _ => {
                             self.err(
-                                Diag::error(Code::InvalidValue, "`dim` must be a constant integer >= 1")
-                                    .label(a.value.span, "not a positive integer"),
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    "`dim` must be a constant integer >= 1",
+                                )
+                                .label(a.value.span, "not a positive integer"),
                             );
                             return None;
                         }
@@ -1520,13 +1696,18 @@ impl<'p, 'a> Inst<'p, 'a> {
                             names.push("dim");
                         }
                         let help = match did_you_mean(&n.name, names.iter().copied()) {
-                            Some(k) => format!("did you mean `{k}`? `{name}` takes {}", names.join(", ")),
+                            Some(k) => {
+                                format!("did you mean `{k}`? `{name}` takes {}", names.join(", "))
+                            }
                             None => format!("`{name}` takes {}", names.join(", ")),
                         };
                         self.err(
-                            Diag::error(Code::UnknownParameter, format!("`{name}` has no parameter `{}`", n.name))
-                                .label(n.span, "unknown parameter")
-                                .help(help),
+                            Diag::error(
+                                Code::UnknownParameter,
+                                format!("`{name}` has no parameter `{}`", n.name),
+                            )
+                            .label(n.span, "unknown parameter")
+                            .help(help),
                         );
                         return None;
                     }
@@ -1563,7 +1744,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 (None, None) if prim == Prim::UniformSphere && space_dim.is_some() => {
                     let d = space_dim.unwrap_or(2);
-                    args.push(Val::Const { data: vec![d as f64], shape: vec![], int: true });
+                    args.push(Val::Const {
+                        data: vec![d as f64],
+                        shape: vec![],
+                        int: true,
+                    });
                     spans.push(c.span);
                 }
                 (None, None) => {
@@ -1579,8 +1764,11 @@ impl<'p, 'a> Inst<'p, 'a> {
         for (i, v) in args.iter().enumerate() {
             if v.shape().len() > 1 && !(prim == Prim::Categorical) {
                 self.err(
-                    Diag::error(Code::ShapeMismatch, format!("`{name}` parameters are scalars or vectors"))
-                        .label(spans[i], "a matrix"),
+                    Diag::error(
+                        Code::ShapeMismatch,
+                        format!("`{name}` parameters are scalars or vectors"),
+                    )
+                    .label(spans[i], "a matrix"),
                 );
                 return None;
             }
@@ -1593,9 +1781,14 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Some(d) if d >= 2.0 => vec![d as i64],
                     _ => {
                         self.err(
-                            Diag::error(Code::InvalidValue, "`uniform_sphere(d)` needs a constant integer d >= 2")
-                                .label(spans[0], "the dimension of the ambient space R^d")
-                                .help("the unit sphere S^(d-1) lives in R^d; S^9 is `uniform_sphere(10)`"),
+                            Diag::error(
+                                Code::InvalidValue,
+                                "`uniform_sphere(d)` needs a constant integer d >= 2",
+                            )
+                            .label(spans[0], "the dimension of the ambient space R^d")
+                            .help(
+                                "the unit sphere S^(d-1) lives in R^d; S^9 is `uniform_sphere(10)`",
+                            ),
                         );
                         return None;
                     }
@@ -1608,30 +1801,47 @@ impl<'p, 'a> Inst<'p, 'a> {
                         let k = data[0];
                         if !w.int() || k < 1.0 {
                             self.err(
-                                Diag::error(Code::InvalidValue, "`categorical(k)` needs an integer k >= 1")
-                                    .label(spans[0], format!("k = {}", ir::num(k)))
-                                    .help("k is the number of categories; or give a vector of weights"),
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    "`categorical(k)` needs an integer k >= 1",
+                                )
+                                .label(spans[0], format!("k = {}", ir::num(k)))
+                                .help("k is the number of categories; or give a vector of weights"),
                             );
                             return None;
                         }
-                        args[0] = Val::Const { data: vec![1.0 / k; k as usize], shape: vec![k as i64], int: false };
+                        args[0] = Val::Const {
+                            data: vec![1.0 / k; k as usize],
+                            shape: vec![k as i64],
+                            int: false,
+                        };
                     }
                     (Val::Const { data, .. }, [_]) => {
                         let total: f64 = data.iter().sum();
                         if data.iter().any(|x| *x < 0.0) || total <= 0.0 {
                             self.err(
-                                Diag::error(Code::InvalidValue, "categorical weights must be non-negative with a positive sum")
-                                    .label(spans[0], "invalid weights"),
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    "categorical weights must be non-negative with a positive sum",
+                                )
+                                .label(spans[0], "invalid weights"),
                             );
                             return None;
                         }
-                        args[0] = Val::Const { data: data.iter().map(|x| x / total).collect(), shape: vec![data.len() as i64], int: false };
+                        args[0] = Val::Const {
+                            data: data.iter().map(|x| x / total).collect(),
+                            shape: vec![data.len() as i64],
+                            int: false,
+                        };
                     }
                     (_, [_]) => {}
                     _ => {
                         self.err(
-                            Diag::error(Code::ArgType, "categorical takes a number of categories or a vector of weights")
-                                .label(spans[0], "neither"),
+                            Diag::error(
+                                Code::ArgType,
+                                "categorical takes a number of categories or a vector of weights",
+                            )
+                            .label(spans[0], "neither"),
                         );
                         return None;
                     }
@@ -1670,7 +1880,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                             self.err(
                                 Diag::error(
                                     Code::ShapeMismatch,
-                                    format!("`{name}` parameters of different lengths: {} and {}", shape_words(&shape), shape_words(v.shape())),
+                                    format!(
+                                        "`{name}` parameters of different lengths: {} and {}",
+                                        shape_words(&shape),
+                                        shape_words(v.shape())
+                                    ),
                                 )
                                 .label(*s, shape_words(v.shape()))
                                 .label(at, shape_words(&shape)),
@@ -1679,12 +1893,17 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                     }
                 }
-                let dim = dim.map(|(d, s)| (d, Some(s))).or(space_dim.map(|d| (d, None)));
+                let dim = dim
+                    .map(|(d, s)| (d, Some(s)))
+                    .or(space_dim.map(|d| (d, None)));
                 if let Some((d, s)) = dim {
                     if !shape.is_empty() && shape[0] != d {
                         let mut diag = Diag::error(
                             Code::ShapeMismatch,
-                            format!("`{name}` has parameters of length {} but dimension {d}", shape[0]),
+                            format!(
+                                "`{name}` has parameters of length {} but dimension {d}",
+                                shape[0]
+                            ),
                         )
                         .label(at, format!("length {}", shape[0]));
                         if let Some(s) = s {
@@ -1713,7 +1932,9 @@ impl<'p, 'a> Inst<'p, 'a> {
     fn ranges(&mut self, prim: Prim, name: &str, args: &[Val], spans: &[Span]) -> Option<()> {
         let check = |i: usize, ok: &dyn Fn(f64) -> bool, why: &str| -> Option<(usize, String)> {
             match &args[i] {
-                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => Some((i, why.to_string())),
+                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => {
+                    Some((i, why.to_string()))
+                }
                 _ => None,
             }
         };
@@ -1734,7 +1955,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                 .or_else(|| check(1, &pos, "a rate must be positive")),
             Prim::Beta => check(0, &pos, "beta parameters must be positive")
                 .or_else(|| check(1, &pos, "beta parameters must be positive")),
-            Prim::Bernoulli => check(0, &|x| (0.0..=1.0).contains(&x), "a probability lies in [0, 1]"),
+            Prim::Bernoulli => check(
+                0,
+                &|x| (0.0..=1.0).contains(&x),
+                "a probability lies in [0, 1]",
+            ),
             Prim::Laplace => check(1, &pos, "a scale must be positive"),
             Prim::Exponential => check(0, &pos, "a rate must be positive"),
             Prim::VonMisesFisher => check(1, &pos, "kappa (the concentration) must be positive"),
@@ -1743,9 +1968,12 @@ impl<'p, 'a> Inst<'p, 'a> {
         if let Some((i, why)) = bad {
             let shown = show(&args[i]);
             self.err(
-                Diag::error(Code::InvalidValue, format!("invalid parameter of `{name}`: {why}"))
-                    .label(spans[i], format!("this is {shown}"))
-                    .help(why),
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("invalid parameter of `{name}`: {why}"),
+                )
+                .label(spans[i], format!("this is {shown}"))
+                .help(why),
             );
             return None;
         }
@@ -1755,7 +1983,9 @@ impl<'p, 'a> Inst<'p, 'a> {
     /// Emits the instructions that draw one sample of `d` per row.
     fn draw(&mut self, d: &DistV, name: &str) -> Option<Val> {
         match d {
-            DistV::Prim { prim, args, shape, .. } => {
+            DistV::Prim {
+                prim, args, shape, ..
+            } => {
                 let regs: Vec<usize> = match prim {
                     Prim::UniformSphere => vec![],
                     _ => args.iter().map(|a| self.lift(a, "const")).collect(),
@@ -1773,9 +2003,19 @@ impl<'p, 'a> Inst<'p, 'a> {
                     _ => On::Any,
                 };
                 let reg = self.push(name, shape.clone(), int, Op::Draw(*prim, regs));
-                Some(Val::Reg { reg, shape: shape.clone(), int, on, card })
+                Some(Val::Reg {
+                    reg,
+                    shape: shape.clone(),
+                    int,
+                    on,
+                    card,
+                })
             }
-            DistV::Prior { name: callee, args, span } => {
+            DistV::Prior {
+                name: callee,
+                args,
+                span,
+            } => {
                 let def = *self.defs.get(callee)?;
                 let (v, space) = self.run(def, args.clone(), *span)?;
                 let on = match space {
@@ -1784,11 +2024,27 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Space::Euclidean { .. } => v.on(),
                 };
                 Some(match v {
-                    Val::Reg { reg, shape, int, card, .. } => Val::Reg { reg, shape, int, on, card },
+                    Val::Reg {
+                        reg,
+                        shape,
+                        int,
+                        card,
+                        ..
+                    } => Val::Reg {
+                        reg,
+                        shape,
+                        int,
+                        on,
+                        card,
+                    },
                     v => v,
                 })
             }
-            DistV::Mixture { weights, comps, span } => {
+            DistV::Mixture {
+                weights,
+                comps,
+                span,
+            } => {
                 let mut vals = vec![];
                 for c in comps {
                     vals.push(self.draw(c, name)?);
@@ -1809,7 +2065,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                     );
                     return None;
                 }
-                let on = if vals.iter().all(|v| v.on() == vals[0].on()) { vals[0].on() } else { On::Any };
+                let on = if vals.iter().all(|v| v.on() == vals[0].on()) {
+                    vals[0].on()
+                } else {
+                    On::Any
+                };
                 let int = vals.iter().all(Val::int);
                 let k = vals.len() as i64;
                 let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "const")).collect();
@@ -1817,9 +2077,20 @@ impl<'p, 'a> Inst<'p, 'a> {
                 stacked_shape.extend(&shape0);
                 let stacked = self.push("components", stacked_shape, int, Op::Stack(regs));
                 let w = self.push("weights", vec![k], false, Op::Const(weights.clone()));
-                let c = self.push("component", vec![], true, Op::Draw(Prim::Categorical, vec![w]));
+                let c = self.push(
+                    "component",
+                    vec![],
+                    true,
+                    Op::Draw(Prim::Categorical, vec![w]),
+                );
                 let reg = self.push(name, shape0.clone(), int, Op::Index(stacked, c));
-                Some(Val::Reg { reg, shape: shape0, int, on, card: None })
+                Some(Val::Reg {
+                    reg,
+                    shape: shape0,
+                    int,
+                    on,
+                    card: None,
+                })
             }
         }
     }
@@ -1833,7 +2104,10 @@ fn signature(name: &str, params: &[(&str, Option<f64>)], prim: Prim) -> String {
             None => p.to_string(),
         })
         .collect();
-    if !matches!(prim, Prim::UniformSphere | Prim::Categorical | Prim::VonMisesFisher) {
+    if !matches!(
+        prim,
+        Prim::UniformSphere | Prim::Categorical | Prim::VonMisesFisher
+    ) {
         ps.push("dim".into());
     }
     format!("usage: `{name}({})`", ps.join(", "))

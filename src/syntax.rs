@@ -619,7 +619,9 @@ impl Builder {
         let mut span = span;
         let kind = match rule {
             Rule::data_clause => {
-                let mut calls = inner.filter(|q| q.as_rule() == Rule::call).map(|c| self.call(c));
+                let mut calls = inner
+                    .filter(|q| q.as_rule() == Rule::call)
+                    .map(|c| self.call(c));
                 let set = calls.next().expect("grammar: data call");
                 let transforms: Vec<Call> = calls.collect();
                 // The clause ends at its last call, not in the whitespace after it.

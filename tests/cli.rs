@@ -121,3 +121,66 @@ fn run_directory_commands_explain_bad_arguments() {
     assert!(e.contains("--resume needs --out DIR"), "{e}");
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn prior_command_draws_a_program_and_explains_mistakes() {
+    let root = std::env::temp_dir().join(format!("sae-dsl-prior-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let stdlib = concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/priors.sae");
+    let out_dir = root.to_str().expect("utf8");
+    let o = Command::new(FRONT)
+        .args([
+            "prior",
+            stdlib,
+            "ring_mixture",
+            "--args",
+            "k = 5, radius = 1",
+        ])
+        .args(["-n", "500", "--out", out_dir, "--device", "cpu"])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("ring_mixture(k = 5, radius = 1, scale = 0.2)"),
+        "{text}"
+    );
+    let npy = sae_dsl::npy::read(&root.join("ring_mixture.npy")).expect("npy");
+    assert_eq!(npy.shape, vec![500, 2]);
+    // Points lie near the unit circle (radius 1, std 0.2).
+    let mean_r: f64 = npy
+        .data
+        .chunks(2)
+        .map(|p| (p[0] * p[0] + p[1] * p[1]).sqrt())
+        .sum::<f64>()
+        / 500.0;
+    assert!((mean_r - 1.0).abs() < 0.1, "mean radius {mean_r}");
+    let png = std::fs::read(root.join("ring_mixture.png")).expect("png");
+    assert_eq!(&png[1..4], b"PNG");
+    // A simplex prior is drawn as a polygon projection, a 3-D one as pairwise scatters.
+    for name in ["symmetric_dirichlet", "two_caps"] {
+        let o = Command::new(FRONT)
+            .args([
+                "prior", stdlib, name, "-n", "300", "--out", out_dir, "--device", "cpu",
+            ])
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(root.join(format!("{name}.png")).is_file());
+    }
+    let fails = |args: &[&str]| {
+        let o = Command::new(FRONT)
+            .args(["prior", stdlib])
+            .args(args)
+            .args(["--out", out_dir, "--device", "cpu"])
+            .output()
+            .expect("runs");
+        assert!(!o.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(fails(&["ring_mixtur"]).contains("did you mean `ring_mixture`"));
+    let e = fails(&["ring_mixture", "--args", "k = 0"]);
+    assert!(e.contains("needs an integer k >= 1"), "{e}");
+    let e = fails(&["ring_mixture", "--args", "radius = "]);
+    assert!(e.contains("sae::parse::syntax"), "{e}");
+}

@@ -86,7 +86,10 @@ fn mean(v: &[f64]) -> f64 {
 fn near_mean(v: &[f64], mu: f64, sd: f64, what: &str) {
     let m = mean(v);
     let se = sd / (v.len() as f64).sqrt();
-    assert!((m - mu).abs() < 5.0 * se, "{what}: mean {m:.4}, expected {mu:.4} (se {se:.4})");
+    assert!(
+        (m - mu).abs() < 5.0 * se,
+        "{what}: mean {m:.4}, expected {mu:.4} (se {se:.4})"
+    );
 }
 
 /// One primitive drawn through a one-statement program.
@@ -103,16 +106,40 @@ fn one(expr: &str, space: &str) -> Tensor {
 fn continuous_primitives_match_rand_distr() {
     use rand_distr::{Beta, Exp, Gamma, Normal, Uniform};
     let t = one("normal([1, -2], [0.5, 2])", "R^2");
-    ks(&col(&t, 0), &reference(Normal::new(1.0, 0.5).unwrap(), 1), "normal x1");
-    ks(&col(&t, 1), &reference(Normal::new(-2.0, 2.0).unwrap(), 2), "normal x2");
+    ks(
+        &col(&t, 0),
+        &reference(Normal::new(1.0, 0.5).unwrap(), 1),
+        "normal x1",
+    );
+    ks(
+        &col(&t, 1),
+        &reference(Normal::new(-2.0, 2.0).unwrap(), 2),
+        "normal x2",
+    );
     let t = one("uniform(-1, 3, dim = 2)", "R^2");
-    ks(&col(&t, 1), &reference(Uniform::new(-1.0, 3.0), 3), "uniform");
+    ks(
+        &col(&t, 1),
+        &reference(Uniform::new(-1.0, 3.0), 3),
+        "uniform",
+    );
     let t = one("gamma(2.5, rate = 3, dim = 1)", "R^1");
-    ks(&col(&t, 0), &reference(Gamma::new(2.5, 1.0 / 3.0).unwrap(), 4), "gamma");
+    ks(
+        &col(&t, 0),
+        &reference(Gamma::new(2.5, 1.0 / 3.0).unwrap(), 4),
+        "gamma",
+    );
     let t = one("beta(2, 5, dim = 1)", "R^1");
-    ks(&col(&t, 0), &reference(Beta::new(2.0, 5.0).unwrap(), 5), "beta");
+    ks(
+        &col(&t, 0),
+        &reference(Beta::new(2.0, 5.0).unwrap(), 5),
+        "beta",
+    );
     let t = one("exponential(2, dim = 1)", "R^1");
-    ks(&col(&t, 0), &reference(Exp::new(2.0).unwrap(), 6), "exponential");
+    ks(
+        &col(&t, 0),
+        &reference(Exp::new(2.0).unwrap(), 6),
+        "exponential",
+    );
     // Laplace(0.5, 2) by its inverse CDF in f64, an implementation independent of ours.
     let t = one("laplace(0.5, 2, dim = 1)", "R^1");
     let u = reference(Uniform::new(-0.5, 0.5), 7);
@@ -134,7 +161,12 @@ fn discrete_primitives_have_their_frequencies() {
     let v = col(&draw(&p, 3), 0);
     for (k, w) in [0.2, 0.3, 0.5].iter().enumerate() {
         let hits: Vec<f64> = v.iter().map(|x| f64::from(*x == k as f64)).collect();
-        near_mean(&hits, *w, (w * (1.0 - w)).sqrt(), &format!("categorical {k}"));
+        near_mean(
+            &hits,
+            *w,
+            (w * (1.0 - w)).sqrt(),
+            &format!("categorical {k}"),
+        );
     }
     let t = one("bernoulli(0.3, dim = 1)", "R^1");
     near_mean(&col(&t, 0), 0.3, (0.3f64 * 0.7).sqrt(), "bernoulli");
@@ -145,10 +177,18 @@ fn sphere_simplex_and_von_mises_fisher_primitives() {
     use rand_distr::{Beta, Uniform};
     // Archimedes: a coordinate of the uniform distribution on S^2 is uniform on [-1, 1].
     let t = one("uniform_sphere(3)", "S^2");
-    ks(&col(&t, 2), &reference(Uniform::new(-1.0, 1.0), 8), "sphere");
+    ks(
+        &col(&t, 2),
+        &reference(Uniform::new(-1.0, 1.0), 8),
+        "sphere",
+    );
     // Dirichlet([1, 2, 3]): the first coordinate is Beta(1, 5).
     let t = one("dirichlet([1, 2, 3])", "simplex(3)");
-    ks(&col(&t, 0), &reference(Beta::new(1.0, 5.0).unwrap(), 9), "dirichlet");
+    ks(
+        &col(&t, 0),
+        &reference(Beta::new(1.0, 5.0).unwrap(), 9),
+        "dirichlet",
+    );
     // vMF on S^2: the component along mu has mean coth(kappa) - 1/kappa.
     let kappa: f64 = 4.0;
     let t = one("von_mises_fisher([0, 0.6, 0.8], 4)", "S^2");
@@ -184,7 +224,8 @@ fn mixtures_and_indexing_draw_the_right_components() {
     let mut counts = [0usize; 8];
     let mut dx = vec![];
     for (a, b) in x.iter().zip(&y) {
-        let k = ((b.atan2(*a) / (std::f64::consts::PI / 4.0)).round() as i64).rem_euclid(8) as usize;
+        let k =
+            ((b.atan2(*a) / (std::f64::consts::PI / 4.0)).round() as i64).rem_euclid(8) as usize;
         counts[k] += 1;
         let ang = k as f64 * std::f64::consts::PI / 4.0;
         dx.push(a - 2.0 * ang.cos());
@@ -203,7 +244,11 @@ fn stdlib_priors_match_the_builtins() {
     use rand_distr::{Beta, Normal};
     let (p, _) = program("", "R^8", "gaussian(8, std = 2)");
     let t = draw(&p, 12);
-    ks(&col(&t, 5), &reference(Normal::new(0.0, 2.0).unwrap(), 13), "gaussian");
+    ks(
+        &col(&t, 5),
+        &reference(Normal::new(0.0, 2.0).unwrap(), 13),
+        "gaussian",
+    );
     // sphere(10) against the built-in uniform_sphere on S^9: same first-coordinate law.
     let (p, _) = program("", "S^9", "sphere(10)");
     let ours = col(&draw(&p, 14), 0);
@@ -214,7 +259,11 @@ fn stdlib_priors_match_the_builtins() {
     // symmetric_dirichlet(16, 0.2): normalised Gammas; a coordinate is Beta(0.2, 3.0).
     let (p, _) = program("", "simplex(16)", "symmetric_dirichlet(16, alpha = 0.2)");
     let t = draw(&p, 16);
-    ks(&col(&t, 3), &reference(Beta::new(0.2, 3.0).unwrap(), 17), "dirichlet program");
+    ks(
+        &col(&t, 3),
+        &reference(Beta::new(0.2, 3.0).unwrap(), 17),
+        "dirichlet program",
+    );
     let sums = t.sum_dim_intlist(1, false, Kind::Double);
     assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-4);
     // Every stdlib prior draws finite values of its space's dimension.
@@ -251,9 +300,16 @@ fn a_program_draws_independent_rows_in_one_pass() {
         })
         .collect();
     let distinct: std::collections::HashSet<i64> = angles.iter().copied().collect();
-    assert_eq!(distinct.len(), 8, "every cluster appears in a batch of 4096");
+    assert_eq!(
+        distinct.len(),
+        8,
+        "every cluster appears in a batch of 4096"
+    );
     let first = t.get(0);
-    let same = (&t - &first).abs().sum_dim_intlist(1, false, Kind::Double).lt(1e-12);
+    let same = (&t - &first)
+        .abs()
+        .sum_dim_intlist(1, false, Kind::Double)
+        .lt(1e-12);
     assert_eq!(same.sum(Kind::Int64).int64_value(&[]), 1, "rows differ");
 }
 
@@ -281,14 +337,26 @@ fn composite_latents_sample_and_train_per_component() {
     let net = sae_dsl::backend::Compiled::new(&vs, &m);
     tch::manual_seed(0);
     let w = net.sample_prior(N).to_kind(Kind::Double);
-    let norms = w.narrow(1, 0, 2).square().sum_dim_intlist(1, false, Kind::Double);
-    assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5, "angle on the circle");
+    let norms = w
+        .narrow(1, 0, 2)
+        .square()
+        .sum_dim_intlist(1, false, Kind::Double);
+    assert!(
+        (norms - 1.0).abs().max().double_value(&[]) < 1e-5,
+        "angle on the circle"
+    );
     near_mean(&col(&w, 2), 0.0, 0.5, "size mean");
     let x = Tensor::randn([5, 2], (Kind::Float, Device::Cpu));
     let z = net.encode(&x, false);
     assert_eq!(z.size(), [5, 3]);
-    let zn = z.narrow(1, 0, 2).square().sum_dim_intlist(1, false, Kind::Float);
-    assert!((zn - 1.0).abs().max().double_value(&[]) < 1e-5, "encoder ends on the circle");
+    let zn = z
+        .narrow(1, 0, 2)
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float);
+    assert!(
+        (zn - 1.0).abs().max().double_value(&[]) < 1e-5,
+        "encoder ends on the circle"
+    );
     let dir = common::tempdir("composite");
     let opts = sae_dsl::train::RunOptions {
         out: Some(dir.join("run")),
@@ -297,7 +365,10 @@ fn composite_latents_sample_and_train_per_component() {
     };
     let s = sae_dsl::train::run(&m, text, Device::Cpu, &opts).expect("trains");
     assert_eq!(s.epochs.len(), 3);
-    assert!(s.epochs.iter().all(|e| e.penalty.is_finite() && e.recon.is_finite()));
+    assert!(s
+        .epochs
+        .iter()
+        .all(|e| e.penalty.is_finite() && e.recon.is_finite()));
 }
 
 #[test]
@@ -315,17 +386,34 @@ fn place_and_crop_move_and_scale_as_specified() {
     let c = canvas.view([size, size]).to_kind(Kind::Double);
     let idx = Tensor::arange(size, (Kind::Double, Device::Cpu));
     let mass = c.sum(Kind::Double).double_value(&[]);
-    let cx = (c.sum_dim_intlist(0, false, Kind::Double) * &idx).sum(Kind::Double).double_value(&[]) / mass;
-    let cy = (c.sum_dim_intlist(1, false, Kind::Double) * &idx).sum(Kind::Double).double_value(&[]) / mass;
+    let cx = (c.sum_dim_intlist(0, false, Kind::Double) * &idx)
+        .sum(Kind::Double)
+        .double_value(&[])
+        / mass;
+    let cy = (c.sum_dim_intlist(1, false, Kind::Double) * &idx)
+        .sum(Kind::Double)
+        .double_value(&[])
+        / mass;
     // Canvas coordinate t in [-1, 1] is pixel (t + 1) * size / 2 - 0.5 (align_corners = false).
     let px = |t: f64| (t + 1.0) * size as f64 / 2.0 - 0.5;
-    assert!((cx - px(shift * 1.0)).abs() < 0.3, "x centroid {cx} vs {}", px(shift));
-    assert!((cy - px(shift * -0.5)).abs() < 0.3, "y centroid {cy} vs {}", px(-0.5 * shift));
+    assert!(
+        (cx - px(shift * 1.0)).abs() < 0.3,
+        "x centroid {cx} vs {}",
+        px(shift)
+    );
+    assert!(
+        (cy - px(shift * -0.5)).abs() < 0.3,
+        "y centroid {cy} vs {}",
+        px(-0.5 * shift)
+    );
     // Mass scales with the area: (exp(zoom w2))^2.
     let blob_mass = blob.sum(Kind::Double).double_value(&[]);
     let ratio = mass / blob_mass;
     let expected = (zoom * 0.5f64).exp().powi(2);
-    assert!((ratio / expected - 1.0).abs() < 0.02, "mass ratio {ratio} vs {expected}");
+    assert!(
+        (ratio / expected - 1.0).abs() < 0.02,
+        "mass ratio {ratio} vs {expected}"
+    );
     // Cropping at the same position recovers the blob.
     let back = crop(&canvas, &w, h, shift, zoom);
     let err = (&back - &blob).abs().max().double_value(&[]);

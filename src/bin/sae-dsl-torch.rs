@@ -321,8 +321,8 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             let started = std::time::Instant::now();
             let z = tch::no_grad(|| sae_dsl::backend::sample_program(&program, n, d));
             let took = started.elapsed();
-            let written = eval::write_prior_samples(&z, space, &program.call, &out, &name)
-                .map_err(report)?;
+            let written =
+                eval::write_prior_samples(&z, space, &program.call, &out, &name).map_err(report)?;
             println!(
                 "{n} samples of {} on {space} in {:.2} ms ({} registers, {} draws per sample)",
                 program.call,
