@@ -449,6 +449,18 @@ fn call_text(call: &Call, instrs: &[Instr]) -> String {
     }
 }
 
+/// The values of constants laid end to end, when every value is a constant.
+fn all_const(vals: &[Val]) -> Option<Vec<f64>> {
+    let mut out = vec![];
+    for v in vals {
+        match v {
+            Val::Const { data, .. } => out.extend_from_slice(data),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Broadcast shape of two operands (a scalar broadcasts over anything).
 fn broadcast(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
     if a.is_empty() {
@@ -1150,14 +1162,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let mut shape = vec![vals.len() as i64];
         shape.extend(&shape0);
         let int = vals.iter().all(Val::int);
-        if vals.iter().all(|v| matches!(v, Val::Const { .. })) {
-            let data = vals
-                .iter()
-                .flat_map(|v| match v {
-                    Val::Const { data, .. } => data.clone(),
-                    _ => vec![],
-                })
-                .collect();
+        if let Some(data) = all_const(&vals) {
             return Some(Val::Const { data, shape, int });
         }
         let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "element")).collect();
@@ -1527,14 +1532,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             .map(|v| v.shape().first().copied().unwrap_or(1))
             .sum();
         let int = vals.iter().all(Val::int);
-        if vals.iter().all(|v| matches!(v, Val::Const { .. })) {
-            let data = vals
-                .iter()
-                .flat_map(|v| match v {
-                    Val::Const { data, .. } => data.clone(),
-                    _ => vec![],
-                })
-                .collect();
+        if let Some(data) = all_const(&vals) {
             return Some(Val::Const {
                 data,
                 shape: vec![n],
