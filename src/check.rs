@@ -1219,26 +1219,19 @@ impl<'a> Checker<'a> {
         let params = if PRIORS.iter().any(|(n, _)| *n == pname) {
             self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
         } else {
-            let mut cands = names(PRIORS);
-            let defined = self.priors.names();
-            cands.extend(defined.iter().copied());
-            cands.extend([
-                "gamma",
-                "beta",
-                "laplace",
-                "exponential",
-                "von_mises_fisher",
-            ]);
+            let mut cands: Vec<String> = names(PRIORS).iter().map(|n| n.to_string()).collect();
+            cands.extend(self.priors.names().iter().map(|n| n.to_string()));
+            // Discrete draws make poor latent priors; they are not suggested.
+            cands.extend(
+                prior::primitive_names()
+                    .filter(|n| !["categorical", "bernoulli"].contains(n))
+                    .map(String::from),
+            );
             cands.sort();
-            let in_std = crate::load::STDLIB
-                .iter()
-                .find(|(_, text)| text.contains(&format!("prior {pname}(")));
-            let help = match in_std {
-                Some((file, _)) => format!(
-                    "`{pname}` is defined in the standard library: add `import \"std/{file}\"`"
-                ),
-                None => unknown_help(pname, "priors", &cands),
-            };
+            cands.dedup();
+            let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
+            let help = stdlib_hint("prior", pname)
+                .unwrap_or_else(|| unknown_help(pname, "priors", &cands));
             self.err(
                 Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
                     .label(prior.name.span, "not a known prior")
@@ -2024,15 +2017,8 @@ impl<'a> Checker<'a> {
                 let nets: Vec<String> = self.nets.keys().cloned().collect();
                 cands.extend(nets.iter().map(String::as_str));
                 cands.sort();
-                let in_std = crate::load::STDLIB
-                    .iter()
-                    .find(|(_, text)| text.contains(&format!("net {name}(")));
-                let help = match in_std {
-                    Some((file, _)) => format!(
-                        "`{name}` is defined in the standard library: add `import \"std/{file}\"`"
-                    ),
-                    None => unknown_help(name, "layers and nets", &cands),
-                };
+                let help = stdlib_hint("net", name)
+                    .unwrap_or_else(|| unknown_help(name, "layers and nets", &cands));
                 self.err(
                     Diag::error(Code::UnknownLayer, format!("unknown layer or net `{name}`"))
                         .label(call.name.span, "not a layer")
@@ -2782,6 +2768,16 @@ impl<'a> Checker<'a> {
         );
         None
     }
+}
+
+/// "`NAME` is defined in the standard library: ..." when a stdlib file defines `KIND NAME(`.
+fn stdlib_hint(kind: &str, name: &str) -> Option<String> {
+    crate::load::STDLIB
+        .iter()
+        .find(|(_, text)| text.contains(&format!("{kind} {name}(")))
+        .map(|(file, _)| {
+            format!("`{name}` is defined in the standard library: add `import \"std/{file}\"`")
+        })
 }
 
 fn name_of(c: &Call) -> &str {

@@ -191,6 +191,11 @@ pub fn is_primitive(name: &str) -> bool {
     name == "vmf" || PRIMS.iter().any(|(n, ..)| *n == name)
 }
 
+/// The names of the primitive distributions.
+pub fn primitive_names() -> impl Iterator<Item = &'static str> {
+    PRIMS.iter().map(|(n, ..)| *n)
+}
+
 /// Names a prior definition may not take.
 pub fn reserved(name: &str) -> bool {
     is_primitive(name)
@@ -1629,18 +1634,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     );
                     return None;
                 }
-                let total: f64 = w.iter().sum();
-                if w.iter().any(|x| *x < 0.0) || total <= 0.0 {
-                    self.err(
-                        Diag::error(
-                            Code::InvalidValue,
-                            "mixture weights must be non-negative with a positive sum",
-                        )
-                        .label(span, "invalid weights"),
-                    );
-                    return None;
-                }
-                w.iter().map(|x| x / total).collect()
+                self.normalised(&w, span, "mixture")?
             }
         };
         Some(DistV::Mixture {
@@ -1815,20 +1809,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         };
                     }
                     (Val::Const { data, .. }, [_]) => {
-                        let total: f64 = data.iter().sum();
-                        if data.iter().any(|x| *x < 0.0) || total <= 0.0 {
-                            self.err(
-                                Diag::error(
-                                    Code::InvalidValue,
-                                    "categorical weights must be non-negative with a positive sum",
-                                )
-                                .label(spans[0], "invalid weights"),
-                            );
-                            return None;
-                        }
+                        let w = self.normalised(data, spans[0], "categorical")?;
                         args[0] = Val::Const {
-                            data: data.iter().map(|x| x / total).collect(),
-                            shape: vec![data.len() as i64],
+                            shape: vec![w.len() as i64],
+                            data: w,
                             int: false,
                         };
                     }
@@ -1924,6 +1908,22 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         };
         Some(DistV::Prim { prim, args, shape })
+    }
+
+    /// Constant weights scaled to sum to one; negative weights or a zero sum are an error.
+    fn normalised(&mut self, w: &[f64], span: Span, what: &str) -> Option<Vec<f64>> {
+        let total: f64 = w.iter().sum();
+        if w.iter().any(|x| *x < 0.0) || total <= 0.0 {
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("{what} weights must be non-negative with a positive sum"),
+                )
+                .label(span, "invalid weights"),
+            );
+            return None;
+        }
+        Some(w.iter().map(|x| x / total).collect())
     }
 
     /// Static range checks of constant parameters.
