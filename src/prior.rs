@@ -132,6 +132,9 @@ fn const_on(data: &[f64]) -> On {
     }
 }
 
+/// The largest dimension or number of categories of a draw (the batch multiplies it).
+const MAX_DIM: f64 = (1 << 20) as f64;
+
 /// The primitive distributions: name, distribution, parameters (name, default).
 const PRIMS: &[(&str, Prim, &[(&str, Option<f64>)])] = &[
     (
@@ -1666,12 +1669,17 @@ impl<'p, 'a> Inst<'p, 'a> {
             let i = match &a.name {
                 Some(n) if n.name == "dim" && prim != Prim::UniformSphere => {
                     match v.as_f64() {
-                        Some(x) if v.int() && x >= 1.0 => dim = Some((x as i64, a.value.span)),
+                        Some(x) if v.int() && (1.0..=MAX_DIM).contains(&x) => {
+                            dim = Some((x as i64, a.value.span))
+                        }
                         _ => {
                             self.err(
                                 Diag::error(
                                     Code::InvalidValue,
-                                    "`dim` must be a constant integer >= 1",
+                                    format!(
+                                        "`dim` must be a constant integer from 1 to {}",
+                                        MAX_DIM
+                                    ),
                                 )
                                 .label(a.value.span, "not a positive integer"),
                             );
@@ -1770,12 +1778,15 @@ impl<'p, 'a> Inst<'p, 'a> {
             Prim::UniformSphere => {
                 let d = args[0].as_f64().filter(|_| args[0].int());
                 match d {
-                    Some(d) if d >= 2.0 => vec![d as i64],
+                    Some(d) if (2.0..=MAX_DIM).contains(&d) => vec![d as i64],
                     _ => {
                         self.err(
                             Diag::error(
                                 Code::InvalidValue,
-                                "`uniform_sphere(d)` needs a constant integer d >= 2",
+                                format!(
+                                    "`uniform_sphere(d)` needs a constant integer d from 2 to {}",
+                                    MAX_DIM
+                                ),
                             )
                             .label(spans[0], "the dimension of the ambient space R^d")
                             .help(
@@ -1791,11 +1802,14 @@ impl<'p, 'a> Inst<'p, 'a> {
                 match (w, w.shape()) {
                     (Val::Const { data, .. }, []) => {
                         let k = data[0];
-                        if !w.int() || k < 1.0 {
+                        if !w.int() || !(1.0..=MAX_DIM).contains(&k) {
                             self.err(
                                 Diag::error(
                                     Code::InvalidValue,
-                                    "`categorical(k)` needs an integer k >= 1",
+                                    format!(
+                                        "`categorical(k)` needs an integer k from 1 to {}",
+                                        MAX_DIM
+                                    ),
                                 )
                                 .label(spans[0], format!("k = {}", ir::num(k)))
                                 .help("k is the number of categories; or give a vector of weights"),
