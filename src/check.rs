@@ -934,20 +934,7 @@ impl<'a> Checker<'a> {
                     Some((_, sp, s)) => Some((*sp, *s, true)),
                     None if latents.is_none() => None,
                     None => {
-                        let names: Vec<&str> =
-                            self.components.iter().map(|(c, ..)| c.as_str()).collect();
-                        self.err(
-                            Diag::error(
-                                Code::UnknownComponent,
-                                format!("no latent component named `{}`", n.name),
-                            )
-                            .label(n.span, "not a component")
-                            .help(unknown_help(
-                                &n.name,
-                                "components",
-                                &names,
-                            )),
-                        );
+                        self.unknown_component(n, "not a component");
                         ok = false;
                         continue;
                     }
@@ -1040,6 +1027,18 @@ impl<'a> Checker<'a> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// A name that is not one of the latent components, with the known ones.
+    fn unknown_component(&mut self, name: &Ident, label: &str) {
+        let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
+        let d = Diag::error(
+            Code::UnknownComponent,
+            format!("no latent component named `{}`", name.name),
+        )
+        .label(name.span, label)
+        .help(unknown_help(&name.name, "components", &names));
+        self.err(d);
     }
 
     /// The encoder must end with exactly `d` coordinates.
@@ -1618,19 +1617,7 @@ impl<'a> Checker<'a> {
                     Some(l) => Some(*l),
                     None if latents.is_none() => None,
                     None => {
-                        let names: Vec<&str> = all.iter().map(|(l, _)| l.name.as_str()).collect();
-                        self.err(
-                            Diag::error(
-                                Code::UnknownComponent,
-                                format!("no latent component named `{}`", on.name),
-                            )
-                            .label(on.span, "unknown component")
-                            .help(unknown_help(
-                                &on.name,
-                                "components",
-                                &names,
-                            )),
-                        );
+                        self.unknown_component(on, "unknown component");
                         ok = false;
                         continue;
                     }
@@ -2132,15 +2119,7 @@ impl<'a> Checker<'a> {
         }
         let index = self.components.iter().position(|(n, ..)| *n == comp.name);
         let Some(index) = index else {
-            let names: Vec<&str> = self.components.iter().map(|(n, ..)| n.as_str()).collect();
-            self.err(
-                Diag::error(
-                    Code::UnknownComponent,
-                    format!("no latent component named `{}`", comp.name),
-                )
-                .label(comp.span, "not a component")
-                .help(unknown_help(&comp.name, "components", &names)),
-            );
+            self.unknown_component(&comp, "not a component");
             flow.shape = None;
             return;
         };
