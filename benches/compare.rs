@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sae_dsl::{compile_source, ot, plot, train};
+use sae_dsl::runtime::{objective, ot};
+use sae_dsl::{compile_source, pipeline, plot, train};
 use serde_json::{json, Value};
 use tch::{Device, Kind, Tensor};
 
@@ -174,7 +175,7 @@ fn train_child(gradient: &str, epochs: i64, data: &str) {
         data_dir: Some(PathBuf::from(data)),
         ..Default::default()
     };
-    let s = train::run(&model, &text, Device::Cpu, &opts).expect("training");
+    let s = pipeline::run(&model, &text, Device::Cpu, &opts).expect("training");
     let secs: Vec<f64> = s.epochs.iter().skip(1).map(|e| e.seconds).collect();
     let hwm = sae_dsl::util::peak_rss_mib();
     println!(
@@ -385,16 +386,16 @@ fn main() {
         .expect("model");
         let model = c.model.expect("model");
         let vs = tch::nn::VarStore::new(Device::Cpu);
-        let net = sae_dsl::backend::Compiled::new(&vs, &model);
-        let mut opt = sae_dsl::optim::Adam::new(&vs, &model.train.optimizer);
+        let net = sae_dsl::runtime::model::Compiled::new(&vs, &model);
+        let mut opt = sae_dsl::runtime::optim::Adam::new(&vs, &model.train.optimizer);
         for &b in &[64i64, 128, 256, 512, 1024] {
             let x = Tensor::rand([b, 1, 28, 28], (Kind::Float, Device::Cpu));
             let ms = time_ms(|| {
                 let z = net.encode(&x, true);
                 let rec = net.recon_cost(&net.decode(&z, true), &x);
                 let w = net.sample_prior(b);
-                let loss =
-                    rec + train::penalty(&model.penalties[0], &z, &w) * model.penalties[0].weight;
+                let loss = rec
+                    + objective::penalty(&model.penalties[0], &z, &w) * model.penalties[0].weight;
                 opt.zero_grad();
                 loss.backward();
                 opt.step();

@@ -5,9 +5,11 @@
 
 use std::time::Instant;
 
-use sae_dsl::backend::{sample_prior, Compiled};
-use sae_dsl::optim::Adam;
-use sae_dsl::{compile_file, ot, train};
+use sae_dsl::compile_file;
+use sae_dsl::runtime::model::Compiled;
+use sae_dsl::runtime::optim::Adam;
+use sae_dsl::runtime::sampler::sample_prior;
+use sae_dsl::runtime::{device::parse_device, objective, ot};
 use tch::{nn, Device, Kind, Tensor};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -65,7 +67,7 @@ fn main() {
         .position(|a| a == "--device")
         .and_then(|i| args.get(i + 1))
     {
-        Some(d) => train::parse_device(d).unwrap_or(Device::Cpu),
+        Some(d) => parse_device(d).unwrap_or(Device::Cpu),
         None => Device::Cpu,
     };
     println!(
@@ -91,7 +93,7 @@ fn main() {
         let pen: Tensor = model
             .penalties
             .iter()
-            .map(|p| train::penalty(p, &z, &w) * p.weight)
+            .map(|p| objective::penalty(p, &z, &w) * p.weight)
             .sum();
         let loss = rec + pen;
         opt.zero_grad();
@@ -115,7 +117,7 @@ fn main() {
         let p: Tensor = model
             .penalties
             .iter()
-            .map(|p| train::penalty(p, &z, &w))
+            .map(|p| objective::penalty(p, &z, &w))
             .sum();
         p.backward();
     });
@@ -156,7 +158,7 @@ fn main() {
     .expect("stdlib/priors.sae");
     for (program, space) in &lib.library_priors {
         let t = time(3, 50, device, || {
-            let _ = sae_dsl::backend::sample_program(program, 256, device);
+            let _ = sae_dsl::runtime::sampler::sample_program(program, 256, device);
         });
         println!(
             "| prior program {} x 256 on {space} | {:.3} ms ({:.2}% of a step; {} registers) |",

@@ -1,6 +1,6 @@
 //! Trains (or loads) the MNIST evaluation classifier and reports accuracy, time and FIDs:
 //! `cargo run --example classifier_check -- DATA_DIR`.
-use sae_dsl::classifier::{frechet_distance, Classifier};
+use sae_dsl::eval::classifier::{frechet_distance, Classifier};
 use sae_dsl::ir::{DataSource, DataSpec};
 use tch::{Device, Kind, Tensor};
 

@@ -1,27 +1,21 @@
 //! sae-dsl: a small language for optimal-transport autoencoders, compiled to libtorch.
 //!
-//! The pipeline: [`load`] (files and imports) -> [`syntax`] (parse) -> [`check`] (names, values,
-//! shapes, spaces; produces the [`ir`]) -> [`backend`] (tch modules) -> [`train`].
+//! This crate is the runtime half; the language half (syntax, checking, the IR) is the crate
+//! `sae-dsl-lang` in `lang/`, which never links libtorch and is re-exported here. The stages:
+//! [`driver`] (model text to [`ir`]) -> [`runtime`] (the IR as tch modules and samplers) ->
+//! [`data`] -> [`train`] -> [`eval`], with [`pipeline`] running training then evaluation,
+//! [`rundir`] the run directory's format, [`plot`] the pictures' canvas and [`cli`] the commands.
+//! See ARCHITECTURE.md.
 
-pub mod backend;
-pub mod check;
-pub mod classifier;
+pub use sae_dsl_lang::{check, diag, driver, ir, load, prior, syntax};
+pub use sae_dsl_lang::{compile_file, compile_source, graph_text, Compilation};
+
 pub mod cli;
 pub mod data;
-pub mod diag;
-pub mod dist;
 pub mod eval;
-pub mod front;
-pub mod geometry;
-pub mod ir;
-pub mod load;
-pub mod npy;
-pub mod optim;
-pub mod ot;
+pub mod pipeline;
 pub mod plot;
-pub mod prior;
-pub mod syntax;
+pub mod rundir;
+pub mod runtime;
 pub mod train;
 pub mod util;
-
-pub use front::{compile_file, compile_source, graph_text, Compilation};

@@ -145,7 +145,7 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
         text.contains("ring_mixture(k = 5, radius = 1, scale = 0.2)"),
         "{text}"
     );
-    let npy = sae_dsl::npy::read(&root.join("ring_mixture.npy")).expect("npy");
+    let npy = sae_dsl::data::npy::read(&root.join("ring_mixture.npy")).expect("npy");
     assert_eq!(npy.shape, vec![500, 2]);
     // Points lie near the unit circle (radius 1, std 0.2).
     let mean_r: f64 = npy

@@ -8,7 +8,7 @@ mod common;
 use common::{ks_critical, ks_two_sample};
 use rand::SeedableRng;
 use rand_distr::Distribution;
-use sae_dsl::dist;
+use sae_dsl::runtime::dist;
 use tch::{Device, Kind, Tensor};
 
 const N: i64 = 40_000;

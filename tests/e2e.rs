@@ -2,7 +2,7 @@
 
 mod common;
 
-use sae_dsl::{compile_source, train};
+use sae_dsl::{compile_source, pipeline, train};
 
 fn compile(text: &str) -> sae_dsl::ir::Model {
     let c = compile_source("toy.sae", text, None);
@@ -35,7 +35,7 @@ fn synthetic_model_trains_and_writes_its_run() {
         ..Default::default()
     };
     let summary =
-        train::run(&model, "source text", tch::Device::Cpu, &opts).expect("training runs");
+        pipeline::run(&model, "source text", tch::Device::Cpu, &opts).expect("training runs");
     let e = &summary.epochs;
     assert_eq!(e.len(), 12);
     assert!(
@@ -68,8 +68,11 @@ fn synthetic_model_trains_and_writes_its_run() {
         "source text"
     );
     // A second run into the same directory is refused without --force.
-    let again = train::run(&model, "x", tch::Device::Cpu, &opts);
-    assert!(matches!(again, Err(train::TrainError::Exists(_))));
+    let again = pipeline::run(&model, "x", tch::Device::Cpu, &opts);
+    assert!(matches!(
+        again,
+        Err(pipeline::RunError::Train(train::TrainError::Exists(_)))
+    ));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -96,7 +99,7 @@ fn mnist_dirichlet_model_writes_pictures() {
         data_dir: Some(data),
         ..Default::default()
     };
-    let s = train::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
+    let s = pipeline::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
     assert!(
         s.test_mse.is_finite() && s.test_mse < 1.0,
         "mse {}",
@@ -129,7 +132,7 @@ fn every_penalty_trains_and_reports_sinkhorn_iterations() {
         quiet: true,
         ..Default::default()
     };
-    let s = train::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
+    let s = pipeline::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
     assert_eq!(s.epochs.len(), 3);
     assert!(s
         .epochs
@@ -152,7 +155,7 @@ fn every_penalty_trains_and_reports_sinkhorn_iterations() {
         quiet: true,
         ..Default::default()
     };
-    let r = train::resume(&dir.join("run"), tch::Device::Cpu, &more)
+    let r = pipeline::resume(&dir.join("run"), tch::Device::Cpu, &more)
         .expect("resumes with the discriminator");
     assert_eq!(r.epochs.len(), 1);
     let _ = std::fs::remove_dir_all(dir);

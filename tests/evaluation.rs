@@ -7,8 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use sae_dsl::classifier::{cached_path, frechet_distance, Classifier};
-use sae_dsl::{compile_source, eval, train};
+use sae_dsl::eval::classifier::{cached_path, frechet_distance, Classifier};
+use sae_dsl::{compile_source, eval, pipeline, train};
 use tch::{Device, Kind, Tensor};
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -135,7 +135,7 @@ fn every_picture_is_a_png_of_the_expected_size() {
         evaluate: true,
         ..Default::default()
     };
-    train::run(&model, text, Device::Cpu, &opts).expect("trains");
+    pipeline::run(&model, text, Device::Cpu, &opts).expect("trains");
     for (f, w, h) in [
         ("samples.png", 680, 640),
         ("reconstructions.png", 680, 640),
@@ -155,7 +155,7 @@ fn every_picture_is_a_png_of_the_expected_size() {
     let run = eval::open_run(&dir, Device::Cpu).expect("opens");
     assert_eq!(run.model.name, "pics");
     eval::write_samples(&run.net, &run.model, 10, &root.join("s.npy")).expect("npy");
-    let arr = sae_dsl::npy::read(&root.join("s.npy")).expect("readable npy");
+    let arr = sae_dsl::data::npy::read(&root.join("s.npy")).expect("readable npy");
     assert_eq!(arr.shape, vec![10, 2]);
     let _ = std::fs::remove_dir_all(root);
 }
@@ -185,7 +185,7 @@ fn image_pictures_and_samples() {
         data_dir: Some(data),
         ..Default::default()
     };
-    train::run(&model, &text, Device::Cpu, &opts).expect("trains");
+    pipeline::run(&model, &text, Device::Cpu, &opts).expect("trains");
     // 8 columns of 56-pixel images with 2-pixel frames, after the labels, under a 40-pixel title.
     assert_eq!(png_size(&dir.join("samples.png")).1, 40 + 8 * 58 + 8);
     assert_eq!(

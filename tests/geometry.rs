@@ -5,7 +5,7 @@
 
 mod common;
 
-use sae_dsl::geometry::{self, Options};
+use sae_dsl::eval::geometry::{self, Options};
 use sae_dsl::ir::Space;
 use tch::{Device, Kind, Tensor};
 
@@ -112,8 +112,8 @@ fn the_solver_never_lengthens_the_initial_curve() {
         );
         // On the sphere and the simplex too, and the curves stay on the manifold.
         let (s0, s1) = (
-            sae_dsl::backend::normalize(&z0),
-            sae_dsl::backend::normalize(&z1),
+            sae_dsl::runtime::tensor::normalize(&z0),
+            sae_dsl::runtime::tensor::normalize(&z1),
         );
         let gs = geometry::solve(&f, &s0, &s1, Space::Sphere { dim: 3 }, 16, &o);
         assert!(gs.length <= gs.initial_length + 1e-9);
@@ -168,7 +168,7 @@ fn geodesic_json_of_a_fixed_model() {
     let dir = root.join("run");
     std::fs::create_dir_all(&dir).expect("dir");
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let _net = sae_dsl::backend::Compiled::new(&vs, &model);
+    let _net = sae_dsl::runtime::model::Compiled::new(&vs, &model);
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     tch::no_grad(|| {

@@ -8,7 +8,7 @@ mod common;
 
 use rand::{Rng, SeedableRng};
 use sae_dsl::ir::LatentCost;
-use sae_dsl::ot::{self, Kernel, SinkhornOptions};
+use sae_dsl::runtime::ot::{self, Kernel, SinkhornOptions};
 use tch::{Device, Kind, Tensor};
 
 fn t64(rows: &[Vec<f64>]) -> Tensor {
@@ -189,7 +189,7 @@ fn fisher_rao_is_twice_the_bhattacharyya_angle() {
 }
 
 fn load(dir: &std::path::Path, name: &str) -> Tensor {
-    let a = sae_dsl::npy::read(&dir.join(name)).expect("fixture array");
+    let a = sae_dsl::data::npy::read(&dir.join(name)).expect("fixture array");
     Tensor::from_slice(&a.data).reshape([a.shape[0] as i64, a.shape[1] as i64])
 }
 
@@ -375,19 +375,20 @@ fn tolerance_and_epsilon_scaling_reach_the_converged_value_in_fewer_iterations()
 /// prior: the discriminator learns to tell them apart, the non-saturating loss pulls them over.
 #[test]
 fn gan_penalty_moves_codes_toward_the_prior() {
-    use sae_dsl::{compile_source, train};
+    use sae_dsl::compile_source;
+    use sae_dsl::runtime::objective;
     let text = "net critic(h = 32) { linear(h) relu linear(h) relu linear(1) }\ndata rings()\nlatent R^2 ~ normal()\n\
                 encoder { linear(2) }\ngenerator { linear(2) }\npenalty gan(discriminator = critic(), lr = 2e-3)\n";
     let c = compile_source("gan.sae", text, None);
     let model = c.model.expect("model");
     tch::manual_seed(11);
-    let mut discs = train::discriminators(&model, Device::Cpu);
+    let mut discs = objective::discriminators(&model, Device::Cpu);
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let z = vs.root().var_copy(
         "z",
         &(Tensor::randn([256, 2], (Kind::Float, Device::Cpu)) * 0.3 + 4.0),
     );
-    let mut opt = sae_dsl::optim::Adam::new(
+    let mut opt = sae_dsl::runtime::optim::Adam::new(
         &vs,
         &sae_dsl::ir::Adam {
             lr: 2e-2,
@@ -401,7 +402,7 @@ fn gan_penalty_moves_codes_toward_the_prior() {
     let before = distance(&z);
     for _ in 0..400 {
         let w = prior(256);
-        let out = train::evaluate_penalty(
+        let out = objective::evaluate_penalty(
             &model.penalties[0],
             &z,
             &w,

@@ -8,8 +8,9 @@ mod common;
 use common::{ks_critical, ks_two_sample};
 use rand::SeedableRng;
 use rand_distr::Distribution;
-use sae_dsl::backend::{crop, place, sample_program};
 use sae_dsl::ir::{Prior, Space};
+use sae_dsl::runtime::sampler::sample_program;
+use sae_dsl::runtime::tensor::{crop, place};
 use sae_dsl::{compile_source, ir};
 use tch::{Device, Kind, Tensor};
 
@@ -253,8 +254,9 @@ fn stdlib_priors_match_the_builtins() {
     let (p, _) = program("", "S^9", "sphere(10)");
     let ours = col(&draw(&p, 14), 0);
     tch::manual_seed(15);
-    let builtin = sae_dsl::backend::sample_prior(&Prior::UniformSphere, N, 10, Device::Cpu)
-        .to_kind(Kind::Double);
+    let builtin =
+        sae_dsl::runtime::sampler::sample_prior(&Prior::UniformSphere, N, 10, Device::Cpu)
+            .to_kind(Kind::Double);
     ks(&ours, &col(&builtin, 0), "sphere vs built-in");
     // symmetric_dirichlet(16, 0.2): normalised Gammas; a coordinate is Beta(0.2, 3.0).
     let (p, _) = program("", "simplex(16)", "symmetric_dirichlet(16, alpha = 0.2)");
@@ -334,7 +336,7 @@ fn composite_latents_sample_and_train_per_component() {
     assert_eq!(m.latent_dim(), 3);
     assert_eq!(m.penalties[1].on, "size");
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let net = sae_dsl::backend::Compiled::new(&vs, &m);
+    let net = sae_dsl::runtime::model::Compiled::new(&vs, &m);
     tch::manual_seed(0);
     let w = net.sample_prior(N).to_kind(Kind::Double);
     let norms = w
@@ -363,7 +365,7 @@ fn composite_latents_sample_and_train_per_component() {
         quiet: true,
         ..Default::default()
     };
-    let s = sae_dsl::train::run(&m, text, Device::Cpu, &opts).expect("trains");
+    let s = sae_dsl::pipeline::run(&m, text, Device::Cpu, &opts).expect("trains");
     assert_eq!(s.epochs.len(), 3);
     assert!(s
         .epochs

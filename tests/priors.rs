@@ -6,8 +6,8 @@ mod common;
 use common::{ks_critical, ks_two_sample};
 use rand::SeedableRng;
 use rand_distr::Distribution;
-use sae_dsl::backend::sample_prior;
 use sae_dsl::ir::Prior;
+use sae_dsl::runtime::sampler::sample_prior;
 use tch::{Device, Kind, Tensor};
 
 const N: i64 = 40_000;

@@ -3,12 +3,12 @@
 
 mod common;
 
-use sae_dsl::ot;
+use sae_dsl::runtime::ot;
 use serde_json::Value;
 use tch::{Kind, Tensor};
 
 fn load(dir: &std::path::Path, name: &str) -> Tensor {
-    let a = sae_dsl::npy::read(&dir.join(name)).expect("fixture array");
+    let a = sae_dsl::data::npy::read(&dir.join(name)).expect("fixture array");
     Tensor::from_slice(&a.data).reshape([a.shape[0] as i64, a.shape[1] as i64])
 }
 

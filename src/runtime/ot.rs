@@ -291,7 +291,8 @@ pub fn mmd(x: &Tensor, y: &Tensor, kernel: Kernel, c: f64) -> Tensor {
 /// W_p^p between the projected clouds (equal sizes), by sorting.
 pub fn sliced(x: &Tensor, y: &Tensor, projections: i64, p: f64) -> Tensor {
     let d = x.size()[1];
-    let theta = crate::backend::normalize(&Tensor::randn([projections, d], (x.kind(), x.device())));
+    let theta =
+        crate::runtime::tensor::normalize(&Tensor::randn([projections, d], (x.kind(), x.device())));
     sliced_along(x, y, &theta, p)
 }
 

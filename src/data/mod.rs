@@ -4,6 +4,8 @@
 //! Entry point: [`load`]. Search order for IDX folders: `--data-dir`, `$SAE_DSL_DATA`, then
 //! [`default_search_path`]. Each data set lives in a sub-folder named like `mnist`.
 
+pub mod npy;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -185,7 +187,7 @@ pub fn transform(x: &Tensor, transforms: &[crate::ir::Transform], split: &str) -
                         let b = (n - i).min(1000);
                         let chunk = x.narrow(0, i, b);
                         let w = Tensor::randn([b, 3], (Kind::Float, x.device())).clamp(-2.0, 2.0);
-                        out.push(crate::backend::place(&chunk, &w, size, shift, zoom));
+                        out.push(crate::runtime::tensor::place(&chunk, &w, size, shift, zoom));
                         i += b;
                     }
                     Tensor::cat(&out, 0)

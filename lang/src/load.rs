@@ -12,8 +12,8 @@ use crate::syntax::{self, Module};
 
 /// The standard library, embedded at build time: (name, text).
 pub const STDLIB: &[(&str, &str)] = &[
-    ("nets", include_str!("../stdlib/nets.sae")),
-    ("priors", include_str!("../stdlib/priors.sae")),
+    ("nets", include_str!("../../stdlib/nets.sae")),
+    ("priors", include_str!("../../stdlib/priors.sae")),
 ];
 
 /// All files of a program, parsed; `modules[0]` is the main file.

@@ -79,7 +79,7 @@ pub fn metric_length(f: Gen, curve: &Tensor) -> f64 {
 
 /// The initial curve: straight in R^d and on the simplex, the great circle on the sphere.
 pub fn initial_curve(z0: &Tensor, z1: &Tensor, space: Space, points: i64) -> Tensor {
-    crate::eval::latent_path(z0, z1, space, points)
+    crate::runtime::space::latent_path(z0, z1, space, points)
 }
 
 /// What the solver returns.
@@ -165,7 +165,7 @@ pub fn solve(f: Gen, z0: &Tensor, z1: &Tensor, space: Space, points: i64, o: &Op
             let step = mh / (vh.sqrt() + 1e-12) * lr;
             let mut next = &p - step;
             if let Space::Sphere { .. } = space {
-                next = crate::backend::normalize(&next);
+                next = crate::runtime::tensor::normalize(&next);
             }
             p = next.detach().set_requires_grad(true);
         });

@@ -5,35 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{run_front_end, Cli};
+use sae_dsl_lang::cli::{run_front_end, Cli};
 
-// The front-end stages, compiled into this binary directly: it must not link the library crate,
-// whose other modules pull in libtorch.
-#[allow(dead_code)]
-#[path = "check.rs"]
-mod check;
-#[allow(dead_code)]
-#[path = "cli.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "diag.rs"]
-mod diag;
-#[allow(dead_code)]
-#[path = "front.rs"]
-mod front;
-#[allow(dead_code)]
-#[path = "ir.rs"]
-mod ir;
-#[allow(dead_code)]
-#[path = "load.rs"]
-mod load;
-#[allow(dead_code)]
-#[path = "prior.rs"]
-mod prior;
-#[allow(dead_code)]
-#[path = "syntax.rs"]
-mod syntax;
-
+// Only the language crate: this binary must never link libtorch (tests/architecture.rs).
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(code) = run_front_end(&cli.command) {

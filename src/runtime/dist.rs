@@ -77,7 +77,7 @@ pub fn von_mises_fisher(mu: &Tensor, kappa: f64, n: i64) -> Tensor {
             break;
         }
     }
-    let v = crate::backend::normalize(&Tensor::randn([n, m - 1], (kind, dev)));
+    let v = crate::runtime::tensor::normalize(&Tensor::randn([n, m - 1], (kind, dev)));
     let rest: Tensor = 1.0 - w.square();
     let x = Tensor::cat(
         &[w.unsqueeze(1), rest.clamp_min(0.0).sqrt().unsqueeze(1) * v],

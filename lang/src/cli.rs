@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::front::{compile_file, Compilation};
+use crate::driver::{compile_file, Compilation};
 
 #[derive(Parser)]
 #[command(
@@ -260,7 +260,7 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
             let Some(c) = front(file, None) else {
                 return Some(ExitCode::from(1));
             };
-            match crate::front::graph_text(&c) {
+            match crate::driver::graph_text(&c) {
                 Some(text) if !c.has_errors() => {
                     print!("{text}");
                     Some(ExitCode::SUCCESS)

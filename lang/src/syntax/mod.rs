@@ -10,7 +10,7 @@ use pest::Parser as _;
 use crate::diag::{did_you_mean, Code, Diag, FileId, Span};
 
 #[derive(pest_derive::Parser)]
-#[grammar = "../grammar/sae.pest"]
+#[grammar = "../../grammar/sae.pest"]
 struct SaeParser;
 
 /// Deepest nesting of brackets accepted, so that a hostile file cannot overflow the stack.

@@ -1,0 +1,23 @@
+//! The sae-dsl language, with no libtorch: everything from a model file's text to its checked IR.
+//!
+//! Stages, each a module, dependencies pointing down this list only:
+//! - [`driver`]: load, check, render; what the `sae-dsl` front end and the runtime crate call.
+//! - [`check`]: names, values, shapes, spaces, objective, settings; produces the [`ir`].
+//! - [`prior`]: prior programs (values, expressions, distributions, bodies) compiled to [`ir::Program`].
+//! - [`load`]: files, imports and the embedded standard library.
+//! - [`syntax`]: the pest grammar and the syntax tree.
+//! - [`ir`]: the compiled model and its readable `Display`.
+//! - [`diag`]: diagnostics (codes, labels, help) and their rendering.
+//!
+//! [`cli`] holds the command-line definition shared by both binaries and the front-end commands.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod driver;
+pub mod ir;
+pub mod load;
+pub mod prior;
+pub mod syntax;
+
+pub use driver::{compile_file, compile_source, graph_text, Compilation};

@@ -1,0 +1,145 @@
+//! The commands that need libtorch, one file each; [`run`] dispatches. The command-line
+//! definition itself ([`Cli`](sae_dsl_lang::cli::Cli)) and the front-end commands `check` and
+//! `graph` live in the language crate, which the `sae-dsl` binary uses alone.
+
+mod compare;
+mod eval;
+mod geodesic;
+mod interpolate;
+mod prior;
+mod reconstruct;
+mod run;
+mod sample;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use sae_dsl_lang::cli::{run_front_end, Command};
+
+use crate::data::{self, Dataset};
+use crate::eval::{open_run, LoadedRun, Summary};
+use crate::runtime::device::parse_device;
+
+/// Runs one command; its exit code.
+pub fn run(command: Command) -> ExitCode {
+    let out = match command {
+        Command::Check { .. } | Command::Graph { .. } => {
+            Ok(run_front_end(&command).unwrap_or(ExitCode::from(2)))
+        }
+        Command::Run {
+            file,
+            epochs,
+            out,
+            seed,
+            force,
+            resume,
+            t,
+        } => run::run(&file, epochs, out, seed, force, resume, t),
+        Command::Resume { dir, epochs, t } => Ok(run::resume(&dir, epochs, t)),
+        Command::Eval {
+            dir,
+            device,
+            data_dir,
+            samples,
+            quiet,
+        } => eval::eval(&dir, &device, data_dir, samples, quiet),
+        Command::Sample {
+            dir,
+            n,
+            out,
+            seed,
+            device,
+        } => sample::sample(&dir, n, &out, seed, &device),
+        Command::Reconstruct {
+            dir,
+            device,
+            data_dir,
+        } => reconstruct::reconstruct(&dir, &device, data_dir),
+        Command::Interpolate {
+            dir,
+            from,
+            to,
+            steps,
+            device,
+            data_dir,
+        } => interpolate::interpolate(&dir, from, to, steps, &device, data_dir),
+        Command::Geodesic {
+            dir,
+            from,
+            to,
+            points,
+            device,
+            data_dir,
+        } => geodesic::geodesic(&dir, from, to, points, &device, data_dir),
+        Command::Prior {
+            file,
+            name,
+            args,
+            n,
+            out,
+            seed,
+            device,
+        } => prior::prior(&file, &name, args.as_deref(), n, &out, seed, &device),
+        Command::Compare { dirs, csv } => compare::compare(&dirs, &csv),
+    };
+    match out {
+        Ok(c) | Err(c) => c,
+    }
+}
+
+/// What a command returns: its exit code, early or not.
+type Outcome = Result<ExitCode, ExitCode>;
+
+/// Prints an error with its diagnostic; exit code 1.
+fn report<E: miette::Diagnostic + Send + Sync + 'static>(e: E) -> ExitCode {
+    eprintln!("{:?}", miette::Report::new(e));
+    ExitCode::from(1)
+}
+
+/// Resolves `--device`; exit code 2 when it cannot.
+fn device(s: &str) -> Result<tch::Device, ExitCode> {
+    parse_device(s).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Refuses `-n` below 1 (exit code 2).
+fn at_least_one(n: i64) -> Result<(), ExitCode> {
+    if n < 1 {
+        eprintln!("error: -n must be at least 1");
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
+}
+
+/// Opens a run and loads its train and test data.
+fn open_with_data(
+    dir: &Path,
+    dev: &str,
+    data_dir: Option<PathBuf>,
+) -> Result<(LoadedRun, Dataset, Dataset), ExitCode> {
+    let dev = device(dev)?;
+    let run = open_run(dir, dev).map_err(report)?;
+    let dd = data_dir.or_else(|| run.data_dir());
+    let train =
+        data::load(&run.model.data, "train", dd.as_deref(), run.seed(), dev).map_err(report)?;
+    let test =
+        data::load(&run.model.data, "test", dd.as_deref(), run.seed(), dev).map_err(report)?;
+    Ok((run, train, test))
+}
+
+/// The metrics lines of a summary, shared by `run` and `eval`.
+fn print_summary(e: &Summary) {
+    println!("  latent MMD x1000 {:.3}", e.latent_mmd_x1000);
+    if let (Some(f), Some(a)) = (e.fid_cnn, e.classifier_test_accuracy) {
+        println!("  FID {f:.2} (MNIST-CNN features, classifier test accuracy {:.2}%; not the Inception FID)", a * 100.0);
+    }
+    if let Some(h) = e.sample_label_entropy_bits {
+        println!("  sample label entropy {h:.2} bits of 3.32 (coverage of the 10 classes)");
+    }
+    println!(
+        "  data-space Sinkhorn divergence {:.4} (epsilon {})",
+        e.data_sinkhorn, e.data_sinkhorn_epsilon
+    );
+}

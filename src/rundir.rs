@@ -1,0 +1,104 @@
+//! The run directory's format, in one place: what training writes and evaluation, resume and
+//! compare read. Every file is written atomically (a temporary file and a rename).
+//!
+//! | file | written by |
+//! |---|---|
+//! | `model.sae`, `config.json` | training, at the start |
+//! | `metrics.jsonl` | training, one line per epoch |
+//! | `checkpoint.safetensors`, `resume.safetensors` | training, after every epoch and on interruption |
+//! | `run.lock` | training, while it runs |
+//! | `summary.json` | the pipeline after training, then evaluation |
+//! | `*.png`, `*.npy`, `*.json` | evaluation |
+
+use std::path::{Path, PathBuf};
+
+use tch::nn;
+
+use crate::ir;
+use crate::util::write_atomic;
+
+/// The model file as run.
+pub const MODEL: &str = "model.sae";
+/// The resolved configuration: the model's IR and the run's settings.
+pub const CONFIG: &str = "config.json";
+/// One JSON object per finished epoch.
+pub const METRICS: &str = "metrics.jsonl";
+/// Encoder and generator variables.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// Variables, optimiser moments, position and running sums.
+pub const RESUME: &str = "resume.safetensors";
+/// Training's and evaluation's summary.
+pub const SUMMARY: &str = "summary.json";
+/// The lock of the process writing into the directory.
+pub const LOCK: &str = "run.lock";
+
+/// The default run directory: `runs/<model>-<YYYYmmdd-HHMMSS>`.
+pub fn default_run_dir(model: &str) -> PathBuf {
+    PathBuf::from("runs").join(format!(
+        "{model}-{}",
+        chrono::Local::now().format("%Y%m%d-%H%M%S")
+    ))
+}
+
+/// What a run directory records about its model.
+pub struct RunRecord {
+    /// The model, under the name it was run with (its copy is always called model.sae).
+    pub model: ir::Model,
+    /// The model file's text as run.
+    pub source: String,
+    /// `config.json`, when readable.
+    pub config: Option<serde_json::Value>,
+}
+
+/// Reads and compiles a run directory's model.sae and reads its config.json.
+pub fn read_run_record(dir: &Path) -> Result<RunRecord, String> {
+    let path = dir.join(MODEL);
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{MODEL}: {e}"))?;
+    let c = crate::compile_source(&path.display().to_string(), &source, Some(dir));
+    let mut model = match c.model.as_ref() {
+        Some(m) if !c.has_errors() => m.clone(),
+        _ => {
+            return Err(format!(
+                "its {MODEL} no longer compiles:\n{}",
+                c.sources.render(&c.diags, false, 100)
+            ))
+        }
+    };
+    let config: Option<serde_json::Value> = std::fs::read_to_string(dir.join(CONFIG))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(name) = config.as_ref().and_then(|c| c["model"]["name"].as_str()) {
+        model.name = name.to_string();
+    }
+    Ok(RunRecord {
+        model,
+        source,
+        config,
+    })
+}
+
+/// Why a file of the run directory could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Saves the variables as safetensors through a temporary file and a rename.
+pub fn save_checkpoint(vs: &nn::VarStore, dir: &Path) -> Result<(), SaveError> {
+    let tmp = dir.join(".checkpoint.tmp.safetensors");
+    vs.save(&tmp)?;
+    let dest = dir.join(CHECKPOINT);
+    std::fs::rename(&tmp, &dest).map_err(|source| SaveError::Io { path: dest, source })
+}
+
+/// Writes `value` as pretty JSON to `dir/name`, atomically.
+pub fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    write_atomic(&dir.join(name), text.as_bytes())
+}

@@ -1,0 +1,216 @@
+//! The IR's networks as libtorch modules: one executable op per layer, built under an `nn::Path`.
+
+use tch::{nn, Kind, Tensor};
+
+use crate::ir::{self, LayerOp};
+use crate::runtime::tensor::{crop, normalize, place};
+
+/// One executable layer.
+#[derive(Debug)]
+enum Op {
+    Linear(nn::Linear),
+    Conv(nn::Conv2D),
+    ConvT(nn::ConvTranspose2D),
+    Bn(nn::BatchNorm),
+    Relu,
+    LeakyRelu(f64),
+    Tanh,
+    Sigmoid,
+    Softmax,
+    Flatten,
+    Reshape(Vec<i64>),
+    Normalize,
+    /// Mean and log-variance heads.
+    Gaussian(nn::Linear, nn::Linear),
+    /// Columns `offset..offset + len` of the network's input (the code).
+    Select(i64, i64),
+    /// Spatial transformer onto a canvas, at the position in columns `offset..offset + 3` of
+    /// the input: (offset, canvas size, shift, zoom).
+    Place(i64, i64, f64, f64),
+    /// A window cut at the position of an encoded component: (component index, size, shift,
+    /// zoom).
+    Crop(usize, i64, f64, f64),
+}
+
+/// A layer pipeline on the device.
+#[derive(Debug)]
+pub struct Net {
+    ops: Vec<Op>,
+}
+
+impl Net {
+    /// Builds the layers of `net` as variables under `path`.
+    pub fn new(path: &nn::Path, net: &ir::Network) -> Net {
+        let ops = net
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let p = path / format!("l{i}");
+                match &l.op {
+                    LayerOp::Linear {
+                        input,
+                        output,
+                        bias,
+                    } => Op::Linear(nn::linear(
+                        &p,
+                        *input,
+                        *output,
+                        nn::LinearConfig {
+                            bias: *bias,
+                            ..Default::default()
+                        },
+                    )),
+                    LayerOp::Conv2d {
+                        input,
+                        output,
+                        kernel,
+                        stride,
+                        padding,
+                        bias,
+                    } => Op::Conv(nn::conv2d(
+                        &p,
+                        *input,
+                        *output,
+                        *kernel,
+                        nn::ConvConfig {
+                            stride: *stride,
+                            padding: *padding,
+                            bias: *bias,
+                            ..Default::default()
+                        },
+                    )),
+                    LayerOp::ConvTranspose2d {
+                        input,
+                        output,
+                        kernel,
+                        stride,
+                        padding,
+                        output_padding,
+                        bias,
+                    } => Op::ConvT(nn::conv_transpose2d(
+                        &p,
+                        *input,
+                        *output,
+                        *kernel,
+                        nn::ConvTransposeConfig {
+                            stride: *stride,
+                            padding: *padding,
+                            output_padding: *output_padding,
+                            bias: *bias,
+                            ..Default::default()
+                        },
+                    )),
+                    LayerOp::BatchNorm { features } => {
+                        if l.input.len() == 3 {
+                            Op::Bn(nn::batch_norm2d(&p, *features, Default::default()))
+                        } else {
+                            Op::Bn(nn::batch_norm1d(&p, *features, Default::default()))
+                        }
+                    }
+                    LayerOp::Relu => Op::Relu,
+                    LayerOp::LeakyRelu { slope } => Op::LeakyRelu(*slope),
+                    LayerOp::Tanh => Op::Tanh,
+                    LayerOp::Sigmoid => Op::Sigmoid,
+                    LayerOp::Softmax => Op::Softmax,
+                    LayerOp::Flatten => Op::Flatten,
+                    LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
+                    LayerOp::Normalize => Op::Normalize,
+                    LayerOp::Gaussian { input, output } => Op::Gaussian(
+                        nn::linear(&p / "mean", *input, *output, Default::default()),
+                        nn::linear(&p / "log_var", *input, *output, Default::default()),
+                    ),
+                    LayerOp::Select { offset, len, .. } => Op::Select(*offset, *len),
+                    LayerOp::Place {
+                        offset,
+                        size,
+                        shift,
+                        zoom,
+                        ..
+                    } => Op::Place(*offset, *size, *shift, *zoom),
+                    LayerOp::Crop {
+                        index,
+                        size,
+                        shift,
+                        zoom,
+                        ..
+                    } => Op::Crop(*index, *size, *shift, *zoom),
+                }
+            })
+            .collect();
+        Net { ops }
+    }
+
+    /// Applies the pipeline to a batch; `train` switches batch normalisation's statistics.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_stats(x, train).0
+    }
+
+    /// Like [`Net::forward_t`], and also the (mean, log-variance) of a Gaussian head. In
+    /// training the head samples z = mean + exp(log_var / 2) * noise; in evaluation z = mean.
+    pub fn forward_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
+        self.forward_parts(x, train, &[])
+    }
+
+    /// Like [`Net::forward_stats`]; `parts` holds the latent components encoded so far, for
+    /// `crop` layers.
+    pub fn forward_parts(
+        &self,
+        x: &Tensor,
+        train: bool,
+        parts: &[Option<Tensor>],
+    ) -> (Tensor, Option<(Tensor, Tensor)>) {
+        let mut h = x.shallow_clone();
+        let mut stats = None;
+        for op in &self.ops {
+            h = match op {
+                Op::Linear(l) => h.apply(l),
+                Op::Conv(c) => h.apply(c),
+                Op::ConvT(c) => h.apply(c),
+                Op::Bn(b) => h.apply_t(b, train),
+                Op::Relu => h.relu(),
+                Op::LeakyRelu(s) => h.leaky_relu_with_slope(*s),
+                Op::Tanh => h.tanh(),
+                Op::Sigmoid => h.sigmoid(),
+                Op::Softmax => h.softmax(-1, Kind::Float),
+                Op::Flatten => h.flatten(1, -1),
+                Op::Reshape(s) => {
+                    let mut shape = vec![-1i64];
+                    shape.extend_from_slice(s);
+                    h.reshape(shape.as_slice())
+                }
+                Op::Normalize => normalize(&h),
+                Op::Gaussian(mean, log_var) => {
+                    let (mu, lv) = (h.apply(mean), h.apply(log_var).clamp(-30.0, 20.0));
+                    let z = if train {
+                        &mu + (&lv * 0.5).exp() * mu.randn_like()
+                    } else {
+                        mu.shallow_clone()
+                    };
+                    stats = Some((mu, lv));
+                    z
+                }
+                Op::Select(offset, len) => x.narrow(1, *offset, *len),
+                Op::Place(offset, size, shift, zoom) => {
+                    place(&h, &x.narrow(1, *offset, 3), *size, *shift, *zoom)
+                }
+                Op::Crop(index, size, shift, zoom) => match parts.get(*index) {
+                    Some(Some(at)) => crop(&h, at, *size, *shift, *zoom),
+                    // The checker orders encoders so that this cannot happen.
+                    _ => h.zeros_like().narrow(2, 0, *size).narrow(3, 0, *size),
+                },
+            };
+        }
+        (h, stats)
+    }
+}
+
+trait LeakyExt {
+    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor;
+}
+
+impl LeakyExt for Tensor {
+    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor {
+        self.maximum(&(self * slope))
+    }
+}

@@ -1,0 +1,206 @@
+//! The objective's terms: reconstruction costs, latent penalties (with GAN discriminators) and
+//! the test reconstruction.
+
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::ir::{self, PenaltyKind};
+use crate::runtime::model::Compiled;
+use crate::runtime::optim::Adam;
+use crate::runtime::ot;
+
+/// See [`Compiled::recon_cost`].
+pub fn recon_cost(cost: ir::ReconCost, xhat: &Tensor, x: &Tensor) -> Tensor {
+    let n = x.size()[0].max(1) as f64;
+    let per = match cost {
+        ir::ReconCost::SquaredL2 => (xhat - x).square(),
+        ir::ReconCost::L1 => (xhat - x).abs(),
+        ir::ReconCost::Bce => {
+            // Clamped logs: a saturated sigmoid must not give an infinite loss.
+            let p = xhat.clamp(1e-7, 1.0 - 1e-7);
+            let one_minus_x: Tensor = 1.0 - x;
+            let one_minus_p: Tensor = 1.0 - &p;
+            -(x * p.log() + one_minus_x * one_minus_p.log())
+        }
+    };
+    per.sum(Kind::Float) / n
+}
+
+/// The unweighted latent penalty between codes `z` and prior samples `w`, for penalties that
+/// need neither a discriminator nor encoder statistics (used by the benchmarks).
+pub fn penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor) -> Tensor {
+    evaluate_penalty(p, z, w, None, None, false, false).value
+}
+
+/// A GAN penalty's latent discriminator: its own variables and its own Adam.
+pub struct Discriminator {
+    pub vs: nn::VarStore,
+    pub net: crate::runtime::nets::Net,
+    pub opt: Adam,
+}
+
+/// The discriminators of a model, one slot per penalty (None for non-GAN penalties), built from
+/// the current random state.
+pub fn discriminators(model: &ir::Model, device: Device) -> Vec<Option<Discriminator>> {
+    model
+        .penalties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match &p.kind {
+            PenaltyKind::Gan {
+                discriminator,
+                lr,
+                beta1,
+                beta2,
+            } => {
+                let vs = nn::VarStore::new(device);
+                let net =
+                    crate::runtime::nets::Net::new(&(vs.root() / "discriminator"), discriminator);
+                let cfg = ir::Adam {
+                    lr: *lr,
+                    beta1: *beta1,
+                    beta2: *beta2,
+                };
+                let opt = Adam::new(&vs, &cfg).with_prefix(&format!("disc{i}.adam."));
+                Some(Discriminator { vs, net, opt })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What one penalty gives at one step.
+pub struct PenaltyOut {
+    /// The unweighted penalty, differentiable in the codes.
+    pub value: Tensor,
+    /// Row-marginal error of a Sinkhorn plan, when measured.
+    pub marginal_error: Option<f64>,
+    /// Sinkhorn iterations run (0 for other penalties).
+    pub iterations: i64,
+    /// The discriminator's loss after its update (GAN).
+    pub disc_loss: Option<Tensor>,
+}
+
+/// Evaluates one penalty. For a GAN this first updates the discriminator on (prior samples: real,
+/// detached codes: fake), then returns the non-saturating loss -log D(z). `stats` are the Gaussian
+/// encoder's (mean, log-variance) for KL. `poison_disc` injects a NaN into the discriminator loss
+/// (tests).
+pub fn evaluate_penalty(
+    p: &ir::Penalty,
+    z: &Tensor,
+    w: &Tensor,
+    stats: Option<&(Tensor, Tensor)>,
+    disc: Option<&mut Discriminator>,
+    measure: bool,
+    poison_disc: bool,
+) -> PenaltyOut {
+    let simple = |value: Tensor| PenaltyOut {
+        value,
+        marginal_error: None,
+        iterations: 0,
+        disc_loss: None,
+    };
+    match &p.kind {
+        PenaltyKind::Sinkhorn {
+            epsilon,
+            iterations,
+            cost,
+            debiased,
+            envelope,
+            tolerance,
+            scaling,
+        } => {
+            let o = ot::SinkhornOptions {
+                epsilon: *epsilon,
+                iterations: *iterations,
+                tolerance: *tolerance,
+                scaling: *scaling,
+                envelope: *envelope,
+            };
+            if *debiased {
+                let (value, iters) = ot::debiased(z, w, *cost, &o);
+                return PenaltyOut {
+                    value,
+                    marginal_error: None,
+                    iterations: iters,
+                    disc_loss: None,
+                };
+            }
+            let c = ot::cost_matrix(z, w, *cost);
+            if !*envelope && *tolerance == 0.0 && *scaling >= 1.0 {
+                // The paper's unrolled gradient, by the hand-written reverse sweep.
+                let (value, plan) = ot::sinkhorn_unrolled_fast_plan(&c, *epsilon, *iterations);
+                let err = measure.then(|| ot::marginal_error(&plan));
+                return PenaltyOut {
+                    value,
+                    marginal_error: err,
+                    iterations: *iterations,
+                    disc_loss: None,
+                };
+            }
+            let s = ot::solve(&c, &o);
+            let err = s
+                .marginal_error
+                .or_else(|| measure.then(|| tch::no_grad(|| ot::marginal_error(&s.plan))));
+            PenaltyOut {
+                value: s.value,
+                marginal_error: err,
+                iterations: s.iterations,
+                disc_loss: None,
+            }
+        }
+        PenaltyKind::Mmd { imq, scale, .. } => simple(ot::mmd(
+            z,
+            w,
+            if *imq {
+                ot::Kernel::Imq
+            } else {
+                ot::Kernel::Rbf
+            },
+            *scale,
+        )),
+        PenaltyKind::Sliced { projections, p } => simple(ot::sliced(z, w, *projections, *p)),
+        PenaltyKind::Exact { cost } => simple(ot::exact(z, w, *cost)),
+        PenaltyKind::Kl { mean, std } => match stats {
+            Some((mu, lv)) => simple(ot::gaussian_kl(mu, lv, *mean, *std)),
+            None => simple(Tensor::zeros([], (z.kind(), z.device()))),
+        },
+        PenaltyKind::Gan { .. } => {
+            let Some(d) = disc else {
+                return simple(Tensor::zeros([], (z.kind(), z.device())));
+            };
+            let real = d.net.forward_t(w, true);
+            let fake = d.net.forward_t(&z.detach(), true);
+            let mut d_loss = ((-real).softplus() + fake.softplus()).mean(Kind::Float);
+            if poison_disc {
+                d_loss = d_loss * f64::NAN;
+            }
+            d.opt.zero_grad();
+            d_loss.backward();
+            d.opt.step();
+            let value = (-d.net.forward_t(z, true)).softplus().mean(Kind::Float);
+            PenaltyOut {
+                value,
+                marginal_error: None,
+                iterations: 0,
+                disc_loss: Some(d_loss.detach()),
+            }
+        }
+    }
+}
+
+/// Test reconstruction: (mean cost per example in the model's cost, mean squared error per value).
+pub fn reconstruction(net: &Compiled, x: &Tensor) -> (f64, f64) {
+    let n = x.size()[0];
+    let (mut cost, mut se) = (0.0, 0.0);
+    let mut i = 0;
+    while i < n {
+        let b = (n - i).min(1000);
+        let xb = x.narrow(0, i, b);
+        let xh = net.decode(&net.encode(&xb, false), false);
+        cost += net.recon_cost(&xh, &xb).double_value(&[]) * b as f64;
+        se += (&xh - &xb).square().sum(Kind::Double).double_value(&[]);
+        i += b;
+    }
+    let numel = x.numel().max(1) as f64;
+    (cost / n.max(1) as f64, se / numel)
+}

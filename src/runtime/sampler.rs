@@ -1,0 +1,173 @@
+//! Prior samplers: the built-in priors and prior programs, batched (no per-sample loop).
+
+use tch::{Device, Kind, Tensor};
+
+use crate::ir;
+use crate::runtime::dist;
+use crate::runtime::tensor::normalize;
+
+/// Draws `n` samples of the prior on `device`, as one batched tensor operation.
+pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tensor {
+    let opts = (Kind::Float, device);
+    match prior {
+        ir::Prior::Normal { mean, std } => Tensor::randn([n, dim], opts) * *std + *mean,
+        ir::Prior::Uniform { low, high } => Tensor::rand([n, dim], opts) * (*high - *low) + *low,
+        ir::Prior::UniformSphere => normalize(&Tensor::randn([n, dim], opts)),
+        ir::Prior::Dirichlet { alpha } => {
+            let a = Tensor::from_slice(&alpha.iter().map(|&a| a as f32).collect::<Vec<_>>())
+                .to_device(device);
+            let a = a.unsqueeze(0).expand([n, dim], false).contiguous();
+            dirichlet(&a)
+        }
+        ir::Prior::Program(p) => sample_program(p, n, device),
+    }
+}
+
+/// Runs a prior program once for a batch of `n`: each register is a tensor `[n, ...shape]`
+/// (constants `[1, ...shape]`, broadcast), so there is no per-sample loop. Returns `[n, d]`.
+pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
+    use ir::{Func, Op as I, Prim};
+    let opts = (Kind::Float, device);
+    let mut regs: Vec<Tensor> = Vec::with_capacity(p.instrs.len());
+    // A register with trailing axes added up to `rank` (a scalar [n] against a vector [n, d]).
+    let at = |regs: &Vec<Tensor>, i: usize, rank: usize| -> Tensor {
+        let mut t = regs[i].shallow_clone();
+        for _ in p.instrs[i].shape.len()..rank {
+            t = t.unsqueeze(-1);
+        }
+        t
+    };
+    for ins in &p.instrs {
+        let mut full = vec![n];
+        full.extend(&ins.shape);
+        let rank = ins.shape.len();
+        let arg = |regs: &Vec<Tensor>, i: usize| -> Tensor {
+            at(regs, i, rank)
+                .expand(full.as_slice(), false)
+                .contiguous()
+        };
+        let t = match &ins.op {
+            I::Const(v) => {
+                let mut shape = vec![1i64];
+                shape.extend(&ins.shape);
+                Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>())
+                    .to_device(device)
+                    .reshape(shape.as_slice())
+            }
+            I::Draw(prim, a) => match prim {
+                Prim::Normal => {
+                    Tensor::randn(full.as_slice(), opts) * arg(&regs, a[1]) + arg(&regs, a[0])
+                }
+                Prim::Uniform => {
+                    let (lo, hi) = (arg(&regs, a[0]), arg(&regs, a[1]));
+                    Tensor::rand(full.as_slice(), opts) * (&hi - &lo) + lo
+                }
+                Prim::UniformSphere => normalize(&Tensor::randn(full.as_slice(), opts)),
+                Prim::Dirichlet => dist::dirichlet(&arg(&regs, a[0])),
+                Prim::Gamma => dist::gamma(&arg(&regs, a[0])) / arg(&regs, a[1]),
+                Prim::Beta => dist::beta(&arg(&regs, a[0]), &arg(&regs, a[1])),
+                Prim::Categorical => {
+                    let w = &regs[a[0]];
+                    let k = w.size()[1];
+                    let probs = w.expand([n, k], false).contiguous();
+                    probs
+                        .multinomial(1, true)
+                        .squeeze_dim(1)
+                        .to_kind(Kind::Float)
+                }
+                Prim::Bernoulli => dist::bernoulli(&arg(&regs, a[0])),
+                Prim::Laplace => dist::laplace(&arg(&regs, a[0]), &arg(&regs, a[1])),
+                Prim::Exponential => dist::exponential(&arg(&regs, a[0])),
+                Prim::VonMisesFisher => {
+                    let mu = regs[a[0]].squeeze_dim(0);
+                    let kappa = regs[a[1]].double_value(&[0]);
+                    dist::von_mises_fisher(&mu, kappa, n)
+                }
+            },
+            I::Apply(f, a) => {
+                let x = &regs[*a];
+                match f {
+                    Func::Exp => x.exp(),
+                    Func::Log => x.log(),
+                    Func::Sin => x.sin(),
+                    Func::Cos => x.cos(),
+                    Func::Sqrt => x.sqrt(),
+                    Func::Abs => x.abs(),
+                    Func::Tanh => x.tanh(),
+                    Func::Sigmoid => x.sigmoid(),
+                    Func::Floor => x.floor(),
+                    Func::Softmax => x.softmax(-1, Kind::Float),
+                    Func::Normalize => normalize(x),
+                    Func::Sum => x.sum_dim_intlist(-1, false, Kind::Float),
+                }
+            }
+            I::Neg(a) => -&regs[*a],
+            I::Binary(op, a, b) => {
+                let (x, y) = (at(&regs, *a, rank), at(&regs, *b, rank));
+                match op {
+                    ir::Arith::Add => x + y,
+                    ir::Arith::Sub => x - y,
+                    ir::Arith::Mul => x * y,
+                    ir::Arith::Div => x / y,
+                    ir::Arith::Pow => x.pow(&y),
+                }
+            }
+            I::Index(src, idx) => {
+                let s = &regs[*src];
+                let sshape = &p.instrs[*src].shape;
+                let k = sshape[0];
+                let i = regs[*idx]
+                    .to_kind(Kind::Int64)
+                    .clamp(0, k - 1)
+                    .expand([n], false);
+                if sshape.len() == 1 {
+                    s.expand([n, k], false)
+                        .gather(1, &i.unsqueeze(1), false)
+                        .squeeze_dim(1)
+                } else {
+                    let m = sshape[1];
+                    let i = i.view([n, 1, 1]).expand([n, 1, m], false);
+                    s.expand([n, k, m], false)
+                        .gather(1, &i, false)
+                        .squeeze_dim(1)
+                }
+            }
+            I::Concat(parts) => {
+                let cols: Vec<Tensor> = parts
+                    .iter()
+                    .map(|&i| {
+                        let t = at(&regs, i, 1);
+                        let w = t.size()[1];
+                        t.expand([n, w], false)
+                    })
+                    .collect();
+                Tensor::cat(&cols, 1)
+            }
+            I::Stack(parts) => {
+                let rows: Vec<Tensor> = parts
+                    .iter()
+                    .map(|&i| {
+                        let mut f = vec![n];
+                        f.extend(&p.instrs[i].shape);
+                        regs[i].expand(f.as_slice(), false)
+                    })
+                    .collect();
+                Tensor::stack(&rows, 1)
+            }
+        };
+        regs.push(t);
+    }
+    let out = &regs[p.result];
+    let out = if out.dim() == 1 {
+        out.unsqueeze(1)
+    } else {
+        out.shallow_clone()
+    };
+    let d = out.size()[1];
+    out.expand([n, d], false).to_kind(Kind::Float).contiguous()
+}
+
+/// Dirichlet samples, one row per row of concentrations (see [`dist::dirichlet`]).
+pub fn dirichlet(alpha: &Tensor) -> Tensor {
+    dist::dirichlet(alpha)
+}

@@ -1,0 +1,349 @@
+//! Training: runs a compiled model on its data and keeps the run directory's training files.
+//!
+//! Entry points: [`run`] for a new run, [`resume`] to continue one; both return a [`Trained`]
+//! that the pipeline (`crate::pipeline`) hands to evaluation. Every artifact is written
+//! atomically; the checkpoint and the training state (`resume.safetensors`: variables, Adam
+//! moments, position, running sums) are replaced only by complete newer ones, so an error or an
+//! interruption keeps the last good state. Random numbers are re-seeded from (seed, epoch, step)
+//! at every step, so a resumed run draws exactly what the uninterrupted run would have drawn.
+//!
+//! Parts: [`session`] (the loop: epochs and steps), [`state`] (lock, position, saved state),
+//! [`interrupt`] (stop requests), [`fault`] (fault injection for tests).
+
+mod fault;
+mod interrupt;
+mod session;
+mod state;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tch::{nn, Device};
+
+use crate::data::{self, DataError, Dataset};
+use crate::ir;
+use crate::rundir;
+use crate::runtime::device::{available_memory, bytes, estimate_memory};
+use crate::runtime::model::Compiled;
+use crate::runtime::objective::discriminators;
+use crate::runtime::optim::Adam;
+use crate::util::write_atomic;
+
+pub use fault::FAULT_ENV;
+pub use interrupt::Interrupter;
+use session::Session;
+use state::{Position, RunLock, SavedState};
+
+/// Options from the command line that override or complement the model file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub epochs: Option<i64>,
+    pub seed: Option<i64>,
+    pub out: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub quiet: bool,
+    pub force: bool,
+    /// Compute the evaluation metrics (FID, latent MMD, ...) at the end (`sae-dsl eval`); read
+    /// by the pipeline, which runs evaluation after training.
+    pub evaluate: bool,
+    /// Machine-readable progress: one JSON object per epoch on standard output.
+    pub json: bool,
+    /// Stops the loop at the next step boundary with the state saved.
+    pub interrupter: Interrupter,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TrainError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Data(#[from] DataError),
+    #[error("run directory {0} already exists and is not empty")]
+    #[diagnostic(code(sae::run::exists), help("choose another --out, pass --force to write into it, or `sae-dsl resume DIR` to continue it"))]
+    Exists(PathBuf),
+    #[error("{path}: {source}")]
+    #[diagnostic(code(sae::run::io))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the {term} became {value} at epoch {epoch}, step {step}")]
+    #[diagnostic(code(sae::run::non_finite), help("{help}"))]
+    NonFinite {
+        term: String,
+        value: String,
+        epoch: i64,
+        step: i64,
+        help: String,
+    },
+    #[error("interrupted at epoch {epoch}, step {step}; the state is saved in {dir}")]
+    #[diagnostic(
+        code(sae::run::interrupted),
+        help("continue with `sae-dsl resume {dir}`")
+    )]
+    Interrupted { dir: String, epoch: i64, step: i64 },
+    #[error("another training (process {pid}) is writing into {dir}")]
+    #[diagnostic(code(sae::run::locked), help("wait for it to finish, or choose another --out; a lock of a process that has died is removed automatically"))]
+    Locked { dir: String, pid: u32 },
+    #[error("cannot resume {dir}: {what}")]
+    #[diagnostic(code(sae::run::resume))]
+    Resume { dir: String, what: String },
+    #[error("this model needs about {need} of memory for training, {have} are available")]
+    #[diagnostic(code(sae::run::memory), help("{help}"))]
+    Memory {
+        need: String,
+        have: String,
+        help: String,
+    },
+    #[error("libtorch: {0}")]
+    #[diagnostic(code(sae::run::torch))]
+    Torch(#[from] tch::TchError),
+    #[error("{0}")]
+    #[diagnostic(code(sae::run::io))]
+    Save(#[from] rundir::SaveError),
+}
+
+/// One epoch's averages, appended to `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochMetrics {
+    pub epoch: i64,
+    pub recon: f64,
+    pub penalty: f64,
+    pub total: f64,
+    pub seconds: f64,
+    /// Mean Sinkhorn iterations per step, when the model has a Sinkhorn penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sinkhorn_iterations: Option<f64>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub epochs: Vec<EpochMetrics>,
+    pub test_recon: f64,
+    pub test_mse: f64,
+    pub device: String,
+    /// Largest row-marginal error of the Sinkhorn plan seen at the logging points.
+    pub sinkhorn_marginal_error_max: f64,
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn check_memory(model: &ir::Model, device: Device) -> Result<(), TrainError> {
+    let need = estimate_memory(model);
+    match available_memory(device) {
+        Some(have) if need > have => Err(TrainError::Memory {
+            need: bytes(need),
+            have: bytes(have),
+            help: format!(
+                "the batch of {} dominates (the unrolled Sinkhorn keeps batch^2 x iterations values); lower `batch` or `iterations`",
+                model.train.batch
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A finished training, still holding the run's lock: what evaluation needs next.
+pub struct Trained {
+    pub summary: RunSummary,
+    pub model: ir::Model,
+    /// The model file's text as run.
+    pub source: String,
+    pub net: Compiled,
+    pub vs: nn::VarStore,
+    pub train: Dataset,
+    pub test: Dataset,
+    pub seed: i64,
+    _lock: RunLock,
+}
+
+/// Loads a model's train and test sets.
+fn load_data(
+    model: &ir::Model,
+    data_dir: Option<&Path>,
+    seed: i64,
+    device: Device,
+) -> Result<(Dataset, Dataset), TrainError> {
+    let train = data::load(&model.data, "train", data_dir, seed, device)?;
+    let test = data::load(&model.data, "test", data_dir, seed, device)?;
+    Ok((train, test))
+}
+
+/// Trains `model` in a new run directory. `source` is the model file's text.
+pub fn run(
+    model: &ir::Model,
+    source: &str,
+    device: Device,
+    opts: &RunOptions,
+) -> Result<Trained, TrainError> {
+    let epochs = opts.epochs.unwrap_or(model.train.epochs);
+    let seed = opts.seed.unwrap_or(model.train.seed);
+    let dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| rundir::default_run_dir(&model.name));
+    refuse_existing(&dir, opts.force)?;
+    check_memory(model, device)?;
+
+    let (train, test) = load_data(model, opts.data_dir.as_deref(), seed, device)?;
+    if train.is_empty() {
+        return Err(DataError::Corrupt {
+            path: train.origin.clone().into(),
+            what: "the training set is empty".into(),
+        }
+        .into());
+    }
+    // Created only once the data are there, so that a failed start leaves no empty run.
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let lock = RunLock::acquire(&dir)?;
+
+    write_atomic(&dir.join(rundir::MODEL), source.as_bytes()).map_err(io_err(&dir))?;
+    let config = serde_json::json!({
+        "model": model,
+        "run": {
+            "epochs": epochs, "seed": seed, "device": format!("{device:?}"),
+            "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
+            "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
+            "sae_dsl": env!("CARGO_PKG_VERSION"),
+        }
+    });
+    rundir::write_json(&dir, rundir::CONFIG, &config).map_err(io_err(&dir))?;
+    let _ = std::fs::remove_file(dir.join(rundir::METRICS)); // --force: a new run, new metrics
+
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(device);
+    let net = Compiled::new(&vs, model);
+    let opt = Adam::new(&vs, &model.train.optimizer);
+    let discs = discriminators(model, device);
+    let summary = Session {
+        model,
+        net: &net,
+        vs: &vs,
+        opt,
+        discs,
+        dir: &dir,
+        json: opts.json,
+        epochs,
+        seed,
+        quiet: opts.quiet,
+        device,
+        interrupter: &opts.interrupter,
+    }
+    .train(Position::start_of(1), &train, &test)?;
+    Ok(Trained {
+        summary,
+        model: model.clone(),
+        source: source.to_string(),
+        net,
+        vs,
+        train,
+        test,
+        seed,
+        _lock: lock,
+    })
+}
+
+/// Continues the run in `dir` from its saved state (`resume.safetensors`).
+pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, TrainError> {
+    let fail = |what: String| TrainError::Resume {
+        dir: dir.display().to_string(),
+        what,
+    };
+    let rundir::RunRecord {
+        model,
+        source,
+        config,
+    } = rundir::read_run_record(dir).map_err(fail)?;
+    let config = config.ok_or_else(|| fail("config.json is missing or unreadable".into()))?;
+    let epochs = opts
+        .epochs
+        .or_else(|| config["run"]["epochs"].as_i64())
+        .unwrap_or(model.train.epochs);
+    let seed = config["run"]["seed"].as_i64().unwrap_or(model.train.seed);
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .or_else(|| config["run"]["data_dir"].as_str().map(PathBuf::from));
+
+    let state_path = dir.join(rundir::RESUME);
+    if !state_path.is_file() {
+        return Err(fail(
+            "there is no saved training state (resume.safetensors)".into(),
+        ));
+    }
+    let lock = RunLock::acquire(dir)?;
+    let state = SavedState::read(&state_path)?;
+    let start = state
+        .position()
+        .ok_or_else(|| fail("the state has no position".into()))?;
+    if start.epoch > epochs {
+        return Err(fail(format!("the run has finished its {epochs} epochs; pass --epochs N with N > {epochs} to train longer")));
+    }
+    check_memory(&model, device)?;
+    let (train, test) = load_data(&model, data_dir.as_deref(), seed, device)?;
+
+    let vs = nn::VarStore::new(device);
+    let net = Compiled::new(&vs, &model);
+    state.restore(&vs, "", "variable").map_err(fail)?;
+    let mut opt = Adam::new(&vs, &model.train.optimizer);
+    opt.load_state(state.tensors()).map_err(fail)?;
+    let mut discs = discriminators(&model, device);
+    for (i, d) in discs.iter_mut().enumerate() {
+        let Some(d) = d else { continue };
+        state
+            .restore(&d.vs, &format!("disc{i}."), "discriminator variable")
+            .map_err(fail)?;
+        d.opt.load_state(state.tensors()).map_err(fail)?;
+    }
+    if !opts.quiet {
+        eprintln!(
+            "resuming {} at epoch {}, step {}",
+            dir.display(),
+            start.epoch,
+            start.step
+        );
+    }
+    let summary = Session {
+        model: &model,
+        net: &net,
+        vs: &vs,
+        opt,
+        discs,
+        dir,
+        json: opts.json,
+        epochs,
+        seed,
+        quiet: opts.quiet,
+        device,
+        interrupter: &opts.interrupter,
+    }
+    .train(start, &train, &test)?;
+    Ok(Trained {
+        summary,
+        model,
+        source,
+        net,
+        vs,
+        train,
+        test,
+        seed,
+        _lock: lock,
+    })
+}
+
+fn refuse_existing(dir: &Path, force: bool) -> Result<(), TrainError> {
+    let non_empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !force {
+        return Err(TrainError::Exists(dir.to_path_buf()));
+    }
+    Ok(())
+}

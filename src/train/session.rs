@@ -1,0 +1,540 @@
+//! The training loop as a session: [`Session::train`] runs epochs, [`Session::epoch`] runs the
+//! steps of one epoch and writes its metrics and state, [`Session::step`] is one optimiser step.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::fault::{fault_from_env, Fault};
+use super::state::{save_state, Position};
+use super::{io_err, EpochMetrics, Interrupter, RunSummary, TrainError};
+use crate::data::Dataset;
+use crate::ir::{self, PenaltyKind};
+use crate::rundir;
+use crate::runtime::model::Compiled;
+use crate::runtime::objective::{evaluate_penalty, reconstruction, Discriminator};
+use crate::runtime::optim::Adam;
+
+/// Everything a training loop needs.
+pub(super) struct Session<'a> {
+    pub model: &'a ir::Model,
+    pub net: &'a Compiled,
+    pub vs: &'a nn::VarStore,
+    pub opt: Adam,
+    pub discs: Vec<Option<Discriminator>>,
+    pub dir: &'a Path,
+    pub json: bool,
+    pub epochs: i64,
+    pub seed: i64,
+    pub quiet: bool,
+    pub device: Device,
+    pub interrupter: &'a Interrupter,
+}
+
+/// What the loop keeps across epochs.
+struct Loop {
+    steps: i64,
+    batch: i64,
+    fault: Option<Fault>,
+    terms: Vec<String>,
+    /// A convergence warning was shown (once per run).
+    warned: bool,
+    /// Largest Sinkhorn marginal error seen at the logging points.
+    max_err: f64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+/// One epoch's sums, kept on the device so that no step waits for the host.
+struct Sums {
+    rec: Tensor,
+    pen: Tensor,
+    /// Per tracked term, the first step (1-based) at which it was not finite, and its value.
+    bad: Vec<(Tensor, Tensor)>,
+    iter_sum: i64,
+    iter_count: i64,
+}
+
+impl Sums {
+    fn new(start: (f64, f64), terms: usize, device: Device) -> Sums {
+        Sums {
+            rec: Tensor::from(start.0 as f32).to_device(device),
+            pen: Tensor::from(start.1 as f32).to_device(device),
+            bad: (0..terms)
+                .map(|_| {
+                    (
+                        Tensor::full([], -1, (Kind::Int64, device)),
+                        Tensor::zeros([], (Kind::Float, device)),
+                    )
+                })
+                .collect(),
+            iter_sum: 0,
+            iter_count: 0,
+        }
+    }
+
+    /// Records the first non-finite value of each tracked term.
+    fn track(&mut self, tracked: &[Tensor], step: i64) {
+        for ((first_bad, val), term) in self.bad.iter_mut().zip(tracked) {
+            let keep = first_bad.ge(0).logical_or(&term.isfinite());
+            *val = val.where_self(&keep, term);
+            *first_bad = first_bad.where_self(&keep, &first_bad.full_like(step + 1));
+        }
+    }
+
+    /// The term that went bad first (after it, the weights poison the others): its index, step
+    /// and value.
+    fn first_bad(&self) -> Option<(usize, i64, f64)> {
+        self.bad
+            .iter()
+            .enumerate()
+            .map(|(i, (s, v))| (s.int64_value(&[]), i, v))
+            .filter(|(s, _, _)| *s >= 0)
+            .min_by_key(|(s, i, _)| (*s, *i))
+            .map(|(s, i, v)| (i, s, v.double_value(&[])))
+    }
+}
+
+/// What one step reports to its epoch.
+struct StepOut {
+    rec: Tensor,
+    pen: Tensor,
+    /// Reconstruction, discriminator loss, then each weighted penalty, detached.
+    tracked: Vec<Tensor>,
+    marginal_error: Option<f64>,
+}
+
+impl Session<'_> {
+    /// Trains from `start` to the last epoch; returns the summary (test reconstruction included).
+    pub fn train(
+        mut self,
+        start: Position,
+        train: &Dataset,
+        test: &Dataset,
+    ) -> Result<RunSummary, TrainError> {
+        let n = train.len();
+        let batch = self.model.train.batch.min(n);
+        let steps = n / batch; // the last partial batch is dropped: every step sees a full batch
+        let mut lp = Loop {
+            steps,
+            batch,
+            fault: fault_from_env(),
+            terms: term_names(self.model),
+            warned: false,
+            max_err: 0.0,
+            bar: progress_bar(self.quiet || self.json, steps as u64),
+        };
+        let mut history = vec![];
+        for epoch in start.epoch..=self.epochs {
+            let from = if epoch == start.epoch {
+                start
+            } else {
+                Position::start_of(epoch)
+            };
+            history.push(self.epoch(from, train, &mut lp)?);
+        }
+        let (test_recon, test_mse) = tch::no_grad(|| reconstruction(self.net, &test.x));
+        Ok(RunSummary {
+            dir: self.dir.to_path_buf(),
+            epochs: history,
+            test_recon,
+            test_mse,
+            device: format!("{:?}", self.device),
+            sinkhorn_marginal_error_max: lp.max_err,
+        })
+    }
+
+    /// Runs one epoch from `from` (its start, or a resumed step with its sums), then appends its
+    /// metrics and saves the state.
+    fn epoch(
+        &mut self,
+        from: Position,
+        train: &Dataset,
+        lp: &mut Loop,
+    ) -> Result<EpochMetrics, TrainError> {
+        let (epoch, steps, model) = (from.epoch, lp.steps, self.model);
+        let t0 = Instant::now();
+        tch::manual_seed(step_seed(self.seed, epoch, -1));
+        let perm = Tensor::randperm(train.len(), (Kind::Int64, self.device));
+        let mut sums = Sums::new((from.sum_rec, from.sum_pen), lp.terms.len(), self.device);
+        let first = from.step.min(steps);
+        if let Some(b) = &lp.bar {
+            b.reset();
+            b.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            b.set_position(first as u64);
+        }
+        for step in first..steps {
+            if self.interrupter.take() {
+                return Err(self.interrupted(epoch, step, &sums, lp));
+            }
+            tch::manual_seed(step_seed(self.seed, epoch, step));
+            let log_point = step % 10 == 9 || step + 1 == steps;
+            let global = (epoch - 1) * steps + step + 1;
+            let idx = perm.narrow(0, step * lp.batch, lp.batch);
+            let mut x = train.x.index_select(0, &idx);
+            if model.data.binarize {
+                x = x.bernoulli();
+            }
+            let out = self.step(&x, global, log_point, (epoch, step), &mut sums, lp);
+            sums.rec += out.rec.detach();
+            sums.pen += out.pen.detach();
+            sums.track(&out.tracked, step);
+            // Host reads only at logging points: every 10 steps and at the end of the epoch.
+            if log_point {
+                self.log_point(&out, &sums, (epoch, step), lp)?;
+            }
+        }
+        let k = steps.max(1) as f64;
+        let (sr, sp) = (sums.rec.double_value(&[]), sums.pen.double_value(&[]));
+        let m = EpochMetrics {
+            epoch,
+            recon: sr / k,
+            penalty: sp / k,
+            total: (sr + sp) / k,
+            seconds: t0.elapsed().as_secs_f64(),
+            sinkhorn_iterations: (sums.iter_count > 0)
+                .then(|| sums.iter_sum as f64 / sums.iter_count as f64),
+        };
+        check_finite(m.recon, m.penalty, epoch, steps, model)?;
+        append_line(
+            &self.dir.join(rundir::METRICS),
+            &serde_json::to_string(&m).unwrap_or_default(),
+        )?;
+        save_state(
+            self.dir,
+            self.vs,
+            &self.opt,
+            &self.discs,
+            Position::start_of(epoch + 1),
+        )?;
+        if let Some(b) = &lp.bar {
+            b.finish_and_clear();
+        }
+        self.report(&m);
+        Ok(m)
+    }
+
+    /// One optimiser step on the batch `x`: reconstruction, the discriminator updates (their NaN
+    /// poisons the GAN penalty of the same step), penalties, in that order, which breaks ties.
+    fn step(
+        &mut self,
+        x: &Tensor,
+        global: i64,
+        log_point: bool,
+        (epoch, step): (i64, i64),
+        sums: &mut Sums,
+        lp: &mut Loop,
+    ) -> StepOut {
+        let (model, device) = (self.model, self.device);
+        let (z, stats) = self.net.encode_stats(x, true);
+        let xhat = self.net.decode(&z, true);
+        let mut rec = self.net.recon_cost(&xhat, x);
+        if lp.fault == Some(Fault::NanRecon(global)) {
+            rec = rec * f64::NAN;
+        }
+        let w = self.net.sample_prior(lp.batch);
+        let mut tracked = vec![rec.detach(), Tensor::zeros([], (Kind::Float, device))];
+        let mut pen_total = Tensor::zeros([], (Kind::Float, device));
+        let mut disc_total = Tensor::zeros([], (Kind::Float, device));
+        let mut marginal_error = None;
+        for (i, p) in model.penalties.iter().enumerate() {
+            let poison = lp.fault == Some(Fault::NanDisc(global));
+            // Each penalty matches its own component of the code.
+            let (zc, wc) = match model.component(&p.on) {
+                Some((off, l)) if model.is_composite() => {
+                    let d = l.space.dim();
+                    (z.narrow(1, off, d), w.narrow(1, off, d))
+                }
+                _ => (z.shallow_clone(), w.shallow_clone()),
+            };
+            let out = evaluate_penalty(
+                p,
+                &zc,
+                &wc,
+                stats.as_ref(),
+                self.discs[i].as_mut(),
+                log_point,
+                poison,
+            );
+            marginal_error = marginal_error.or(out.marginal_error);
+            if out.iterations > 0 {
+                sums.iter_sum += out.iterations;
+                sums.iter_count += 1;
+                if let (
+                    PenaltyKind::Sinkhorn {
+                        tolerance,
+                        iterations,
+                        ..
+                    },
+                    Some(e),
+                ) = (&p.kind, out.marginal_error)
+                {
+                    if *tolerance > 0.0
+                        && e > *tolerance
+                        && out.iterations >= *iterations
+                        && !lp.warned
+                    {
+                        lp.warned = true;
+                        eprintln!(
+                            "warning: Sinkhorn reached its cap of {iterations} iterations without the tolerance {} (marginal error {e:.2e} at epoch {epoch}, step {}); raise `iterations` or `epsilon`. Shown once per run.",
+                            ir::num(*tolerance),
+                            step + 1
+                        );
+                    }
+                }
+            }
+            if let Some(dl) = out.disc_loss {
+                disc_total = disc_total + dl;
+            }
+            let mut v = out.value * p.weight;
+            if lp.fault == Some(Fault::NanPenalty(global)) {
+                v = v * f64::NAN;
+            }
+            tracked.push(v.detach());
+            pen_total = pen_total + v;
+        }
+        tracked[1] = disc_total;
+        let loss = &rec + &pen_total;
+        self.opt.zero_grad();
+        loss.backward();
+        self.opt.step();
+        StepOut {
+            rec,
+            pen: pen_total,
+            tracked,
+            marginal_error,
+        }
+    }
+
+    /// The host reads of a logging point: a term gone bad stops the run; the convergence
+    /// warning; the progress bar.
+    fn log_point(
+        &self,
+        out: &StepOut,
+        sums: &Sums,
+        (epoch, step): (i64, i64),
+        lp: &mut Loop,
+    ) -> Result<(), TrainError> {
+        let (r, pv) = (out.rec.double_value(&[]), out.pen.double_value(&[]));
+        if let Some((i, s, v)) = sums.first_bad() {
+            return Err(non_finite(&lp.terms[i], v, epoch, s, self.model));
+        }
+        if let Some(e) = out.marginal_error {
+            lp.max_err = lp.max_err.max(e);
+            let fixed = self.model.penalties.iter().any(
+                |p| matches!(p.kind, PenaltyKind::Sinkhorn { tolerance, .. } if tolerance == 0.0),
+            );
+            if fixed && e > 0.05 && !lp.warned {
+                lp.warned = true;
+                eprintln!("{}", convergence_warning(self.model, e, epoch, step + 1));
+            }
+        }
+        if let Some(b) = &lp.bar {
+            b.set_position(step as u64 + 1);
+            b.set_message(format!("recon {r:.4}  penalty {pv:.4}"));
+        }
+        Ok(())
+    }
+
+    /// Saves the state at (epoch, step) and returns the interruption.
+    fn interrupted(&self, epoch: i64, step: i64, sums: &Sums, lp: &Loop) -> TrainError {
+        let pos = Position {
+            epoch,
+            step,
+            sum_rec: sums.rec.double_value(&[]),
+            sum_pen: sums.pen.double_value(&[]),
+        };
+        if let Err(e) = save_state(self.dir, self.vs, &self.opt, &self.discs, pos) {
+            return e;
+        }
+        if let Some(b) = &lp.bar {
+            b.finish_and_clear();
+        }
+        TrainError::Interrupted {
+            dir: self.dir.display().to_string(),
+            epoch,
+            step,
+        }
+    }
+
+    /// The epoch's line: JSON on standard output, or words on standard error.
+    fn report(&self, m: &EpochMetrics) {
+        if self.json {
+            let mut v = serde_json::to_value(m).unwrap_or_default();
+            v["event"] = "epoch".into();
+            v["epochs"] = self.epochs.into();
+            println!("{v}");
+        } else if !self.quiet {
+            eprintln!(
+                "epoch {:>3}/{}  recon {:.4}  penalty {:.5}  total {:.4}  ({:.1} s)",
+                m.epoch, self.epochs, m.recon, m.penalty, m.total, m.seconds
+            );
+        }
+    }
+}
+
+/// A deterministic seed for (seed, epoch, step): splitmix64, kept non-negative.
+fn step_seed(seed: i64, epoch: i64, step: i64) -> i64 {
+    let mut x = (seed as u64)
+        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) >> 1) as i64
+}
+
+fn convergence_warning(model: &ir::Model, err: f64, epoch: i64, step: i64) -> String {
+    let (eps, iters) = model
+        .penalties
+        .iter()
+        .find_map(|p| match p.kind {
+            PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                ..
+            } => Some((epsilon, iterations)),
+            _ => None,
+        })
+        .unwrap_or((0.0, 0));
+    format!(
+        "warning: Sinkhorn did not converge in {iters} iterations (row-marginal error {err:.3} at epoch {epoch}, step {step}); \
+         the loss uses the plan as it stands after {iters} iterations, as the SAE paper does. For a converged plan raise \
+         `iterations` or `epsilon` (now {}), or set `tolerance`. Shown once per run.",
+        ir::num(eps)
+    )
+}
+
+/// Names of the tracked terms: reconstruction, the discriminators, each penalty.
+fn term_names(model: &ir::Model) -> Vec<String> {
+    let mut v = vec![
+        "reconstruction cost".to_string(),
+        "discriminator loss".to_string(),
+    ];
+    let many = model.penalties.len() > 1;
+    for (i, p) in model.penalties.iter().enumerate() {
+        let kind = penalty_name(&p.kind);
+        v.push(if many {
+            format!("latent penalty `{kind}` (penalty {})", i + 1)
+        } else {
+            "latent penalty".to_string()
+        });
+    }
+    v
+}
+
+fn penalty_name(k: &PenaltyKind) -> &'static str {
+    match k {
+        PenaltyKind::Sinkhorn { .. } => "sinkhorn",
+        PenaltyKind::Mmd { .. } => "mmd",
+        PenaltyKind::Gan { .. } => "gan",
+        PenaltyKind::Sliced { .. } => "sliced",
+        PenaltyKind::Exact { .. } => "exact",
+        PenaltyKind::Kl { .. } => "kl",
+    }
+}
+
+/// The error for a term that became NaN or infinite, with what to change.
+fn non_finite(term: &str, value: f64, epoch: i64, step: i64, model: &ir::Model) -> TrainError {
+    let help = if term.starts_with("latent penalty") {
+        let eps: Vec<String> = model
+            .penalties
+            .iter()
+            .filter_map(|p| match p.kind {
+                PenaltyKind::Sinkhorn { epsilon, .. } => Some(ir::num(epsilon)),
+                _ => None,
+            })
+            .collect();
+        if eps.is_empty() {
+            "lower the penalty weight or the learning rate; the last good checkpoint is kept"
+                .to_string()
+        } else {
+            format!("the Sinkhorn penalty (epsilon {}) overflowed; raise epsilon or lower the penalty weight; the last good checkpoint is kept", eps.join(", "))
+        }
+    } else if term.starts_with("discriminator") {
+        "lower the discriminator's learning rate (`gan(lr = ...)`); the last good checkpoint is kept".to_string()
+    } else {
+        format!(
+            "lower the learning rate (now {}); the last good checkpoint is kept",
+            ir::num(model.train.optimizer.lr)
+        )
+    };
+    TrainError::NonFinite {
+        term: term.into(),
+        value: format!("{value}"),
+        epoch,
+        step,
+        help,
+    }
+}
+
+fn progress_bar(quiet: bool, steps: u64) -> Option<indicatif::ProgressBar> {
+    if quiet {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new(steps);
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} {msg} (eta {eta})",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    b.set_style(style);
+    Some(b)
+}
+
+fn check_finite(
+    rec: f64,
+    pen: f64,
+    epoch: i64,
+    step: i64,
+    model: &ir::Model,
+) -> Result<(), TrainError> {
+    if !rec.is_finite() {
+        return Err(non_finite("reconstruction cost", rec, epoch, step, model));
+    }
+    if !pen.is_finite() {
+        return Err(non_finite("latent penalty", pen, epoch, step, model));
+    }
+    Ok(())
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    writeln!(f, "{line}").map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ir::Model {
+        let text = "data rings()\nlatent R^2 ~ normal()\nencoder { linear(2) }\ngenerator { linear(2) }\npenalty sinkhorn(epsilon = 0.001)\n";
+        crate::compile_source("m.sae", text, None)
+            .model
+            .expect("model")
+    }
+
+    #[test]
+    fn non_finite_losses_name_term_epoch_and_step() {
+        let m = model();
+        assert!(check_finite(1.0, 2.0, 1, 1, &m).is_ok());
+        let e = check_finite(f64::NAN, 1.0, 3, 7, &m).expect_err("NaN reconstruction");
+        assert_eq!(
+            e.to_string(),
+            "the reconstruction cost became NaN at epoch 3, step 7"
+        );
+        assert!(
+            format!("{:?}", miette::Report::new(e)).contains("lower the learning rate (now 0.001)")
+        );
+        let e = check_finite(1.0, f64::INFINITY, 2, 40, &m).expect_err("infinite penalty");
+        assert_eq!(
+            e.to_string(),
+            "the latent penalty became inf at epoch 2, step 40"
+        );
+        assert!(format!("{:?}", miette::Report::new(e)).contains("epsilon 0.001"));
+    }
+}

@@ -1,0 +1,175 @@
+//! The training state on disk: the run lock, the loop's position, and `resume.safetensors`
+//! (variables, optimiser moments, discriminators, position, running sums).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tch::{nn, Device, Tensor};
+
+use super::{io_err, TrainError};
+use crate::rundir;
+use crate::runtime::objective::Discriminator;
+use crate::runtime::optim::Adam;
+
+/// A lock file holding the process id; removed when dropped.
+pub(crate) struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    pub(crate) fn acquire(dir: &Path) -> Result<RunLock, TrainError> {
+        let path = dir.join(rundir::LOCK);
+        for _ in 0..3 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+                    return Ok(RunLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    if let Some(pid) = pid {
+                        if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+                        {
+                            return Err(TrainError::Locked {
+                                dir: dir.display().to_string(),
+                                pid,
+                            });
+                        }
+                    }
+                    eprintln!(
+                        "note: removing a stale lock in {} (process {} is not running)",
+                        dir.display(),
+                        pid.map_or("?".into(), |p| p.to_string())
+                    );
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(TrainError::Io { path, source: e }),
+            }
+        }
+        Err(TrainError::Locked {
+            dir: dir.display().to_string(),
+            pid: 0,
+        })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where training starts: epoch, step within it, and the running sums of that epoch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Position {
+    pub epoch: i64,
+    pub step: i64,
+    pub sum_rec: f64,
+    pub sum_pen: f64,
+}
+
+impl Position {
+    /// The start of `epoch`, with empty sums.
+    pub fn start_of(epoch: i64) -> Position {
+        Position {
+            epoch,
+            step: 0,
+            sum_rec: 0.0,
+            sum_pen: 0.0,
+        }
+    }
+}
+
+/// Writes the variables, the optimiser state, the discriminators and the position, atomically,
+/// then the checkpoint.
+pub(crate) fn save_state(
+    dir: &Path,
+    vs: &nn::VarStore,
+    opt: &Adam,
+    discs: &[Option<Discriminator>],
+    pos: Position,
+) -> Result<(), TrainError> {
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (format!("model.{n}"), t.to_device(Device::Cpu)))
+        .collect();
+    named.extend(opt.state());
+    for (i, d) in discs.iter().enumerate() {
+        let Some(d) = d else { continue };
+        named.extend(
+            d.vs.variables()
+                .into_iter()
+                .map(|(n, t)| (format!("disc{i}.model.{n}"), t.to_device(Device::Cpu))),
+        );
+        named.extend(d.opt.state());
+    }
+    named.push((
+        "state.position".into(),
+        Tensor::from_slice(&[pos.epoch, pos.step]),
+    ));
+    named.push((
+        "state.sums".into(),
+        Tensor::from_slice(&[pos.sum_rec, pos.sum_pen]),
+    ));
+    let tmp = dir.join(".resume.tmp.safetensors");
+    let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    Tensor::write_safetensors(&refs, &tmp)?;
+    let dest = dir.join(rundir::RESUME);
+    std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    Ok(rundir::save_checkpoint(vs, dir)?)
+}
+
+/// A saved state read back: its tensors by name.
+pub(crate) struct SavedState(HashMap<String, Tensor>);
+
+impl SavedState {
+    /// Reads `dir/resume.safetensors`.
+    pub fn read(path: &PathBuf) -> Result<SavedState, TrainError> {
+        Ok(SavedState(
+            Tensor::read_safetensors(path)?.into_iter().collect(),
+        ))
+    }
+
+    /// The saved position, when there is one.
+    pub fn position(&self) -> Option<Position> {
+        let p = self.0.get("state.position")?;
+        let sums = self
+            .0
+            .get("state.sums")
+            .map(|t| (t.double_value(&[0]), t.double_value(&[1])))
+            .unwrap_or((0.0, 0.0));
+        Some(Position {
+            epoch: p.int64_value(&[0]),
+            step: p.int64_value(&[1]),
+            sum_rec: sums.0,
+            sum_pen: sums.1,
+        })
+    }
+
+    /// Copies the saved variables `{prefix}model.NAME` into `vs`; `what` names them in errors.
+    pub fn restore(&self, vs: &nn::VarStore, prefix: &str, what: &str) -> Result<(), String> {
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                let saved = self
+                    .0
+                    .get(&format!("{prefix}model.{name}"))
+                    .ok_or_else(|| format!("the state lacks {what} {name}"))?;
+                var.copy_(&saved.to_device(vs.device()));
+            }
+            Ok(())
+        })
+    }
+
+    /// The tensors, for the optimisers' own state.
+    pub fn tensors(&self) -> &HashMap<String, Tensor> {
+        &self.0
+    }
+}
