@@ -6,11 +6,13 @@
 //! - [`prior`]: prior programs (values, expressions, distributions, bodies) compiled to [`ir::Program`].
 //! - [`load`]: files, imports and the embedded standard library.
 //! - [`syntax`]: the pest grammar and the syntax tree.
+//! - [`catalogue`]: every built-in with its parameters, defaults, ranges and docs.
 //! - [`ir`]: the compiled model and its readable `Display`.
 //! - [`diag`]: diagnostics (codes, labels, help) and their rendering.
 //!
 //! [`cli`] holds the command-line definition shared by both binaries and the front-end commands.
 
+pub mod catalogue;
 pub mod check;
 pub mod cli;
 pub mod diag;

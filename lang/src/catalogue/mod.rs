@@ -1,0 +1,412 @@
+//! The catalogue of built-ins: every layer, data set, transform, prior, cost, penalty and
+//! optimiser with its parameters (type, default, range and why), as the checker binds them.
+
+pub mod distributions;
+
+use crate::ir;
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Ty {
+    Int,
+    Real,
+    Bool,
+    Str,
+    /// A real number or a list of them (Dirichlet's alpha).
+    Reals,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Range {
+    Any,
+    Positive,
+    NonNegative,
+    AtLeast(f64),
+    /// [0, 1).
+    Fraction,
+    OneOf(&'static [&'static str]),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Dflt {
+    Required,
+    I(i64),
+    R(f64),
+    B(bool),
+    S(&'static str),
+}
+
+/// One parameter of a built-in.
+#[derive(Clone, Copy)]
+pub(crate) struct P {
+    pub(crate) name: &'static str,
+    pub(crate) ty: Ty,
+    pub(crate) default: Dflt,
+    pub(crate) range: Range,
+    /// Why the range holds, for the help text.
+    pub(crate) why: &'static str,
+}
+
+pub(crate) const fn p(
+    name: &'static str,
+    ty: Ty,
+    default: Dflt,
+    range: Range,
+    why: &'static str,
+) -> P {
+    P {
+        name,
+        ty,
+        default,
+        range,
+        why,
+    }
+}
+
+pub(crate) use Dflt::{Required as REQ, B, I, R, S};
+pub(crate) use Range::{AtLeast, Fraction, NonNegative, OneOf, Positive};
+
+pub(crate) const SIZE: &str = "sizes count units, so they must be positive";
+
+/// Built-in layers and their parameters. `reshape`/`unflatten` take a variable list of sizes.
+pub(crate) const LAYERS: &[(&str, &[P])] = &[
+    (
+        "linear",
+        &[
+            p("out", Ty::Int, REQ, Positive, SIZE),
+            p("bias", Ty::Bool, B(true), Range::Any, ""),
+        ],
+    ),
+    (
+        "conv2d",
+        &[
+            p(
+                "out",
+                Ty::Int,
+                REQ,
+                Positive,
+                "the number of output channels must be positive",
+            ),
+            p("kernel", Ty::Int, I(3), Positive, SIZE),
+            p("stride", Ty::Int, I(1), Positive, SIZE),
+            p(
+                "padding",
+                Ty::Int,
+                I(0),
+                NonNegative,
+                "padding cannot be negative",
+            ),
+            p("bias", Ty::Bool, B(true), Range::Any, ""),
+        ],
+    ),
+    (
+        "conv_transpose2d",
+        &[
+            p(
+                "out",
+                Ty::Int,
+                REQ,
+                Positive,
+                "the number of output channels must be positive",
+            ),
+            p("kernel", Ty::Int, I(3), Positive, SIZE),
+            p("stride", Ty::Int, I(1), Positive, SIZE),
+            p(
+                "padding",
+                Ty::Int,
+                I(0),
+                NonNegative,
+                "padding cannot be negative",
+            ),
+            p(
+                "output_padding",
+                Ty::Int,
+                I(0),
+                NonNegative,
+                "padding cannot be negative",
+            ),
+            p("bias", Ty::Bool, B(true), Range::Any, ""),
+        ],
+    ),
+    ("batch_norm", &[]),
+    ("relu", &[]),
+    (
+        "leaky_relu",
+        &[p(
+            "slope",
+            Ty::Real,
+            R(0.2),
+            NonNegative,
+            "a negative slope would flip the sign",
+        )],
+    ),
+    ("tanh", &[]),
+    ("sigmoid", &[]),
+    ("softmax", &[]),
+    ("flatten", &[]),
+    ("reshape", &[]),
+    ("unflatten", &[]),
+    ("normalize", &[]),
+    ("gaussian", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
+    // The first argument of these three names a latent component (handled before binding).
+    ("select", &[]),
+    ("place", PLACEMENT),
+    ("crop", PLACEMENT),
+];
+
+/// The window or canvas size and the placement scales of `place` / `crop` / `canvas`.
+pub(crate) const PLACEMENT: &[P] = &[
+    p("size", Ty::Int, REQ, Positive, SIZE),
+    p(
+        "shift",
+        Ty::Real,
+        R(0.3),
+        NonNegative,
+        "a shift scale cannot be negative",
+    ),
+    p(
+        "zoom",
+        Ty::Real,
+        R(0.2),
+        NonNegative,
+        "a zoom scale cannot be negative",
+    ),
+];
+
+/// Data transforms (`data mnist() -> canvas(64) -> salt(0.05)`).
+pub(crate) const TRANSFORMS: &[(&str, &[P])] = &[
+    ("canvas", PLACEMENT),
+    (
+        "salt",
+        &[p(
+            "p",
+            Ty::Real,
+            REQ,
+            Fraction,
+            "a probability lies in [0, 1)",
+        )],
+    ),
+];
+
+pub(crate) const DATASETS: &[(&str, &[P])] = &[
+    ("mnist", IDX_PARAMS),
+    ("fashion_mnist", IDX_PARAMS),
+    (
+        "rings",
+        &[
+            p("n", Ty::Int, I(4096), Positive, SIZE),
+            p(
+                "k",
+                Ty::Int,
+                I(2),
+                Positive,
+                "the number of rings must be at least 1",
+            ),
+            p(
+                "noise",
+                Ty::Real,
+                R(0.04),
+                NonNegative,
+                "noise is a standard deviation",
+            ),
+        ],
+    ),
+    (
+        "gaussian_grid",
+        &[
+            p("n", Ty::Int, I(4096), Positive, SIZE),
+            p(
+                "k",
+                Ty::Int,
+                I(3),
+                Positive,
+                "the grid has k x k blobs, k >= 1",
+            ),
+            p(
+                "std",
+                Ty::Real,
+                R(0.05),
+                Positive,
+                "a standard deviation must be positive",
+            ),
+        ],
+    ),
+    (
+        "swiss_roll",
+        &[
+            p("n", Ty::Int, I(4096), Positive, SIZE),
+            p(
+                "noise",
+                Ty::Real,
+                R(0.03),
+                NonNegative,
+                "noise is a standard deviation",
+            ),
+        ],
+    ),
+];
+
+pub(crate) const IDX_PARAMS: &[P] = &[
+    p(
+        "split",
+        Ty::Str,
+        S("train"),
+        OneOf(&["train", "test"]),
+        "the IDX data sets have a train and a test split",
+    ),
+    p("binarize", Ty::Bool, B(false), Range::Any, ""),
+    p(
+        "limit",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "limit is a number of images; 0 means all",
+    ),
+];
+
+pub(crate) const PRIORS: &[(&str, &[P])] = &[
+    (
+        "normal",
+        &[
+            p("mean", Ty::Real, R(0.0), Range::Any, ""),
+            p(
+                "std",
+                Ty::Real,
+                R(1.0),
+                Positive,
+                "a standard deviation must be positive",
+            ),
+        ],
+    ),
+    (
+        "uniform",
+        &[
+            p("low", Ty::Real, R(-1.0), Range::Any, ""),
+            p("high", Ty::Real, R(1.0), Range::Any, ""),
+        ],
+    ),
+    ("uniform_sphere", &[]),
+    (
+        "dirichlet",
+        &[p(
+            "alpha",
+            Ty::Reals,
+            REQ,
+            Positive,
+            "Dirichlet concentrations must be positive",
+        )],
+    ),
+];
+
+pub(crate) const COSTS: &[(&str, &[P])] = &[("squared_l2", &[]), ("l1", &[]), ("bce", &[])];
+
+pub(crate) const COST_NAMES: &[&str] = &["auto", "euclidean", "geodesic", "fisher_rao"];
+
+pub(crate) const PENALTIES: &[(&str, &[P])] = &[
+    (
+        "sinkhorn",
+        &[
+            p("epsilon", Ty::Real, R(0.1), Positive, "epsilon is the entropic regularisation; it must be positive"),
+            p("iterations", Ty::Int, I(50), Positive, "at least one Sinkhorn iteration is needed"),
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "the latent cost |z - w|^p is a transport cost only for p >= 1"),
+            p("metric", Ty::Str, S("auto"), OneOf(COST_NAMES), "the ground cost: the space's own metric (auto), or one named"),
+            p("debiased", Ty::Bool, B(false), Range::Any, ""),
+            p("gradient", Ty::Str, S("unrolled"), OneOf(&["unrolled", "envelope"]), "unrolled back-propagates through the iterations; envelope differentiates the final plan"),
+            p("scaling", Ty::Real, R(1.0), Positive, "epsilon scaling factor in (0, 1]; 1 turns it off"),
+            p("tolerance", Ty::Real, R(0.0), NonNegative, "stop when the marginal error is below this; 0 runs exactly `iterations`"),
+        ],
+    ),
+    (
+        "mmd",
+        &[
+            p("kernel", Ty::Str, S("imq"), OneOf(&["imq", "rbf"]), "inverse multiquadratic (the WAE paper's) or Gaussian"),
+            p("sigma", Ty::Real, R(1.0), Positive, "the kernel scale is C = 2 d sigma^2, sigma^2 the prior's variance"),
+        ],
+    ),
+    ("gan", GAN_PARAMS),
+    (
+        "sliced",
+        &[
+            p("projections", Ty::Int, I(50), Positive, "the number of random directions must be positive"),
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "W_p needs p >= 1"),
+        ],
+    ),
+    (
+        "exact",
+        &[
+            p("p", Ty::Real, R(2.0), AtLeast(1.0), "the matching cost |z - w|^p needs p >= 1"),
+            p("metric", Ty::Str, S("auto"), OneOf(COST_NAMES), "the ground cost: the space's own metric (auto), or one named"),
+        ],
+    ),
+    ("kl", &[]),
+];
+
+pub(crate) const GAN_PARAMS: &[P] = &[
+    p(
+        "lr",
+        Ty::Real,
+        R(5e-4),
+        Positive,
+        "the discriminator's learning rate must be positive",
+    ),
+    p(
+        "beta1",
+        Ty::Real,
+        R(0.5),
+        Fraction,
+        "Adam's betas lie in [0, 1)",
+    ),
+    p(
+        "beta2",
+        Ty::Real,
+        R(0.999),
+        Fraction,
+        "Adam's betas lie in [0, 1)",
+    ),
+];
+
+pub(crate) const OPTIMIZERS: &[(&str, &[P])] = &[(
+    "adam",
+    &[
+        p(
+            "lr",
+            Ty::Real,
+            R(1e-3),
+            Positive,
+            "the learning rate must be positive",
+        ),
+        p(
+            "beta1",
+            Ty::Real,
+            R(0.9),
+            Fraction,
+            "Adam's betas lie in [0, 1)",
+        ),
+        p(
+            "beta2",
+            Ty::Real,
+            R(0.999),
+            Fraction,
+            "Adam's betas lie in [0, 1)",
+        ),
+    ],
+)];
+
+pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed"];
+
+pub(crate) fn names(table: &[(&'static str, &[P])]) -> Vec<&'static str> {
+    table.iter().map(|(n, _)| *n).collect()
+}
+
+pub(crate) fn signature(name: &str, params: &[P]) -> String {
+    let ps: Vec<String> = params
+        .iter()
+        .map(|p| match p.default {
+            REQ => p.name.to_string(),
+            I(i) => format!("{} = {i}", p.name),
+            R(r) => format!("{} = {}", p.name, ir::num(r)),
+            B(b) => format!("{} = {b}", p.name),
+            S(s) => format!("{} = \"{s}\"", p.name),
+        })
+        .collect();
+    format!("{name}({})", ps.join(", "))
+}

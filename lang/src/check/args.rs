@@ -1,0 +1,301 @@
+//! Arguments: names looked up, bound to a built-in's parameters by name or position, typed and
+//! range-checked.
+
+use super::*;
+use crate::catalogue::*;
+
+/// Arguments bound to a built-in's parameters, with the span each value came from.
+pub(super) struct Bound {
+    pub values: Vec<Value>,
+    pub spans: Vec<Span>,
+}
+
+impl Bound {
+    pub(super) fn int(&self, i: usize) -> i64 {
+        match self.values[i] {
+            Value::Int(v) => v,
+            Value::Real(r) => r as i64,
+            _ => 0,
+        }
+    }
+    pub(super) fn real(&self, i: usize) -> f64 {
+        self.values[i].as_f64().unwrap_or(f64::NAN)
+    }
+    pub(super) fn bool(&self, i: usize) -> bool {
+        matches!(self.values[i], Value::Bool(true))
+    }
+    pub(super) fn str(&self, i: usize) -> String {
+        match &self.values[i] {
+            Value::Str(s) => s.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn lookup(
+        &mut self,
+        call: &Call,
+        table: &[(&'static str, &'static [P])],
+        code: Code,
+        what: &str,
+    ) -> Option<&'static [P]> {
+        let name = name_of(call);
+        if let Some((_, ps)) = table.iter().find(|(n, _)| *n == name) {
+            return Some(ps);
+        }
+        let cands = names(table);
+        let singular = match what {
+            "penalties" => "penalty",
+            w => w.strip_suffix('s').unwrap_or(w),
+        };
+        self.err(
+            Diag::error(code, format!("unknown {singular} `{name}`"))
+                .label(call.name.span, format!("not a known {singular}"))
+                .help(unknown_help(name, what, &cands)),
+        );
+        None
+    }
+
+    /// Matches a call's arguments to parameter slots: count, names, duplicates, required ones.
+    pub(super) fn match_args<'c>(
+        &mut self,
+        call: &'c Call,
+        names: &[&str],
+        required: &[bool],
+        sig: &str,
+        kind: &str,
+    ) -> Option<Vec<Option<&'c Arg>>> {
+        let mut slots: Vec<Option<&Arg>> = vec![None; names.len()];
+        let mut ok = true;
+        let fname = name_of(call);
+        let mut positional = 0usize;
+        for a in &call.args {
+            let idx = match &a.name {
+                None => {
+                    let i = positional;
+                    positional += 1;
+                    if i >= names.len() {
+                        self.err(
+                            Diag::error(
+                                Code::ArgCount,
+                                format!(
+                                    "`{fname}` takes {} argument{}, got {}",
+                                    if names.is_empty() {
+                                        "no".to_string()
+                                    } else {
+                                        format!("at most {}", names.len())
+                                    },
+                                    if names.len() == 1 { "" } else { "s" },
+                                    call.args.len()
+                                ),
+                            )
+                            .label(a.span, "extra argument")
+                            .help(format!("the {kind} is `{sig}`")),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    i
+                }
+                Some(n) => match names.iter().position(|x| *x == n.name) {
+                    Some(i) => i,
+                    None => {
+                        self.err(
+                            Diag::error(
+                                Code::UnknownParameter,
+                                format!("`{fname}` has no parameter `{}`", n.name),
+                            )
+                            .label(n.span, "unknown parameter")
+                            .help(format!(
+                                "{}; the {kind} is `{sig}`",
+                                unknown_help(&n.name, "parameters", names)
+                            )),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if let Some(prev) = slots[idx] {
+                self.err(
+                    Diag::error(
+                        Code::DuplicateArgument,
+                        format!("`{}` is given twice", names[idx]),
+                    )
+                    .label(a.span, "given again here")
+                    .label(prev.span, "first given here")
+                    .help(format!("the {kind} is `{sig}`")),
+                );
+                ok = false;
+                continue;
+            }
+            slots[idx] = Some(a);
+        }
+        for (i, s) in slots.iter().enumerate() {
+            if s.is_none() && required[i] {
+                self.err(
+                    Diag::error(
+                        Code::MissingArgument,
+                        format!("`{fname}` needs `{}`", names[i]),
+                    )
+                    .label(call.span, format!("`{}` missing", names[i]))
+                    .help(format!("the {kind} is `{sig}`")),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(slots)
+    }
+
+    /// Binds a call to a built-in's parameters, evaluating and validating every value.
+    pub(super) fn bind(&mut self, call: &Call, params: &[P], env: &Env) -> Option<Bound> {
+        let names: Vec<&str> = params.iter().map(|p| p.name).collect();
+        let required: Vec<bool> = params.iter().map(|p| matches!(p.default, REQ)).collect();
+        let sig = signature(name_of(call), params);
+        let slots = self.match_args(call, &names, &required, &sig, "signature")?;
+        let mut values = vec![];
+        let mut spans = vec![];
+        let mut ok = true;
+        for (i, spec) in params.iter().enumerate() {
+            let (v, span) = match slots[i] {
+                Some(arg) => match self
+                    .eval(&arg.value, env)
+                    .and_then(|v| self.typed(v, spec, arg.value.span, name_of(call)))
+                {
+                    Some(v) => (v, arg.value.span),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => (
+                    match spec.default {
+                        I(i) => Value::Int(i),
+                        R(r) => Value::Real(r),
+                        B(b) => Value::Bool(b),
+                        S(s) => Value::Str(s.into()),
+                        REQ => Value::Int(0),
+                    },
+                    call.span,
+                ),
+            };
+            values.push(v);
+            spans.push(span);
+        }
+        ok.then_some(Bound { values, spans })
+    }
+
+    /// Checks a value's type and range against a parameter.
+    pub(super) fn typed(&mut self, v: Value, spec: &P, span: Span, owner: &str) -> Option<Value> {
+        let v = match (spec.ty, v) {
+            (Ty::Int, Value::Int(i)) => Value::Int(i),
+            (Ty::Int, Value::Real(r)) if r.is_finite() && r == r.trunc() && r.abs() < 9e15 => {
+                Value::Int(r as i64)
+            }
+            (Ty::Int, Value::Real(r)) if r.is_infinite() || r.abs() >= 9e15 => {
+                self.err(
+                    Diag::error(
+                        Code::TooLarge,
+                        format!("`{}` of `{owner}` is too large", spec.name),
+                    )
+                    .label(span, "far beyond what fits in memory")
+                    .help(format!(
+                        "sizes above {} elements are rejected before anything is allocated",
+                        ir::thousands(MAX_ELEMENTS as u64)
+                    )),
+                );
+                return None;
+            }
+            (Ty::Real | Ty::Reals, Value::Int(i)) => Value::Real(i as f64),
+            (Ty::Real | Ty::Reals, Value::Real(r)) => Value::Real(r),
+            (Ty::Reals, Value::List(items)) if items.iter().all(|x| x.as_f64().is_some()) => {
+                let inner = P {
+                    ty: Ty::Real,
+                    ..*spec
+                };
+                let mut out = vec![];
+                for x in items {
+                    out.push(self.typed(x, &inner, span, owner)?);
+                }
+                return Some(Value::List(out));
+            }
+            (Ty::Bool, Value::Bool(b)) => Value::Bool(b),
+            (Ty::Str, Value::Str(s)) => Value::Str(s),
+            (ty, v) => {
+                let want = match ty {
+                    Ty::Int => "an integer",
+                    Ty::Real => "a number",
+                    Ty::Bool => "`true` or `false`",
+                    Ty::Str => "a string in quotes",
+                    Ty::Reals => "a number or a list of numbers",
+                };
+                let help = match (&v, ty) {
+                    (Value::Real(_), Ty::Int) => "sizes and counts are whole numbers".to_string(),
+                    (_, Ty::Str) => format!(
+                        "write it in quotes, e.g. `{} = \"{}\"`",
+                        spec.name,
+                        match spec.range {
+                            OneOf(opts) => opts[0],
+                            _ => "...",
+                        }
+                    ),
+                    _ => format!("`{}` of `{owner}` is {want}", spec.name),
+                };
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "`{}` of `{owner}` must be {want}, found {}",
+                            spec.name,
+                            v.type_name()
+                        ),
+                    )
+                    .label(span, format!("{} here", v.type_name()))
+                    .help(help),
+                );
+                return None;
+            }
+        };
+        let bad = match (&spec.range, &v) {
+            (Positive, v) => v.as_f64().is_some_and(|x| !(x > 0.0)),
+            (NonNegative, v) => v.as_f64().is_some_and(|x| !(x >= 0.0)),
+            (AtLeast(m), v) => v.as_f64().is_some_and(|x| !(x >= *m)),
+            (Fraction, v) => v.as_f64().is_some_and(|x| !(0.0..1.0).contains(&x)),
+            (OneOf(opts), Value::Str(s)) => !opts.contains(&s.as_str()),
+            _ => false,
+        };
+        if bad {
+            let shown = match &v {
+                Value::Int(i) => i.to_string(),
+                Value::Real(r) => ir::num(*r),
+                Value::Str(s) => format!("\"{s}\""),
+                _ => String::new(),
+            };
+            let need = match spec.range {
+                Positive => "> 0".to_string(),
+                NonNegative => ">= 0".to_string(),
+                AtLeast(m) => format!(">= {}", ir::num(m)),
+                Fraction => "in [0, 1)".to_string(),
+                OneOf(opts) => format!(
+                    "one of {}",
+                    opts.iter()
+                        .map(|o| format!("\"{o}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Range::Any => String::new(),
+            };
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("`{}` of `{owner}` must be {need}, found {shown}", spec.name),
+                )
+                .label(span, format!("must be {need}"))
+                .help(spec.why),
+            );
+            return None;
+        }
+        Some(v)
+    }
+}

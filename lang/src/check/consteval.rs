@@ -1,0 +1,172 @@
+//! Constant expressions of nets and clauses (numbers, strings, lists, arithmetic on constants and
+//! net parameters).
+
+use std::collections::HashMap;
+
+use super::*;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Value {
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Str(String),
+    List(Vec<Value>),
+}
+
+impl Value {
+    pub(super) fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "an integer",
+            Value::Real(_) => "a real number",
+            Value::Bool(_) => "a boolean",
+            Value::Str(_) => "a string",
+            Value::List(_) => "a list",
+        }
+    }
+    pub(super) fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Real(r) => Some(*r),
+            _ => None,
+        }
+    }
+}
+
+pub(super) type Env = HashMap<String, Value>;
+
+impl<'a> Checker<'a> {
+    pub(super) fn eval(&mut self, e: &Expr, env: &Env) -> Option<Value> {
+        match &e.kind {
+            ExprKind::Int(i) => Some(Value::Int(*i)),
+            ExprKind::Real(r) => Some(Value::Real(*r)),
+            ExprKind::Str(s) => Some(Value::Str(s.clone())),
+            ExprKind::Bool(b) => Some(Value::Bool(*b)),
+            ExprKind::List(items) => {
+                let mut out = vec![];
+                for x in items {
+                    out.push(self.eval(x, env)?);
+                }
+                Some(Value::List(out))
+            }
+            ExprKind::Call(c) => {
+                if !c.parens {
+                    if let Some(v) = env.get(&c.name.name) {
+                        return Some(v.clone());
+                    }
+                    let mut known: Vec<&str> = env.keys().map(String::as_str).collect();
+                    known.sort();
+                    let help = if known.is_empty() {
+                        "only a net's parameters can be used as names here; write a number, or a string in quotes".to_string()
+                    } else {
+                        unknown_help(&c.name.name, "names here", &known)
+                    };
+                    self.err(
+                        Diag::error(Code::UnknownName, format!("unknown name `{}`", c.name.name))
+                            .label(c.name.span, "not defined here")
+                            .help(help),
+                    );
+                } else {
+                    self.err(
+                        Diag::error(
+                            Code::ArgType,
+                            format!("`{}(...)` is not a value", c.name.name),
+                        )
+                        .label(c.span, "a call where a value is expected")
+                        .help("write a number, a string, `true`/`false` or a list"),
+                    );
+                }
+                None
+            }
+            ExprKind::Index(list, i) => {
+                let l = self.eval(list, env)?;
+                let k = self.eval(i, env)?;
+                match (l, k) {
+                    (Value::List(items), Value::Int(k)) if k >= 0 && (k as usize) < items.len() => {
+                        Some(items[k as usize].clone())
+                    }
+                    (Value::List(items), Value::Int(k)) => {
+                        self.err(
+                            Diag::error(
+                                Code::InvalidValue,
+                                format!("index {k} is out of range 0..{}", items.len()),
+                            )
+                            .label(i.span, "out of range"),
+                        );
+                        None
+                    }
+                    (l, k) => {
+                        self.err(
+                            Diag::error(
+                                Code::ArgType,
+                                format!("cannot index {} with {}", l.type_name(), k.type_name()),
+                            )
+                            .label(e.span, "here")
+                            .help("index a list with an integer: `sizes[0]`"),
+                        );
+                        None
+                    }
+                }
+            }
+            ExprKind::Neg(x) => match self.eval(x, env)? {
+                Value::Int(i) => Some(
+                    i.checked_neg()
+                        .map(Value::Int)
+                        .unwrap_or(Value::Real(-(i as f64))),
+                ),
+                Value::Real(r) => Some(Value::Real(-r)),
+                v => self.not_numeric(&v, x.span),
+            },
+            ExprKind::Binary(op, a, b) => {
+                let va = self.eval(a, env)?;
+                let vb = self.eval(b, env)?;
+                let (Some(x), Some(y)) = (va.as_f64(), vb.as_f64()) else {
+                    let (v, s) = if va.as_f64().is_none() {
+                        (&va, a.span)
+                    } else {
+                        (&vb, b.span)
+                    };
+                    return self.not_numeric(&v.clone(), s);
+                };
+                if let (Value::Int(i), Value::Int(j)) = (&va, &vb) {
+                    let exact = match op {
+                        BinOp::Add => i.checked_add(*j),
+                        BinOp::Sub => i.checked_sub(*j),
+                        BinOp::Mul => i.checked_mul(*j),
+                        BinOp::Div => (*j != 0 && i % j == 0).then(|| i / j),
+                        BinOp::Pow => u32::try_from(*j).ok().and_then(|j| i.checked_pow(j)),
+                    };
+                    if let Some(r) = exact {
+                        return Some(Value::Int(r));
+                    }
+                }
+                if *op == BinOp::Div && y == 0.0 {
+                    self.err(
+                        Diag::error(Code::InvalidValue, "division by zero")
+                            .label(b.span, "zero")
+                            .help("divide by a non-zero number"),
+                    );
+                    return None;
+                }
+                Some(Value::Real(match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div => x / y,
+                    BinOp::Pow => x.powf(y),
+                }))
+            }
+        }
+    }
+
+    pub(super) fn not_numeric(&mut self, v: &Value, span: Span) -> Option<Value> {
+        self.err(
+            Diag::error(
+                Code::ArgType,
+                format!("arithmetic needs numbers, found {}", v.type_name()),
+            )
+            .label(span, "not a number"),
+        );
+        None
+    }
+}

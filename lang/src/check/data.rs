@@ -1,0 +1,103 @@
+//! The `data` clause: data sets and their transforms.
+
+use super::*;
+use crate::catalogue::*;
+
+impl<'a> Checker<'a> {
+    pub(super) fn data(&mut self, call: &Call, transforms: &[Call]) -> Option<ir::DataSpec> {
+        let spec = self.data_set(call);
+        let mut out = vec![];
+        let mut ok = true;
+        for t in transforms {
+            let Some(params) = self.lookup(t, TRANSFORMS, Code::UnknownDataset, "data transforms")
+            else {
+                ok = false;
+                continue;
+            };
+            let Some(b) = self.bind(t, params, &Env::new()) else {
+                ok = false;
+                continue;
+            };
+            out.push((
+                match name_of(t) {
+                    "canvas" => ir::Transform::Canvas {
+                        size: b.int(0),
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    },
+                    _ => ir::Transform::Salt { p: b.real(0) },
+                },
+                t.span,
+            ));
+        }
+        let mut spec = spec?;
+        for (t, span) in out {
+            if !spec.is_image() {
+                self.err(
+                    Diag::error(Code::LayerInput, "image transforms need image data")
+                        .label(span, "an image transform")
+                        .label(
+                            call.span,
+                            format!("these data are points {}", shape_str(&spec.shape)),
+                        )
+                        .help("`canvas` and `salt` apply to MNIST-like image data"),
+                );
+                return None;
+            }
+            if let ir::Transform::Canvas { size, .. } = t {
+                spec.shape = vec![spec.shape[0], size, size];
+            }
+            spec.transforms.push(t);
+        }
+        ok.then_some(spec)
+    }
+
+    pub(super) fn data_set(&mut self, call: &Call) -> Option<ir::DataSpec> {
+        let params = self.lookup(call, DATASETS, Code::UnknownDataset, "data sets")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let n = name_of(call);
+        let (source, shape, binarize) = match n {
+            "mnist" | "fashion_mnist" => (
+                DataSource::Idx {
+                    dir: n.replace('_', "-"),
+                    split: b.str(0),
+                    limit: b.int(2) as usize,
+                },
+                vec![1, 28, 28],
+                b.bool(1),
+            ),
+            "rings" => (
+                DataSource::Rings {
+                    n: b.int(0) as usize,
+                    k: b.int(1) as usize,
+                    noise: b.real(2),
+                },
+                vec![2],
+                false,
+            ),
+            "gaussian_grid" => (
+                DataSource::GaussianGrid {
+                    n: b.int(0) as usize,
+                    k: b.int(1) as usize,
+                    std: b.real(2),
+                },
+                vec![2],
+                false,
+            ),
+            _ => (
+                DataSource::SwissRoll {
+                    n: b.int(0) as usize,
+                    noise: b.real(1),
+                },
+                vec![2],
+                false,
+            ),
+        };
+        Some(ir::DataSpec {
+            source,
+            shape,
+            binarize,
+            transforms: vec![],
+        })
+    }
+}

@@ -1,0 +1,593 @@
+//! Latent clauses, spaces and encoders: components, priors on their spaces, the Gaussian
+//! encoder's placement and the projection onto a space.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::catalogue::*;
+
+impl<'a> Checker<'a> {
+    /// The `latent` clauses: one (named or not), or several named components.
+    pub(super) fn latents(&mut self, clauses: &'a [Clause]) -> Option<Vec<(ir::Latent, Span)>> {
+        let cls: Vec<&Clause> = clauses
+            .iter()
+            .filter(|c| matches!(c.kind, ClauseKind::Latent { .. }))
+            .collect();
+        if cls.is_empty() {
+            return None;
+        }
+        let mut ok = true;
+        let mut out = vec![];
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for c in &cls {
+            let ClauseKind::Latent { name, space, prior } = &c.kind else {
+                continue;
+            };
+            match name {
+                None if cls.len() > 1 => {
+                    self.err(
+                        Diag::error(
+                            Code::DuplicateClause,
+                            "a composite latent space needs a name for every component",
+                        )
+                        .label(c.keyword, "this component has no name")
+                        .help("name each component, e.g. `latent what: S^9 ~ uniform_sphere()` and `latent where: R^3 ~ normal()`"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                Some(n) => {
+                    if let Some(prev) = seen.get(n.name.as_str()) {
+                        self.err(
+                            Diag::error(
+                                Code::DuplicateDefinition,
+                                format!("latent component `{}` is declared twice", n.name),
+                            )
+                            .label(n.span, "declared again here")
+                            .label(*prev, "first declared here"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    seen.insert(&n.name, n.span);
+                }
+                None => {}
+            }
+            match self.latent(name.as_ref().map(|n| n.name.as_str()), space, prior) {
+                Some(l) => out.push(l),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The encoder clauses: one for the whole code, or one per named component. Each ends on
+    /// its space; a component encoder may `crop` at components encoded before it.
+    pub(super) fn encoders(
+        &mut self,
+        clauses: &'a [Clause],
+        data: Option<&(ir::DataSpec, Span)>,
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+    ) -> Option<Vec<(ir::Encoder, Span)>> {
+        let cls: Vec<(&Clause, Option<&Ident>, &Pipeline)> = clauses
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ClauseKind::Encoder(n, p) => Some((c, n.as_ref(), p)),
+                _ => None,
+            })
+            .collect();
+        let named: Vec<&Ident> = cls.iter().filter_map(|(_, n, _)| *n).collect();
+        if cls.is_empty() || (named.len() < cls.len() && cls.len() > 1) {
+            if !named.is_empty() && named.len() < cls.len() {
+                let whole = cls
+                    .iter()
+                    .find(|(_, n, _)| n.is_none())
+                    .map(|(c, ..)| c.keyword);
+                self.err(
+                    Diag::error(
+                        Code::DuplicateClause,
+                        "an encoder of the whole code beside encoders of components",
+                    )
+                    .label(whole.unwrap_or(named[0].span), "encodes the whole code")
+                    .label(named[0].span, "encodes one component")
+                    .help("use one `encoder { ... }`, or one `encoder NAME { ... }` per component"),
+                );
+            }
+            return None;
+        }
+        let input = data.map(|(d, _)| d.shape.clone());
+        let mut ok = true;
+        let mut done: Vec<String> = vec![];
+        let mut out = vec![];
+        for (c, name, p) in &cls {
+            // The target: a component, or the whole code.
+            let target: Option<(Space, Span, bool)> = match name {
+                Some(n) => match self.components.iter().find(|(c, ..)| *c == n.name) {
+                    Some((_, sp, s)) => Some((*sp, *s, true)),
+                    None if latents.is_none() => None,
+                    None => {
+                        self.unknown_component(n, "not a component");
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => latents.map(|ls| match ls.as_slice() {
+                    [(l, s)] => (l.space, *s, true),
+                    _ => (
+                        Space::Euclidean {
+                            dim: ls.iter().map(|(l, _)| l.space.dim()).sum(),
+                        },
+                        ls[0].1,
+                        false,
+                    ),
+                }),
+            };
+            if let Some(n) = name {
+                if done.contains(&n.name) {
+                    self.err(
+                        Diag::error(
+                            Code::DuplicateClause,
+                            format!("component `{}` has two encoders", n.name),
+                        )
+                        .label(c.keyword, "second one here")
+                        .help("keep one of them"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            }
+            self.role = Role::Encoder(done.clone());
+            let mut flow = self.pipeline(p, input.clone());
+            self.role = Role::Other;
+            self.gaussian_placement(&mut flow, target.map(|(sp, s, _)| (sp, s)), true);
+            if let Some((space, lspan, single)) = target {
+                if !single {
+                    if let Some((l, s)) = latents
+                        .into_iter()
+                        .flatten()
+                        .find(|(l, _)| !matches!(l.space, Space::Euclidean { .. }))
+                    {
+                        self.err(
+                            Diag::error(
+                                Code::EncoderSpace,
+                                format!("one encoder cannot end on the component `{}` ({})", l.name, l.space),
+                            )
+                            .label(c.keyword, "this encoder computes the whole code")
+                            .label(*s, "this component is not Euclidean")
+                            .help(format!("give each component its own encoder, e.g. `encoder {} {{ ... normalize }}`", l.name)),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                }
+                if flow.shape.is_some() {
+                    self.project(&mut flow, space, lspan, p.span);
+                    self.encoder_end(&flow, space.dim(), lspan, p.span);
+                }
+            }
+            match (&input, &flow.shape) {
+                (Some(i), Some(o)) => out.push((
+                    ir::Encoder {
+                        component: name.map(|n| n.name.clone()),
+                        net: ir::Network {
+                            input: i.clone(),
+                            output: o.clone(),
+                            layers: flow.layers,
+                        },
+                    },
+                    p.span,
+                )),
+                _ => ok = false,
+            }
+            if let Some(n) = name {
+                done.push(n.name.clone());
+            }
+        }
+        if !named.is_empty() {
+            for (comp, _, lspan) in self.components.clone() {
+                if !done.contains(&comp) {
+                    self.err(
+                        Diag::error(
+                            Code::MissingClause,
+                            format!("latent component `{comp}` has no encoder"),
+                        )
+                        .label(lspan, "declared here")
+                        .help(format!("add `encoder {comp} {{ ... }}`")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A name that is not one of the latent components, with the known ones.
+    pub(super) fn unknown_component(&mut self, name: &Ident, label: &str) {
+        let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
+        let d = Diag::error(
+            Code::UnknownComponent,
+            format!("no latent component named `{}`", name.name),
+        )
+        .label(name.span, label)
+        .help(unknown_help(&name.name, "components", &names));
+        self.err(d);
+    }
+
+    /// The encoder must end with exactly `d` coordinates.
+    pub(super) fn encoder_end(&mut self, flow: &Flow, d: i64, lspan: Span, pspan: Span) {
+        let Some(shape) = &flow.shape else {
+            return;
+        };
+        if shape == &vec![d] {
+            return;
+        }
+        let at = flow.spans.last().copied().unwrap_or(pspan);
+        let help = if shape.len() == 1 {
+            format!("end the encoder with `linear({d})`")
+        } else {
+            format!("flatten, then end the encoder with `linear({d})`")
+        };
+        self.err(
+            Diag::error(
+                Code::LatentShape,
+                format!(
+                    "the encoder outputs {} but the latent space has {d} coordinates",
+                    shape_str(shape)
+                ),
+            )
+            .label(
+                at,
+                format!("the encoder ends here with {}", shape_str(shape)),
+            )
+            .label(lspan, format!("{d} coordinates declared here"))
+            .help(help),
+        );
+    }
+
+    pub(super) fn latent(
+        &mut self,
+        name: Option<&str>,
+        space: &SpaceExpr,
+        prior: &Call,
+    ) -> Option<(ir::Latent, Span)> {
+        let sp = self.space(space);
+        let pname = name_of(prior);
+        if self.priors.has(pname) {
+            let sp = sp?;
+            let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
+            if declared != sp {
+                self.err(
+                    Diag::error(
+                        Code::PriorSpace,
+                        format!("prior `{pname}` is declared on {declared}, but the latent space is {sp}"),
+                    )
+                    .label(prior.span, format!("samples lie on {declared}"))
+                    .label(space.span(), "the latent space is declared here")
+                    .label(dspan, "the prior's space"),
+                );
+                return None;
+            }
+            return Some((
+                ir::Latent {
+                    name: name.unwrap_or("z").to_string(),
+                    space: sp,
+                    prior: ir::Prior::Program(program),
+                },
+                space.span(),
+            ));
+        }
+        if !PRIORS.iter().any(|(n, _)| *n == pname) && prior::is_primitive(pname) {
+            let sp = sp?;
+            let program = self
+                .priors
+                .primitive(prior, sp, space.span(), &mut self.diags)?;
+            return Some((
+                ir::Latent {
+                    name: name.unwrap_or("z").to_string(),
+                    space: sp,
+                    prior: ir::Prior::Program(program),
+                },
+                space.span(),
+            ));
+        }
+        let params = if PRIORS.iter().any(|(n, _)| *n == pname) {
+            self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
+        } else {
+            let mut cands: Vec<String> = names(PRIORS).iter().map(|n| n.to_string()).collect();
+            cands.extend(self.priors.names().iter().map(|n| n.to_string()));
+            // Discrete draws make poor latent priors; they are not suggested.
+            cands.extend(
+                prior::primitive_names()
+                    .filter(|n| !["categorical", "bernoulli"].contains(n))
+                    .map(String::from),
+            );
+            cands.sort();
+            cands.dedup();
+            let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
+            let help = stdlib_hint("prior", pname)
+                .unwrap_or_else(|| unknown_help(pname, "priors", &cands));
+            self.err(
+                Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
+                    .label(prior.name.span, "not a known prior")
+                    .help(help),
+            );
+            None
+        };
+        let sp = sp?;
+        let b = self.bind(prior, params?, &Env::new())?;
+        let d = sp.dim();
+        let (prior_ir, needs) = match pname {
+            "normal" => (
+                ir::Prior::Normal {
+                    mean: b.real(0),
+                    std: b.real(1),
+                },
+                "R",
+            ),
+            "uniform" => {
+                if b.real(0) >= b.real(1) {
+                    self.err(
+                        Diag::error(Code::InvalidValue, "uniform needs low < high")
+                            .label(b.spans[0], format!("low = {}", ir::num(b.real(0))))
+                            .label(b.spans[1], format!("high = {}", ir::num(b.real(1))))
+                            .help("swap the bounds"),
+                    );
+                    return None;
+                }
+                (
+                    ir::Prior::Uniform {
+                        low: b.real(0),
+                        high: b.real(1),
+                    },
+                    "R",
+                )
+            }
+            "uniform_sphere" => (ir::Prior::UniformSphere, "S"),
+            _ => {
+                let alpha = match &b.values[0] {
+                    Value::List(items) => {
+                        if items.len() as i64 != d {
+                            self.err(
+                                Diag::error(Code::InvalidValue, format!(
+                                    "dirichlet has {} concentrations but the simplex has {d} vertices",
+                                    items.len()
+                                ))
+                                .label(b.spans[0], format!("{} values", items.len()))
+                                .label(space.span(), format!("{d} vertices"))
+                                .help("give one alpha per vertex, or a single number for all"),
+                            );
+                            return None;
+                        }
+                        items.iter().filter_map(Value::as_f64).collect()
+                    }
+                    v => vec![v.as_f64().unwrap_or(1.0); d.max(0) as usize],
+                };
+                (ir::Prior::Dirichlet { alpha }, "simplex")
+            }
+        };
+        let ok = matches!(
+            (needs, sp),
+            ("R", Space::Euclidean { .. })
+                | ("S", Space::Sphere { .. })
+                | ("simplex", Space::Simplex { .. })
+        );
+        if !ok {
+            let (want, example) = match needs {
+                "R" => (
+                    "Euclidean space R^d",
+                    format!("latent R^{d} ~ {pname}(...)"),
+                ),
+                "S" => (
+                    "sphere S^k",
+                    format!("latent S^{} ~ uniform_sphere()", d - 1),
+                ),
+                _ => (
+                    "simplex",
+                    format!("latent simplex({d}) ~ dirichlet(alpha = 0.2)"),
+                ),
+            };
+            let fitting = match sp {
+                Space::Euclidean { .. } => "`normal` or `uniform`",
+                Space::Sphere { .. } => "`uniform_sphere`",
+                Space::Simplex { .. } => "`dirichlet`",
+            };
+            self.err(
+                Diag::error(
+                    Code::PriorSpace,
+                    format!("a `{pname}` prior lives on a {want}, not on {sp}"),
+                )
+                .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
+                .label(space.span(), "the latent space is declared here")
+                .help(format!(
+                    "write `{example}`, or use a prior of this space: {fitting}"
+                )),
+            );
+            return None;
+        }
+        Some((
+            ir::Latent {
+                name: name.unwrap_or("z").to_string(),
+                space: sp,
+                prior: prior_ir,
+            },
+            space.span(),
+        ))
+    }
+
+    pub(super) fn space(&mut self, s: &SpaceExpr) -> Option<Space> {
+        const SPACES: &[&str] = &["R", "S", "simplex"];
+        let (base, arg, span) = match s {
+            SpaceExpr::Pow {
+                base,
+                exponent,
+                span,
+            } => (base, Some(exponent), *span),
+            SpaceExpr::Call(c) => (&c.name, c.args.first().map(|a| &a.value), c.span),
+        };
+        let known = match s {
+            SpaceExpr::Pow { .. } => ["R", "S"].contains(&base.name.as_str()),
+            SpaceExpr::Call(c) => {
+                c.name.name == "simplex" && c.args.len() == 1 && c.args[0].name.is_none()
+            }
+        };
+        if !known {
+            let help = match base.name.as_str() {
+                "sphere" | "hypersphere" => {
+                    "the unit sphere in R^d is written `S^(d-1)`, e.g. `S^9` for codes in R^10"
+                        .to_string()
+                }
+                "simplex" => "write `simplex(d)` with the number of vertices d".to_string(),
+                "R" | "S" => format!("write `{}^d`", base.name),
+                n => format!(
+                    "{}; spaces are written `R^d`, `S^k` or `simplex(d)`",
+                    unknown_help(n, "spaces", SPACES)
+                ),
+            };
+            self.err(
+                Diag::error(
+                    Code::UnknownSpace,
+                    format!("unknown latent space `{}`", base.name),
+                )
+                .label(span, "not a latent space")
+                .help(help),
+            );
+            return None;
+        }
+        let arg = arg?;
+        let v = self.eval(arg, &Env::new())?;
+        let Value::Int(n) = v else {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    format!(
+                        "a space dimension must be an integer, found {}",
+                        v.type_name()
+                    ),
+                )
+                .label(arg.span, "not an integer"),
+            );
+            return None;
+        };
+        let (space, min, what) = match base.name.as_str() {
+            "R" => (Space::Euclidean { dim: n }, 1, "R^d needs d >= 1"),
+            "S" => (
+                Space::Sphere {
+                    dim: n.saturating_add(1),
+                },
+                1,
+                "S^k needs k >= 1 (S^1 is the circle)",
+            ),
+            _ => (
+                Space::Simplex { dim: n },
+                2,
+                "a simplex needs at least 2 vertices",
+            ),
+        };
+        if n < min || n as i128 > MAX_ELEMENTS {
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("invalid dimension {n} for `{}`", base.name),
+                )
+                .label(arg.span, "out of range")
+                .help(what),
+            );
+            return None;
+        }
+        Some(space)
+    }
+
+    /// A Gaussian head may only end an encoder whose latent space is R^d.
+    pub(super) fn gaussian_placement(
+        &mut self,
+        flow: &mut Flow,
+        space: Option<(Space, Span)>,
+        encoder: bool,
+    ) {
+        let n = flow.layers.len();
+        for i in 0..n {
+            if !matches!(flow.layers[i].op, LayerOp::Gaussian { .. }) {
+                continue;
+            }
+            let at = flow.spans[i];
+            let (msg, help) = if !encoder {
+                (
+                    "a `gaussian` head belongs to the encoder, not the generator".to_string(),
+                    "remove it from the generator; a stochastic encoder ends with `gaussian(d)`"
+                        .to_string(),
+                )
+            } else if i + 1 != n {
+                (
+                    "`gaussian` must be the encoder's last layer".to_string(),
+                    "its samples are the codes: move the layers after it before it".to_string(),
+                )
+            } else if let Some((sp @ (Space::Sphere { .. } | Space::Simplex { .. }), _)) = space {
+                (format!("a Gaussian encoder samples in R^d, but the latent space is {sp}"), "use `latent R^d ~ normal()` for a Gaussian encoder, or a deterministic encoder here".to_string())
+            } else {
+                continue;
+            };
+            let mut d = Diag::error(Code::GaussianPlacement, msg)
+                .label(at, "the Gaussian head")
+                .help(help);
+            if let (Some((_, lspan)), true) = (space, encoder && i + 1 == n) {
+                d = d.label(lspan, "the latent space");
+            }
+            self.err(d);
+            flow.shape = None;
+        }
+    }
+
+    /// Makes the encoder end on the latent space: inserts the projection with a note, or rejects
+    /// a projection onto a different space.
+    pub(super) fn project(&mut self, flow: &mut Flow, space: Space, lspan: Span, pspan: Span) {
+        let (needed, wrong, name) = match space {
+            Space::Sphere { .. } => (LayerOp::Normalize, LayerOp::Softmax, "normalize"),
+            Space::Simplex { .. } => (LayerOp::Softmax, LayerOp::Normalize, "softmax"),
+            Space::Euclidean { .. } => return,
+        };
+        let last = flow.layers.last().map(|l| l.op.clone());
+        let at = flow.spans.last().copied().unwrap_or(pspan);
+        if last.as_ref() == Some(&needed) {
+            return;
+        }
+        if last.as_ref() == Some(&wrong) {
+            self.err(
+                Diag::error(
+                    Code::EncoderSpace,
+                    format!("the encoder ends in `{wrong}`, which does not map onto {space}"),
+                )
+                .label(at, format!("`{wrong}` here"))
+                .label(lspan, "the latent space is declared here")
+                .help(format!(
+                    "end the encoder with `{name}` so that codes lie on {space}"
+                )),
+            );
+            return;
+        }
+        if let Some(Shape { .. }) = flow.shape.as_ref().filter(|s| s.len() == 1) {
+            self.diags.push(
+                Diag::warning(
+                    Code::ProjectionInserted,
+                    format!("inserted `{name}` at the end of the encoder"),
+                )
+                .label(
+                    at,
+                    format!("codes leave this layer in R^d; `{name}` maps them onto {space}"),
+                )
+                .label(lspan, "the latent space")
+                .help(format!(
+                    "write `{name}` as the encoder's last layer to make this explicit"
+                )),
+            );
+            let shape = flow.shape.clone().unwrap_or_default();
+            flow.layers.push(ir::Layer {
+                op: needed,
+                input: shape.clone(),
+                output: shape,
+                params: 0,
+                origin: vec![],
+            });
+            flow.spans.push(at);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The model as a whole: its clauses in order, the IR they build, and the size limits.
+
+use std::collections::HashMap;
+
+use super::*;
+
+impl<'a> Checker<'a> {
+    pub(super) fn model(&mut self, name: &str, clauses: &'a [Clause]) -> Option<ir::Model> {
+        // One clause of each kind (penalties may repeat).
+        let mut by_kind: HashMap<&'static str, &'a Clause> = HashMap::new();
+        for cl in clauses {
+            let kw = cl.keyword_name();
+            if kw == "penalty" || kw == "latent" {
+                continue;
+            }
+            if let ClauseKind::Encoder(Some(_), _) = cl.kind {
+                continue;
+            }
+            if let Some(prev) = by_kind.get(kw) {
+                let d = Diag::error(Code::DuplicateClause, format!("the model has two `{kw}` clauses"))
+                    .label(cl.keyword, "second one here")
+                    .label(prev.keyword, "first one here")
+                    .help(if kw == "encoder" {
+                        "keep one, or name the latent components and give each its own: `encoder what { ... }`"
+                    } else {
+                        "keep one of them"
+                    });
+                self.err(d);
+            } else {
+                by_kind.insert(kw, cl);
+            }
+        }
+        let first_kw = clauses[0].keyword;
+        let missing = |s: &mut Self, kw: &str, example: &str| {
+            s.err(
+                Diag::error(
+                    Code::MissingClause,
+                    format!("the model has no `{kw}` clause"),
+                )
+                .label(first_kw, format!("this model needs a `{kw}` clause"))
+                .help(format!("add one, for example: {example}")),
+            );
+        };
+        let data_cl = by_kind.get("data").copied();
+        let latent_cl = clauses
+            .iter()
+            .find(|c| matches!(c.kind, ClauseKind::Latent { .. }));
+        let enc_cl = clauses
+            .iter()
+            .find(|c| matches!(c.kind, ClauseKind::Encoder(..)));
+        let gen_cl = by_kind.get("generator").copied();
+        if data_cl.is_none() {
+            missing(self, "data", "`data mnist()`");
+        }
+        if latent_cl.is_none() {
+            missing(self, "latent", "`latent R^8 ~ normal()`");
+        }
+        if enc_cl.is_none() {
+            missing(
+                self,
+                "encoder",
+                "`encoder { flatten linear(256) relu linear(8) }`",
+            );
+        }
+        if gen_cl.is_none() {
+            missing(
+                self,
+                "generator",
+                "`generator { linear(256) relu linear(784) sigmoid reshape(1, 28, 28) }`",
+            );
+        }
+        if !clauses
+            .iter()
+            .any(|c| matches!(c.kind, ClauseKind::Penalty { .. }))
+        {
+            missing(
+                self,
+                "penalty",
+                "`penalty 10 * sinkhorn(epsilon = 0.1, iterations = 50)`",
+            );
+        }
+
+        let data = data_cl.and_then(|c| match &c.kind {
+            ClauseKind::Data(call, transforms) => self.data(call, transforms).map(|d| (d, c.span)),
+            _ => None,
+        });
+        let latents = self.latents(clauses);
+        self.components = latents
+            .iter()
+            .flatten()
+            .map(|(l, s)| (l.name.clone(), l.space, *s))
+            .collect();
+        let total_dim: Option<i64> = latents
+            .as_ref()
+            .map(|ls| ls.iter().map(|(l, _)| l.space.dim()).sum());
+        let encoders = self.encoders(clauses, data.as_ref(), latents.as_ref());
+
+        // Generator: latent coordinates -> data shape.
+        let generator = gen_cl.and_then(|c| match &c.kind {
+            ClauseKind::Generator(p) => {
+                let input = total_dim.map(|d| vec![d]);
+                self.role = Role::Generator;
+                let mut flow = self.pipeline(p, input.clone());
+                self.role = Role::Other;
+                self.gaussian_placement(&mut flow, None, false);
+                if let (Some(shape), Some((d, dspan))) = (&flow.shape, &data) {
+                    if shape != &d.shape {
+                        let at = flow.spans.last().copied().unwrap_or(p.span);
+                        let n: i64 = d.shape.iter().product();
+                        let help = if d.shape.len() == 3 && shape.len() == 1 && shape[0] == n {
+                            format!(
+                                "add `reshape({})` at the end",
+                                d.shape
+                                    .iter()
+                                    .map(|x| x.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        } else {
+                            format!(
+                                "the generator must produce one example of shape {}",
+                                shape_str(&d.shape)
+                            )
+                        };
+                        self.err(
+                            Diag::error(
+                                Code::OutputShape,
+                                format!(
+                                    "the generator outputs {} but the data have shape {}",
+                                    shape_str(shape),
+                                    shape_str(&d.shape)
+                                ),
+                            )
+                            .label(
+                                at,
+                                format!("the generator ends here with {}", shape_str(shape)),
+                            )
+                            .label(*dspan, format!("the data are {}", shape_str(&d.shape)))
+                            .help(help),
+                        );
+                    }
+                }
+                Some((flow, input, p.span))
+            }
+            _ => None,
+        });
+
+        let cost = self.cost(
+            by_kind.get("cost").copied(),
+            generator.as_ref().map(|(f, _, s)| (f, *s)),
+            data.as_ref(),
+        );
+        let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
+        let train = self.train(by_kind.get("train").copied());
+        let generator = generator.and_then(|(flow, input, _)| {
+            Some(ir::Network {
+                input: input?,
+                output: flow.shape?,
+                layers: flow.layers,
+            })
+        });
+        let params = encoders
+            .iter()
+            .flatten()
+            .map(|(e, _)| e.net.params())
+            .chain(generator.iter().map(ir::Network::params))
+            .map(u128::from)
+            .sum();
+        self.size_check(params, clauses[0].keyword);
+
+        Some(ir::Model {
+            name: name.to_string(),
+            data: data?.0,
+            latents: latents?.into_iter().map(|(l, _)| l).collect(),
+            encoders: encoders?.into_iter().map(|(e, _)| e).collect(),
+            generator: generator?,
+            cost: cost?,
+            penalties: penalties?,
+            train: train?,
+        })
+    }
+
+    pub(super) fn size_check(&mut self, total: u128, at: Span) {
+        if total > MAX_ELEMENTS as u128 {
+            self.err(
+                Diag::error(
+                    Code::TooLarge,
+                    format!(
+                        "the model has {} parameters, more than this tool allows",
+                        ir::thousands(total as u64)
+                    ),
+                )
+                .label(at, "in this model")
+                .help(format!(
+                    "at most {} parameters fit; use smaller layers",
+                    ir::thousands(MAX_ELEMENTS as u64)
+                )),
+            );
+        }
+    }
+
+    // ---- clauses -------------------------------------------------------------------------------
+}

@@ -1,0 +1,384 @@
+//! Networks: pipelines, net calls expanded with their arguments, built-in and component layers.
+
+use super::*;
+use crate::catalogue::*;
+
+impl<'a> Checker<'a> {
+    pub(super) fn pipeline(&mut self, p: &Pipeline, input: Option<Shape>) -> Flow {
+        let mut flow = Flow {
+            shape: input,
+            layers: vec![],
+            spans: vec![],
+            origin: vec![],
+            stack: vec![],
+        };
+        self.expand(p, &Env::new(), &mut flow, None);
+        if p.layers.is_empty() {
+            self.err(
+                Diag::error(Code::MissingClause, "this pipeline has no layers")
+                    .label(p.span, "empty")
+                    .help("write at least one layer, e.g. `linear(8)`"),
+            );
+            flow.shape = None;
+        }
+        flow
+    }
+
+    /// Expands a pipeline into layers, following nets; `site` is the outermost call's span.
+    pub(super) fn expand(&mut self, p: &Pipeline, env: &Env, flow: &mut Flow, site: Option<Span>) {
+        for call in &p.layers {
+            let at = site.unwrap_or(call.span);
+            let name = name_of(call);
+            if LAYERS.iter().any(|(n, _)| *n == name) {
+                self.layer(call, env, flow, at);
+                continue;
+            }
+            let Some(net) = self.nets.get(name).copied() else {
+                let mut cands = names(LAYERS);
+                let nets: Vec<String> = self.nets.keys().cloned().collect();
+                cands.extend(nets.iter().map(String::as_str));
+                cands.sort();
+                let help = stdlib_hint("net", name)
+                    .unwrap_or_else(|| unknown_help(name, "layers and nets", &cands));
+                self.err(
+                    Diag::error(Code::UnknownLayer, format!("unknown layer or net `{name}`"))
+                        .label(call.name.span, "not a layer")
+                        .help(help),
+                );
+                flow.shape = None;
+                continue;
+            };
+            if flow.stack.iter().any(|n| n == name) {
+                self.err(
+                    Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))
+                        .label(call.span, "recursive use")
+                        .help(format!("a net expands into layers, so it cannot contain itself; chain: {} -> {name}", flow.stack.join(" -> "))),
+                );
+                flow.shape = None;
+                continue;
+            }
+            let Some(inner_env) = self.bind_net(call, net, env) else {
+                flow.shape = None;
+                continue;
+            };
+            flow.stack.push(name.to_string());
+            flow.origin.push(name.to_string());
+            self.expand(&net.body, &inner_env, flow, Some(at));
+            flow.origin.pop();
+            flow.stack.pop();
+        }
+    }
+
+    pub(super) fn bind_net(&mut self, call: &Call, net: &NetDef, env: &Env) -> Option<Env> {
+        let names: Vec<&str> = net.params.iter().map(|p| p.name.name.as_str()).collect();
+        let required: Vec<bool> = net.params.iter().map(|p| p.default.is_none()).collect();
+        let sig = format!(
+            "{}({})",
+            net.name.name,
+            net.params
+                .iter()
+                .map(|p| if p.default.is_some() {
+                    format!("{} = ...", p.name.name)
+                } else {
+                    p.name.name.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let slots = self.match_args(call, &names, &required, &sig, "net")?;
+        let mut out = Env::new();
+        let mut ok = true;
+        for (i, slot) in slots.iter().enumerate() {
+            let v = match slot {
+                Some(arg) => self.eval(&arg.value, env),
+                None => net.params[i]
+                    .default
+                    .as_ref()
+                    .and_then(|e| self.eval(e, &out)),
+            };
+            match v {
+                Some(v) => {
+                    out.insert(names[i].to_string(), v);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `select(c)`, `place(c, size)` (generator) and `crop(c, size)` (encoder): layers that read
+    /// the latent component `c`.
+    pub(super) fn component_layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
+        let name = name_of(call);
+        let usage = match name {
+            "select" => "select(COMPONENT)",
+            "place" => "place(COMPONENT, size = 64, shift = 0.3, zoom = 0.2)",
+            _ => "crop(COMPONENT, size = 28, shift = 0.3, zoom = 0.2)",
+        };
+        let comp = match call.args.first() {
+            Some(Arg {
+                name: None,
+                value:
+                    Expr {
+                        kind: ExprKind::Call(c),
+                        ..
+                    },
+                ..
+            }) if !c.parens => c.name.clone(),
+            _ => {
+                self.err(
+                    Diag::error(
+                        Code::MissingArgument,
+                        format!("`{name}` needs a latent component first"),
+                    )
+                    .label(call.span, "no component named")
+                    .help(format!("write `{usage}`")),
+                );
+                flow.shape = None;
+                return;
+            }
+        };
+        let rest = Call {
+            args: call.args[1..].to_vec(),
+            ..call.clone()
+        };
+        let params = if name == "select" { &[][..] } else { PLACEMENT };
+        let Some(b) = self.bind(&rest, params, env) else {
+            flow.shape = None;
+            return;
+        };
+        if self.role == Role::Library {
+            flow.shape = None;
+            return;
+        }
+        let index = self.components.iter().position(|(n, ..)| *n == comp.name);
+        let Some(index) = index else {
+            self.unknown_component(&comp, "not a component");
+            flow.shape = None;
+            return;
+        };
+        let (cname, space, lspan) = self.components[index].clone();
+        let offset: i64 = self.components[..index]
+            .iter()
+            .map(|(_, s, _)| s.dim())
+            .sum();
+        let wrong_place = match (&self.role, name) {
+            (Role::Generator, "select" | "place") => None,
+            (Role::Encoder(done), "crop") if done.contains(&cname) => None,
+            (Role::Encoder(_), "crop") => Some(format!(
+                "`crop({cname})` needs `{cname}` encoded first: put `encoder {cname} {{ ... }}` before this encoder"
+            )),
+            (_, "crop") => Some("`crop` cuts a window out of the data in an encoder".to_string()),
+            _ => Some(format!("`{name}` reads the code, so it belongs in the generator")),
+        };
+        if let Some(help) = wrong_place {
+            self.err(
+                Diag::error(
+                    Code::LayerInput,
+                    format!("`{name}({cname})` cannot be used here"),
+                )
+                .label(at, "here")
+                .help(help),
+            );
+            flow.shape = None;
+            return;
+        }
+        if name != "select" && space.dim() != 3 {
+            self.err(
+                Diag::error(
+                    Code::LatentShape,
+                    format!("`{name}` needs a component of 3 coordinates (x, y, log-scale); `{cname}` has {}", space.dim()),
+                )
+                .label(comp.span, "not a position")
+                .label(lspan, format!("{space}")),
+            );
+            flow.shape = None;
+            return;
+        }
+        let Some(input) = flow.shape.clone() else {
+            return;
+        };
+        let (op, output) = match name {
+            "select" => (
+                LayerOp::Select {
+                    component: cname,
+                    offset,
+                    len: space.dim(),
+                },
+                vec![space.dim()],
+            ),
+            _ => {
+                if input.len() != 3 {
+                    self.err(
+                        Diag::error(
+                            Code::LayerInput,
+                            format!(
+                                "`{name}` needs an image [channels, height, width], but gets {}",
+                                shape_str(&input)
+                            ),
+                        )
+                        .label(at, format!("input {}", shape_str(&input)))
+                        .help("reshape to an image before it"),
+                    );
+                    flow.shape = None;
+                    return;
+                }
+                let size = b.int(0);
+                let op = if name == "place" {
+                    LayerOp::Place {
+                        component: cname,
+                        offset,
+                        size,
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    }
+                } else {
+                    LayerOp::Crop {
+                        component: cname,
+                        index,
+                        size,
+                        shift: b.real(1),
+                        zoom: b.real(2),
+                    }
+                };
+                (op, vec![input[0], size, size])
+            }
+        };
+        flow.layers.push(ir::Layer {
+            op,
+            input,
+            output: output.clone(),
+            params: 0,
+            origin: flow.origin.clone(),
+        });
+        flow.spans.push(at);
+        flow.shape = Some(output);
+    }
+
+    pub(super) fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
+        let name = name_of(call);
+        if matches!(name, "select" | "place" | "crop") {
+            self.component_layer(call, env, flow, at);
+            return;
+        }
+        let op = if name == "reshape" || name == "unflatten" {
+            let mut dims = vec![];
+            for a in &call.args {
+                if let Some(n) = &a.name {
+                    self.err(
+                        Diag::error(
+                            Code::UnknownParameter,
+                            format!("`{name}` takes sizes only, not `{}`", n.name),
+                        )
+                        .label(n.span, "named argument")
+                        .help(format!("write the sizes in order, e.g. `{name}(64, 7, 7)`")),
+                    );
+                    flow.shape = None;
+                    return;
+                }
+                let spec = p("size", Ty::Int, REQ, Positive, SIZE);
+                match self
+                    .eval(&a.value, env)
+                    .and_then(|v| self.typed(v, &spec, a.value.span, name))
+                {
+                    Some(Value::Int(d)) => dims.push(d),
+                    _ => {
+                        flow.shape = None;
+                        return;
+                    }
+                }
+            }
+            if dims.is_empty() {
+                self.err(
+                    Diag::error(
+                        Code::MissingArgument,
+                        format!("`{name}` needs the target sizes"),
+                    )
+                    .label(call.span, "no sizes")
+                    .help(format!("e.g. `{name}(64, 7, 7)`")),
+                );
+                flow.shape = None;
+                return;
+            }
+            LayerOp::Reshape { shape: dims }
+        } else {
+            let params = LAYERS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, p)| *p)
+                .unwrap_or(&[]);
+            let Some(b) = self.bind(call, params, env) else {
+                flow.shape = None;
+                return;
+            };
+            let op = match name {
+                "linear" => LayerOp::Linear {
+                    input: 0,
+                    output: b.int(0),
+                    bias: b.bool(1),
+                },
+                "conv2d" => LayerOp::Conv2d {
+                    input: 0,
+                    output: b.int(0),
+                    kernel: b.int(1),
+                    stride: b.int(2),
+                    padding: b.int(3),
+                    bias: b.bool(4),
+                },
+                "conv_transpose2d" => LayerOp::ConvTranspose2d {
+                    input: 0,
+                    output: b.int(0),
+                    kernel: b.int(1),
+                    stride: b.int(2),
+                    padding: b.int(3),
+                    output_padding: b.int(4),
+                    bias: b.bool(5),
+                },
+                "batch_norm" => LayerOp::BatchNorm { features: 0 },
+                "relu" => LayerOp::Relu,
+                "leaky_relu" => LayerOp::LeakyRelu { slope: b.real(0) },
+                "tanh" => LayerOp::Tanh,
+                "sigmoid" => LayerOp::Sigmoid,
+                "softmax" => LayerOp::Softmax,
+                "flatten" => LayerOp::Flatten,
+                "gaussian" => LayerOp::Gaussian {
+                    input: 0,
+                    output: b.int(0),
+                },
+                _ => LayerOp::Normalize,
+            };
+            op
+        };
+        let Some(input) = flow.shape.clone() else {
+            return;
+        };
+        match infer(op, &input) {
+            Ok((op, output, params)) => {
+                flow.layers.push(ir::Layer {
+                    op,
+                    input,
+                    output: output.clone(),
+                    params,
+                    origin: flow.origin.clone(),
+                });
+                flow.spans.push(at);
+                flow.shape = Some(output);
+            }
+            Err((msg, help, code)) => {
+                let msg = match flow.origin.last() {
+                    Some(net) => format!("{msg} (in net `{net}`)"),
+                    None => msg,
+                };
+                let mut d =
+                    Diag::error(code, msg).label(at, format!("input {}", shape_str(&input)));
+                if at != call.span && at.file == call.span.file {
+                    d = d.label(call.span, "this layer of the net");
+                }
+                self.err(d.help(help));
+                flow.shape = None;
+            }
+        }
+    }
+
+    // ---- arguments -----------------------------------------------------------------------------
+}

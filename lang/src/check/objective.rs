@@ -1,0 +1,351 @@
+//! The objective: reconstruction cost, latent penalties, latent costs and the GAN's critic.
+
+use super::*;
+use crate::catalogue::*;
+
+impl<'a> Checker<'a> {
+    pub(super) fn cost(
+        &mut self,
+        cl: Option<&Clause>,
+        gen: Option<(&Flow, Span)>,
+        data: Option<&(ir::DataSpec, Span)>,
+    ) -> Option<ir::ReconCost> {
+        let Some(cl) = cl else {
+            return Some(ir::ReconCost::SquaredL2);
+        };
+        let ClauseKind::Cost(call) = &cl.kind else {
+            return None;
+        };
+        let params = self.lookup(call, COSTS, Code::UnknownCost, "reconstruction costs")?;
+        self.bind(call, params, &Env::new())?;
+        let cost = match name_of(call) {
+            "squared_l2" => ir::ReconCost::SquaredL2,
+            "l1" => ir::ReconCost::L1,
+            _ => ir::ReconCost::Bce,
+        };
+        if cost == ir::ReconCost::Bce {
+            if let Some((d, dspan)) = data {
+                if !d.is_image() {
+                    self.err(
+                        Diag::error(
+                            Code::CostOutput,
+                            "binary cross-entropy needs data in [0, 1]; these data are 2-D points",
+                        )
+                        .label(call.span, "bce here")
+                        .label(*dspan, "points, not pixel intensities")
+                        .help("use `cost squared_l2` for point data"),
+                    );
+                    return None;
+                }
+            }
+            if let Some((flow, pspan)) = gen {
+                if flow.shape.is_some()
+                    && !flow.layers.iter().rev().any(|l| l.op == LayerOp::Sigmoid)
+                {
+                    let at = flow.spans.last().copied().unwrap_or(pspan);
+                    self.err(
+                        Diag::error(Code::CostOutput, "binary cross-entropy needs a generator that outputs probabilities")
+                            .label(call.span, "bce compares probabilities")
+                            .label(at, "the generator ends here without a sigmoid")
+                            .help("add `sigmoid` to the generator (before any reshape), or use `cost squared_l2`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(cost)
+    }
+
+    pub(super) fn penalties(
+        &mut self,
+        clauses: &[Clause],
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+        encoders: Option<&Vec<(ir::Encoder, Span)>>,
+    ) -> Option<Vec<ir::Penalty>> {
+        let mut out = vec![];
+        let mut ok = true;
+        for cl in clauses {
+            let ClauseKind::Penalty { weight, call, on } = &cl.kind else {
+                continue;
+            };
+            let w = match weight {
+                Some(e) => match self.eval(e, &Env::new()) {
+                    Some(v) => match v.as_f64() {
+                        Some(w) if w >= 0.0 && w.is_finite() => w,
+                        Some(w) => {
+                            self.err(
+                                Diag::error(Code::InvalidValue, format!("penalty weight {} is negative", ir::num(w)))
+                                    .label(e.span, "must be >= 0")
+                                    .help("gamma trades reconstruction against matching the prior; it cannot be negative"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                        None => {
+                            self.err(
+                                Diag::error(
+                                    Code::ArgType,
+                                    format!(
+                                        "a penalty weight must be a number, found {}",
+                                        v.type_name()
+                                    ),
+                                )
+                                .label(e.span, "not a number"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    },
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => 1.0,
+            };
+            // The component it matches: named with `on`, or the only one.
+            let all: Vec<&(ir::Latent, Span)> = latents.into_iter().flatten().collect();
+            let latent: Option<&(ir::Latent, Span)> = match on {
+                Some(on) => match all.iter().find(|(l, _)| l.name == on.name) {
+                    Some(l) => Some(*l),
+                    None if latents.is_none() => None,
+                    None => {
+                        self.unknown_component(on, "unknown component");
+                        ok = false;
+                        continue;
+                    }
+                },
+                None if all.len() > 1 => {
+                    let names: Vec<String> = all
+                        .iter()
+                        .map(|(l, _)| format!("`on {}`", l.name))
+                        .collect();
+                    self.err(
+                        Diag::error(
+                            Code::UnknownComponent,
+                            "which latent component does this penalty match?",
+                        )
+                        .label(call.span, "no `on NAME`")
+                        .help(format!(
+                            "each component has its own penalty; add {}",
+                            names.join(" or ")
+                        )),
+                    );
+                    ok = false;
+                    continue;
+                }
+                None => all.first().copied(),
+            };
+            let lat_name = latent
+                .map(|(l, _)| l.name.clone())
+                .unwrap_or_else(|| "z".into());
+            // The encoder that computes this component.
+            let encoder = encoders.and_then(|es| {
+                es.iter()
+                    .find(|(e, _)| e.component.as_deref() == Some(lat_name.as_str()))
+                    .or_else(|| es.iter().find(|(e, _)| e.component.is_none()))
+                    .map(|(e, s)| (e.net.clone(), *s))
+            });
+            let encoder = encoder.as_ref();
+            match self.penalty_kind(call, latent, encoder) {
+                Some(kind) => out.push(ir::Penalty {
+                    weight: w,
+                    kind,
+                    on: lat_name,
+                }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// One penalty call: its parameters, and whether it fits the latent space and encoder.
+    pub(super) fn penalty_kind(
+        &mut self,
+        call: &Call,
+        latent: Option<&(ir::Latent, Span)>,
+        encoder: Option<&(ir::Network, Span)>,
+    ) -> Option<ir::PenaltyKind> {
+        let space = latent.map(|(l, _)| l.space);
+        let lspan = latent.map(|(_, s)| *s).unwrap_or(call.span);
+        if name_of(call) == "gan" {
+            return self.gan(call, space);
+        }
+        let params = self.lookup(call, PENALTIES, Code::UnknownPenalty, "penalties")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let kind = match name_of(call) {
+            "sinkhorn" => {
+                let scaling = b.real(6);
+                if !(scaling > 0.0 && scaling <= 1.0) {
+                    self.err(
+                        Diag::error(Code::InvalidValue, format!("`scaling` must be in (0, 1], found {}", ir::num(scaling)))
+                            .label(b.spans[6], "out of range")
+                            .help("epsilon is multiplied by `scaling` at each annealing stage; 1 turns scaling off"),
+                    );
+                    return None;
+                }
+                ir::PenaltyKind::Sinkhorn {
+                    epsilon: b.real(0),
+                    iterations: b.int(1),
+                    cost: self.latent_cost(&b.str(3), b.real(2), space, b.spans[3], lspan)?,
+                    debiased: b.bool(4),
+                    envelope: b.str(5) == "envelope",
+                    tolerance: b.real(7),
+                    scaling,
+                }
+            }
+            "mmd" => {
+                let d = space.map_or(1, |s| s.dim()) as f64;
+                let sigma = b.real(1);
+                ir::PenaltyKind::Mmd {
+                    imq: b.str(0) == "imq",
+                    sigma,
+                    scale: 2.0 * d * sigma * sigma,
+                }
+            }
+            "sliced" => ir::PenaltyKind::Sliced {
+                projections: b.int(0),
+                p: b.real(1),
+            },
+            "exact" => ir::PenaltyKind::Exact {
+                cost: self.latent_cost(&b.str(1), b.real(0), space, b.spans[1], lspan)?,
+            },
+            _ => {
+                // KL needs a Gaussian encoder and a normal prior on R^d.
+                let prior = latent.map(|(l, _)| l.prior.clone());
+                let (mean, std) = match (space, prior) {
+                    (Some(Space::Euclidean { .. }), Some(ir::Prior::Normal { mean, std })) => {
+                        (mean, std)
+                    }
+                    (Some(sp), Some(pr)) => {
+                        self.err(
+                            Diag::error(Code::PenaltySpace, format!("the KL penalty needs a normal prior on R^d, not `{pr}` on {sp}"))
+                                .label(call.span, "KL is computed in closed form between Gaussians")
+                                .label(lspan, "the latent space and prior")
+                                .help("use `latent R^d ~ normal()` with `kl()`, or a sample-based penalty (sinkhorn, mmd, sliced, exact, gan) for this prior"),
+                        );
+                        return None;
+                    }
+                    _ => return None,
+                };
+                if let Some((enc, espan)) = encoder {
+                    if !matches!(
+                        enc.layers.last().map(|l| &l.op),
+                        Some(LayerOp::Gaussian { .. })
+                    ) {
+                        let d = space.map_or(8, |s| s.dim());
+                        self.err(
+                            Diag::error(Code::PenaltySpace, "the KL penalty needs a Gaussian encoder")
+                                .label(call.span, "KL between the encoder's Gaussian and the prior")
+                                .label(*espan, "this encoder is deterministic")
+                                .help(format!("end the encoder with `gaussian({d})`: mean and log-variance heads, sampled with the reparameterisation")),
+                        );
+                        return None;
+                    }
+                }
+                ir::PenaltyKind::Kl { mean, std }
+            }
+        };
+        Some(kind)
+    }
+
+    /// The ground cost named by a penalty's `cost` argument ("auto" picks the space's metric).
+    pub(super) fn latent_cost(
+        &mut self,
+        name: &str,
+        p: f64,
+        space: Option<Space>,
+        at: Span,
+        lspan: Span,
+    ) -> Option<ir::LatentCost> {
+        let cost = match (name, space) {
+            ("auto", Some(Space::Sphere { .. })) | ("geodesic", Some(Space::Sphere { .. })) => {
+                ir::LatentCost::Geodesic { p }
+            }
+            ("auto" | "euclidean", _) => ir::LatentCost::Euclidean { p },
+            ("fisher_rao", Some(Space::Simplex { .. })) => ir::LatentCost::FisherRao { p },
+            (_, None) => return None,
+            (other, Some(sp)) => {
+                let fits = if other == "geodesic" {
+                    "the sphere S^k"
+                } else {
+                    "the simplex"
+                };
+                self.err(
+                    Diag::error(Code::PenaltySpace, format!("the `{other}` metric is defined on {fits}, not on {sp}"))
+                        .label(at, "this metric")
+                        .label(lspan, "the latent space")
+                        .help("use `metric = \"euclidean\"`, or leave `metric` out to use the space's own metric"),
+                );
+                return None;
+            }
+        };
+        Some(cost)
+    }
+
+    /// `gan(discriminator = NET(...), lr, beta1, beta2)`: the discriminator is a net applied to
+    /// latent codes and must output one logit.
+    pub(super) fn gan(&mut self, call: &Call, space: Option<Space>) -> Option<ir::PenaltyKind> {
+        let pos = call
+            .args
+            .iter()
+            .position(|a| a.name.as_ref().is_some_and(|n| n.name == "discriminator"))
+            .or_else(|| call.args.iter().position(|a| a.name.is_none()));
+        let Some(pos) = pos else {
+            self.err(
+                Diag::error(Code::MissingArgument, "`gan` needs a discriminator")
+                    .label(call.span, "`discriminator` missing")
+                    .help("declare a net and pass it: `net critic(h = 256) { linear(h) relu linear(h) relu linear(1) }` and `gan(discriminator = critic())`"),
+            );
+            return None;
+        };
+        let arg = &call.args[pos];
+        let mut rest = call.clone();
+        rest.args.remove(pos);
+        let b = self.bind(&rest, GAN_PARAMS, &Env::new());
+        let ExprKind::Call(net_call) = &arg.value.kind else {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    "the discriminator must be a net, e.g. `critic()`",
+                )
+                .label(arg.value.span, "not a net")
+                .help("declare it with `net critic(h = 256) { linear(h) relu linear(1) }`"),
+            );
+            return None;
+        };
+        let d = space?.dim();
+        let pipe = Pipeline {
+            layers: vec![net_call.clone()],
+            span: net_call.span,
+        };
+        let flow = self.pipeline(&pipe, Some(vec![d]));
+        let out = flow.shape.clone()?;
+        if out != vec![1] {
+            self.err(
+                Diag::error(
+                    Code::OutputShape,
+                    format!(
+                        "the discriminator outputs {} but must output one logit, [1]",
+                        shape_str(&out)
+                    ),
+                )
+                .label(net_call.span, format!("ends with {}", shape_str(&out)))
+                .help("end the discriminator with `linear(1)`; its sigmoid is part of the loss"),
+            );
+            return None;
+        }
+        let b = b?;
+        let discriminator = ir::Network {
+            input: vec![d],
+            output: out,
+            layers: flow.layers,
+        };
+        Some(ir::PenaltyKind::Gan {
+            discriminator,
+            lr: b.real(0),
+            beta1: b.real(1),
+            beta2: b.real(2),
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! Shape inference: every layer's output shape and parameter count from its input shape.
+
+use super::*;
+
+/// "`NAME` is defined in the standard library: ..." when a stdlib file defines `KIND NAME(`.
+pub(super) fn stdlib_hint(kind: &str, name: &str) -> Option<String> {
+    crate::load::STDLIB
+        .iter()
+        .find(|(_, text)| text.contains(&format!("{kind} {name}(")))
+        .map(|(file, _)| {
+            format!("`{name}` is defined in the standard library: add `import \"std/{file}\"`")
+        })
+}
+
+pub(super) fn name_of(c: &Call) -> &str {
+    c.name.name.as_str()
+}
+
+/// Shape inference for one layer: the resolved op, its output shape and its parameter count.
+pub(super) fn infer(
+    op: LayerOp,
+    input: &Shape,
+) -> Result<(LayerOp, Shape, u64), (String, String, Code)> {
+    let s = shape_str(input);
+    let flat_needed = |name: &str| {
+        (
+            format!("`{name}` needs a flat input, but gets {s}"),
+            format!("insert `flatten` before `{name}`"),
+            Code::LayerInput,
+        )
+    };
+    let image_needed = |name: &str| {
+        (
+            format!("`{name}` needs an input of shape [channels, height, width], but gets {s}"),
+            "insert `reshape(C, H, W)` before it".to_string(),
+            Code::LayerInput,
+        )
+    };
+    let too_large = |what: &str| {
+        (
+            format!("this layer would need {what}, more than this tool allows"),
+            format!(
+                "tensors and parameter counts above {} elements are rejected before allocation",
+                ir::thousands(MAX_ELEMENTS as u64)
+            ),
+            Code::TooLarge,
+        )
+    };
+    let numel = |s: &[i64]| s.iter().map(|&d| d as i128).product::<i128>();
+    let out = match op {
+        LayerOp::Linear { output, bias, .. } => {
+            if input.len() != 1 {
+                return Err(flat_needed("linear"));
+            }
+            let n = input[0];
+            let params = (n as i128) * (output as i128) + if bias { output as i128 } else { 0 };
+            if params > MAX_ELEMENTS || output as i128 > MAX_ELEMENTS {
+                return Err(too_large(&format!("{params} parameters")));
+            }
+            (
+                LayerOp::Linear {
+                    input: n,
+                    output,
+                    bias,
+                },
+                vec![output],
+                params as u64,
+            )
+        }
+        LayerOp::Conv2d {
+            output,
+            kernel,
+            stride,
+            padding,
+            bias,
+            ..
+        } => {
+            if input.len() != 3 {
+                return Err(image_needed("conv2d"));
+            }
+            let (c, h, w) = (input[0], input[1], input[2]);
+            let oh = (h + 2 * padding - kernel).div_euclid(stride) + 1;
+            let ow = (w + 2 * padding - kernel).div_euclid(stride) + 1;
+            if h + 2 * padding < kernel || w + 2 * padding < kernel || oh < 1 || ow < 1 {
+                return Err((
+                    format!("`conv2d` with kernel {kernel} does not fit an input of {h}x{w} pixels (padding {padding})"),
+                    "use a smaller kernel, more padding, or fewer down-sampling layers before it".into(),
+                    Code::LayerInput,
+                ));
+            }
+            let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
+                + if bias { output as i128 } else { 0 };
+            let out = vec![output, oh, ow];
+            if params > MAX_ELEMENTS || numel(&out) > MAX_ELEMENTS {
+                return Err(too_large("that many elements"));
+            }
+            (
+                LayerOp::Conv2d {
+                    input: c,
+                    output,
+                    kernel,
+                    stride,
+                    padding,
+                    bias,
+                },
+                out,
+                params as u64,
+            )
+        }
+        LayerOp::ConvTranspose2d {
+            output,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            bias,
+            ..
+        } => {
+            if input.len() != 3 {
+                return Err(image_needed("conv_transpose2d"));
+            }
+            if output_padding >= stride {
+                return Err((
+                    format!("`output_padding` {output_padding} must be smaller than the stride {stride}"),
+                    "output_padding only resolves the ambiguity of a strided transposed convolution".into(),
+                    Code::InvalidValue,
+                ));
+            }
+            let (c, h, w) = (input[0], input[1], input[2]);
+            let oh = (h - 1) * stride - 2 * padding + kernel + output_padding;
+            let ow = (w - 1) * stride - 2 * padding + kernel + output_padding;
+            if oh < 1 || ow < 1 {
+                return Err((
+                    format!(
+                        "`conv_transpose2d` gives an empty output ({oh}x{ow}) from {h}x{w} pixels"
+                    ),
+                    "reduce the padding".into(),
+                    Code::LayerInput,
+                ));
+            }
+            let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
+                + if bias { output as i128 } else { 0 };
+            let out = vec![output, oh, ow];
+            if params > MAX_ELEMENTS || numel(&out) > MAX_ELEMENTS {
+                return Err(too_large("that many elements"));
+            }
+            (
+                LayerOp::ConvTranspose2d {
+                    input: c,
+                    output,
+                    kernel,
+                    stride,
+                    padding,
+                    output_padding,
+                    bias,
+                },
+                out,
+                params as u64,
+            )
+        }
+        LayerOp::BatchNorm { .. } => {
+            if input.len() != 1 && input.len() != 3 {
+                return Err((
+                    format!(
+                        "`batch_norm` works on [features] or [channels, height, width], not {s}"
+                    ),
+                    "flatten or reshape first".into(),
+                    Code::LayerInput,
+                ));
+            }
+            (
+                LayerOp::BatchNorm { features: input[0] },
+                input.clone(),
+                2 * input[0] as u64,
+            )
+        }
+        LayerOp::Softmax | LayerOp::Normalize => {
+            if input.len() != 1 {
+                return Err(flat_needed(if op == LayerOp::Softmax {
+                    "softmax"
+                } else {
+                    "normalize"
+                }));
+            }
+            (op, input.clone(), 0)
+        }
+        LayerOp::Flatten => (op, vec![input.iter().product()], 0),
+        LayerOp::Gaussian { output, .. } => {
+            if input.len() != 1 {
+                return Err(flat_needed("gaussian"));
+            }
+            let n = input[0];
+            let params = 2 * ((n as i128) * (output as i128) + output as i128);
+            if params > MAX_ELEMENTS {
+                return Err(too_large(&format!("{params} parameters")));
+            }
+            (
+                LayerOp::Gaussian { input: n, output },
+                vec![output],
+                params as u64,
+            )
+        }
+        LayerOp::Reshape { ref shape } => {
+            let have: i64 = input.iter().product();
+            let want = numel(shape);
+            if want != have as i128 {
+                return Err((
+                    format!(
+                        "cannot reshape {s} ({have} values) to {} ({want} values)",
+                        shape_str(shape)
+                    ),
+                    format!("the sizes must multiply to {have}"),
+                    Code::LayerInput,
+                ));
+            }
+            let out = shape.clone();
+            (op, out, 0)
+        }
+        op => (op, input.clone(), 0),
+    };
+    Ok(out)
+}

@@ -1,0 +1,480 @@
+//! A prior's body: arguments bound to parameters, statements run in order, the result checked
+//! against the declared space.
+
+use super::values::*;
+use super::*;
+
+impl<'p, 'a> Inst<'p, 'a> {
+    /// Binds a call's arguments to a definition's parameters; arguments must be constants.
+    pub(super) fn bind(
+        &mut self,
+        def: &PriorDef,
+        args: &[(&Arg, Val)],
+        site: Span,
+    ) -> Option<Vec<(String, Val)>> {
+        let mut slots: Vec<Option<(Val, Span)>> = vec![None; def.params.len()];
+        let mut ok = true;
+        let mut positional = 0;
+        for (a, v) in args {
+            let i = match &a.name {
+                None => {
+                    let i = positional;
+                    positional += 1;
+                    if i >= def.params.len() {
+                        self.err(
+                            Diag::error(
+                                Code::ArgCount,
+                                format!(
+                                    "`{}` takes {} arguments, found {}",
+                                    def.name.name,
+                                    def.params.len(),
+                                    args.len()
+                                ),
+                            )
+                            .label(a.span, "one argument too many")
+                            .label(def.name.span, "defined here"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    i
+                }
+                Some(n) => match def.params.iter().position(|p| p.name.name == n.name) {
+                    Some(i) => i,
+                    None => {
+                        let names: Vec<&str> =
+                            def.params.iter().map(|p| p.name.name.as_str()).collect();
+                        let help = match did_you_mean(&n.name, names.iter().copied()) {
+                            Some(c) => format!(
+                                "did you mean `{c}`? `{}` takes {}",
+                                def.name.name,
+                                names.join(", ")
+                            ),
+                            None => format!("`{}` takes {}", def.name.name, names.join(", ")),
+                        };
+                        self.err(
+                            Diag::error(
+                                Code::UnknownParameter,
+                                format!("`{}` has no parameter `{}`", def.name.name, n.name),
+                            )
+                            .label(n.span, "unknown parameter")
+                            .help(help),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if slots[i].is_some() {
+                self.err(
+                    Diag::error(
+                        Code::DuplicateArgument,
+                        format!("`{}` is given twice", def.params[i].name.name),
+                    )
+                    .label(a.span, "given again here"),
+                );
+                ok = false;
+                continue;
+            }
+            if !matches!(v, Val::Const { .. }) {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "the arguments of prior `{}` must be constants, found {}",
+                            def.name.name,
+                            v.describe()
+                        ),
+                    )
+                    .label(a.value.span, "not known when the model is compiled")
+                    .help("a prior's parameters fix its shape and space, so they are constants; to use a random value, write the statements inline"),
+                );
+                ok = false;
+                continue;
+            }
+            slots[i] = Some((v.clone(), a.value.span));
+        }
+        let mut out = vec![];
+        for (p, slot) in def.params.iter().zip(slots) {
+            let (v, span) = match slot {
+                Some(s) => s,
+                None => match &p.default {
+                    Some(e) => {
+                        let v = self.expr(e, &mut Env::new())?;
+                        (v, e.span)
+                    }
+                    None => {
+                        self.err(
+                            Diag::error(
+                                Code::MissingArgument,
+                                format!(
+                                    "prior `{}` needs a value for `{}`",
+                                    def.name.name, p.name.name
+                                ),
+                            )
+                            .label(site, format!("`{}` is missing", p.name.name))
+                            .label(p.name.span, "declared here without a default"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            let ty = p.ty.as_ref().map(|t| t.name.as_str());
+            let fits = match ty {
+                None => true,
+                Some("int") => v.shape().is_empty() && v.int(),
+                Some("real") => v.shape().is_empty(),
+                Some("vector") => v.shape().len() == 1,
+                Some(_) => true,
+            };
+            if !fits {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "`{}` is declared `{}`, found {}",
+                            p.name.name,
+                            ty.unwrap_or(""),
+                            v.describe()
+                        ),
+                    )
+                    .label(span, format!("not of type `{}`", ty.unwrap_or("")))
+                    .label(p.name.span, "declared here"),
+                );
+                ok = false;
+                continue;
+            }
+            out.push((p.name.name.clone(), v));
+        }
+        ok.then_some(out)
+    }
+
+    /// Runs a definition's statements with bound parameters: the returned value and the space.
+    pub(super) fn run(
+        &mut self,
+        def: &PriorDef,
+        bound: Vec<(String, Val)>,
+        site: Span,
+    ) -> Option<(Val, Space)> {
+        if let Some(i) = self.stack.iter().position(|(n, _)| *n == def.name.name) {
+            let chain: Vec<&str> = self.stack[i..]
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain([def.name.name.as_str()])
+                .collect();
+            self.err(
+                Diag::error(
+                    Code::RecursivePrior,
+                    format!("prior `{}` calls itself", def.name.name),
+                )
+                .label(site, "this call recurses")
+                .help(format!(
+                    "a prior program is unrolled into tensor code, so it cannot recurse: {}",
+                    chain.join(" -> ")
+                )),
+            );
+            return None;
+        }
+        for t in def.params.iter().filter_map(|p| p.ty.as_ref()) {
+            if !["int", "real", "vector"].contains(&t.name.as_str()) {
+                let help = match did_you_mean(&t.name, ["int", "real", "vector"]) {
+                    Some(c) => format!(
+                        "did you mean `{c}`? parameter types are `int`, `real` and `vector`"
+                    ),
+                    None => "parameter types are `int`, `real` and `vector`".into(),
+                };
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!("unknown parameter type `{}`", t.name),
+                    )
+                    .label(t.span, "not a type")
+                    .help(help),
+                );
+            }
+        }
+        let mut env = Env::new();
+        for (p, (name, v)) in def.params.iter().zip(bound) {
+            env.insert(
+                name,
+                Binding {
+                    val: Some(v),
+                    span: p.name.span,
+                    used: false,
+                    param: true,
+                },
+            );
+        }
+        self.stack.push((def.name.name.clone(), site));
+        let out = self.body(def, &mut env);
+        self.stack.pop();
+        out
+    }
+
+    pub(super) fn body(&mut self, def: &PriorDef, env: &mut Env) -> Option<(Val, Space)> {
+        let space = self.space(&def.space, env);
+        let mut result: Option<(Val, Span)> = None;
+        let mut failed = false;
+        for st in &def.body {
+            if let Some((_, rspan)) = &result {
+                self.err(
+                    Diag::error(Code::PriorReturn, "statement after `return`")
+                        .label(st.span, "never runs")
+                        .label(*rspan, "the program returns here")
+                        .help("`return` ends a prior program; move it to the end"),
+                );
+                failed = true;
+                break;
+            }
+            match &st.kind {
+                StmtKind::Draw(name, e) | StmtKind::Let(name, e) => {
+                    let start = self.instrs.len();
+                    let v = self.expr(e, env);
+                    let v = match (&st.kind, v) {
+                        (_, None) => None,
+                        (StmtKind::Draw(..), Some(Val::Dist(d))) => self.draw(&d, &name.name),
+                        (StmtKind::Draw(..), Some(v)) => {
+                            self.err(
+                                Diag::error(
+                                    Code::ArgType,
+                                    format!(
+                                        "`~` draws from a distribution, but this is {}",
+                                        v.describe()
+                                    ),
+                                )
+                                .label(e.span, "not a distribution")
+                                .help(format!("bind a value with `=`: `{} = ...`", name.name)),
+                            );
+                            None
+                        }
+                        (_, Some(v)) => Some(v),
+                    };
+                    let Some(v) = v else {
+                        failed = true;
+                        env.entry(name.name.clone()).or_insert(Binding {
+                            val: None,
+                            span: name.span,
+                            used: true,
+                            param: false,
+                        });
+                        continue;
+                    };
+                    // The register computed by this statement takes the variable's name.
+                    if let Val::Reg { reg, .. } = &v {
+                        if *reg >= start {
+                            self.instrs[*reg].name = name.name.clone();
+                        }
+                    }
+                    if let Some(prev) = env.get(&name.name) {
+                        let what = if prev.param {
+                            "a parameter"
+                        } else {
+                            "a variable"
+                        };
+                        self.err(
+                            Diag::error(
+                                Code::DuplicateDefinition,
+                                format!("`{}` is already {what} of this prior", name.name),
+                            )
+                            .label(name.span, "bound again here")
+                            .label(prev.span, "first bound here")
+                            .help("names in a prior program are bound once; choose a new name"),
+                        );
+                        failed = true;
+                        continue;
+                    }
+                    env.insert(
+                        name.name.clone(),
+                        Binding {
+                            val: Some(v),
+                            span: name.span,
+                            used: false,
+                            param: false,
+                        },
+                    );
+                }
+                StmtKind::Return(e) => match self.expr(e, env) {
+                    Some(v) => result = Some((v, e.span)),
+                    None => {
+                        failed = true;
+                        result = Some((Val::scalar(0.0), e.span));
+                    }
+                },
+            }
+        }
+        // Unused names, in source order.
+        // (After an error, names may look unused only because their users failed.)
+        let mut unused: Vec<(&String, &Binding)> = env
+            .iter()
+            .filter(|(n, b)| !failed && !b.used && !n.starts_with('_'))
+            .collect();
+        unused.sort_by_key(|(_, b)| b.span.start);
+        let warnings: Vec<Diag> = unused
+            .into_iter()
+            .map(|(n, b)| {
+                let what = if b.param { "parameter" } else { "variable" };
+                Diag::warning(Code::UnusedVariable, format!("{what} `{n}` is never used"))
+                    .label(b.span, "never used")
+                    .help(format!(
+                        "remove it, or start its name with `_` (`_{n}`) to keep it"
+                    ))
+            })
+            .collect();
+        for w in warnings {
+            self.err(w);
+        }
+        let Some((val, rspan)) = result else {
+            self.err(
+                Diag::error(
+                    Code::PriorReturn,
+                    format!("prior `{}` does not return a value", def.name.name),
+                )
+                .label(def.end, "the program ends here without `return`")
+                .label(def.name.span, "in this prior")
+                .help("end the program with `return NAME`, the sample it draws"),
+            );
+            return None;
+        };
+        if failed {
+            return None;
+        }
+        let space = space?;
+        if let Val::Dist(_) = val {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    "a prior returns a sample, not a distribution",
+                )
+                .label(rspan, "a distribution")
+                .help("draw from it first: `z ~ ...` then `return z`"),
+            );
+            return None;
+        }
+        self.result_in_space(&val, space, rspan, def.space.span(), &def.name.name)?;
+        Some((val, space))
+    }
+
+    /// The result's shape and set must match the declared space.
+    pub(super) fn result_in_space(
+        &mut self,
+        val: &Val,
+        space: Space,
+        at: Span,
+        space_span: Span,
+        name: &str,
+    ) -> Option<()> {
+        let d = space.dim();
+        let shape = val.shape().to_vec();
+        let fits = shape == vec![d] || (shape.is_empty() && d == 1);
+        if !fits {
+            self.err(
+                Diag::error(
+                    Code::ShapeMismatch,
+                    format!(
+                        "`{name}` returns {} but its space {space} has {d} coordinates",
+                        shape_words(&shape)
+                    ),
+                )
+                .label(at, format!("{} here", shape_words(&shape)))
+                .label(space_span, format!("{d} coordinates declared here")),
+            );
+            return None;
+        }
+        let on = val.on();
+        let why = match (space, on) {
+            (Space::Sphere { .. }, On::Sphere) | (Space::Simplex { .. }, On::Simplex) => None,
+            (Space::Euclidean { .. }, _) => None,
+            (Space::Sphere { .. }, _) => Some((
+                "is not known to lie on the unit sphere",
+                "end with `normalize(...)`, or draw it from `uniform_sphere` or `von_mises_fisher`",
+            )),
+            (Space::Simplex { .. }, _) => Some((
+                "is not known to lie on the simplex",
+                "end with `softmax(...)` or `x / sum(x)` for positive x, or draw it from `dirichlet`",
+            )),
+        };
+        if let Some((what, help)) = why {
+            let origin = match on {
+                On::Simplex => " (it lies on the simplex)",
+                On::Sphere => " (it lies on the sphere)",
+                On::Positive | On::Any => "",
+            };
+            self.err(
+                Diag::error(
+                    Code::PriorResult,
+                    format!("the result of `{name}` {what}{origin}"),
+                )
+                .label(at, "returned here")
+                .label(space_span, format!("declared on {space}"))
+                .help(help),
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    pub(super) fn space(&mut self, s: &SpaceExpr, env: &mut Env) -> Option<Space> {
+        let (base, arg, span) = match s {
+            SpaceExpr::Pow {
+                base,
+                exponent,
+                span,
+            } => (base.name.as_str(), Some(exponent), *span),
+            SpaceExpr::Call(c) => (
+                c.name.name.as_str(),
+                c.args.first().map(|a| &a.value),
+                c.span,
+            ),
+        };
+        let kind = match (s, base) {
+            (SpaceExpr::Pow { .. }, "R") => 0,
+            (SpaceExpr::Pow { .. }, "S") => 1,
+            (SpaceExpr::Call(_), "simplex") => 2,
+            _ => {
+                self.err(
+                    Diag::error(Code::UnknownSpace, format!("unknown space `{base}`"))
+                        .label(span, "not a latent space")
+                        .help("spaces are written `R^d`, `S^k` or `simplex(d)`"),
+                );
+                return None;
+            }
+        };
+        let arg = arg?;
+        let v = self.expr(arg, env)?;
+        let n = match v.as_f64() {
+            Some(x) if v.int() => x as i64,
+            _ => {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "a space dimension must be a constant integer, found {}",
+                            v.describe()
+                        ),
+                    )
+                    .label(arg.span, "not an integer"),
+                );
+                return None;
+            }
+        };
+        let (space, min) = match kind {
+            0 => (Space::Euclidean { dim: n }, 1),
+            1 => (Space::Sphere { dim: n + 1 }, 1),
+            _ => (Space::Simplex { dim: n }, 2),
+        };
+        if n < min || n > 1 << 20 {
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("invalid dimension {n} for `{base}`"),
+                )
+                .label(arg.span, "out of range"),
+            );
+            return None;
+        }
+        Some(space)
+    }
+
+    // ---- expressions ---------------------------------------------------------------------------
+}

@@ -1,0 +1,584 @@
+//! Distributions: primitives with their argument ranges, mixtures, and draws into registers.
+
+use super::values::*;
+use super::*;
+use crate::catalogue::distributions::*;
+
+impl<'p, 'a> Inst<'p, 'a> {
+    /// `mixture(d1, d2, ..., weights = [...])`: a distribution; weights default to equal.
+    pub(super) fn mixture(&mut self, c: &Call, env: &mut Env) -> Option<DistV> {
+        let mut comps = vec![];
+        let mut weights = None;
+        for a in &c.args {
+            match a.name.as_ref().map(|n| n.name.as_str()) {
+                Some("weights") => {
+                    let v = self.value(&a.value, env)?;
+                    match v {
+                        Val::Const { data, shape, .. } if shape.len() == 1 => {
+                            weights = Some((data, a.value.span))
+                        }
+                        v => {
+                            self.err(
+                                Diag::error(
+                                    Code::ArgType,
+                                    format!(
+                                        "mixture weights must be a constant vector, found {}",
+                                        v.describe()
+                                    ),
+                                )
+                                .label(a.value.span, "not a constant vector"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(other) => {
+                    self.err(
+                        Diag::error(
+                            Code::UnknownParameter,
+                            format!("`mixture` has no parameter `{other}`"),
+                        )
+                        .label(a.span, "unknown parameter")
+                        .help("write the components as positional arguments and `weights = [...]`"),
+                    );
+                    return None;
+                }
+                None => match self.expr(&a.value, env)? {
+                    Val::Dist(d) => comps.push(*d),
+                    v => {
+                        self.err(
+                            Diag::error(
+                                Code::ArgType,
+                                format!(
+                                    "a mixture component must be a distribution, found {}",
+                                    v.describe()
+                                ),
+                            )
+                            .label(a.value.span, "not a distribution")
+                            .help("e.g. `mixture(normal([-1, 0], 0.1), normal([1, 0], 0.1))`"),
+                        );
+                        return None;
+                    }
+                },
+            }
+        }
+        if comps.is_empty() {
+            self.err(
+                Diag::error(Code::ArgCount, "a mixture needs at least one component")
+                    .label(c.span, "no components"),
+            );
+            return None;
+        }
+        let k = comps.len();
+        let weights = match weights {
+            None => vec![1.0 / k as f64; k],
+            Some((w, span)) => {
+                if w.len() != k {
+                    self.err(
+                        Diag::error(
+                            Code::ShapeMismatch,
+                            format!("{} weights for {k} components", w.len()),
+                        )
+                        .label(span, format!("{} weights", w.len()))
+                        .label(c.span, format!("{k} components")),
+                    );
+                    return None;
+                }
+                self.normalised(&w, span, "mixture")?
+            }
+        };
+        Some(DistV::Mixture {
+            weights,
+            comps,
+            span: c.span,
+        })
+    }
+
+    /// A primitive distribution with its arguments; `dim` is the latent space's dimension when
+    /// the primitive is used directly as a latent prior.
+    pub(super) fn distribution(
+        &mut self,
+        c: &Call,
+        env: &mut Env,
+        space_dim: Option<i64>,
+    ) -> Option<DistV> {
+        let name = if c.name.name == "vmf" {
+            "von_mises_fisher"
+        } else {
+            c.name.name.as_str()
+        };
+        let &(_, prim, params) = PRIMS.iter().find(|(n, ..)| *n == name)?;
+        // `uniform_sphere(d)` and `categorical(k)` take a size as their only parameter.
+        let params: &[(&str, Option<f64>)] = match prim {
+            Prim::UniformSphere => &[("dim", None)],
+            _ => params,
+        };
+        let mut vals: Vec<Option<(Val, Span)>> = vec![None; params.len()];
+        let mut dim: Option<(i64, Span)> = None;
+        let mut positional = 0;
+        for a in &c.args {
+            let v = self.value(&a.value, env)?;
+            let i = match &a.name {
+                Some(n) if n.name == "dim" && prim != Prim::UniformSphere => {
+                    match v.as_f64() {
+                        Some(x) if v.int() && (1.0..=MAX_DIM).contains(&x) => {
+                            dim = Some((x as i64, a.value.span))
+                        }
+                        _ => {
+                            self.err(
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    format!(
+                                        "`dim` must be a constant integer from 1 to {}",
+                                        MAX_DIM
+                                    ),
+                                )
+                                .label(a.value.span, "not a positive integer"),
+                            );
+                            return None;
+                        }
+                    }
+                    continue;
+                }
+                Some(n) => match params.iter().position(|(p, _)| *p == n.name) {
+                    Some(i) => i,
+                    None => {
+                        let mut names: Vec<&str> = params.iter().map(|(p, _)| *p).collect();
+                        if prim != Prim::UniformSphere {
+                            names.push("dim");
+                        }
+                        let help = match did_you_mean(&n.name, names.iter().copied()) {
+                            Some(k) => {
+                                format!("did you mean `{k}`? `{name}` takes {}", names.join(", "))
+                            }
+                            None => format!("`{name}` takes {}", names.join(", ")),
+                        };
+                        self.err(
+                            Diag::error(
+                                Code::UnknownParameter,
+                                format!("`{name}` has no parameter `{}`", n.name),
+                            )
+                            .label(n.span, "unknown parameter")
+                            .help(help),
+                        );
+                        return None;
+                    }
+                },
+                None => {
+                    positional += 1;
+                    if positional > params.len() {
+                        self.err(
+                            Diag::error(
+                                Code::ArgCount,
+                                format!("`{name}` takes {} positional arguments", params.len()),
+                            )
+                            .label(a.span, "one argument too many")
+                            .help(signature(name, params, prim)),
+                        );
+                        return None;
+                    }
+                    positional - 1
+                }
+            };
+            vals[i] = Some((v, a.value.span));
+        }
+        let mut args = vec![];
+        let mut spans = vec![];
+        for ((p, default), v) in params.iter().zip(vals) {
+            match (v, default) {
+                (Some((v, s)), _) => {
+                    args.push(v);
+                    spans.push(s);
+                }
+                (None, Some(d)) => {
+                    args.push(Val::scalar(*d));
+                    spans.push(c.span);
+                }
+                (None, None) if prim == Prim::UniformSphere && space_dim.is_some() => {
+                    let d = space_dim.unwrap_or(2);
+                    args.push(Val::Const {
+                        data: vec![d as f64],
+                        shape: vec![],
+                        int: true,
+                    });
+                    spans.push(c.span);
+                }
+                (None, None) => {
+                    self.err(
+                        Diag::error(Code::MissingArgument, format!("`{name}` needs `{p}`"))
+                            .label(c.span, format!("`{p}` is missing"))
+                            .help(signature(name, params, prim)),
+                    );
+                    return None;
+                }
+            }
+        }
+        for (i, v) in args.iter().enumerate() {
+            if v.shape().len() > 1 && !(prim == Prim::Categorical) {
+                self.err(
+                    Diag::error(
+                        Code::ShapeMismatch,
+                        format!("`{name}` parameters are scalars or vectors"),
+                    )
+                    .label(spans[i], "a matrix"),
+                );
+                return None;
+            }
+        }
+        self.ranges(prim, name, &args, &spans)?;
+        let shape = match prim {
+            Prim::UniformSphere => {
+                let d = args[0].as_f64().filter(|_| args[0].int());
+                match d {
+                    Some(d) if (2.0..=MAX_DIM).contains(&d) => vec![d as i64],
+                    _ => {
+                        self.err(
+                            Diag::error(
+                                Code::InvalidValue,
+                                format!(
+                                    "`uniform_sphere(d)` needs a constant integer d from 2 to {}",
+                                    MAX_DIM
+                                ),
+                            )
+                            .label(spans[0], "the dimension of the ambient space R^d")
+                            .help(
+                                "the unit sphere S^(d-1) lives in R^d; S^9 is `uniform_sphere(10)`",
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Prim::Categorical => {
+                let w = &args[0];
+                match (w, w.shape()) {
+                    (Val::Const { data, .. }, []) => {
+                        let k = data[0];
+                        if !w.int() || !(1.0..=MAX_DIM).contains(&k) {
+                            self.err(
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    format!(
+                                        "`categorical(k)` needs an integer k from 1 to {}",
+                                        MAX_DIM
+                                    ),
+                                )
+                                .label(spans[0], format!("k = {}", ir::num(k)))
+                                .help("k is the number of categories; or give a vector of weights"),
+                            );
+                            return None;
+                        }
+                        args[0] = Val::Const {
+                            data: vec![1.0 / k; k as usize],
+                            shape: vec![k as i64],
+                            int: false,
+                        };
+                    }
+                    (Val::Const { data, .. }, [_]) => {
+                        let w = self.normalised(data, spans[0], "categorical")?;
+                        args[0] = Val::Const {
+                            shape: vec![w.len() as i64],
+                            data: w,
+                            int: false,
+                        };
+                    }
+                    (_, [_]) => {}
+                    _ => {
+                        self.err(
+                            Diag::error(
+                                Code::ArgType,
+                                "categorical takes a number of categories or a vector of weights",
+                            )
+                            .label(spans[0], "neither"),
+                        );
+                        return None;
+                    }
+                }
+                vec![]
+            }
+            Prim::VonMisesFisher => {
+                let ok = matches!(&args[0], Val::Const { shape, .. } if shape.len() == 1 && shape[0] >= 2)
+                    && args[0].on() == On::Sphere
+                    && matches!(&args[1], Val::Const { shape, .. } if shape.is_empty());
+                if !ok {
+                    self.err(
+                        Diag::error(
+                            Code::InvalidValue,
+                            "`von_mises_fisher(mu, kappa)` needs a constant unit vector mu and a constant kappa",
+                        )
+                        .label(spans[0], "mu")
+                        .help("e.g. `von_mises_fisher([0, 0, 1], 10)`; normalise mu yourself"),
+                    );
+                    return None;
+                }
+                args[0].shape().to_vec()
+            }
+            _ => {
+                let mut shape: Vec<i64> = vec![];
+                let mut at = c.span;
+                for (v, s) in args.iter().zip(&spans) {
+                    match broadcast(&shape, v.shape()) {
+                        Some(b) => {
+                            if !v.shape().is_empty() {
+                                at = *s;
+                            }
+                            shape = b;
+                        }
+                        None => {
+                            self.err(
+                                Diag::error(
+                                    Code::ShapeMismatch,
+                                    format!(
+                                        "`{name}` parameters of different lengths: {} and {}",
+                                        shape_words(&shape),
+                                        shape_words(v.shape())
+                                    ),
+                                )
+                                .label(*s, shape_words(v.shape()))
+                                .label(at, shape_words(&shape)),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                let dim = dim
+                    .map(|(d, s)| (d, Some(s)))
+                    .or(space_dim.map(|d| (d, None)));
+                if let Some((d, s)) = dim {
+                    if !shape.is_empty() && shape[0] != d {
+                        let mut diag = Diag::error(
+                            Code::ShapeMismatch,
+                            format!(
+                                "`{name}` has parameters of length {} but dimension {d}",
+                                shape[0]
+                            ),
+                        )
+                        .label(at, format!("length {}", shape[0]));
+                        if let Some(s) = s {
+                            diag = diag.label(s, format!("dim = {d}"));
+                        }
+                        self.err(diag);
+                        return None;
+                    }
+                    shape = vec![d];
+                }
+                if prim == Prim::Dirichlet && shape.is_empty() {
+                    self.err(
+                        Diag::error(Code::MissingArgument, "a Dirichlet draw needs a dimension")
+                            .label(c.span, "a single concentration and no `dim`")
+                            .help("write `dirichlet(alpha = 0.2, dim = 16)` or give a vector of concentrations"),
+                    );
+                    return None;
+                }
+                shape
+            }
+        };
+        Some(DistV::Prim { prim, args, shape })
+    }
+
+    /// Constant weights scaled to sum to one; negative weights or a zero sum are an error.
+    pub(super) fn normalised(&mut self, w: &[f64], span: Span, what: &str) -> Option<Vec<f64>> {
+        let total: f64 = w.iter().sum();
+        if w.iter().any(|x| *x < 0.0) || total <= 0.0 {
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("{what} weights must be non-negative with a positive sum"),
+                )
+                .label(span, "invalid weights"),
+            );
+            return None;
+        }
+        Some(w.iter().map(|x| x / total).collect())
+    }
+
+    /// Static range checks of constant parameters.
+    pub(super) fn ranges(
+        &mut self,
+        prim: Prim,
+        name: &str,
+        args: &[Val],
+        spans: &[Span],
+    ) -> Option<()> {
+        let check = |i: usize, ok: &dyn Fn(f64) -> bool, why: &str| -> Option<(usize, String)> {
+            match &args[i] {
+                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => {
+                    Some((i, why.to_string()))
+                }
+                _ => None,
+            }
+        };
+        let pos = |x: f64| x > 0.0;
+        let bad = match prim {
+            Prim::Normal => check(1, &pos, "a standard deviation must be positive"),
+            Prim::Uniform => match (&args[0], &args[1]) {
+                (Val::Const { data: lo, .. }, Val::Const { data: hi, .. })
+                    if lo.iter().zip(hi.iter().cycle()).any(|(l, h)| l >= h)
+                        || hi.iter().zip(lo.iter().cycle()).any(|(h, l)| l >= h) =>
+                {
+                    Some((1, "uniform needs low < high".to_string()))
+                }
+                _ => None,
+            },
+            Prim::Dirichlet => check(0, &pos, "Dirichlet concentrations must be positive"),
+            Prim::Gamma => check(0, &pos, "a gamma shape must be positive")
+                .or_else(|| check(1, &pos, "a rate must be positive")),
+            Prim::Beta => check(0, &pos, "beta parameters must be positive")
+                .or_else(|| check(1, &pos, "beta parameters must be positive")),
+            Prim::Bernoulli => check(
+                0,
+                &|x| (0.0..=1.0).contains(&x),
+                "a probability lies in [0, 1]",
+            ),
+            Prim::Laplace => check(1, &pos, "a scale must be positive"),
+            Prim::Exponential => check(0, &pos, "a rate must be positive"),
+            Prim::VonMisesFisher => check(1, &pos, "kappa (the concentration) must be positive"),
+            Prim::UniformSphere | Prim::Categorical => None,
+        };
+        if let Some((i, why)) = bad {
+            let shown = show(&args[i]);
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("invalid parameter of `{name}`: {why}"),
+                )
+                .label(spans[i], format!("this is {shown}"))
+                .help(why),
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// Emits the instructions that draw one sample of `d` per row.
+    pub(super) fn draw(&mut self, d: &DistV, name: &str) -> Option<Val> {
+        match d {
+            DistV::Prim {
+                prim, args, shape, ..
+            } => {
+                let regs: Vec<usize> = match prim {
+                    Prim::UniformSphere => vec![],
+                    _ => args.iter().map(|a| self.lift(a, "const")).collect(),
+                };
+                let int = matches!(prim, Prim::Categorical | Prim::Bernoulli);
+                let card = match prim {
+                    Prim::Categorical => args[0].shape().first().copied(),
+                    Prim::Bernoulli => Some(2),
+                    _ => None,
+                };
+                let on = match prim {
+                    Prim::UniformSphere | Prim::VonMisesFisher => On::Sphere,
+                    Prim::Dirichlet => On::Simplex,
+                    Prim::Gamma | Prim::Exponential => On::Positive,
+                    _ => On::Any,
+                };
+                let reg = self.push(name, shape.clone(), int, Op::Draw(*prim, regs));
+                Some(Val::Reg {
+                    reg,
+                    shape: shape.clone(),
+                    int,
+                    on,
+                    card,
+                })
+            }
+            DistV::Prior {
+                name: callee,
+                args,
+                span,
+            } => {
+                let def = *self.defs.get(callee)?;
+                let (v, space) = self.run(def, args.clone(), *span)?;
+                let on = match space {
+                    Space::Sphere { .. } => On::Sphere,
+                    Space::Simplex { .. } => On::Simplex,
+                    Space::Euclidean { .. } => v.on(),
+                };
+                Some(match v {
+                    Val::Reg {
+                        reg,
+                        shape,
+                        int,
+                        card,
+                        ..
+                    } => Val::Reg {
+                        reg,
+                        shape,
+                        int,
+                        on,
+                        card,
+                    },
+                    v => v,
+                })
+            }
+            DistV::Mixture {
+                weights,
+                comps,
+                span,
+            } => {
+                let mut vals = vec![];
+                for c in comps {
+                    vals.push(self.draw(c, name)?);
+                }
+                let shape0 = vals[0].shape().to_vec();
+                if let Some(v) = vals.iter().find(|v| v.shape() != shape0) {
+                    self.err(
+                        Diag::error(
+                            Code::ShapeMismatch,
+                            format!(
+                                "mixture components of different shapes: {} and {}",
+                                shape_words(&shape0),
+                                shape_words(v.shape())
+                            ),
+                        )
+                        .label(*span, "in this mixture")
+                        .help("every component must draw values of the same shape"),
+                    );
+                    return None;
+                }
+                let on = if vals.iter().all(|v| v.on() == vals[0].on()) {
+                    vals[0].on()
+                } else {
+                    On::Any
+                };
+                let int = vals.iter().all(Val::int);
+                let k = vals.len() as i64;
+                let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "const")).collect();
+                let mut stacked_shape = vec![k];
+                stacked_shape.extend(&shape0);
+                let stacked = self.push("components", stacked_shape, int, Op::Stack(regs));
+                let w = self.push("weights", vec![k], false, Op::Const(weights.clone()));
+                let c = self.push(
+                    "component",
+                    vec![],
+                    true,
+                    Op::Draw(Prim::Categorical, vec![w]),
+                );
+                let reg = self.push(name, shape0.clone(), int, Op::Index(stacked, c));
+                Some(Val::Reg {
+                    reg,
+                    shape: shape0,
+                    int,
+                    on,
+                    card: None,
+                })
+            }
+        }
+    }
+}
+
+fn signature(name: &str, params: &[(&str, Option<f64>)], prim: Prim) -> String {
+    let mut ps: Vec<String> = params
+        .iter()
+        .map(|(p, d)| match d {
+            Some(d) => format!("{p} = {}", ir::num(*d)),
+            None => p.to_string(),
+        })
+        .collect();
+    if !matches!(
+        prim,
+        Prim::UniformSphere | Prim::Categorical | Prim::VonMisesFisher
+    ) {
+        ps.push("dim".into());
+    }
+    format!("usage: `{name}({})`", ps.join(", "))
+}

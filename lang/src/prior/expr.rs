@@ -1,0 +1,551 @@
+//! Expressions of prior programs: names, lists, arithmetic with broadcasting, indexing, calls
+//! of functions and of other priors, `concat`.
+
+use super::values::*;
+use super::*;
+use crate::catalogue::distributions::*;
+
+impl<'p, 'a> Inst<'p, 'a> {
+    pub(super) fn expr(&mut self, e: &Expr, env: &mut Env) -> Option<Val> {
+        match &e.kind {
+            ExprKind::Int(i) => Some(Val::Const {
+                data: vec![*i as f64],
+                shape: vec![],
+                int: true,
+            }),
+            ExprKind::Real(r) => Some(Val::scalar(*r)),
+            ExprKind::Str(_) | ExprKind::Bool(_) => {
+                self.err(
+                    Diag::error(Code::ArgType, "prior programs compute with numbers only")
+                        .label(e.span, "not a number"),
+                );
+                None
+            }
+            ExprKind::List(items) => self.list(items, e.span, env),
+            ExprKind::Call(c) if !c.parens => self.name(c, env),
+            ExprKind::Call(c) => self.call(c, env),
+            ExprKind::Neg(x) => {
+                let v = self.value(x, env)?;
+                Some(match v {
+                    Val::Const { data, shape, int } => Val::Const {
+                        data: data.iter().map(|x| -x).collect(),
+                        shape,
+                        int,
+                    },
+                    Val::Reg {
+                        reg, shape, int, ..
+                    } => {
+                        let r = self.push("neg", shape.clone(), int, Op::Neg(reg));
+                        Val::Reg {
+                            reg: r,
+                            shape,
+                            int,
+                            on: On::Any,
+                            card: None,
+                        }
+                    }
+                    Val::Dist(_) => unreachable!("value() rejects distributions"),
+                })
+            }
+            ExprKind::Binary(op, a, b) => {
+                let va = self.value(a, env);
+                let vb = self.value(b, env);
+                self.binary(*op, va?, vb?, a.span, b.span)
+            }
+            ExprKind::Index(a, i) => {
+                let va = self.value(a, env);
+                let vi = self.value(i, env);
+                self.index(va?, vi?, a.span, i.span)
+            }
+        }
+    }
+
+    /// An expression that must be a value, not a distribution.
+    pub(super) fn value(&mut self, e: &Expr, env: &mut Env) -> Option<Val> {
+        let v = self.expr(e, env)?;
+        if let Val::Dist(_) = v {
+            self.err(
+                Diag::error(Code::ArgType, "a distribution is not a value")
+                    .label(e.span, "a distribution")
+                    .help("draw from it first with `~`, e.g. `x ~ normal(0, 1)`, then use `x`"),
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    pub(super) fn name(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+        if let Some(b) = env.get_mut(&c.name.name) {
+            b.used = true;
+            return b.val.clone();
+        }
+        if c.name.name == "pi" {
+            return Some(Val::scalar(std::f64::consts::PI));
+        }
+        if is_primitive(&c.name.name) || self.defs.contains_key(&c.name.name) {
+            return self.call(c, env);
+        }
+        let mut known: Vec<&str> = env.keys().map(String::as_str).collect();
+        known.push("pi");
+        known.sort();
+        let help = match did_you_mean(&c.name.name, known.iter().copied()) {
+            Some(k) => format!("did you mean `{k}`?"),
+            None => format!(
+                "names here: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.err(
+            Diag::error(Code::UnknownName, format!("unknown name `{}`", c.name.name))
+                .label(c.name.span, "not bound before this point")
+                .help(help),
+        );
+        None
+    }
+
+    pub(super) fn list(&mut self, items: &[Expr], span: Span, env: &mut Env) -> Option<Val> {
+        let mut vals = vec![];
+        for x in items {
+            vals.push(self.expr(x, env));
+        }
+        let vals: Vec<Val> = vals.into_iter().collect::<Option<_>>()?;
+        if vals.is_empty() {
+            self.err(
+                Diag::error(Code::ArgType, "an empty list")
+                    .label(span, "no elements")
+                    .help("a vector needs at least one element"),
+            );
+            return None;
+        }
+        if vals.iter().any(|v| matches!(v, Val::Dist(_))) {
+            self.err(
+                Diag::error(Code::ArgType, "a list of distributions")
+                    .label(span, "distributions cannot be elements")
+                    .help(
+                        "for a mixture write `mixture(normal(...), normal(...), weights = [...])`",
+                    ),
+            );
+            return None;
+        }
+        let shape0 = vals[0].shape().to_vec();
+        if let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| v.shape() != shape0) {
+            self.err(
+                Diag::error(
+                    Code::ShapeMismatch,
+                    format!(
+                        "list elements differ in shape: {} and {}",
+                        shape_words(&shape0),
+                        shape_words(v.shape())
+                    ),
+                )
+                .label(items[i].span, shape_words(v.shape()))
+                .label(items[0].span, shape_words(&shape0))
+                .help("to join vectors end to end write `concat(a, b)`"),
+            );
+            return None;
+        }
+        if shape0.len() > 1 {
+            self.err(
+                Diag::error(
+                    Code::ShapeMismatch,
+                    "lists nest at most two deep (a matrix)",
+                )
+                .label(span, "too deep"),
+            );
+            return None;
+        }
+        let mut shape = vec![vals.len() as i64];
+        shape.extend(&shape0);
+        let int = vals.iter().all(Val::int);
+        if let Some(data) = all_const(&vals) {
+            return Some(Val::Const { data, shape, int });
+        }
+        let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "element")).collect();
+        let reg = self.push("list", shape.clone(), int, Op::Stack(regs));
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on: On::Any,
+            card: None,
+        })
+    }
+
+    pub(super) fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+        let Some(shape) = broadcast(a.shape(), b.shape()).filter(|s| s.len() <= 1) else {
+            let msg = if a.shape().len() > 1 || b.shape().len() > 1 {
+                "arithmetic on a matrix (a list of vectors); index a row first".to_string()
+            } else {
+                format!(
+                    "dimension mismatch: {} and {}",
+                    shape_words(a.shape()),
+                    shape_words(b.shape())
+                )
+            };
+            self.err(
+                Diag::error(Code::ShapeMismatch, msg)
+                    .label(sa, shape_words(a.shape()))
+                    .label(sb, shape_words(b.shape()))
+                    .help("arithmetic works on equal shapes, or a scalar with anything"),
+            );
+            return None;
+        };
+        let int = a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
+        let arith = match op {
+            BinOp::Add => Arith::Add,
+            BinOp::Sub => Arith::Sub,
+            BinOp::Mul => Arith::Mul,
+            BinOp::Div => Arith::Div,
+            BinOp::Pow => Arith::Pow,
+        };
+        if let Val::Const { data, .. } = &b {
+            if op == BinOp::Div && data.contains(&0.0) {
+                self.err(
+                    Diag::error(Code::InvalidValue, "division by zero")
+                        .label(sb, "zero")
+                        .help("divide by a non-zero number"),
+                );
+                return None;
+            }
+        }
+        if let (Val::Const { data: x, .. }, Val::Const { data: y, .. }) = (&a, &b) {
+            let n = shape.first().copied().unwrap_or(1) as usize;
+            let get = |v: &Vec<f64>, i: usize| if v.len() == 1 { v[0] } else { v[i] };
+            let data = (0..n)
+                .map(|i| {
+                    let (p, q) = (get(x, i), get(y, i));
+                    match op {
+                        BinOp::Add => p + q,
+                        BinOp::Sub => p - q,
+                        BinOp::Mul => p * q,
+                        BinOp::Div => p / q,
+                        BinOp::Pow => p.powf(q),
+                    }
+                })
+                .collect();
+            let int = int
+                || (a.int()
+                    && b.int()
+                    && op == BinOp::Div
+                    && x.iter().zip(y.iter().cycle()).all(|(p, q)| p % q == 0.0));
+            return Some(Val::Const { data, shape, int });
+        }
+        let ra = self.lift(&a, "const");
+        let rb = self.lift(&b, "const");
+        // `x / sum(x)` with positive x lies on the simplex.
+        let normalised = op == BinOp::Div
+            && matches!(a.on(), On::Positive | On::Simplex)
+            && self.instrs[rb].op == Op::Apply(Func::Sum, ra);
+        let on = if normalised { On::Simplex } else { On::Any };
+        let reg = self.push(
+            arith.symbol(),
+            shape.clone(),
+            int,
+            Op::Binary(arith, ra, rb),
+        );
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on,
+            card: None,
+        })
+    }
+
+    pub(super) fn index(&mut self, a: Val, i: Val, sa: Span, si: Span) -> Option<Val> {
+        let len = match a.shape().first() {
+            Some(&n) => n,
+            None => {
+                self.err(
+                    Diag::error(Code::ShapeMismatch, "indexing a scalar")
+                        .label(sa, "a scalar")
+                        .help("index a vector or a list of vectors"),
+                );
+                return None;
+            }
+        };
+        if !i.shape().is_empty() || !i.int() {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    format!("an index must be an integer, found {}", i.describe()),
+                )
+                .label(si, "not an integer")
+                .help("index with a constant or a draw from `categorical`"),
+            );
+            return None;
+        }
+        let out_shape = a.shape()[1..].to_vec();
+        match (&a, &i) {
+            (Val::Const { data, int, .. }, Val::Const { data: ix, .. }) => {
+                let k = ix[0] as i64;
+                if k < 0 || k >= len {
+                    self.err(
+                        Diag::error(
+                            Code::InvalidValue,
+                            format!("index {k} is out of range 0..{len}"),
+                        )
+                        .label(si, "out of range")
+                        .label(sa, format!("{len} elements")),
+                    );
+                    return None;
+                }
+                let w = out_shape.iter().product::<i64>() as usize;
+                let k = k as usize;
+                Some(Val::Const {
+                    data: data[k * w..(k + 1) * w].to_vec(),
+                    shape: out_shape,
+                    int: *int,
+                })
+            }
+            _ => {
+                let bound = match &i {
+                    Val::Const { data, .. } => Some(data[0] as i64 + 1),
+                    Val::Reg { card, .. } => *card,
+                    Val::Dist(_) => None,
+                };
+                match bound {
+                    Some(b) if b <= len && b >= 1 => {}
+                    Some(b) => {
+                        self.err(
+                            Diag::error(
+                                Code::InvalidValue,
+                                format!("this index takes values 0 to {}, but the list has {len} elements (0 to {})", b - 1, len - 1),
+                            )
+                            .label(si, format!("{b} possible values"))
+                            .label(sa, format!("{len} elements"))
+                            .help("draw the index with as many categories as there are elements"),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.err(
+                            Diag::error(
+                                Code::ArgType,
+                                "a random index must come straight from `categorical` or `bernoulli`",
+                            )
+                            .label(si, "its range is not known")
+                            .help("draw it with `c ~ categorical(k)` and index with `c`, so that its range is checked"),
+                        );
+                        return None;
+                    }
+                }
+                let on = if out_shape.len() == 1 {
+                    match &a {
+                        Val::Const { data, .. } => {
+                            let w = out_shape[0] as usize;
+                            let ons: Vec<On> = data.chunks(w).map(const_on).collect();
+                            if ons.iter().all(|o| *o == ons[0]) {
+                                ons[0]
+                            } else {
+                                On::Any
+                            }
+                        }
+                        Val::Reg { on, .. } => *on,
+                        Val::Dist(_) => On::Any,
+                    }
+                } else {
+                    On::Any
+                };
+                let int = a.int();
+                let ra = self.lift(&a, "list");
+                let ri = self.lift(&i, "index");
+                let reg = self.push("index", out_shape.clone(), int, Op::Index(ra, ri));
+                Some(Val::Reg {
+                    reg,
+                    shape: out_shape,
+                    int,
+                    on,
+                    card: None,
+                })
+            }
+        }
+    }
+
+    pub(super) fn call(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+        let name = c.name.name.as_str();
+        if let Some(&(_, f)) = FUNCS.iter().find(|(n, _)| *n == name) {
+            return self.func(f, c, env);
+        }
+        if name == "concat" {
+            return self.concat(c, env);
+        }
+        if name == "mixture" {
+            return self.mixture(c, env).map(|d| Val::Dist(Box::new(d)));
+        }
+        if is_primitive(name) {
+            return self
+                .distribution(c, env, None)
+                .map(|d| Val::Dist(Box::new(d)));
+        }
+        if let Some(def) = self.defs.get(name).copied() {
+            let mut args = vec![];
+            for a in &c.args {
+                let v = self.value(&a.value, env)?;
+                args.push((a, v));
+            }
+            let bound = self.bind(def, &args, c.span)?;
+            return Some(Val::Dist(Box::new(DistV::Prior {
+                name: name.to_string(),
+                args: bound,
+                span: c.span,
+            })));
+        }
+        let mut known: Vec<&str> = FUNCS.iter().map(|(n, _)| *n).collect();
+        known.extend(PRIMS.iter().map(|(n, ..)| *n));
+        known.extend(["mixture", "concat", "vmf"]);
+        known.extend(self.defs.keys().map(String::as_str));
+        let dists: Vec<&str> = PRIMS
+            .iter()
+            .map(|(n, ..)| *n)
+            .chain(["mixture"])
+            .chain(self.defs.keys().map(String::as_str))
+            .collect();
+        let help = match did_you_mean(name, known.iter().copied()) {
+            Some(k) => format!("did you mean `{k}`? Distributions: {}", dists.join(", ")),
+            None => format!(
+                "distributions: {}; functions: {}",
+                dists.join(", "),
+                FUNCS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        self.err(
+            Diag::error(
+                Code::UnknownDistribution,
+                format!("unknown distribution or function `{name}`"),
+            )
+            .label(c.name.span, "not defined")
+            .help(help),
+        );
+        None
+    }
+
+    pub(super) fn func(&mut self, f: Func, c: &Call, env: &mut Env) -> Option<Val> {
+        if c.args.len() != 1 || c.args[0].name.is_some() {
+            self.err(
+                Diag::error(
+                    Code::ArgCount,
+                    format!(
+                        "`{}` takes one argument, found {}",
+                        c.name.name,
+                        c.args.len()
+                    ),
+                )
+                .label(c.span, "here"),
+            );
+            return None;
+        }
+        let arg = &c.args[0].value;
+        let v = self.value(arg, env)?;
+        let shape = v.shape().to_vec();
+        if shape.len() > 1 {
+            self.err(
+                Diag::error(
+                    Code::ShapeMismatch,
+                    format!("`{}` of a matrix", c.name.name),
+                )
+                .label(arg.span, "a list of vectors")
+                .help("index a row first"),
+            );
+            return None;
+        }
+        let reduces = matches!(f, Func::Softmax | Func::Normalize | Func::Sum);
+        if reduces && shape.is_empty() {
+            self.err(
+                Diag::error(
+                    Code::ShapeMismatch,
+                    format!("`{}` needs a vector, found a scalar", c.name.name),
+                )
+                .label(arg.span, "a scalar"),
+            );
+            return None;
+        }
+        if let Val::Const { data, .. } = &v {
+            let bad = match f {
+                Func::Log => data.iter().any(|x| *x <= 0.0),
+                Func::Sqrt => data.iter().any(|x| *x < 0.0),
+                Func::Normalize => data.iter().all(|x| *x == 0.0),
+                _ => false,
+            };
+            if bad {
+                self.err(
+                    Diag::error(
+                        Code::InvalidValue,
+                        format!("`{}` is not defined for this constant", c.name.name),
+                    )
+                    .label(arg.span, "outside the domain")
+                    .help(match f {
+                        Func::Log => "log needs positive numbers",
+                        Func::Sqrt => "sqrt needs non-negative numbers",
+                        _ => "the zero vector has no direction",
+                    }),
+                );
+                return None;
+            }
+        }
+        let out_shape = if f == Func::Sum { vec![] } else { shape };
+        let int = v.int() && matches!(f, Func::Abs | Func::Floor | Func::Sum);
+        let on = match f {
+            Func::Softmax => On::Simplex,
+            Func::Normalize => On::Sphere,
+            Func::Exp => On::Positive,
+            _ => On::Any,
+        };
+        let r = self.lift(&v, "const");
+        let reg = self.push(f.name(), out_shape.clone(), int, Op::Apply(f, r));
+        Some(Val::Reg {
+            reg,
+            shape: out_shape,
+            int,
+            on,
+            card: None,
+        })
+    }
+
+    pub(super) fn concat(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+        let mut vals = vec![];
+        for a in &c.args {
+            let v = self.value(&a.value, env)?;
+            if v.shape().len() > 1 {
+                self.err(
+                    Diag::error(Code::ShapeMismatch, "`concat` joins scalars and vectors")
+                        .label(a.value.span, "a matrix"),
+                );
+                return None;
+            }
+            vals.push(v);
+        }
+        if vals.is_empty() {
+            self.err(
+                Diag::error(Code::ArgCount, "`concat` needs at least one argument")
+                    .label(c.span, "here"),
+            );
+            return None;
+        }
+        let n: i64 = vals
+            .iter()
+            .map(|v| v.shape().first().copied().unwrap_or(1))
+            .sum();
+        let int = vals.iter().all(Val::int);
+        if let Some(data) = all_const(&vals) {
+            return Some(Val::Const {
+                data,
+                shape: vec![n],
+                int,
+            });
+        }
+        let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "const")).collect();
+        let reg = self.push("concat", vec![n], int, Op::Concat(regs));
+        Some(Val::Reg {
+            reg,
+            shape: vec![n],
+            int,
+            on: On::Any,
+            card: None,
+        })
+    }
+}
