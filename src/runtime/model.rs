@@ -3,7 +3,7 @@
 //! Entry point: [`Compiled::new`], which builds encoder and generator under an `nn::Path`. The
 //! device is chosen once by the caller and passed down.
 
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::ir;
 use crate::runtime::nets::Net;
@@ -85,4 +85,21 @@ impl Compiled {
     pub fn recon_cost(&self, xhat: &Tensor, x: &Tensor) -> Tensor {
         recon_cost(self.model.cost, xhat, x)
     }
+}
+
+/// Test reconstruction: (mean cost per example in the model's cost, mean squared error per value).
+pub fn reconstruction(net: &Compiled, x: &Tensor) -> (f64, f64) {
+    let n = x.size()[0];
+    let (mut cost, mut se) = (0.0, 0.0);
+    let mut i = 0;
+    while i < n {
+        let b = (n - i).min(1000);
+        let xb = x.narrow(0, i, b);
+        let xh = net.decode(&net.encode(&xb, false), false);
+        cost += net.recon_cost(&xh, &xb).double_value(&[]) * b as f64;
+        se += (&xh - &xb).square().sum(Kind::Double).double_value(&[]);
+        i += b;
+    }
+    let numel = x.numel().max(1) as f64;
+    (cost / n.max(1) as f64, se / numel)
 }

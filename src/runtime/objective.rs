@@ -1,10 +1,9 @@
 //! The objective's terms: reconstruction costs, latent penalties (with GAN discriminators) and
-//! the test reconstruction.
+//! the discriminators' updates.
 
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::ir::{self, PenaltyKind};
-use crate::runtime::model::Compiled;
 use crate::runtime::optim::Adam;
 use crate::runtime::ot;
 
@@ -84,6 +83,7 @@ pub struct PenaltyOut {
 /// detached codes: fake), then returns the non-saturating loss -log D(z). `stats` are the Gaussian
 /// encoder's (mean, log-variance) for KL. `poison_disc` injects a NaN into the discriminator loss
 /// (tests).
+// long: one arm per latent penalty, each with its own solver and statistics.
 pub fn evaluate_penalty(
     p: &ir::Penalty,
     z: &Tensor,
@@ -186,21 +186,4 @@ pub fn evaluate_penalty(
             }
         }
     }
-}
-
-/// Test reconstruction: (mean cost per example in the model's cost, mean squared error per value).
-pub fn reconstruction(net: &Compiled, x: &Tensor) -> (f64, f64) {
-    let n = x.size()[0];
-    let (mut cost, mut se) = (0.0, 0.0);
-    let mut i = 0;
-    while i < n {
-        let b = (n - i).min(1000);
-        let xb = x.narrow(0, i, b);
-        let xh = net.decode(&net.encode(&xb, false), false);
-        cost += net.recon_cost(&xh, &xb).double_value(&[]) * b as f64;
-        se += (&xh - &xb).square().sum(Kind::Double).double_value(&[]);
-        i += b;
-    }
-    let numel = x.numel().max(1) as f64;
-    (cost / n.max(1) as f64, se / numel)
 }

@@ -25,6 +25,7 @@ pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tens
 
 /// Runs a prior program once for a batch of `n`: each register is a tensor `[n, ...shape]`
 /// (constants `[1, ...shape]`, broadcast), so there is no per-sample loop. Returns `[n, d]`.
+// long: one arm per instruction of the prior-program IR, executed batched.
 pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
     use ir::{Func, Op as I, Prim};
     let opts = (Kind::Float, device);

@@ -13,8 +13,8 @@ use super::{io_err, EpochMetrics, Interrupter, RunSummary, TrainError};
 use crate::data::Dataset;
 use crate::ir::{self, PenaltyKind};
 use crate::rundir;
-use crate::runtime::model::Compiled;
-use crate::runtime::objective::{evaluate_penalty, reconstruction, Discriminator};
+use crate::runtime::model::{reconstruction, Compiled};
+use crate::runtime::objective::{evaluate_penalty, Discriminator};
 use crate::runtime::optim::Adam;
 
 /// Everything a training loop needs.

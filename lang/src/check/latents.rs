@@ -244,6 +244,65 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// A latent whose prior is a prior program of the file: instantiated, and its declared space
+    /// matched against the latent's.
+    fn program_latent(
+        &mut self,
+        name: Option<&str>,
+        sp: Space,
+        space: &SpaceExpr,
+        prior: &Call,
+    ) -> Option<(ir::Latent, Span)> {
+        let pname = name_of(prior);
+        let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
+        if declared != sp {
+            self.err(
+                Diag::error(
+                    Code::PriorSpace,
+                    format!(
+                        "prior `{pname}` is declared on {declared}, but the latent space is {sp}"
+                    ),
+                )
+                .label(prior.span, format!("samples lie on {declared}"))
+                .label(space.span(), "the latent space is declared here")
+                .label(dspan, "the prior's space"),
+            );
+            return None;
+        }
+        return Some((
+            ir::Latent {
+                name: name.unwrap_or("z").to_string(),
+                space: sp,
+                prior: ir::Prior::Program(program),
+            },
+            space.span(),
+        ));
+    }
+
+    /// The error for a prior that is neither built in, primitive nor defined, with the best
+    /// candidates.
+    fn unknown_prior(&mut self, prior: &Call) {
+        let pname = name_of(prior);
+        let mut cands: Vec<String> = names(PRIORS).iter().map(|n| n.to_string()).collect();
+        cands.extend(self.priors.names().iter().map(|n| n.to_string()));
+        // Discrete draws make poor latent priors; they are not suggested.
+        cands.extend(
+            prior::primitive_names()
+                .filter(|n| !["categorical", "bernoulli"].contains(n))
+                .map(String::from),
+        );
+        cands.sort();
+        cands.dedup();
+        let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
+        let help =
+            stdlib_hint("prior", pname).unwrap_or_else(|| unknown_help(pname, "priors", &cands));
+        self.err(
+            Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
+                .label(prior.name.span, "not a known prior")
+                .help(help),
+        );
+    }
+
     pub(super) fn latent(
         &mut self,
         name: Option<&str>,
@@ -253,28 +312,7 @@ impl<'a> Checker<'a> {
         let sp = self.space(space);
         let pname = name_of(prior);
         if self.priors.has(pname) {
-            let sp = sp?;
-            let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
-            if declared != sp {
-                self.err(
-                    Diag::error(
-                        Code::PriorSpace,
-                        format!("prior `{pname}` is declared on {declared}, but the latent space is {sp}"),
-                    )
-                    .label(prior.span, format!("samples lie on {declared}"))
-                    .label(space.span(), "the latent space is declared here")
-                    .label(dspan, "the prior's space"),
-                );
-                return None;
-            }
-            return Some((
-                ir::Latent {
-                    name: name.unwrap_or("z").to_string(),
-                    space: sp,
-                    prior: ir::Prior::Program(program),
-                },
-                space.span(),
-            ));
+            return self.program_latent(name, sp?, space, prior);
         }
         if !PRIORS.iter().any(|(n, _)| *n == pname) && prior::is_primitive(pname) {
             let sp = sp?;
@@ -293,24 +331,7 @@ impl<'a> Checker<'a> {
         let params = if PRIORS.iter().any(|(n, _)| *n == pname) {
             self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
         } else {
-            let mut cands: Vec<String> = names(PRIORS).iter().map(|n| n.to_string()).collect();
-            cands.extend(self.priors.names().iter().map(|n| n.to_string()));
-            // Discrete draws make poor latent priors; they are not suggested.
-            cands.extend(
-                prior::primitive_names()
-                    .filter(|n| !["categorical", "bernoulli"].contains(n))
-                    .map(String::from),
-            );
-            cands.sort();
-            cands.dedup();
-            let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
-            let help = stdlib_hint("prior", pname)
-                .unwrap_or_else(|| unknown_help(pname, "priors", &cands));
-            self.err(
-                Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
-                    .label(prior.name.span, "not a known prior")
-                    .help(help),
-            );
+            self.unknown_prior(prior);
             None
         };
         let sp = sp?;
@@ -372,36 +393,7 @@ impl<'a> Checker<'a> {
                 | ("simplex", Space::Simplex { .. })
         );
         if !ok {
-            let (want, example) = match needs {
-                "R" => (
-                    "Euclidean space R^d",
-                    format!("latent R^{d} ~ {pname}(...)"),
-                ),
-                "S" => (
-                    "sphere S^k",
-                    format!("latent S^{} ~ uniform_sphere()", d - 1),
-                ),
-                _ => (
-                    "simplex",
-                    format!("latent simplex({d}) ~ dirichlet(alpha = 0.2)"),
-                ),
-            };
-            let fitting = match sp {
-                Space::Euclidean { .. } => "`normal` or `uniform`",
-                Space::Sphere { .. } => "`uniform_sphere`",
-                Space::Simplex { .. } => "`dirichlet`",
-            };
-            self.err(
-                Diag::error(
-                    Code::PriorSpace,
-                    format!("a `{pname}` prior lives on a {want}, not on {sp}"),
-                )
-                .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
-                .label(space.span(), "the latent space is declared here")
-                .help(format!(
-                    "write `{example}`, or use a prior of this space: {fitting}"
-                )),
-            );
+            self.prior_space_mismatch(pname, needs, sp, prior, space);
             return None;
         }
         Some((
@@ -412,6 +404,48 @@ impl<'a> Checker<'a> {
             },
             space.span(),
         ))
+    }
+
+    /// The error for a built-in prior on a space it does not live on (`needs`: R, S or simplex).
+    fn prior_space_mismatch(
+        &mut self,
+        pname: &str,
+        needs: &str,
+        sp: Space,
+        prior: &Call,
+        space: &SpaceExpr,
+    ) {
+        let d = sp.dim();
+        let (want, example) = match needs {
+            "R" => (
+                "Euclidean space R^d",
+                format!("latent R^{d} ~ {pname}(...)"),
+            ),
+            "S" => (
+                "sphere S^k",
+                format!("latent S^{} ~ uniform_sphere()", d - 1),
+            ),
+            _ => (
+                "simplex",
+                format!("latent simplex({d}) ~ dirichlet(alpha = 0.2)"),
+            ),
+        };
+        let fitting = match sp {
+            Space::Euclidean { .. } => "`normal` or `uniform`",
+            Space::Sphere { .. } => "`uniform_sphere`",
+            Space::Simplex { .. } => "`dirichlet`",
+        };
+        self.err(
+            Diag::error(
+                Code::PriorSpace,
+                format!("a `{pname}` prior lives on a {want}, not on {sp}"),
+            )
+            .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
+            .label(space.span(), "the latent space is declared here")
+            .help(format!(
+                "write `{example}`, or use a prior of this space: {fitting}"
+            )),
+        );
     }
 
     pub(super) fn space(&mut self, s: &SpaceExpr) -> Option<Space> {

@@ -6,6 +6,64 @@ use super::*;
 
 impl<'a> Checker<'a> {
     pub(super) fn model(&mut self, name: &str, clauses: &'a [Clause]) -> Option<ir::Model> {
+        let by_kind = self.clauses_by_kind(clauses);
+        let data_cl = by_kind.get("data").copied();
+        let gen_cl = by_kind.get("generator").copied();
+        let data = data_cl.and_then(|c| match &c.kind {
+            ClauseKind::Data(call, transforms) => self.data(call, transforms).map(|d| (d, c.span)),
+            _ => None,
+        });
+        let latents = self.latents(clauses);
+        self.components = latents
+            .iter()
+            .flatten()
+            .map(|(l, s)| (l.name.clone(), l.space, *s))
+            .collect();
+        let total_dim: Option<i64> = latents
+            .as_ref()
+            .map(|ls| ls.iter().map(|(l, _)| l.space.dim()).sum());
+        let encoders = self.encoders(clauses, data.as_ref(), latents.as_ref());
+
+        let generator = gen_cl.and_then(|c| self.generator(c, total_dim, data.as_ref()));
+
+        let cost = self.cost(
+            by_kind.get("cost").copied(),
+            generator.as_ref().map(|(f, _, s)| (f, *s)),
+            data.as_ref(),
+        );
+        let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
+        let train = self.train(by_kind.get("train").copied());
+        let generator = generator.and_then(|(flow, input, _)| {
+            Some(ir::Network {
+                input: input?,
+                output: flow.shape?,
+                layers: flow.layers,
+            })
+        });
+        let params = encoders
+            .iter()
+            .flatten()
+            .map(|(e, _)| e.net.params())
+            .chain(generator.iter().map(ir::Network::params))
+            .map(u128::from)
+            .sum();
+        self.size_check(params, clauses[0].keyword);
+
+        Some(ir::Model {
+            name: name.to_string(),
+            data: data?.0,
+            latents: latents?.into_iter().map(|(l, _)| l).collect(),
+            encoders: encoders?.into_iter().map(|(e, _)| e).collect(),
+            generator: generator?,
+            cost: cost?,
+            penalties: penalties?,
+            train: train?,
+        })
+    }
+
+    /// One clause of each kind (penalties, latents and named encoders may repeat), and an error
+    /// for each duplicate and each missing clause.
+    fn clauses_by_kind(&mut self, clauses: &'a [Clause]) -> HashMap<&'static str, &'a Clause> {
         // One clause of each kind (penalties may repeat).
         let mut by_kind: HashMap<&'static str, &'a Clause> = HashMap::new();
         for cl in clauses {
@@ -80,30 +138,24 @@ impl<'a> Checker<'a> {
             );
         }
 
-        let data = data_cl.and_then(|c| match &c.kind {
-            ClauseKind::Data(call, transforms) => self.data(call, transforms).map(|d| (d, c.span)),
-            _ => None,
-        });
-        let latents = self.latents(clauses);
-        self.components = latents
-            .iter()
-            .flatten()
-            .map(|(l, s)| (l.name.clone(), l.space, *s))
-            .collect();
-        let total_dim: Option<i64> = latents
-            .as_ref()
-            .map(|ls| ls.iter().map(|(l, _)| l.space.dim()).sum());
-        let encoders = self.encoders(clauses, data.as_ref(), latents.as_ref());
+        by_kind
+    }
 
-        // Generator: latent coordinates -> data shape.
-        let generator = gen_cl.and_then(|c| match &c.kind {
+    /// The generator: latent coordinates to one example of the data's shape.
+    fn generator(
+        &mut self,
+        c: &'a Clause,
+        total_dim: Option<i64>,
+        data: Option<&(ir::DataSpec, Span)>,
+    ) -> Option<(Flow, Option<Shape>, Span)> {
+        match &c.kind {
             ClauseKind::Generator(p) => {
                 let input = total_dim.map(|d| vec![d]);
                 self.role = Role::Generator;
                 let mut flow = self.pipeline(p, input.clone());
                 self.role = Role::Other;
                 self.gaussian_placement(&mut flow, None, false);
-                if let (Some(shape), Some((d, dspan))) = (&flow.shape, &data) {
+                if let (Some(shape), Some((d, dspan))) = (&flow.shape, data) {
                     if shape != &d.shape {
                         let at = flow.spans.last().copied().unwrap_or(p.span);
                         let n: i64 = d.shape.iter().product();
@@ -143,41 +195,7 @@ impl<'a> Checker<'a> {
                 Some((flow, input, p.span))
             }
             _ => None,
-        });
-
-        let cost = self.cost(
-            by_kind.get("cost").copied(),
-            generator.as_ref().map(|(f, _, s)| (f, *s)),
-            data.as_ref(),
-        );
-        let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
-        let train = self.train(by_kind.get("train").copied());
-        let generator = generator.and_then(|(flow, input, _)| {
-            Some(ir::Network {
-                input: input?,
-                output: flow.shape?,
-                layers: flow.layers,
-            })
-        });
-        let params = encoders
-            .iter()
-            .flatten()
-            .map(|(e, _)| e.net.params())
-            .chain(generator.iter().map(ir::Network::params))
-            .map(u128::from)
-            .sum();
-        self.size_check(params, clauses[0].keyword);
-
-        Some(ir::Model {
-            name: name.to_string(),
-            data: data?.0,
-            latents: latents?.into_iter().map(|(l, _)| l).collect(),
-            encoders: encoders?.into_iter().map(|(e, _)| e).collect(),
-            generator: generator?,
-            cost: cost?,
-            penalties: penalties?,
-            train: train?,
-        })
+        }
     }
 
     pub(super) fn size_check(&mut self, total: u128, at: Span) {

@@ -17,6 +17,7 @@ pub(super) fn name_of(c: &Call) -> &str {
 }
 
 /// Shape inference for one layer: the resolved op, its output shape and its parameter count.
+// long: one arm per layer operation, each with its own shape rule and diagnostic.
 pub(super) fn infer(
     op: LayerOp,
     input: &Shape,

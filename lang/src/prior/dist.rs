@@ -113,106 +113,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             Prim::UniformSphere => &[("dim", None)],
             _ => params,
         };
-        let mut vals: Vec<Option<(Val, Span)>> = vec![None; params.len()];
-        let mut dim: Option<(i64, Span)> = None;
-        let mut positional = 0;
-        for a in &c.args {
-            let v = self.value(&a.value, env)?;
-            let i = match &a.name {
-                Some(n) if n.name == "dim" && prim != Prim::UniformSphere => {
-                    match v.as_f64() {
-                        Some(x) if v.int() && (1.0..=MAX_DIM).contains(&x) => {
-                            dim = Some((x as i64, a.value.span))
-                        }
-                        _ => {
-                            self.err(
-                                Diag::error(
-                                    Code::InvalidValue,
-                                    format!(
-                                        "`dim` must be a constant integer from 1 to {}",
-                                        MAX_DIM
-                                    ),
-                                )
-                                .label(a.value.span, "not a positive integer"),
-                            );
-                            return None;
-                        }
-                    }
-                    continue;
-                }
-                Some(n) => match params.iter().position(|(p, _)| *p == n.name) {
-                    Some(i) => i,
-                    None => {
-                        let mut names: Vec<&str> = params.iter().map(|(p, _)| *p).collect();
-                        if prim != Prim::UniformSphere {
-                            names.push("dim");
-                        }
-                        let help = match did_you_mean(&n.name, names.iter().copied()) {
-                            Some(k) => {
-                                format!("did you mean `{k}`? `{name}` takes {}", names.join(", "))
-                            }
-                            None => format!("`{name}` takes {}", names.join(", ")),
-                        };
-                        self.err(
-                            Diag::error(
-                                Code::UnknownParameter,
-                                format!("`{name}` has no parameter `{}`", n.name),
-                            )
-                            .label(n.span, "unknown parameter")
-                            .help(help),
-                        );
-                        return None;
-                    }
-                },
-                None => {
-                    positional += 1;
-                    if positional > params.len() {
-                        self.err(
-                            Diag::error(
-                                Code::ArgCount,
-                                format!("`{name}` takes {} positional arguments", params.len()),
-                            )
-                            .label(a.span, "one argument too many")
-                            .help(signature(name, params, prim)),
-                        );
-                        return None;
-                    }
-                    positional - 1
-                }
-            };
-            vals[i] = Some((v, a.value.span));
-        }
-        let mut args = vec![];
-        let mut spans = vec![];
-        for ((p, default), v) in params.iter().zip(vals) {
-            match (v, default) {
-                (Some((v, s)), _) => {
-                    args.push(v);
-                    spans.push(s);
-                }
-                (None, Some(d)) => {
-                    args.push(Val::scalar(*d));
-                    spans.push(c.span);
-                }
-                (None, None) if prim == Prim::UniformSphere && space_dim.is_some() => {
-                    let d = space_dim.unwrap_or(2);
-                    args.push(Val::Const {
-                        data: vec![d as f64],
-                        shape: vec![],
-                        int: true,
-                    });
-                    spans.push(c.span);
-                }
-                (None, None) => {
-                    self.err(
-                        Diag::error(Code::MissingArgument, format!("`{name}` needs `{p}`"))
-                            .label(c.span, format!("`{p}` is missing"))
-                            .help(signature(name, params, prim)),
-                    );
-                    return None;
-                }
-            }
-        }
+        let (mut args, spans, dim) = self.dist_args(c, env, name, prim, params, space_dim)?;
         for (i, v) in args.iter().enumerate() {
             if v.shape().len() > 1 && !(prim == Prim::Categorical) {
                 self.err(
@@ -226,6 +127,24 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         }
         self.ranges(prim, name, &args, &spans)?;
+        let shape = self.dist_shape(c, name, prim, &mut args, &spans, dim, space_dim)?;
+        Some(DistV::Prim { prim, args, shape })
+    }
+
+    /// The shape of one draw of a primitive, after its shape-specific checks (a sphere's
+    /// dimension, categorical weights, a von Mises-Fisher mean, broadcast parameters and `dim`).
+    // long: one arm per primitive whose draw shape has its own rule and its own diagnostic.
+    #[allow(clippy::too_many_arguments)]
+    fn dist_shape(
+        &mut self,
+        c: &Call,
+        name: &str,
+        prim: Prim,
+        args: &mut [Val],
+        spans: &[Span],
+        dim: Option<(i64, Span)>,
+        space_dim: Option<i64>,
+    ) -> Option<Vec<i64>> {
         let shape = match prim {
             Prim::UniformSphere => {
                 let d = args[0].as_f64().filter(|_| args[0].int());
@@ -316,7 +235,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             _ => {
                 let mut shape: Vec<i64> = vec![];
                 let mut at = c.span;
-                for (v, s) in args.iter().zip(&spans) {
+                for (v, s) in args.iter().zip(spans) {
                     match broadcast(&shape, v.shape()) {
                         Some(b) => {
                             if !v.shape().is_empty() {
@@ -373,7 +292,136 @@ impl<'p, 'a> Inst<'p, 'a> {
                 shape
             }
         };
-        Some(DistV::Prim { prim, args, shape })
+        Some(shape)
+    }
+
+    /// Binds a primitive's arguments by name or position, with defaults; returns the values,
+    /// the span of each, and an explicit `dim`.
+    fn dist_args(
+        &mut self,
+        c: &Call,
+        env: &mut Env,
+        name: &str,
+        prim: Prim,
+        params: &[(&str, Option<f64>)],
+        space_dim: Option<i64>,
+    ) -> Option<(Vec<Val>, Vec<Span>, Option<(i64, Span)>)> {
+        let mut vals: Vec<Option<(Val, Span)>> = vec![None; params.len()];
+        let mut dim: Option<(i64, Span)> = None;
+        let mut positional = 0;
+        for a in &c.args {
+            let v = self.value(&a.value, env)?;
+            let i = match &a.name {
+                Some(n) if n.name == "dim" && prim != Prim::UniformSphere => {
+                    match v.as_f64() {
+                        Some(x) if v.int() && (1.0..=MAX_DIM).contains(&x) => {
+                            dim = Some((x as i64, a.value.span))
+                        }
+                        _ => {
+                            self.err(
+                                Diag::error(
+                                    Code::InvalidValue,
+                                    format!(
+                                        "`dim` must be a constant integer from 1 to {}",
+                                        MAX_DIM
+                                    ),
+                                )
+                                .label(a.value.span, "not a positive integer"),
+                            );
+                            return None;
+                        }
+                    }
+                    continue;
+                }
+                Some(n) => match params.iter().position(|(p, _)| *p == n.name) {
+                    Some(i) => i,
+                    None => {
+                        let mut names: Vec<&str> = params.iter().map(|(p, _)| *p).collect();
+                        if prim != Prim::UniformSphere {
+                            names.push("dim");
+                        }
+                        let help = match did_you_mean(&n.name, names.iter().copied()) {
+                            Some(k) => {
+                                format!("did you mean `{k}`? `{name}` takes {}", names.join(", "))
+                            }
+                            None => format!("`{name}` takes {}", names.join(", ")),
+                        };
+                        self.err(
+                            Diag::error(
+                                Code::UnknownParameter,
+                                format!("`{name}` has no parameter `{}`", n.name),
+                            )
+                            .label(n.span, "unknown parameter")
+                            .help(help),
+                        );
+                        return None;
+                    }
+                },
+                None => {
+                    positional += 1;
+                    if positional > params.len() {
+                        self.err(
+                            Diag::error(
+                                Code::ArgCount,
+                                format!("`{name}` takes {} positional arguments", params.len()),
+                            )
+                            .label(a.span, "one argument too many")
+                            .help(signature(name, params, prim)),
+                        );
+                        return None;
+                    }
+                    positional - 1
+                }
+            };
+            vals[i] = Some((v, a.value.span));
+        }
+        let (args, spans) = self.dist_defaults(c, name, prim, params, vals, space_dim)?;
+        Some((args, spans, dim))
+    }
+
+    /// The bound values in parameter order, defaults filled in; a missing required argument is
+    /// an error.
+    fn dist_defaults(
+        &mut self,
+        c: &Call,
+        name: &str,
+        prim: Prim,
+        params: &[(&str, Option<f64>)],
+        vals: Vec<Option<(Val, Span)>>,
+        space_dim: Option<i64>,
+    ) -> Option<(Vec<Val>, Vec<Span>)> {
+        let mut args = vec![];
+        let mut spans = vec![];
+        for ((p, default), v) in params.iter().zip(vals) {
+            match (v, default) {
+                (Some((v, s)), _) => {
+                    args.push(v);
+                    spans.push(s);
+                }
+                (None, Some(d)) => {
+                    args.push(Val::scalar(*d));
+                    spans.push(c.span);
+                }
+                (None, None) if prim == Prim::UniformSphere && space_dim.is_some() => {
+                    let d = space_dim.unwrap_or(2);
+                    args.push(Val::Const {
+                        data: vec![d as f64],
+                        shape: vec![],
+                        int: true,
+                    });
+                    spans.push(c.span);
+                }
+                (None, None) => {
+                    self.err(
+                        Diag::error(Code::MissingArgument, format!("`{name}` needs `{p}`"))
+                            .label(c.span, format!("`{p}` is missing"))
+                            .help(signature(name, params, prim)),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some((args, spans))
     }
 
     /// Constant weights scaled to sum to one; negative weights or a zero sum are an error.
@@ -451,6 +499,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 
     /// Emits the instructions that draw one sample of `d` per row.
+    // long: one arm per distribution kind (primitive, mixture, prior call), each lowered to registers.
     pub(super) fn draw(&mut self, d: &DistV, name: &str) -> Option<Val> {
         match d {
             DistV::Prim {
