@@ -25,7 +25,7 @@ use crate::ir;
 use crate::rundir;
 use crate::runtime::device::{available_memory, bytes, estimate_memory};
 use crate::runtime::model::Compiled;
-use crate::runtime::objective::discriminators;
+use crate::runtime::objective::{discriminators, Discriminator};
 use crate::runtime::optim::Adam;
 use crate::util::write_atomic;
 
@@ -222,32 +222,20 @@ pub fn run(
     let net = Compiled::new(&vs, model);
     let opt = Adam::new(&vs, &model.train.optimizer);
     let discs = discriminators(model, device);
-    let summary = Session {
-        model,
-        net: &net,
-        vs: &vs,
-        opt,
-        discs,
-        dir: &dir,
-        json: opts.json,
-        epochs,
-        seed,
-        quiet: opts.quiet,
-        device,
-        interrupter: &opts.interrupter,
-    }
-    .train(Position::start_of(1), &train, &test)?;
-    Ok(Trained {
-        summary,
+    let ready = Ready {
         model: model.clone(),
         source: source.to_string(),
         net,
         vs,
+        opt,
+        discs,
         train,
         test,
         seed,
-        _lock: lock,
-    })
+        epochs,
+        lock,
+    };
+    ready.train(&dir, Position::start_of(1), device, opts)
 }
 
 /// Continues the run in `dir` from its saved state (`resume.safetensors`).
@@ -310,32 +298,73 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
             start.step
         );
     }
-    let summary = Session {
-        model: &model,
-        net: &net,
-        vs: &vs,
-        opt,
-        discs,
-        dir,
-        json: opts.json,
-        epochs,
-        seed,
-        quiet: opts.quiet,
-        device,
-        interrupter: &opts.interrupter,
-    }
-    .train(start, &train, &test)?;
-    Ok(Trained {
-        summary,
+    let ready = Ready {
         model,
         source,
         net,
         vs,
+        opt,
+        discs,
         train,
         test,
         seed,
-        _lock: lock,
-    })
+        epochs,
+        lock,
+    };
+    ready.train(dir, start, device, opts)
+}
+
+/// A run set up to train: its model, networks, optimisers, data and lock.
+struct Ready {
+    model: ir::Model,
+    source: String,
+    net: Compiled,
+    vs: nn::VarStore,
+    opt: Adam,
+    discs: Vec<Option<Discriminator>>,
+    train: Dataset,
+    test: Dataset,
+    seed: i64,
+    epochs: i64,
+    lock: RunLock,
+}
+
+impl Ready {
+    /// Runs the session from `start` and keeps what evaluation needs.
+    fn train(
+        self,
+        dir: &Path,
+        start: Position,
+        device: Device,
+        opts: &RunOptions,
+    ) -> Result<Trained, TrainError> {
+        let summary = Session {
+            model: &self.model,
+            net: &self.net,
+            vs: &self.vs,
+            opt: self.opt,
+            discs: self.discs,
+            dir,
+            json: opts.json,
+            epochs: self.epochs,
+            seed: self.seed,
+            quiet: opts.quiet,
+            device,
+            interrupter: &opts.interrupter,
+        }
+        .train(start, &self.train, &self.test)?;
+        Ok(Trained {
+            summary,
+            model: self.model,
+            source: self.source,
+            net: self.net,
+            vs: self.vs,
+            train: self.train,
+            test: self.test,
+            seed: self.seed,
+            _lock: self.lock,
+        })
+    }
 }
 
 fn refuse_existing(dir: &Path, force: bool) -> Result<(), TrainError> {

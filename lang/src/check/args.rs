@@ -4,30 +4,71 @@
 use super::*;
 use crate::catalogue::*;
 
-/// Arguments bound to a built-in's parameters, with the span each value came from.
+/// Arguments bound to a built-in's parameters, with the span each value came from, read by
+/// parameter name.
 pub(super) struct Bound {
-    pub values: Vec<Value>,
-    pub spans: Vec<Span>,
+    /// The parameter names of the catalogue entry, in order.
+    names: Vec<&'static str>,
+    values: Vec<Value>,
+    spans: Vec<Span>,
 }
 
 impl Bound {
-    pub(super) fn int(&self, i: usize) -> i64 {
-        match self.values[i] {
-            Value::Int(v) => v,
-            Value::Real(r) => r as i64,
-            _ => 0,
+    /// The index of parameter `name`. The names come from the catalogue entry this was bound
+    /// against; a name outside it is a bug of the checker, which the UI fixtures (every built-in
+    /// with its parameters) catch.
+    fn at(&self, name: &str) -> usize {
+        match self.names.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => panic!(
+                "internal error: `{name}` is not a parameter here (parameters: {:?})",
+                self.names
+            ),
         }
     }
-    pub(super) fn real(&self, i: usize) -> f64 {
-        self.values[i].as_f64().unwrap_or(f64::NAN)
+    /// The value of parameter `name`, as bound and typed.
+    pub(super) fn value(&self, name: &str) -> &Value {
+        &self.values[self.at(name)]
     }
-    pub(super) fn bool(&self, i: usize) -> bool {
-        matches!(self.values[i], Value::Bool(true))
+    /// Where the value of `name` came from (the call, for a default).
+    pub(super) fn span(&self, name: &str) -> Span {
+        self.spans[self.at(name)]
     }
-    pub(super) fn str(&self, i: usize) -> String {
-        match &self.values[i] {
+    /// An `int` parameter (typing has checked it is an integer).
+    pub(super) fn int(&self, name: &str) -> i64 {
+        match self.value(name) {
+            Value::Int(v) => *v,
+            v => panic!(
+                "internal error: `{name}` is bound to a {}, not an int",
+                v.type_name()
+            ),
+        }
+    }
+    /// A `real` parameter (integers widen).
+    pub(super) fn real(&self, name: &str) -> f64 {
+        match self.value(name).as_f64() {
+            Some(x) => x,
+            None => panic!("internal error: `{name}` is not bound to a number"),
+        }
+    }
+    /// A `bool` parameter.
+    pub(super) fn bool(&self, name: &str) -> bool {
+        match self.value(name) {
+            Value::Bool(b) => *b,
+            v => panic!(
+                "internal error: `{name}` is bound to a {}, not a bool",
+                v.type_name()
+            ),
+        }
+    }
+    /// A `string` parameter.
+    pub(super) fn str(&self, name: &str) -> String {
+        match self.value(name) {
             Value::Str(s) => s.clone(),
-            _ => String::new(),
+            v => panic!(
+                "internal error: `{name}` is bound to a {}, not a string",
+                v.type_name()
+            ),
         }
     }
 }
@@ -183,7 +224,11 @@ impl<'a> Checker<'a> {
             values.push(v);
             spans.push(span);
         }
-        ok.then_some(Bound { values, spans })
+        ok.then_some(Bound {
+            names,
+            values,
+            spans,
+        })
     }
 
     /// Checks a value's type and range against a parameter.

@@ -21,11 +21,11 @@ impl<'a> Checker<'a> {
             out.push((
                 match name_of(t) {
                     "canvas" => ir::Transform::Canvas {
-                        size: b.int(0),
-                        shift: b.real(1),
-                        zoom: b.real(2),
+                        size: b.int("size"),
+                        shift: b.real("shift"),
+                        zoom: b.real("zoom"),
                     },
-                    _ => ir::Transform::Salt { p: b.real(0) },
+                    _ => ir::Transform::Salt { p: b.real("p") },
                 },
                 t.span,
             ));
@@ -60,34 +60,34 @@ impl<'a> Checker<'a> {
             "mnist" | "fashion_mnist" => (
                 DataSource::Idx {
                     dir: n.replace('_', "-"),
-                    split: b.str(0),
-                    limit: b.int(2) as usize,
+                    split: b.str("split"),
+                    limit: b.int("limit") as usize,
                 },
                 vec![1, 28, 28],
-                b.bool(1),
+                b.bool("binarize"),
             ),
             "rings" => (
                 DataSource::Rings {
-                    n: b.int(0) as usize,
-                    k: b.int(1) as usize,
-                    noise: b.real(2),
+                    n: b.int("n") as usize,
+                    k: b.int("k") as usize,
+                    noise: b.real("noise"),
                 },
                 vec![2],
                 false,
             ),
             "gaussian_grid" => (
                 DataSource::GaussianGrid {
-                    n: b.int(0) as usize,
-                    k: b.int(1) as usize,
-                    std: b.real(2),
+                    n: b.int("n") as usize,
+                    k: b.int("k") as usize,
+                    std: b.real("std"),
                 },
                 vec![2],
                 false,
             ),
             _ => (
                 DataSource::SwissRoll {
-                    n: b.int(0) as usize,
-                    noise: b.real(1),
+                    n: b.int("n") as usize,
+                    noise: b.real("noise"),
                 },
                 vec![2],
                 false,

@@ -340,32 +340,35 @@ impl<'a> Checker<'a> {
         let (prior_ir, needs) = match pname {
             "normal" => (
                 ir::Prior::Normal {
-                    mean: b.real(0),
-                    std: b.real(1),
+                    mean: b.real("mean"),
+                    std: b.real("std"),
                 },
                 "R",
             ),
             "uniform" => {
-                if b.real(0) >= b.real(1) {
+                if b.real("low") >= b.real("high") {
                     self.err(
                         Diag::error(Code::InvalidValue, "uniform needs low < high")
-                            .label(b.spans[0], format!("low = {}", ir::num(b.real(0))))
-                            .label(b.spans[1], format!("high = {}", ir::num(b.real(1))))
+                            .label(b.span("low"), format!("low = {}", ir::num(b.real("low"))))
+                            .label(
+                                b.span("high"),
+                                format!("high = {}", ir::num(b.real("high"))),
+                            )
                             .help("swap the bounds"),
                     );
                     return None;
                 }
                 (
                     ir::Prior::Uniform {
-                        low: b.real(0),
-                        high: b.real(1),
+                        low: b.real("low"),
+                        high: b.real("high"),
                     },
                     "R",
                 )
             }
             "uniform_sphere" => (ir::Prior::UniformSphere, "S"),
             _ => {
-                let alpha = match &b.values[0] {
+                let alpha = match b.value("alpha") {
                     Value::List(items) => {
                         if items.len() as i64 != d {
                             self.err(
@@ -373,7 +376,7 @@ impl<'a> Checker<'a> {
                                     "dirichlet has {} concentrations but the simplex has {d} vertices",
                                     items.len()
                                 ))
-                                .label(b.spans[0], format!("{} values", items.len()))
+                                .label(b.span("alpha"), format!("{} values", items.len()))
                                 .label(space.span(), format!("{d} vertices"))
                                 .help("give one alpha per vertex, or a single number for all"),
                             );

@@ -223,22 +223,22 @@ impl<'a> Checker<'a> {
                     flow.shape = None;
                     return;
                 }
-                let size = b.int(0);
+                let size = b.int("size");
                 let op = if name == "place" {
                     LayerOp::Place {
                         component: cname,
                         offset,
                         size,
-                        shift: b.real(1),
-                        zoom: b.real(2),
+                        shift: b.real("shift"),
+                        zoom: b.real("zoom"),
                     }
                 } else {
                     LayerOp::Crop {
                         component: cname,
                         index,
                         size,
-                        shift: b.real(1),
-                        zoom: b.real(2),
+                        shift: b.real("shift"),
+                        zoom: b.real("zoom"),
                     }
                 };
                 (op, vec![input[0], size, size])
@@ -314,36 +314,38 @@ impl<'a> Checker<'a> {
             let op = match name {
                 "linear" => LayerOp::Linear {
                     input: 0,
-                    output: b.int(0),
-                    bias: b.bool(1),
+                    output: b.int("out"),
+                    bias: b.bool("bias"),
                 },
                 "conv2d" => LayerOp::Conv2d {
                     input: 0,
-                    output: b.int(0),
-                    kernel: b.int(1),
-                    stride: b.int(2),
-                    padding: b.int(3),
-                    bias: b.bool(4),
+                    output: b.int("out"),
+                    kernel: b.int("kernel"),
+                    stride: b.int("stride"),
+                    padding: b.int("padding"),
+                    bias: b.bool("bias"),
                 },
                 "conv_transpose2d" => LayerOp::ConvTranspose2d {
                     input: 0,
-                    output: b.int(0),
-                    kernel: b.int(1),
-                    stride: b.int(2),
-                    padding: b.int(3),
-                    output_padding: b.int(4),
-                    bias: b.bool(5),
+                    output: b.int("out"),
+                    kernel: b.int("kernel"),
+                    stride: b.int("stride"),
+                    padding: b.int("padding"),
+                    output_padding: b.int("output_padding"),
+                    bias: b.bool("bias"),
                 },
                 "batch_norm" => LayerOp::BatchNorm { features: 0 },
                 "relu" => LayerOp::Relu,
-                "leaky_relu" => LayerOp::LeakyRelu { slope: b.real(0) },
+                "leaky_relu" => LayerOp::LeakyRelu {
+                    slope: b.real("slope"),
+                },
                 "tanh" => LayerOp::Tanh,
                 "sigmoid" => LayerOp::Sigmoid,
                 "softmax" => LayerOp::Softmax,
                 "flatten" => LayerOp::Flatten,
                 "gaussian" => LayerOp::Gaussian {
                     input: 0,
-                    output: b.int(0),
+                    output: b.int("out"),
                 },
                 _ => LayerOp::Normalize,
             };

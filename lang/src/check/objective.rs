@@ -175,40 +175,52 @@ impl<'a> Checker<'a> {
         let b = self.bind(call, params, &Env::new())?;
         let kind = match name_of(call) {
             "sinkhorn" => {
-                let scaling = b.real(6);
+                let scaling = b.real("scaling");
                 if !(scaling > 0.0 && scaling <= 1.0) {
                     self.err(
                         Diag::error(Code::InvalidValue, format!("`scaling` must be in (0, 1], found {}", ir::num(scaling)))
-                            .label(b.spans[6], "out of range")
+                            .label(b.span("scaling"), "out of range")
                             .help("epsilon is multiplied by `scaling` at each annealing stage; 1 turns scaling off"),
                     );
                     return None;
                 }
                 ir::PenaltyKind::Sinkhorn {
-                    epsilon: b.real(0),
-                    iterations: b.int(1),
-                    cost: self.latent_cost(&b.str(3), b.real(2), space, b.spans[3], lspan)?,
-                    debiased: b.bool(4),
-                    envelope: b.str(5) == "envelope",
-                    tolerance: b.real(7),
+                    epsilon: b.real("epsilon"),
+                    iterations: b.int("iterations"),
+                    cost: self.latent_cost(
+                        &b.str("metric"),
+                        b.real("p"),
+                        space,
+                        b.span("metric"),
+                        lspan,
+                    )?,
+                    debiased: b.bool("debiased"),
+                    envelope: b.str("gradient") == "envelope",
+                    tolerance: b.real("tolerance"),
                     scaling,
                 }
             }
             "mmd" => {
                 let d = space.map_or(1, |s| s.dim()) as f64;
-                let sigma = b.real(1);
+                let sigma = b.real("sigma");
                 ir::PenaltyKind::Mmd {
-                    imq: b.str(0) == "imq",
+                    imq: b.str("kernel") == "imq",
                     sigma,
                     scale: 2.0 * d * sigma * sigma,
                 }
             }
             "sliced" => ir::PenaltyKind::Sliced {
-                projections: b.int(0),
-                p: b.real(1),
+                projections: b.int("projections"),
+                p: b.real("p"),
             },
             "exact" => ir::PenaltyKind::Exact {
-                cost: self.latent_cost(&b.str(1), b.real(0), space, b.spans[1], lspan)?,
+                cost: self.latent_cost(
+                    &b.str("metric"),
+                    b.real("p"),
+                    space,
+                    b.span("metric"),
+                    lspan,
+                )?,
             },
             _ => {
                 // KL needs a Gaussian encoder and a normal prior on R^d.
@@ -343,9 +355,9 @@ impl<'a> Checker<'a> {
         };
         Some(ir::PenaltyKind::Gan {
             discriminator,
-            lr: b.real(0),
-            beta1: b.real(1),
-            beta2: b.real(2),
+            lr: b.real("lr"),
+            beta1: b.real("beta1"),
+            beta2: b.real("beta2"),
         })
     }
 }

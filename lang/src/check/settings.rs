@@ -55,9 +55,9 @@ impl<'a> Checker<'a> {
                     {
                         Some(b) => {
                             t.optimizer = ir::Adam {
-                                lr: b.real(0),
-                                beta1: b.real(1),
-                                beta2: b.real(2),
+                                lr: b.real("lr"),
+                                beta1: b.real("beta1"),
+                                beta2: b.real("beta2"),
                             }
                         }
                         None => ok = false,
