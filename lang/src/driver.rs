@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::diag::{Diag, SourceMap};
+use crate::diag::{Diag, Problems, SourceMap};
 use crate::{check, ir, load};
 
 /// The front end's result for one file: sources, diagnostics and the model when there is one.
@@ -67,8 +67,8 @@ pub fn prior_program(
         path.parent().map(Path::to_path_buf),
     );
     let mut sources = loaded.program.sources.clone();
-    let mut diags = loaded.diags;
-    if diags.iter().any(Diag::is_error) {
+    let mut diags = Problems::from(loaded.diags);
+    if diags.has_errors() {
         return Err(sources.render(&diags, false, 100));
     }
     let call_text = format!("{name}({})", args.unwrap_or(""));
@@ -99,7 +99,7 @@ pub fn prior_program(
         .map(|d| d.message.clone())
         .collect();
     match out {
-        Some((p, space, _)) if !diags.iter().any(Diag::is_error) => Ok((p, space, warnings)),
+        Some((p, space, _)) if !diags.has_errors() => Ok((p, space, warnings)),
         _ => Err(sources.render(&diags, false, 100)),
     }
 }

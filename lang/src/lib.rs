@@ -7,6 +7,7 @@
 //! - [`load`]: files, imports and the embedded standard library.
 //! - [`syntax`]: the pest grammar and the syntax tree.
 //! - [`catalogue`]: every built-in with its parameters, defaults, ranges and docs.
+//! - [`consteval`]: constant arithmetic, one set of rules for checks and prior programs.
 //! - [`ir`]: the compiled model and its readable `Display`.
 //! - [`diag`]: diagnostics (codes, labels, help) and their rendering.
 //!
@@ -15,6 +16,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod cli;
+pub mod consteval;
 pub mod diag;
 pub mod driver;
 pub mod ir;

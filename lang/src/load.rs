@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Code, Diag, FileId, SourceMap, Span};
+use crate::diag::{Code, Diag, FileId, Problems, SourceMap, Span};
 use crate::syntax::{self, Module};
 
 /// The standard library, embedded at build time: (name, text).
@@ -62,7 +62,7 @@ pub fn load_source(name: &str, text: &str, dir: Option<PathBuf>) -> Loaded {
     let mut l = Loader {
         sources: SourceMap::default(),
         modules: vec![],
-        diags: vec![],
+        diags: Problems::new(),
         by_key: HashMap::new(),
     };
     let file = l.sources.add(name, text);
@@ -80,7 +80,7 @@ pub fn load_source(name: &str, text: &str, dir: Option<PathBuf>) -> Loaded {
             sources: l.sources,
             modules: l.modules,
         },
-        diags: l.diags,
+        diags: l.diags.into_vec(),
     }
 }
 
@@ -99,7 +99,7 @@ enum Key {
 struct Loader {
     sources: SourceMap,
     modules: Vec<Module>,
-    diags: Vec<Diag>,
+    diags: Problems,
     by_key: HashMap<Key, FileId>,
 }
 
@@ -117,7 +117,7 @@ impl Loader {
         let module = match syntax::parse(file, &text) {
             Ok(m) => m,
             Err(ds) => {
-                self.diags.extend(ds);
+                self.diags.report_all(ds);
                 return;
             }
         };
@@ -133,7 +133,7 @@ impl Loader {
                     .map(|(k, _)| key_name(k))
                     .chain([key_name(&key), key_name(&ikey)])
                     .collect();
-                self.diags.push(
+                self.diags.report(
                     Diag::error(
                         Code::ImportCycle,
                         format!("import cycle: {}", chain.join(" -> ")),
@@ -175,7 +175,7 @@ impl Loader {
             }
             let names: Vec<String> = STDLIB.iter().map(|(n, _)| format!("std/{n}")).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            self.diags.push(
+            self.diags.report(
                 Diag::error(
                     Code::ImportNotFound,
                     format!("no standard library file `{path}`"),
@@ -201,7 +201,7 @@ impl Loader {
                 Err(_) => tried.push(display_path(&cand)),
             }
         }
-        self.diags.push(
+        self.diags.report(
             Diag::error(Code::ImportNotFound, format!("cannot find imported file `{path}`"))
                 .label(span, "no such file")
                 .help(format!(

@@ -602,7 +602,7 @@ impl<'a> Checker<'a> {
             return;
         }
         if let Some(Shape { .. }) = flow.shape.as_ref().filter(|s| s.len() == 1) {
-            self.diags.push(
+            self.diags.report(
                 Diag::warning(
                     Code::ProjectionInserted,
                     format!("inserted `{name}` at the end of the encoder"),

@@ -5,7 +5,6 @@
 //! collected, and a model is returned only when none of them is an error.
 
 mod args;
-mod consteval;
 mod data;
 mod latents;
 mod model;
@@ -13,19 +12,20 @@ mod nets;
 mod objective;
 mod settings;
 mod shapes;
+mod values;
 
 use std::collections::HashMap;
 
 use crate::catalogue::{names, LAYERS};
-use consteval::{Env, Value};
 use shapes::{infer, name_of, stdlib_hint};
+use values::{Env, Value};
 
-use crate::diag::{unknown_help, Code, Diag, Span};
+use crate::diag::{unknown_help, Code, Diag, Problems, Span};
 use crate::ir::{self, shape_str, DataSource, LayerOp, Shape, Space};
 use crate::load::Program;
 use crate::prior::{self, Priors};
 use crate::syntax::{
-    Arg, BinOp, Call, Clause, ClauseKind, Expr, ExprKind, Ident, NetDef, Pipeline, SpaceExpr,
+    Arg, Call, Clause, ClauseKind, Expr, ExprKind, Ident, NetDef, Pipeline, SpaceExpr,
 };
 
 /// The outcome of checking: the model when there was no error, and all diagnostics.
@@ -43,7 +43,7 @@ pub const MAX_ELEMENTS: i128 = 1 << 31;
 
 /// Checks a loaded program whose main file is named `name`.
 pub fn check(program: &Program, name: &str) -> Checked {
-    let mut diags = vec![];
+    let mut diags = Problems::new();
     let priors = Priors::collect(&program.modules, &mut diags);
     let mut c = Checker {
         program,
@@ -61,16 +61,16 @@ pub fn check(program: &Program, name: &str) -> Checked {
         let library_priors = c.priors.check_library(main, &mut diags);
         return Checked {
             model: None,
-            diags,
+            diags: diags.into_vec(),
             library: true,
             library_priors,
         };
     }
     let model = c.model(name, &main.clauses);
-    let failed = c.diags.iter().any(Diag::is_error);
+    let failed = c.diags.has_errors();
     Checked {
         model: if failed { None } else { model },
-        diags: c.diags,
+        diags: c.diags.into_vec(),
         library: false,
         library_priors: vec![],
     }
@@ -78,7 +78,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
 
 struct Checker<'a> {
     program: &'a Program,
-    diags: Vec<Diag>,
+    diags: Problems,
     nets: HashMap<String, &'a NetDef>,
     priors: Priors<'a>,
     /// The latent components (name, space, declaration), once checked.
@@ -111,7 +111,7 @@ struct Flow {
 
 impl<'a> Checker<'a> {
     pub(super) fn err(&mut self, d: Diag) {
-        self.diags.push(d);
+        self.diags.report(d);
     }
 
     pub(super) fn collect_nets(&mut self) {
@@ -119,7 +119,7 @@ impl<'a> Checker<'a> {
         for m in &self.program.modules {
             for n in &m.nets {
                 if builtin.contains(&n.name.name.as_str()) {
-                    self.diags.push(
+                    self.diags.report(
                         Diag::error(
                             Code::DuplicateDefinition,
                             format!("`{}` is a built-in layer", n.name.name),
@@ -146,13 +146,13 @@ impl<'a> Checker<'a> {
                             self.program.sources.name(prev.name.span.file)
                         ));
                     }
-                    self.diags.push(d);
+                    self.diags.report(d);
                     continue;
                 }
                 for (i, par) in n.params.iter().enumerate() {
                     if let Some(first) = n.params[..i].iter().find(|q| q.name.name == par.name.name)
                     {
-                        self.diags.push(
+                        self.diags.report(
                             Diag::error(
                                 Code::DuplicateDefinition,
                                 format!("parameter `{}` is declared twice", par.name.name),

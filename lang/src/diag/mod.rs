@@ -3,10 +3,14 @@
 //! Each stage builds `Diag`s through its own constructors; the codes are listed once in [`Code`]
 //! so that tests can require a fixture for every one of them.
 
+mod problems;
+
 use std::fmt;
 use std::sync::Arc;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
+
+pub use problems::Problems;
 
 /// Index of a loaded source file in a [`SourceMap`].
 pub type FileId = usize;
@@ -155,6 +159,11 @@ impl std::error::Error for Diag {}
 pub struct Located {
     diag: Diag,
     source: Option<NamedSource<Arc<str>>>,
+    /// The labels that lie in other files than the primary one, one part per file, rendered
+    /// after the main report (miette's `related`).
+    others: Vec<Located>,
+    /// A part of another diagnostic: no code of its own.
+    part: bool,
 }
 
 impl fmt::Display for Located {
@@ -167,7 +176,16 @@ impl std::error::Error for Located {}
 
 impl Diagnostic for Located {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.part {
+            return None;
+        }
         Some(Box::new(self.diag.code.as_str()))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.others.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.others.iter().map(|o| o as &dyn Diagnostic)))
     }
     fn severity(&self) -> Option<Severity> {
         Some(self.diag.severity)
@@ -232,13 +250,49 @@ impl SourceMap {
         self.files.is_empty()
     }
 
-    /// Binds a diagnostic to its file's text.
+    /// Binds a diagnostic to its file's text; labels in other files (an imported net or prior)
+    /// become parts of their own, each shown with its file.
     pub fn locate(&self, diag: Diag) -> Located {
-        let source = diag
-            .file()
+        let primary = diag.file();
+        let mut others: Vec<Located> = vec![];
+        for (span, text) in &diag.labels {
+            if Some(span.file) == primary || span.file >= self.files.len() {
+                continue;
+            }
+            let at = others.iter().position(|o| o.diag.file() == Some(span.file));
+            let part = match at {
+                Some(i) => &mut others[i],
+                None => {
+                    others.push(Located {
+                        diag: Diag {
+                            code: diag.code,
+                            severity: Severity::Advice,
+                            message: format!("in {}", self.files[span.file].0),
+                            labels: vec![],
+                            help: None,
+                        },
+                        source: Some(self.named(span.file)),
+                        others: vec![],
+                        part: true,
+                    });
+                    others.last_mut().expect("just pushed")
+                }
+            };
+            part.diag.labels.push((*span, text.clone()));
+        }
+        let source = primary
             .filter(|&f| f < self.files.len())
-            .map(|f| NamedSource::new(self.files[f].0.clone(), self.files[f].1.clone()));
-        Located { diag, source }
+            .map(|f| self.named(f));
+        Located {
+            diag,
+            source,
+            others,
+            part: false,
+        }
+    }
+
+    fn named(&self, f: FileId) -> NamedSource<Arc<str>> {
+        NamedSource::new(self.files[f].0.clone(), self.files[f].1.clone())
     }
 
     /// Renders diagnostics as text; `color` false gives the stable form used in snapshots.

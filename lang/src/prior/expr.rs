@@ -4,6 +4,7 @@
 use super::values::*;
 use super::*;
 use crate::catalogue::distributions::*;
+use crate::consteval::{self, ConstError, Num};
 
 impl<'p, 'a> Inst<'p, 'a> {
     pub(super) fn expr(&mut self, e: &Expr, env: &mut Env) -> Option<Val> {
@@ -27,11 +28,17 @@ impl<'p, 'a> Inst<'p, 'a> {
             ExprKind::Neg(x) => {
                 let v = self.value(x, env)?;
                 Some(match v {
-                    Val::Const { data, shape, int } => Val::Const {
-                        data: data.iter().map(|x| -x).collect(),
-                        shape,
-                        int,
-                    },
+                    Val::Const { data, shape, int } => {
+                        let nums: Vec<Num> = data
+                            .iter()
+                            .map(|&x| consteval::neg(Num::from_f64(x, int)))
+                            .collect();
+                        Val::Const {
+                            int: nums.iter().all(|n| n.is_int()),
+                            data: nums.iter().map(|n| n.as_f64()).collect(),
+                            shape,
+                        }
+                    }
                     Val::Reg {
                         reg, shape, int, ..
                     } => {
@@ -202,37 +209,41 @@ impl<'p, 'a> Inst<'p, 'a> {
             BinOp::Div => Arith::Div,
             BinOp::Pow => Arith::Pow,
         };
-        if let Val::Const { data, .. } = &b {
-            if op == BinOp::Div && data.contains(&0.0) {
-                self.err(
-                    Diag::error(Code::InvalidValue, "division by zero")
-                        .label(sb, "zero")
-                        .help("divide by a non-zero number"),
-                );
-                return None;
-            }
-        }
-        if let (Val::Const { data: x, .. }, Val::Const { data: y, .. }) = (&a, &b) {
+        if let (
+            Val::Const {
+                data: x, int: xi, ..
+            },
+            Val::Const {
+                data: y, int: yi, ..
+            },
+        ) = (&a, &b)
+        {
+            // Constants fold elementwise under the language's one set of rules.
             let n = shape.first().copied().unwrap_or(1) as usize;
             let get = |v: &Vec<f64>, i: usize| if v.len() == 1 { v[0] } else { v[i] };
-            let data = (0..n)
-                .map(|i| {
-                    let (p, q) = (get(x, i), get(y, i));
-                    match op {
-                        BinOp::Add => p + q,
-                        BinOp::Sub => p - q,
-                        BinOp::Mul => p * q,
-                        BinOp::Div => p / q,
-                        BinOp::Pow => p.powf(q),
+            let mut data = Vec::with_capacity(n);
+            let mut all_int = true;
+            for i in 0..n {
+                let p = Num::from_f64(get(x, i), *xi);
+                let q = Num::from_f64(get(y, i), *yi);
+                match consteval::binary(op, p, q) {
+                    Ok(r) => {
+                        all_int &= r.is_int();
+                        data.push(r.as_f64());
                     }
-                })
-                .collect();
-            let int = int
-                || (a.int()
-                    && b.int()
-                    && op == BinOp::Div
-                    && x.iter().zip(y.iter().cycle()).all(|(p, q)| p % q == 0.0));
-            return Some(Val::Const { data, shape, int });
+                    Err(ConstError::DivisionByZero) => return self.division_by_zero(sb),
+                }
+            }
+            return Some(Val::Const {
+                data,
+                shape,
+                int: all_int,
+            });
+        }
+        if let Val::Const { data, .. } = &b {
+            if op == BinOp::Div && data.contains(&0.0) {
+                return self.division_by_zero(sb);
+            }
         }
         let ra = self.lift(&a, "const");
         let rb = self.lift(&b, "const");
@@ -547,5 +558,15 @@ impl<'p, 'a> Inst<'p, 'a> {
             on: On::Any,
             card: None,
         })
+    }
+
+    /// The error for a division by a constant zero.
+    fn division_by_zero(&mut self, at: Span) -> Option<Val> {
+        self.err(
+            Diag::error(Code::InvalidValue, "division by zero")
+                .label(at, "zero")
+                .help("divide by a non-zero number"),
+        );
+        None
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::diag::{did_you_mean, Code, Diag, Span};
+use crate::diag::{did_you_mean, Code, Diag, Problems, Span};
 use crate::ir::{self, Arith, Func, Instr, Op, Prim, Space};
 use crate::syntax::{Arg, BinOp, Call, Expr, ExprKind, Module, PriorDef, SpaceExpr, StmtKind};
 
@@ -50,7 +50,7 @@ pub struct Priors<'a> {
 /// One instantiation in progress.
 struct Inst<'p, 'a> {
     defs: &'p HashMap<String, &'a PriorDef>,
-    diags: &'p mut Vec<Diag>,
+    diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
     instrs: Vec<Instr>,
     /// The priors being instantiated, outermost first, with their call sites (recursion check).
@@ -69,13 +69,13 @@ type Env = HashMap<String, Binding>;
 
 impl<'a> Priors<'a> {
     /// Collects every module's prior definitions; duplicates and reserved names are diagnostics.
-    pub fn collect(modules: &'a [Module], diags: &mut Vec<Diag>) -> Priors<'a> {
+    pub fn collect(modules: &'a [Module], diags: &mut Problems) -> Priors<'a> {
         let mut defs: HashMap<String, &'a PriorDef> = HashMap::new();
         for m in modules {
             for p in &m.priors {
                 let name = &p.name.name;
                 if reserved(name) {
-                    diags.push(
+                    diags.report(
                         Diag::error(
                             Code::DuplicateDefinition,
                             format!("`{name}` is a built-in distribution or function"),
@@ -86,7 +86,7 @@ impl<'a> Priors<'a> {
                     continue;
                 }
                 if let Some(prev) = defs.get(name) {
-                    diags.push(
+                    diags.report(
                         Diag::error(
                             Code::DuplicateDefinition,
                             format!("prior `{name}` is defined twice"),
@@ -115,7 +115,7 @@ impl<'a> Priors<'a> {
         v
     }
 
-    fn inst<'p>(&'p self, diags: &'p mut Vec<Diag>) -> Inst<'p, 'a> {
+    fn inst<'p>(&'p self, diags: &'p mut Problems) -> Inst<'p, 'a> {
         Inst {
             defs: &self.defs,
             diags,
@@ -130,7 +130,7 @@ impl<'a> Priors<'a> {
     pub fn instantiate(
         &self,
         call: &Call,
-        diags: &mut Vec<Diag>,
+        diags: &mut Problems,
     ) -> Option<(ir::Program, Space, Span)> {
         let def = self.defs.get(&call.name.name)?;
         let mut inst = self.inst(diags);
@@ -166,7 +166,7 @@ impl<'a> Priors<'a> {
         call: &Call,
         space: Space,
         space_span: Span,
-        diags: &mut Vec<Diag>,
+        diags: &mut Problems,
     ) -> Option<ir::Program> {
         let mut inst = self.inst(diags);
         let d = inst.distribution(call, &mut Env::new(), Some(space.dim()))?;
@@ -187,14 +187,15 @@ impl<'a> Priors<'a> {
     pub fn check_library(
         &self,
         module: &'a Module,
-        diags: &mut Vec<Diag>,
+        diags: &mut Problems,
     ) -> Vec<(ir::Program, Space)> {
         let mut out = vec![];
         for def in &module.priors {
             if self.defs.get(&def.name.name).map(|d| d.span) != Some(def.span) {
                 continue;
             }
-            let mut local = vec![];
+            // A sink of its own: placeholder values may cause range errors that are not shown.
+            let mut local = Problems::new();
             let mut inst = self.inst(&mut local);
             let mut bound = vec![];
             let mut placeholder = false;
@@ -240,8 +241,9 @@ impl<'a> Priors<'a> {
                 )
             });
             drop(inst);
-            diags.extend(
+            diags.report_all(
                 local
+                    .into_vec()
                     .into_iter()
                     .filter(|d| !(placeholder && d.code == Code::InvalidValue)),
             );
@@ -261,7 +263,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             d.labels.first().map_or(0, |l| l.0.file),
         );
         if self.seen.insert(key) {
-            self.diags.push(d);
+            self.diags.report(d);
         }
     }
 

@@ -1,9 +1,10 @@
-//! Constant expressions of nets and clauses (numbers, strings, lists, arithmetic on constants and
-//! net parameters).
+//! The values of nets' and clauses' constant expressions (numbers, strings, lists, net
+//! parameters) and their evaluation; arithmetic follows [`crate::consteval`].
 
 use std::collections::HashMap;
 
 use super::*;
+use crate::consteval::{self, ConstError, Num};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Value {
@@ -15,6 +16,21 @@ pub(super) enum Value {
 }
 
 impl Value {
+    /// A number as the constant arithmetic sees it.
+    pub(super) fn as_num(&self) -> Option<Num> {
+        match self {
+            Value::Int(i) => Some(Num::Int(*i)),
+            Value::Real(r) => Some(Num::Real(*r)),
+            _ => None,
+        }
+    }
+    pub(super) fn from_num(n: Num) -> Value {
+        match n {
+            Num::Int(i) => Value::Int(i),
+            Num::Real(r) => Value::Real(r),
+        }
+    }
+
     pub(super) fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) => "an integer",
@@ -110,52 +126,32 @@ impl<'a> Checker<'a> {
                 }
             }
             ExprKind::Neg(x) => match self.eval(x, env)? {
-                Value::Int(i) => Some(
-                    i.checked_neg()
-                        .map(Value::Int)
-                        .unwrap_or(Value::Real(-(i as f64))),
-                ),
+                Value::Int(i) => Some(Value::from_num(consteval::neg(Num::Int(i)))),
                 Value::Real(r) => Some(Value::Real(-r)),
                 v => self.not_numeric(&v, x.span),
             },
             ExprKind::Binary(op, a, b) => {
                 let va = self.eval(a, env)?;
                 let vb = self.eval(b, env)?;
-                let (Some(x), Some(y)) = (va.as_f64(), vb.as_f64()) else {
-                    let (v, s) = if va.as_f64().is_none() {
+                let (Some(x), Some(y)) = (va.as_num(), vb.as_num()) else {
+                    let (v, s) = if va.as_num().is_none() {
                         (&va, a.span)
                     } else {
                         (&vb, b.span)
                     };
                     return self.not_numeric(&v.clone(), s);
                 };
-                if let (Value::Int(i), Value::Int(j)) = (&va, &vb) {
-                    let exact = match op {
-                        BinOp::Add => i.checked_add(*j),
-                        BinOp::Sub => i.checked_sub(*j),
-                        BinOp::Mul => i.checked_mul(*j),
-                        BinOp::Div => (*j != 0 && i % j == 0).then(|| i / j),
-                        BinOp::Pow => u32::try_from(*j).ok().and_then(|j| i.checked_pow(j)),
-                    };
-                    if let Some(r) = exact {
-                        return Some(Value::Int(r));
+                match consteval::binary(*op, x, y) {
+                    Ok(n) => Some(Value::from_num(n)),
+                    Err(ConstError::DivisionByZero) => {
+                        self.err(
+                            Diag::error(Code::InvalidValue, "division by zero")
+                                .label(b.span, "zero")
+                                .help("divide by a non-zero number"),
+                        );
+                        None
                     }
                 }
-                if *op == BinOp::Div && y == 0.0 {
-                    self.err(
-                        Diag::error(Code::InvalidValue, "division by zero")
-                            .label(b.span, "zero")
-                            .help("divide by a non-zero number"),
-                    );
-                    return None;
-                }
-                Some(Value::Real(match op {
-                    BinOp::Add => x + y,
-                    BinOp::Sub => x - y,
-                    BinOp::Mul => x * y,
-                    BinOp::Div => x / y,
-                    BinOp::Pow => x.powf(y),
-                }))
             }
         }
     }
