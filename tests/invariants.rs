@@ -1,12 +1,13 @@
 //! Invariants over every model file we ship or test with (models/, stdlib/, tests/ui/*): the front
 //! end never panics, every span of the syntax tree and of every diagnostic lies inside its file
-//! and on character boundaries, and the IR survives the JSON round trip that `config.json` relies
-//! on with the same readable form.
+//! and on character boundaries, a file printed back from its syntax tree compiles to the same
+//! IR (and prints the same again), and the IR survives the JSON round trip that `config.json`
+//! relies on with the same readable form.
 
 use std::path::{Path, PathBuf};
 
 use sae_dsl::diag::SourceMap;
-use sae_dsl::{compile_file, ir, syntax};
+use sae_dsl::{compile_file, compile_source, ir, syntax};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -148,4 +149,51 @@ fn the_ir_survives_its_json_round_trip() {
         models += 1;
     }
     assert!(models > 20, "only {models} models compiled");
+}
+
+#[test]
+fn parse_print_parse_gives_the_same_ir() {
+    let mut checked = 0;
+    for path in corpus() {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).expect("readable fixture");
+        let Ok(module) = syntax::parse(0, &text) else {
+            continue;
+        };
+        let printed = module.to_string();
+        let again = syntax::parse(0, &printed).unwrap_or_else(|d| {
+            panic!("{name}: the printed text does not parse: {d:?}\n{printed}")
+        });
+        assert_eq!(again.to_string(), printed, "{name}: printing is not stable");
+        // Compiled beside the original, so that relative imports resolve the same way.
+        let dir = path.parent();
+        let a = compile_source(&name, &text, dir);
+        let b = compile_source(&name, &printed, dir);
+        let codes =
+            |c: &sae_dsl::Compilation| c.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>();
+        assert_eq!(
+            codes(&a),
+            codes(&b),
+            "{name}: other diagnostics after printing:\n{printed}"
+        );
+        assert_eq!(
+            a.model.as_ref().map(ToString::to_string),
+            b.model.as_ref().map(ToString::to_string),
+            "{name}: another IR after printing:\n{printed}"
+        );
+        // A library's IR: its prior programs instantiated with their defaults.
+        let programs = |c: &sae_dsl::Compilation| {
+            c.library_priors
+                .iter()
+                .map(|(p, space)| format!("{p} on {space}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            programs(&a),
+            programs(&b),
+            "{name}: other prior programs after printing"
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} files parsed");
 }

@@ -3,6 +3,8 @@
 //! Entry point: [`parse`]. Pest errors are turned into [`Diag`]s whose messages name what was
 //! expected in words ("expected a layer or `}`"), never grammar rule names.
 
+mod print;
+
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;

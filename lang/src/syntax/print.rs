@@ -1,0 +1,221 @@
+//! The syntax tree printed back as source text, in one plain style: imports, nets, priors, then
+//! the clauses in their order. Comments are not in the tree and are not printed. Parsing the
+//! printed text gives a tree that compiles to the same IR (tests/invariants.rs), which is what a
+//! formatter builds on.
+
+use std::fmt::{self, Display, Formatter, Write};
+
+use super::{
+    Arg, BinOp, Call, Clause, ClauseKind, Expr, ExprKind, Module, NetDef, Pipeline, PriorDef,
+    SpaceExpr, StmtKind,
+};
+
+impl Display for BinOp {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Pow => "^",
+        })
+    }
+}
+
+/// Whether an expression prints as one primary (no operator at its top).
+fn atomic(e: &Expr) -> bool {
+    !matches!(e.kind, ExprKind::Neg(_) | ExprKind::Binary(..))
+}
+
+/// An expression as a primary: in parentheses unless it is one already.
+struct Primary<'a>(&'a Expr);
+
+impl Display for Primary<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if atomic(self.0) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "({})", self.0)
+        }
+    }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Int(i) => write!(f, "{i}"),
+            // Debug of f64 is the shortest text that reads back to the same number, and always
+            // has a `.` or an exponent, so it reads back as a real.
+            ExprKind::Real(r) => write!(f, "{r:?}"),
+            ExprKind::Str(s) => write!(f, "\"{s}\""),
+            ExprKind::Bool(b) => write!(f, "{b}"),
+            ExprKind::Call(c) => write!(f, "{c}"),
+            ExprKind::Neg(x) => write!(f, "-{}", Primary(x)),
+            ExprKind::Binary(op, a, b) => write!(f, "{} {op} {}", Primary(a), Primary(b)),
+            ExprKind::List(items) => {
+                f.write_char('[')?;
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_char(']')
+            }
+            ExprKind::Index(a, i) => write!(f, "{}[{i}]", Primary(a)),
+        }
+    }
+}
+
+impl Display for Arg {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{} = {}", n.name, self.value),
+            None => write!(f, "{}", self.value),
+        }
+    }
+}
+
+impl Display for Call {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name.name)?;
+        if self.parens {
+            f.write_char('(')?;
+            for (i, a) in self.args.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{a}")?;
+            }
+            f.write_char(')')?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Pipeline {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for l in &self.layers {
+            write!(f, " {l}")?;
+        }
+        f.write_str(" }")
+    }
+}
+
+impl Display for SpaceExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            SpaceExpr::Pow { base, exponent, .. } => {
+                write!(f, "{}^{}", base.name, Primary(exponent))
+            }
+            SpaceExpr::Call(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+impl Display for NetDef {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "net {}(", self.name.name)?;
+        for (i, p) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&p.name.name)?;
+            if let Some(d) = &p.default {
+                write!(f, " = {d}")?;
+            }
+        }
+        write!(f, ") {}", self.body)
+    }
+}
+
+impl Display for PriorDef {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "prior {}(", self.name.name)?;
+        for (i, p) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&p.name.name)?;
+            if let Some(t) = &p.ty {
+                write!(f, ": {}", t.name)?;
+            }
+            if let Some(d) = &p.default {
+                write!(f, " = {d}")?;
+            }
+        }
+        writeln!(f, ") on {} {{", self.space)?;
+        for s in &self.body {
+            match &s.kind {
+                StmtKind::Draw(x, e) => writeln!(f, "  {} ~ {e}", x.name)?,
+                StmtKind::Let(x, e) => writeln!(f, "  {} = {e}", x.name)?,
+                StmtKind::Return(e) => writeln!(f, "  return {e}")?,
+            }
+        }
+        f.write_str("}")
+    }
+}
+
+impl Display for Clause {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ClauseKind::Data(call, transforms) => {
+                write!(f, "data {call}")?;
+                for t in transforms {
+                    write!(f, " -> {t}")?;
+                }
+                Ok(())
+            }
+            ClauseKind::Latent { name, space, prior } => {
+                f.write_str("latent ")?;
+                if let Some(n) = name {
+                    write!(f, "{}: ", n.name)?;
+                }
+                write!(f, "{space} ~ {prior}")
+            }
+            ClauseKind::Encoder(name, p) => match name {
+                Some(n) => write!(f, "encoder {} {p}", n.name),
+                None => write!(f, "encoder {p}"),
+            },
+            ClauseKind::Generator(p) => write!(f, "generator {p}"),
+            ClauseKind::Cost(c) => write!(f, "cost {c}"),
+            ClauseKind::Penalty { weight, call, on } => {
+                f.write_str("penalty ")?;
+                if let Some(w) = weight {
+                    write!(f, "({w}) * ")?;
+                }
+                write!(f, "{call}")?;
+                if let Some(o) = on {
+                    write!(f, " on {}", o.name)?;
+                }
+                Ok(())
+            }
+            ClauseKind::Train(settings) => {
+                f.write_str("train {")?;
+                for (name, value) in settings {
+                    write!(f, " {} {value}", name.name)?;
+                }
+                f.write_str(" }")
+            }
+        }
+    }
+}
+
+impl Display for Module {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for i in &self.imports {
+            writeln!(f, "import \"{}\"", i.path)?;
+        }
+        for n in &self.nets {
+            writeln!(f, "{n}")?;
+        }
+        for p in &self.priors {
+            writeln!(f, "{p}")?;
+        }
+        for c in &self.clauses {
+            writeln!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
