@@ -14,6 +14,9 @@ mod settings;
 mod shapes;
 mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 
 use crate::catalogue::{names, LAYERS};

@@ -1,0 +1,93 @@
+//! Small cases next to the checker, as gleam's `assert_module_error!`: a model's source in, its
+//! rendered diagnostics (or its IR) out, snapshotted under `check/snapshots/`.
+
+use crate::driver::{compile_source, graph_text};
+
+/// The clauses of a complete model around `encoder`'s body.
+fn model_with_encoder(net: &str, encoder: &str) -> String {
+    format!(
+        "{net}\ndata rings(n = 256)\nlatent R^2 ~ normal()\nencoder {{ {encoder} }}\n\
+         generator {{ linear(32) relu linear(2) }}\npenalty 1 * sinkhorn(epsilon = 0.1)\n\
+         train {{ batch 64 epochs 1 }}\n"
+    )
+}
+
+/// Every diagnostic of `src`, rendered as `sae-dsl check` prints it without colour.
+fn diagnostics(src: &str) -> String {
+    let c = compile_source("case.sae", src, None);
+    c.sources.render(&c.diags, false, 100)
+}
+
+/// Snapshots the diagnostics of a source that must not compile.
+macro_rules! assert_model_error {
+    ($name:literal, $src:expr) => {{
+        let src: String = $src;
+        let c = compile_source("case.sae", &src, None);
+        assert!(c.has_errors(), "{} compiled without an error", $name);
+        insta::assert_snapshot!($name, diagnostics(&src));
+    }};
+}
+
+/// Snapshots the graph of a source that must compile without a diagnostic.
+macro_rules! assert_model_graph {
+    ($name:literal, $src:expr) => {{
+        let src: String = $src;
+        let c = compile_source("case.sae", &src, None);
+        assert!(c.diags.is_empty(), "{}:\n{}", $name, diagnostics(&src));
+        insta::assert_snapshot!($name, graph_text(&c).unwrap_or_default());
+    }};
+}
+
+#[test]
+fn exact_integer_division_gives_a_size() {
+    assert_model_graph!(
+        "exact_integer_division",
+        model_with_encoder("net half(h = 64) { linear(h / 2) relu linear(2) }", "half()")
+    );
+}
+
+#[test]
+fn inexact_division_is_not_a_size() {
+    assert_model_error!(
+        "inexact_division",
+        model_with_encoder("", "linear(7 / 2) relu linear(2)")
+    );
+}
+
+#[test]
+fn division_by_zero_in_a_net_argument() {
+    assert_model_error!(
+        "division_by_zero_net",
+        model_with_encoder("net n(h = 0) { linear(8 / h) relu linear(2) }", "n()")
+    );
+}
+
+#[test]
+fn unknown_named_argument_suggests_the_parameter() {
+    assert_model_error!(
+        "unknown_named_argument",
+        model_with_encoder("", "linear(32, bais = false) relu linear(2)")
+    );
+}
+
+#[test]
+fn integer_powers_are_integers_in_prior_programs_too() {
+    assert_model_graph!(
+        "prior_integer_power",
+        "prior pick() on R^2 {\n  c ~ categorical(2 ^ 2)\n  x ~ normal(c, 1, dim = 2)\n  return x\n}\n\
+         data rings(n = 256)\nlatent R^2 ~ pick()\nencoder { linear(32) relu linear(2) }\n\
+         generator { linear(32) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\n"
+            .to_string()
+    );
+}
+
+#[test]
+fn division_by_zero_in_a_prior_program() {
+    assert_model_error!(
+        "division_by_zero_prior",
+        "prior p() on R^2 {\n  x ~ normal(0, 1 / (2 - 2), dim = 2)\n  return x\n}\n\
+         data rings(n = 256)\nlatent R^2 ~ p()\nencoder { linear(32) relu linear(2) }\n\
+         generator { linear(32) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\n"
+            .to_string()
+    );
+}
