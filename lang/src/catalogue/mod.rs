@@ -398,14 +398,32 @@ pub(crate) fn names(table: &[(&'static str, &[P])]) -> Vec<&'static str> {
 }
 
 pub(crate) fn signature(name: &str, params: &[P]) -> String {
+    call_form(
+        name,
+        params.iter().map(|p| {
+            let default = match p.default {
+                REQ => None,
+                I(i) => Some(i.to_string()),
+                R(r) => Some(ir::num(r)),
+                B(b) => Some(b.to_string()),
+                S(s) => Some(format!("\"{s}\"")),
+            };
+            (p.name, default)
+        }),
+    )
+}
+
+/// How a built-in is called: `name(a, b = 1)`, parameters in order, each with its default
+/// when it has one. The one format of every signature in messages and docs.
+pub(crate) fn call_form<'a>(
+    name: &str,
+    params: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) -> String {
     let ps: Vec<String> = params
-        .iter()
-        .map(|p| match p.default {
-            REQ => p.name.to_string(),
-            I(i) => format!("{} = {i}", p.name),
-            R(r) => format!("{} = {}", p.name, ir::num(r)),
-            B(b) => format!("{} = {b}", p.name),
-            S(s) => format!("{} = \"{s}\"", p.name),
+        .into_iter()
+        .map(|(p, d)| match d {
+            Some(d) => format!("{p} = {d}"),
+            None => p.to_string(),
         })
         .collect();
     format!("{name}({})", ps.join(", "))

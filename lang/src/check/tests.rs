@@ -42,7 +42,10 @@ macro_rules! assert_model_graph {
 fn exact_integer_division_gives_a_size() {
     assert_model_graph!(
         "exact_integer_division",
-        model_with_encoder("net half(h = 64) { linear(h / 2) relu linear(2) }", "half()")
+        model_with_encoder(
+            "net half(h = 64) { linear(h / 2) relu linear(2) }",
+            "half()"
+        )
     );
 }
 

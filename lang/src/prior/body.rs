@@ -100,7 +100,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 Some(s) => s,
                 None => match &p.default {
                     Some(e) => {
-                        let v = self.expr(e, &mut Env::new())?;
+                        let v = self.expr(e, &mut Scope::new())?;
                         (v, e.span)
                     }
                     None => {
@@ -194,7 +194,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 );
             }
         }
-        let mut env = Env::new();
+        let mut env = Scope::new();
         for (p, (name, v)) in def.params.iter().zip(bound) {
             env.insert(
                 name,
@@ -212,7 +212,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         out
     }
 
-    pub(super) fn body(&mut self, def: &PriorDef, env: &mut Env) -> Option<(Val, Space)> {
+    pub(super) fn body(&mut self, def: &PriorDef, env: &mut Scope) -> Option<(Val, Space)> {
         let space = self.space(&def.space, env);
         let mut result: Option<(Val, Span)> = None;
         let mut failed = false;
@@ -414,7 +414,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         Some(())
     }
 
-    pub(super) fn space(&mut self, s: &SpaceExpr, env: &mut Env) -> Option<Space> {
+    pub(super) fn space(&mut self, s: &SpaceExpr, env: &mut Scope) -> Option<Space> {
         let (base, arg, span) = match s {
             SpaceExpr::Pow {
                 base,

@@ -6,7 +6,7 @@ use crate::catalogue::distributions::*;
 
 impl<'p, 'a> Inst<'p, 'a> {
     /// `mixture(d1, d2, ..., weights = [...])`: a distribution; weights default to equal.
-    pub(super) fn mixture(&mut self, c: &Call, env: &mut Env) -> Option<DistV> {
+    pub(super) fn mixture(&mut self, c: &Call, env: &mut Scope) -> Option<DistV> {
         let mut comps = vec![];
         let mut weights = None;
         for a in &c.args {
@@ -99,7 +99,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     pub(super) fn distribution(
         &mut self,
         c: &Call,
-        env: &mut Env,
+        env: &mut Scope,
         space_dim: Option<i64>,
     ) -> Option<DistV> {
         let name = if c.name.name == "vmf" {
@@ -300,7 +300,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     fn dist_args(
         &mut self,
         c: &Call,
-        env: &mut Env,
+        env: &mut Scope,
         name: &str,
         prim: Prim,
         params: &[(&str, Option<f64>)],
@@ -615,19 +615,16 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 }
 
+/// The usage line of a primitive, in the catalogue's one signature format; `dim` is accepted
+/// by every primitive whose draw is a vector of free length.
 fn signature(name: &str, params: &[(&str, Option<f64>)], prim: Prim) -> String {
-    let mut ps: Vec<String> = params
-        .iter()
-        .map(|(p, d)| match d {
-            Some(d) => format!("{p} = {}", ir::num(*d)),
-            None => p.to_string(),
-        })
-        .collect();
+    let mut ps: Vec<(&str, Option<String>)> =
+        params.iter().map(|(p, d)| (*p, d.map(ir::num))).collect();
     if !matches!(
         prim,
         Prim::UniformSphere | Prim::Categorical | Prim::VonMisesFisher
     ) {
-        ps.push("dim".into());
+        ps.push(("dim", None));
     }
-    format!("usage: `{name}({})`", ps.join(", "))
+    format!("usage: `{}`", crate::catalogue::call_form(name, ps))
 }

@@ -7,7 +7,7 @@ use crate::catalogue::distributions::*;
 use crate::consteval::{self, ConstError, Num};
 
 impl<'p, 'a> Inst<'p, 'a> {
-    pub(super) fn expr(&mut self, e: &Expr, env: &mut Env) -> Option<Val> {
+    pub(super) fn expr(&mut self, e: &Expr, env: &mut Scope) -> Option<Val> {
         match &e.kind {
             ExprKind::Int(i) => Some(Val::Const {
                 data: vec![*i as f64],
@@ -68,7 +68,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 
     /// An expression that must be a value, not a distribution.
-    pub(super) fn value(&mut self, e: &Expr, env: &mut Env) -> Option<Val> {
+    pub(super) fn value(&mut self, e: &Expr, env: &mut Scope) -> Option<Val> {
         let v = self.expr(e, env)?;
         if let Val::Dist(_) = v {
             self.err(
@@ -81,7 +81,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         Some(v)
     }
 
-    pub(super) fn name(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+    pub(super) fn name(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
         if let Some(b) = env.get_mut(&c.name.name) {
             b.used = true;
             return b.val.clone();
@@ -114,7 +114,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         None
     }
 
-    pub(super) fn list(&mut self, items: &[Expr], span: Span, env: &mut Env) -> Option<Val> {
+    pub(super) fn list(&mut self, items: &[Expr], span: Span, env: &mut Scope) -> Option<Val> {
         let mut vals = vec![];
         for x in items {
             vals.push(self.expr(x, env));
@@ -377,7 +377,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
     }
 
-    pub(super) fn call(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+    pub(super) fn call(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
         let name = c.name.name.as_str();
         if let Some(&(_, f)) = FUNCS.iter().find(|(n, _)| *n == name) {
             return self.func(f, c, env);
@@ -435,7 +435,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         None
     }
 
-    pub(super) fn func(&mut self, f: Func, c: &Call, env: &mut Env) -> Option<Val> {
+    pub(super) fn func(&mut self, f: Func, c: &Call, env: &mut Scope) -> Option<Val> {
         if c.args.len() != 1 || c.args[0].name.is_some() {
             self.err(
                 Diag::error(
@@ -517,7 +517,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         })
     }
 
-    pub(super) fn concat(&mut self, c: &Call, env: &mut Env) -> Option<Val> {
+    pub(super) fn concat(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
         let mut vals = vec![];
         for a in &c.args {
             let v = self.value(&a.value, env)?;

@@ -65,7 +65,8 @@ struct Binding {
     param: bool,
 }
 
-type Env = HashMap<String, Binding>;
+/// The names bound so far in a prior program (parameters, draws, bindings).
+type Scope = HashMap<String, Binding>;
 
 impl<'a> Priors<'a> {
     /// Collects every module's prior definitions; duplicates and reserved names are diagnostics.
@@ -136,7 +137,7 @@ impl<'a> Priors<'a> {
         let mut inst = self.inst(diags);
         let mut args = vec![];
         for a in &call.args {
-            let v = inst.expr(&a.value, &mut Env::new())?;
+            let v = inst.expr(&a.value, &mut Scope::new())?;
             args.push((a, v));
         }
         let bound = inst.bind(def, &args, call.span)?;
@@ -169,7 +170,7 @@ impl<'a> Priors<'a> {
         diags: &mut Problems,
     ) -> Option<ir::Program> {
         let mut inst = self.inst(diags);
-        let d = inst.distribution(call, &mut Env::new(), Some(space.dim()))?;
+        let d = inst.distribution(call, &mut Scope::new(), Some(space.dim()))?;
         let val = inst.draw(&d, &call.name.name)?;
         inst.result_in_space(&val, space, call.span, space_span, &call.name.name)?;
         let result = inst.lift(&val, "result");
@@ -201,7 +202,7 @@ impl<'a> Priors<'a> {
             let mut placeholder = false;
             for p in &def.params {
                 let v = match &p.default {
-                    Some(e) => inst.expr(e, &mut Env::new()),
+                    Some(e) => inst.expr(e, &mut Scope::new()),
                     None => {
                         placeholder = true;
                         Some(match p.ty.as_ref().map(|t| t.name.as_str()) {
