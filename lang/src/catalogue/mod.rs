@@ -3,6 +3,9 @@
 
 pub mod distributions;
 
+#[cfg(test)]
+mod tests;
+
 use crate::ir;
 
 #[derive(Clone, Copy, PartialEq)]
