@@ -65,22 +65,33 @@ pub(crate) const fn p(
     }
 }
 
+/// One built-in (layer, data set, transform, prior, cost, penalty, optimiser): its name, a doc
+/// line (for help texts and the editor) and its parameters in positional order.
+#[derive(Clone, Copy)]
+pub(crate) struct Builtin {
+    pub(crate) name: &'static str,
+    pub(crate) doc: &'static str,
+    pub(crate) params: &'static [P],
+}
+
+pub(crate) const fn b(name: &'static str, doc: &'static str, params: &'static [P]) -> Builtin {
+    Builtin { name, doc, params }
+}
+
 pub(crate) use Dflt::{Required as REQ, B, I, R, S};
 pub(crate) use Range::{AtLeast, Fraction, NonNegative, OneOf, Positive};
 
 pub(crate) const SIZE: &str = "sizes count units, so they must be positive";
 
 /// Built-in layers and their parameters. `reshape`/`unflatten` take a variable list of sizes.
-pub(crate) const LAYERS: &[(&str, &[P])] = &[
-    (
-        "linear",
+pub(crate) const LAYERS: &[Builtin] = &[
+    b("linear", "fully connected: [F] -> [out]",
         &[
             p("out", Ty::Int, REQ, Positive, SIZE),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
         ],
     ),
-    (
-        "conv2d",
+    b("conv2d", "2-D convolution: [C, H, W] -> [out, H', W']",
         &[
             p(
                 "out",
@@ -101,8 +112,7 @@ pub(crate) const LAYERS: &[(&str, &[P])] = &[
             p("bias", Ty::Bool, B(true), Range::Any, ""),
         ],
     ),
-    (
-        "conv_transpose2d",
+    b("conv_transpose2d", "2-D transposed convolution: [C, H, W] -> [out, H', W']",
         &[
             p(
                 "out",
@@ -130,10 +140,9 @@ pub(crate) const LAYERS: &[(&str, &[P])] = &[
             p("bias", Ty::Bool, B(true), Range::Any, ""),
         ],
     ),
-    ("batch_norm", &[]),
-    ("relu", &[]),
-    (
-        "leaky_relu",
+    b("batch_norm", "batch normalisation over features or channels; shape unchanged", &[]),
+    b("relu", "max(x, 0); shape unchanged", &[]),
+    b("leaky_relu", "max(x, slope x); shape unchanged",
         &[p(
             "slope",
             Ty::Real,
@@ -142,18 +151,18 @@ pub(crate) const LAYERS: &[(&str, &[P])] = &[
             "a negative slope would flip the sign",
         )],
     ),
-    ("tanh", &[]),
-    ("sigmoid", &[]),
-    ("softmax", &[]),
-    ("flatten", &[]),
-    ("reshape", &[]),
-    ("unflatten", &[]),
-    ("normalize", &[]),
-    ("gaussian", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
+    b("tanh", "hyperbolic tangent; shape unchanged", &[]),
+    b("sigmoid", "the logistic function, onto (0, 1); shape unchanged", &[]),
+    b("softmax", "onto the simplex: [F] unchanged", &[]),
+    b("flatten", "any shape -> [F]", &[]),
+    b("reshape", "to the given sizes, with the same number of values", &[]),
+    b("unflatten", "to the given sizes, with the same number of values (as reshape)", &[]),
+    b("normalize", "onto the unit sphere: [F] unchanged", &[]),
+    b("gaussian", "mean and log-variance heads of a Gaussian encoder: [F] -> [out]", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
     // The first argument of these three names a latent component (handled before binding).
-    ("select", &[]),
-    ("place", PLACEMENT),
-    ("crop", PLACEMENT),
+    b("select", "the coordinates of a latent component (generator only)", &[]),
+    b("place", "a spatial transformer: draws an image onto a size x size canvas at a component's position (generator only)", PLACEMENT),
+    b("crop", "the window that place would fill, cut out of a canvas (component encoders only)", PLACEMENT),
 ];
 
 /// The window or canvas size and the placement scales of `place` / `crop` / `canvas`.
@@ -176,10 +185,15 @@ pub(crate) const PLACEMENT: &[P] = &[
 ];
 
 /// Data transforms (`data mnist() -> canvas(64) -> salt(0.05)`).
-pub(crate) const TRANSFORMS: &[(&str, &[P])] = &[
-    ("canvas", PLACEMENT),
-    (
+pub(crate) const TRANSFORMS: &[Builtin] = &[
+    b(
+        "canvas",
+        "places each image at a random position and scale on a size x size canvas",
+        PLACEMENT,
+    ),
+    b(
         "salt",
+        "sets each pixel to 1 with probability p",
         &[p(
             "p",
             Ty::Real,
@@ -190,11 +204,20 @@ pub(crate) const TRANSFORMS: &[(&str, &[P])] = &[
     ),
 ];
 
-pub(crate) const DATASETS: &[(&str, &[P])] = &[
-    ("mnist", IDX_PARAMS),
-    ("fashion_mnist", IDX_PARAMS),
-    (
+pub(crate) const DATASETS: &[Builtin] = &[
+    b(
+        "mnist",
+        "MNIST digits, 28 x 28 grey, from IDX files",
+        IDX_PARAMS,
+    ),
+    b(
+        "fashion_mnist",
+        "Fashion-MNIST, 28 x 28 grey, from IDX files",
+        IDX_PARAMS,
+    ),
+    b(
         "rings",
+        "k concentric rings in 2-D",
         &[
             p("n", Ty::Int, I(4096), Positive, SIZE),
             p(
@@ -213,8 +236,9 @@ pub(crate) const DATASETS: &[(&str, &[P])] = &[
             ),
         ],
     ),
-    (
+    b(
         "gaussian_grid",
+        "a k x k grid of Gaussian blobs in 2-D",
         &[
             p("n", Ty::Int, I(4096), Positive, SIZE),
             p(
@@ -233,8 +257,9 @@ pub(crate) const DATASETS: &[(&str, &[P])] = &[
             ),
         ],
     ),
-    (
+    b(
         "swiss_roll",
+        "the swiss roll in 2-D",
         &[
             p("n", Ty::Int, I(4096), Positive, SIZE),
             p(
@@ -266,9 +291,10 @@ pub(crate) const IDX_PARAMS: &[P] = &[
     ),
 ];
 
-pub(crate) const PRIORS: &[(&str, &[P])] = &[
-    (
+pub(crate) const PRIORS: &[Builtin] = &[
+    b(
         "normal",
+        "independent Gaussians on R^d",
         &[
             p("mean", Ty::Real, R(0.0), Range::Any, ""),
             p(
@@ -280,16 +306,18 @@ pub(crate) const PRIORS: &[(&str, &[P])] = &[
             ),
         ],
     ),
-    (
+    b(
         "uniform",
+        "uniform on the box [low, high]^d",
         &[
             p("low", Ty::Real, R(-1.0), Range::Any, ""),
             p("high", Ty::Real, R(1.0), Range::Any, ""),
         ],
     ),
-    ("uniform_sphere", &[]),
-    (
+    b("uniform_sphere", "uniform on the unit sphere S^k", &[]),
+    b(
         "dirichlet",
+        "Dirichlet on simplex(d)",
         &[p(
             "alpha",
             Ty::Reals,
@@ -300,13 +328,28 @@ pub(crate) const PRIORS: &[(&str, &[P])] = &[
     ),
 ];
 
-pub(crate) const COSTS: &[(&str, &[P])] = &[("squared_l2", &[]), ("l1", &[]), ("bce", &[])];
+pub(crate) const COSTS: &[Builtin] = &[
+    b(
+        "squared_l2",
+        "squared error, summed over an example's features",
+        &[],
+    ),
+    b(
+        "l1",
+        "absolute error, summed over an example's features",
+        &[],
+    ),
+    b(
+        "bce",
+        "binary cross-entropy of sigmoid outputs against data in [0, 1]",
+        &[],
+    ),
+];
 
 pub(crate) const COST_NAMES: &[&str] = &["auto", "euclidean", "geodesic", "fisher_rao"];
 
-pub(crate) const PENALTIES: &[(&str, &[P])] = &[
-    (
-        "sinkhorn",
+pub(crate) const PENALTIES: &[Builtin] = &[
+    b("sinkhorn", "entropic optimal transport (Sinkhorn) between codes and prior samples",
         &[
             p("epsilon", Ty::Real, R(0.1), Positive, "epsilon is the entropic regularisation; it must be positive"),
             p("iterations", Ty::Int, I(50), Positive, "at least one Sinkhorn iteration is needed"),
@@ -318,29 +361,26 @@ pub(crate) const PENALTIES: &[(&str, &[P])] = &[
             p("tolerance", Ty::Real, R(0.0), NonNegative, "stop when the marginal error is below this; 0 runs exactly `iterations`"),
         ],
     ),
-    (
-        "mmd",
+    b("mmd", "maximum mean discrepancy, unbiased",
         &[
             p("kernel", Ty::Str, S("imq"), OneOf(&["imq", "rbf"]), "inverse multiquadratic (the WAE paper's) or Gaussian"),
             p("sigma", Ty::Real, R(1.0), Positive, "the kernel scale is C = 2 d sigma^2, sigma^2 the prior's variance"),
         ],
     ),
-    ("gan", GAN_PARAMS),
-    (
-        "sliced",
+    b("gan", "adversarial: a latent discriminator against the encoder", GAN_PARAMS),
+    b("sliced", "sliced Wasserstein distance over random directions",
         &[
             p("projections", Ty::Int, I(50), Positive, "the number of random directions must be positive"),
             p("p", Ty::Real, R(2.0), AtLeast(1.0), "W_p needs p >= 1"),
         ],
     ),
-    (
-        "exact",
+    b("exact", "optimal one-to-one assignment (Hungarian algorithm)",
         &[
             p("p", Ty::Real, R(2.0), AtLeast(1.0), "the matching cost |z - w|^p needs p >= 1"),
             p("metric", Ty::Str, S("auto"), OneOf(COST_NAMES), "the ground cost: the space's own metric (auto), or one named"),
         ],
     ),
-    ("kl", &[]),
+    b("kl", "closed-form KL divergence of a Gaussian encoder to a normal prior", &[]),
 ];
 
 pub(crate) const GAN_PARAMS: &[P] = &[
@@ -367,8 +407,9 @@ pub(crate) const GAN_PARAMS: &[P] = &[
     ),
 ];
 
-pub(crate) const OPTIMIZERS: &[(&str, &[P])] = &[(
+pub(crate) const OPTIMIZERS: &[Builtin] = &[b(
     "adam",
+    "Adam",
     &[
         p(
             "lr",
@@ -396,8 +437,13 @@ pub(crate) const OPTIMIZERS: &[(&str, &[P])] = &[(
 
 pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed"];
 
-pub(crate) fn names(table: &[(&'static str, &[P])]) -> Vec<&'static str> {
-    table.iter().map(|(n, _)| *n).collect()
+pub(crate) fn names(table: &[Builtin]) -> Vec<&'static str> {
+    table.iter().map(|b| b.name).collect()
+}
+
+/// The entry of `name` in `table`.
+pub(crate) fn find(table: &'static [Builtin], name: &str) -> Option<&'static Builtin> {
+    table.iter().find(|b| b.name == name)
 }
 
 pub(crate) fn signature(name: &str, params: &[P]) -> String {
@@ -430,4 +476,39 @@ pub(crate) fn call_form<'a>(
         })
         .collect();
     format!("{name}({})", ps.join(", "))
+}
+
+/// One documented built-in, for tools (completion, hover, generated docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// `layer`, `data set`, `transform`, `prior`, `cost`, `penalty` or `optimizer`.
+    pub kind: &'static str,
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// How it is called, with its defaults: `linear(out, bias = true)`.
+    pub signature: String,
+}
+
+/// Every built-in of the catalogue with its doc line and signature.
+pub fn reference() -> Vec<Entry> {
+    let tables: [(&str, &[Builtin]); 7] = [
+        ("layer", LAYERS),
+        ("data set", DATASETS),
+        ("transform", TRANSFORMS),
+        ("prior", PRIORS),
+        ("cost", COSTS),
+        ("penalty", PENALTIES),
+        ("optimizer", OPTIMIZERS),
+    ];
+    tables
+        .iter()
+        .flat_map(|(kind, table)| {
+            table.iter().map(move |b| Entry {
+                kind,
+                name: b.name,
+                doc: b.doc,
+                signature: signature(b.name, b.params),
+            })
+        })
+        .collect()
 }

@@ -61,7 +61,7 @@ fn readme() -> String {
 
 /// Checks one table against one catalogue table; `extra` names documented in the table but
 /// checked elsewhere (component layers).
-fn check_table(heading: &str, catalogue: &[(&str, &[P])], extra: &[(&str, &[P])]) {
+fn check_table(heading: &str, catalogue: &[Builtin], extra: &[Builtin]) {
     let rows = table(&readme(), heading);
     assert!(!rows.is_empty(), "{heading}: empty table");
     let mut seen = vec![];
@@ -70,8 +70,8 @@ fn check_table(heading: &str, catalogue: &[(&str, &[P])], extra: &[(&str, &[P])]
             let params = catalogue
                 .iter()
                 .chain(extra)
-                .find(|(n, _)| n == name)
-                .map(|(_, ps)| *ps)
+                .find(|b| b.name == name)
+                .map(|b| b.params)
                 .unwrap_or_else(|| {
                     panic!("{heading}: the README documents `{name}`, which the catalogue lacks")
                 });
@@ -89,7 +89,7 @@ fn check_table(heading: &str, catalogue: &[(&str, &[P])], extra: &[(&str, &[P])]
             }
         }
     }
-    for (name, _) in catalogue {
+    for name in catalogue.iter().map(|b| b.name) {
         assert!(
             seen.iter().any(|s| s == name),
             "{heading}: `{name}` is in the catalogue but not in the README"
@@ -99,11 +99,7 @@ fn check_table(heading: &str, catalogue: &[(&str, &[P])], extra: &[(&str, &[P])]
 
 #[test]
 fn layers_table_matches_the_catalogue() {
-    check_table(
-        "Layers (",
-        LAYERS,
-        &[("place", PLACEMENT), ("crop", PLACEMENT)],
-    );
+    check_table("Layers (", LAYERS, &[]);
 }
 
 #[test]
@@ -119,11 +115,7 @@ fn penalties_table_matches_the_catalogue() {
 #[test]
 fn a_drifted_row_is_caught() {
     // The checker of this file must fail on a wrong default: `linear(out, bias = false)`.
-    let p = &LAYERS
-        .iter()
-        .find(|(n, _)| *n == "linear")
-        .expect("linear")
-        .1;
+    let p = find(LAYERS, "linear").expect("linear").params;
     let got = listed("`out`, `bias = false`").expect("a list");
     let want: Vec<String> = p.iter().map(documented).collect();
     assert_ne!(got, want);
@@ -143,9 +135,9 @@ fn call_forms_in_the_clause_table_match_the_catalogue() {
             .unwrap_or_else(|| panic!("no `{clause}` row in the clause table"))
     };
     let data = cell("data");
-    for (name, params) in DATASETS.iter().chain(TRANSFORMS) {
+    for &Builtin { name, params, .. } in DATASETS.iter().chain(TRANSFORMS) {
         // fashion_mnist shares mnist's parameters and is written `fashion_mnist(...)`.
-        if *name == "fashion_mnist" {
+        if name == "fashion_mnist" {
             assert!(data.contains("`fashion_mnist(...)`"));
             continue;
         }
@@ -153,11 +145,33 @@ fn call_forms_in_the_clause_table_match_the_catalogue() {
         assert!(data.contains(&form), "the data row lacks `{form}`");
     }
     let train = cell("train");
-    for (name, params) in OPTIMIZERS {
+    for &Builtin { name, params, .. } in OPTIMIZERS {
         let form = signature(name, params);
         assert!(
             train.contains(&format!("`optimizer {form}`")),
             "the train row lacks `{form}`"
         );
     }
+}
+
+#[test]
+fn every_builtin_has_a_doc_line_and_a_unique_name_per_kind() {
+    let all = reference();
+    assert!(all.len() > 30, "{} built-ins", all.len());
+    for e in &all {
+        assert!(
+            !e.doc.trim().is_empty(),
+            "{} `{}` has no doc line",
+            e.kind,
+            e.name
+        );
+        assert!(e.signature.starts_with(e.name), "{e:?}");
+        let same = all
+            .iter()
+            .filter(|o| o.kind == e.kind && o.name == e.name)
+            .count();
+        assert_eq!(same, 1, "{} `{}` is declared {same} times", e.kind, e.name);
+    }
+    let linear = all.iter().find(|e| e.name == "linear").expect("linear");
+    assert_eq!(linear.signature, "linear(out, bias = true)");
 }

@@ -77,13 +77,13 @@ impl<'a> Checker<'a> {
     pub(super) fn lookup(
         &mut self,
         call: &Call,
-        table: &[(&'static str, &'static [P])],
+        table: &'static [Builtin],
         code: Code,
         what: &str,
     ) -> Option<&'static [P]> {
         let name = name_of(call);
-        if let Some((_, ps)) = table.iter().find(|(n, _)| *n == name) {
-            return Some(ps);
+        if let Some(b) = find(table, name) {
+            return Some(b.params);
         }
         let cands = names(table);
         let singular = match what {

@@ -314,7 +314,7 @@ impl<'a> Checker<'a> {
         if self.priors.has(pname) {
             return self.program_latent(name, sp?, space, prior);
         }
-        if !PRIORS.iter().any(|(n, _)| *n == pname) && prior::is_primitive(pname) {
+        if !find(PRIORS, pname).is_some() && prior::is_primitive(pname) {
             let sp = sp?;
             let program = self
                 .priors
@@ -328,7 +328,7 @@ impl<'a> Checker<'a> {
                 space.span(),
             ));
         }
-        let params = if PRIORS.iter().any(|(n, _)| *n == pname) {
+        let params = if find(PRIORS, pname).is_some() {
             self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
         } else {
             self.unknown_prior(prior);

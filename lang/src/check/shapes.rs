@@ -217,7 +217,15 @@ pub(super) fn infer(
             let out = shape.clone();
             (op, out, 0)
         }
-        op => (op, input.clone(), 0),
+        // Element-wise layers keep the shape. Listed by name, so that a new layer must state its
+        // shape rule here. Component layers get their shapes where they are expanded.
+        LayerOp::Relu
+        | LayerOp::LeakyRelu { .. }
+        | LayerOp::Tanh
+        | LayerOp::Sigmoid
+        | LayerOp::Select { .. }
+        | LayerOp::Place { .. }
+        | LayerOp::Crop { .. } => (op, input.clone(), 0),
     };
     Ok(out)
 }

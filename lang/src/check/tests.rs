@@ -94,3 +94,33 @@ fn division_by_zero_in_a_prior_program() {
             .to_string()
     );
 }
+
+/// Every layer of the catalogue has an IR form and a shape rule: each compiles, on the image or
+/// after `flatten`, in an encoder (component layers are covered by tests/ui/ok).
+#[test]
+fn every_catalogue_layer_compiles() {
+    for e in crate::catalogue::reference()
+        .iter()
+        .filter(|e| e.kind == "layer")
+    {
+        let call = match e.name {
+            "select" | "place" | "crop" => continue,
+            "reshape" | "unflatten" => format!("{}(784)", e.name),
+            _ if e.signature.contains("(out") => format!("{}(2)", e.name),
+            _ => e.name.to_string(),
+        };
+        let contexts = [
+            format!("{call} flatten linear(2)"),
+            format!("flatten {call} flatten linear(2)"),
+            format!("flatten {call}"), // a Gaussian head ends the encoder
+        ];
+        let compiles = contexts.iter().any(|encoder| {
+            let src = format!(
+                "data mnist()\nlatent R^2 ~ normal()\nencoder {{ {encoder} }}\n\
+                 generator {{ linear(784) sigmoid reshape(1, 28, 28) }}\npenalty sinkhorn()\n"
+            );
+            !compile_source("case.sae", &src, None).has_errors()
+        });
+        assert!(compiles, "layer `{}` compiles in no context", e.name);
+    }
+}
