@@ -61,6 +61,86 @@ impl<'a> Checker<'a> {
         ok.then_some(out)
     }
 
+    /// What an encoder computes: a component (named), or the whole code; with the span of its
+    /// declaration and whether it is a single space. None after an error (an unknown component);
+    /// Some(None) when the latents are not known.
+    fn encoder_target(
+        &mut self,
+        name: Option<&Ident>,
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+    ) -> Option<Option<(Space, Span, bool)>> {
+        Some(match name {
+            Some(n) => match self.components.iter().find(|(c, ..)| *c == n.name) {
+                Some((_, sp, s)) => Some((*sp, *s, true)),
+                None if latents.is_none() => None,
+                None => {
+                    self.unknown_component(n, "not a component");
+                    return None;
+                }
+            },
+            None => latents.map(|ls| match ls.as_slice() {
+                [(l, s)] => (l.space, *s, true),
+                _ => (
+                    Space::Euclidean {
+                        dim: ls.iter().map(|(l, _)| l.space.dim()).sum(),
+                    },
+                    ls[0].1,
+                    false,
+                ),
+            }),
+        })
+    }
+
+    /// One encoder of a composite code ends on R^d: every component must be Euclidean.
+    fn whole_code_is_euclidean(
+        &mut self,
+        c: &Clause,
+        latents: Option<&Vec<(ir::Latent, Span)>>,
+    ) -> bool {
+        let Some((l, s)) = latents
+            .into_iter()
+            .flatten()
+            .find(|(l, _)| !matches!(l.space, Space::Euclidean { .. }))
+        else {
+            return true;
+        };
+        self.err(
+            Diag::error(
+                Code::EncoderSpace,
+                format!(
+                    "one encoder cannot end on the component `{}` ({})",
+                    l.name, l.space
+                ),
+            )
+            .label(c.keyword, "this encoder computes the whole code")
+            .label(*s, "this component is not Euclidean")
+            .help(format!(
+                "give each component its own encoder, e.g. `encoder {} {{ ... normalize }}`",
+                l.name
+            )),
+        );
+        false
+    }
+
+    /// An error for each latent component without an encoder; whether there was none.
+    fn every_component_encoded(&mut self, done: &[String]) -> bool {
+        let mut ok = true;
+        for (comp, _, lspan) in self.components.clone() {
+            if !done.contains(&comp) {
+                self.err(
+                    Diag::error(
+                        Code::MissingClause,
+                        format!("latent component `{comp}` has no encoder"),
+                    )
+                    .label(lspan, "declared here")
+                    .help(format!("add `encoder {comp} {{ ... }}`")),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+
     /// The encoder clauses: one for the whole code, or one per named component. Each ends on
     /// its space; a component encoder may `crop` at components encoded before it.
     pub(super) fn encoders(
@@ -101,26 +181,9 @@ impl<'a> Checker<'a> {
         let mut out = vec![];
         for (c, name, p) in &cls {
             // The target: a component, or the whole code.
-            let target: Option<(Space, Span, bool)> = match name {
-                Some(n) => match self.components.iter().find(|(c, ..)| *c == n.name) {
-                    Some((_, sp, s)) => Some((*sp, *s, true)),
-                    None if latents.is_none() => None,
-                    None => {
-                        self.unknown_component(n, "not a component");
-                        ok = false;
-                        continue;
-                    }
-                },
-                None => latents.map(|ls| match ls.as_slice() {
-                    [(l, s)] => (l.space, *s, true),
-                    _ => (
-                        Space::Euclidean {
-                            dim: ls.iter().map(|(l, _)| l.space.dim()).sum(),
-                        },
-                        ls[0].1,
-                        false,
-                    ),
-                }),
+            let Some(target) = self.encoder_target(*name, latents) else {
+                ok = false;
+                continue;
             };
             if let Some(n) = name {
                 if done.contains(&n.name) {
@@ -141,24 +204,9 @@ impl<'a> Checker<'a> {
             self.role = Role::Other;
             self.gaussian_placement(&mut flow, target.map(|(sp, s, _)| (sp, s)), true);
             if let Some((space, lspan, single)) = target {
-                if !single {
-                    if let Some((l, s)) = latents
-                        .into_iter()
-                        .flatten()
-                        .find(|(l, _)| !matches!(l.space, Space::Euclidean { .. }))
-                    {
-                        self.err(
-                            Diag::error(
-                                Code::EncoderSpace,
-                                format!("one encoder cannot end on the component `{}` ({})", l.name, l.space),
-                            )
-                            .label(c.keyword, "this encoder computes the whole code")
-                            .label(*s, "this component is not Euclidean")
-                            .help(format!("give each component its own encoder, e.g. `encoder {} {{ ... normalize }}`", l.name)),
-                        );
-                        ok = false;
-                        continue;
-                    }
+                if !single && !self.whole_code_is_euclidean(c, latents) {
+                    ok = false;
+                    continue;
                 }
                 if flow.shape.is_some() {
                     self.project(&mut flow, space, lspan, p.span);
@@ -184,19 +232,7 @@ impl<'a> Checker<'a> {
             }
         }
         if !named.is_empty() {
-            for (comp, _, lspan) in self.components.clone() {
-                if !done.contains(&comp) {
-                    self.err(
-                        Diag::error(
-                            Code::MissingClause,
-                            format!("latent component `{comp}` has no encoder"),
-                        )
-                        .label(lspan, "declared here")
-                        .help(format!("add `encoder {comp} {{ ... }}`")),
-                    );
-                    ok = false;
-                }
-            }
+            ok &= self.every_component_encoded(&done);
         }
         ok.then_some(out)
     }
@@ -314,19 +350,12 @@ impl<'a> Checker<'a> {
         if self.priors.has(pname) {
             return self.program_latent(name, sp?, space, prior);
         }
-        if !find(PRIORS, pname).is_some() && prior::is_primitive(pname) {
+        if find(PRIORS, pname).is_none() && prior::is_primitive(pname) {
             let sp = sp?;
             let program = self
                 .priors
                 .primitive(prior, sp, space.span(), &mut self.diags)?;
-            return Some((
-                ir::Latent {
-                    name: name.unwrap_or("z").to_string(),
-                    space: sp,
-                    prior: ir::Prior::Program(program),
-                },
-                space.span(),
-            ));
+            return Some(self.latent_of(name, sp, ir::Prior::Program(program), space));
         }
         let params = if find(PRIORS, pname).is_some() {
             self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
@@ -399,14 +428,25 @@ impl<'a> Checker<'a> {
             self.prior_space_mismatch(pname, needs, sp, prior, space);
             return None;
         }
-        Some((
+        Some(self.latent_of(name, sp, prior_ir, space))
+    }
+
+    /// A checked latent component with the span of its space.
+    fn latent_of(
+        &self,
+        name: Option<&str>,
+        space: Space,
+        prior: ir::Prior,
+        at: &SpaceExpr,
+    ) -> (ir::Latent, Span) {
+        (
             ir::Latent {
                 name: name.unwrap_or("z").to_string(),
-                space: sp,
-                prior: prior_ir,
+                space,
+                prior,
             },
-            space.span(),
-        ))
+            at.span(),
+        )
     }
 
     /// The error for a built-in prior on a space it does not live on (`needs`: R, S or simplex).

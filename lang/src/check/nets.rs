@@ -106,16 +106,15 @@ impl<'a> Checker<'a> {
         ok.then_some(out)
     }
 
-    /// `select(c)`, `place(c, size)` (generator) and `crop(c, size)` (encoder): layers that read
-    /// the latent component `c`.
-    pub(super) fn component_layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
+    /// The component a component layer names first (`place(where, ...)`).
+    fn component_arg(&mut self, call: &Call) -> Option<Ident> {
         let name = name_of(call);
         let usage = match name {
             "select" => "select(COMPONENT)",
             "place" => "place(COMPONENT, size = 64, shift = 0.3, zoom = 0.2)",
             _ => "crop(COMPONENT, size = 28, shift = 0.3, zoom = 0.2)",
         };
-        let comp = match call.args.first() {
+        match call.args.first() {
             Some(Arg {
                 name: None,
                 value:
@@ -124,7 +123,7 @@ impl<'a> Checker<'a> {
                         ..
                     },
                 ..
-            }) if !c.parens => c.name.clone(),
+            }) if !c.parens => Some(c.name.clone()),
             _ => {
                 self.err(
                     Diag::error(
@@ -134,9 +133,57 @@ impl<'a> Checker<'a> {
                     .label(call.span, "no component named")
                     .help(format!("write `{usage}`")),
                 );
-                flow.shape = None;
-                return;
+                None
             }
+        }
+    }
+
+    /// Whether component layer `name` may use component `index` here: `select` and `place` in
+    /// the generator, `crop` in an encoder after that component's own; `place` and `crop` need a
+    /// position of 3 coordinates.
+    fn component_usable(&mut self, name: &str, comp: &Ident, index: usize, at: Span) -> bool {
+        let (cname, space, lspan) = self.components[index].clone();
+        let wrong_place = match (&self.role, name) {
+            (Role::Generator, "select" | "place") => None,
+            (Role::Encoder(done), "crop") if done.contains(&cname) => None,
+            (Role::Encoder(_), "crop") => Some(format!(
+                "`crop({cname})` needs `{cname}` encoded first: put `encoder {cname} {{ ... }}` before this encoder"
+            )),
+            (_, "crop") => Some("`crop` cuts a window out of the data in an encoder".to_string()),
+            _ => Some(format!("`{name}` reads the code, so it belongs in the generator")),
+        };
+        if let Some(help) = wrong_place {
+            self.err(
+                Diag::error(
+                    Code::LayerInput,
+                    format!("`{name}({cname})` cannot be used here"),
+                )
+                .label(at, "here")
+                .help(help),
+            );
+            return false;
+        }
+        if name != "select" && space.dim() != 3 {
+            self.err(
+                Diag::error(
+                    Code::LatentShape,
+                    format!("`{name}` needs a component of 3 coordinates (x, y, log-scale); `{cname}` has {}", space.dim()),
+                )
+                .label(comp.span, "not a position")
+                .label(lspan, format!("{space}")),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// `select(c)`, `place(c, size)` (generator) and `crop(c, size)` (encoder): layers that read
+    /// the latent component `c`.
+    pub(super) fn component_layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
+        let name = name_of(call);
+        let Some(comp) = self.component_arg(call) else {
+            flow.shape = None;
+            return;
         };
         let rest = Call {
             args: call.args[1..].to_vec(),
@@ -157,41 +204,12 @@ impl<'a> Checker<'a> {
             flow.shape = None;
             return;
         };
-        let (cname, space, lspan) = self.components[index].clone();
+        let (cname, space, _) = self.components[index].clone();
         let offset: i64 = self.components[..index]
             .iter()
             .map(|(_, s, _)| s.dim())
             .sum();
-        let wrong_place = match (&self.role, name) {
-            (Role::Generator, "select" | "place") => None,
-            (Role::Encoder(done), "crop") if done.contains(&cname) => None,
-            (Role::Encoder(_), "crop") => Some(format!(
-                "`crop({cname})` needs `{cname}` encoded first: put `encoder {cname} {{ ... }}` before this encoder"
-            )),
-            (_, "crop") => Some("`crop` cuts a window out of the data in an encoder".to_string()),
-            _ => Some(format!("`{name}` reads the code, so it belongs in the generator")),
-        };
-        if let Some(help) = wrong_place {
-            self.err(
-                Diag::error(
-                    Code::LayerInput,
-                    format!("`{name}({cname})` cannot be used here"),
-                )
-                .label(at, "here")
-                .help(help),
-            );
-            flow.shape = None;
-            return;
-        }
-        if name != "select" && space.dim() != 3 {
-            self.err(
-                Diag::error(
-                    Code::LatentShape,
-                    format!("`{name}` needs a component of 3 coordinates (x, y, log-scale); `{cname}` has {}", space.dim()),
-                )
-                .label(comp.span, "not a position")
-                .label(lspan, format!("{space}")),
-            );
+        if !self.component_usable(name, &comp, index, at) {
             flow.shape = None;
             return;
         }
@@ -255,6 +273,94 @@ impl<'a> Checker<'a> {
         flow.shape = Some(output);
     }
 
+    /// `reshape(64, 7, 7)` / `unflatten(...)`: positive sizes, positional only.
+    fn reshape_op(&mut self, call: &Call, env: &Env) -> Option<LayerOp> {
+        let name = name_of(call);
+        let mut dims = vec![];
+        for a in &call.args {
+            if let Some(n) = &a.name {
+                self.err(
+                    Diag::error(
+                        Code::UnknownParameter,
+                        format!("`{name}` takes sizes only, not `{}`", n.name),
+                    )
+                    .label(n.span, "named argument")
+                    .help(format!("write the sizes in order, e.g. `{name}(64, 7, 7)`")),
+                );
+                return None;
+            }
+            let spec = p("size", Ty::Int, REQ, Positive, SIZE);
+            match self
+                .eval(&a.value, env)
+                .and_then(|v| self.typed(v, &spec, a.value.span, name))
+            {
+                Some(Value::Int(d)) => dims.push(d),
+                _ => return None,
+            }
+        }
+        if dims.is_empty() {
+            self.err(
+                Diag::error(
+                    Code::MissingArgument,
+                    format!("`{name}` needs the target sizes"),
+                )
+                .label(call.span, "no sizes")
+                .help(format!("e.g. `{name}(64, 7, 7)`")),
+            );
+            return None;
+        }
+        Some(LayerOp::Reshape { shape: dims })
+    }
+
+    /// A built-in layer's IR form from its bound arguments; the sizes that depend on the input
+    /// are filled in by shape inference.
+    fn layer_op(&mut self, call: &Call, env: &Env) -> Option<LayerOp> {
+        let name = name_of(call);
+        let params = find(LAYERS, name).map_or(&[][..], |b| b.params);
+        let b = self.bind(call, params, env)?;
+        Some(match name {
+            "linear" => LayerOp::Linear {
+                input: 0,
+                output: b.int("out"),
+                bias: b.bool("bias"),
+            },
+            "conv2d" => LayerOp::Conv2d {
+                input: 0,
+                output: b.int("out"),
+                kernel: b.int("kernel"),
+                stride: b.int("stride"),
+                padding: b.int("padding"),
+                bias: b.bool("bias"),
+            },
+            "conv_transpose2d" => LayerOp::ConvTranspose2d {
+                input: 0,
+                output: b.int("out"),
+                kernel: b.int("kernel"),
+                stride: b.int("stride"),
+                padding: b.int("padding"),
+                output_padding: b.int("output_padding"),
+                bias: b.bool("bias"),
+            },
+            "batch_norm" => LayerOp::BatchNorm { features: 0 },
+            "relu" => LayerOp::Relu,
+            "leaky_relu" => LayerOp::LeakyRelu {
+                slope: b.real("slope"),
+            },
+            "tanh" => LayerOp::Tanh,
+            "sigmoid" => LayerOp::Sigmoid,
+            "softmax" => LayerOp::Softmax,
+            "flatten" => LayerOp::Flatten,
+            "gaussian" => LayerOp::Gaussian {
+                input: 0,
+                output: b.int("out"),
+            },
+            "normalize" => LayerOp::Normalize,
+            // Every other name of the catalogue is handled before (component layers, reshape);
+            // check::tests compiles every layer, so this is unreachable from any input.
+            other => panic!("internal error: layer `{other}` has no IR form"),
+        })
+    }
+
     pub(super) fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
         let name = name_of(call);
         if matches!(name, "select" | "place" | "crop") {
@@ -262,94 +368,13 @@ impl<'a> Checker<'a> {
             return;
         }
         let op = if name == "reshape" || name == "unflatten" {
-            let mut dims = vec![];
-            for a in &call.args {
-                if let Some(n) = &a.name {
-                    self.err(
-                        Diag::error(
-                            Code::UnknownParameter,
-                            format!("`{name}` takes sizes only, not `{}`", n.name),
-                        )
-                        .label(n.span, "named argument")
-                        .help(format!("write the sizes in order, e.g. `{name}(64, 7, 7)`")),
-                    );
-                    flow.shape = None;
-                    return;
-                }
-                let spec = p("size", Ty::Int, REQ, Positive, SIZE);
-                match self
-                    .eval(&a.value, env)
-                    .and_then(|v| self.typed(v, &spec, a.value.span, name))
-                {
-                    Some(Value::Int(d)) => dims.push(d),
-                    _ => {
-                        flow.shape = None;
-                        return;
-                    }
-                }
-            }
-            if dims.is_empty() {
-                self.err(
-                    Diag::error(
-                        Code::MissingArgument,
-                        format!("`{name}` needs the target sizes"),
-                    )
-                    .label(call.span, "no sizes")
-                    .help(format!("e.g. `{name}(64, 7, 7)`")),
-                );
-                flow.shape = None;
-                return;
-            }
-            LayerOp::Reshape { shape: dims }
+            self.reshape_op(call, env)
         } else {
-            let params = find(LAYERS, name).map_or(&[][..], |b| b.params);
-            let Some(b) = self.bind(call, params, env) else {
-                flow.shape = None;
-                return;
-            };
-            let op = match name {
-                "linear" => LayerOp::Linear {
-                    input: 0,
-                    output: b.int("out"),
-                    bias: b.bool("bias"),
-                },
-                "conv2d" => LayerOp::Conv2d {
-                    input: 0,
-                    output: b.int("out"),
-                    kernel: b.int("kernel"),
-                    stride: b.int("stride"),
-                    padding: b.int("padding"),
-                    bias: b.bool("bias"),
-                },
-                "conv_transpose2d" => LayerOp::ConvTranspose2d {
-                    input: 0,
-                    output: b.int("out"),
-                    kernel: b.int("kernel"),
-                    stride: b.int("stride"),
-                    padding: b.int("padding"),
-                    output_padding: b.int("output_padding"),
-                    bias: b.bool("bias"),
-                },
-                "batch_norm" => LayerOp::BatchNorm { features: 0 },
-                "relu" => LayerOp::Relu,
-                "leaky_relu" => LayerOp::LeakyRelu {
-                    slope: b.real("slope"),
-                },
-                "tanh" => LayerOp::Tanh,
-                "sigmoid" => LayerOp::Sigmoid,
-                "softmax" => LayerOp::Softmax,
-                "flatten" => LayerOp::Flatten,
-                "gaussian" => LayerOp::Gaussian {
-                    input: 0,
-                    output: b.int("out"),
-                },
-                "normalize" => LayerOp::Normalize,
-                // Every other name of the catalogue is handled above (component layers, reshape);
-                // catalogue::tests and check::tests compile every layer, so this is unreachable
-                // from any input.
-                other => panic!("internal error: layer `{other}` has no IR form"),
-            };
-            op
+            self.layer_op(call, env)
+        };
+        let Some(op) = op else {
+            flow.shape = None;
+            return;
         };
         let Some(input) = flow.shape.clone() else {
             return;
