@@ -231,8 +231,6 @@ const NOT_YET_SPLIT: &[&str] = &[
     "lang/src/check/args.rs:typed",
     "lang/src/check/objective.rs:penalties",
     "lang/src/check/settings.rs:train",
-    "lang/src/prior/body.rs:bind",
-    "lang/src/prior/body.rs:body",
     "lang/src/prior/expr.rs:index",
     "src/eval/geodesic.rs:geodesic",
     "src/eval/mod.rs:evaluate",

@@ -3,97 +3,75 @@
 
 use super::values::*;
 use super::*;
+use crate::syntax::Ident;
 
 impl<'p, 'a> Inst<'p, 'a> {
-    /// Binds a call's arguments to a definition's parameters; arguments must be constants.
-    pub(super) fn bind(
+    /// The parameter an argument of a prior call fills: by name, or the next position.
+    fn param_slot(
         &mut self,
         def: &PriorDef,
-        args: &[(&Arg, Val)],
+        a: &Arg,
+        positional: &mut usize,
+        total: usize,
+    ) -> Option<usize> {
+        match &a.name {
+            None => {
+                let i = *positional;
+                *positional += 1;
+                if i >= def.params.len() {
+                    self.err(
+                        Diag::error(
+                            Code::ArgCount,
+                            format!(
+                                "`{}` takes {} arguments, found {}",
+                                def.name.name,
+                                def.params.len(),
+                                total
+                            ),
+                        )
+                        .label(a.span, "one argument too many")
+                        .label(def.name.span, "defined here"),
+                    );
+                    return None;
+                }
+                Some(i)
+            }
+            Some(n) => match def.params.iter().position(|p| p.name.name == n.name) {
+                Some(i) => Some(i),
+                None => {
+                    let names: Vec<&str> =
+                        def.params.iter().map(|p| p.name.name.as_str()).collect();
+                    let help = match did_you_mean(&n.name, names.iter().copied()) {
+                        Some(c) => format!(
+                            "did you mean `{c}`? `{}` takes {}",
+                            def.name.name,
+                            names.join(", ")
+                        ),
+                        None => format!("`{}` takes {}", def.name.name, names.join(", ")),
+                    };
+                    self.err(
+                        Diag::error(
+                            Code::UnknownParameter,
+                            format!("`{}` has no parameter `{}`", def.name.name, n.name),
+                        )
+                        .label(n.span, "unknown parameter")
+                        .help(help),
+                    );
+                    return None;
+                }
+            },
+        }
+    }
+
+    /// The bound values in parameter order, defaults evaluated, each checked against its
+    /// declared type; None after an error.
+    fn fill_params(
+        &mut self,
+        def: &PriorDef,
+        slots: Vec<Option<(Val, Span)>>,
         site: Span,
     ) -> Option<Vec<(String, Val)>> {
-        let mut slots: Vec<Option<(Val, Span)>> = vec![None; def.params.len()];
         let mut ok = true;
-        let mut positional = 0;
-        for (a, v) in args {
-            let i = match &a.name {
-                None => {
-                    let i = positional;
-                    positional += 1;
-                    if i >= def.params.len() {
-                        self.err(
-                            Diag::error(
-                                Code::ArgCount,
-                                format!(
-                                    "`{}` takes {} arguments, found {}",
-                                    def.name.name,
-                                    def.params.len(),
-                                    args.len()
-                                ),
-                            )
-                            .label(a.span, "one argument too many")
-                            .label(def.name.span, "defined here"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    i
-                }
-                Some(n) => match def.params.iter().position(|p| p.name.name == n.name) {
-                    Some(i) => i,
-                    None => {
-                        let names: Vec<&str> =
-                            def.params.iter().map(|p| p.name.name.as_str()).collect();
-                        let help = match did_you_mean(&n.name, names.iter().copied()) {
-                            Some(c) => format!(
-                                "did you mean `{c}`? `{}` takes {}",
-                                def.name.name,
-                                names.join(", ")
-                            ),
-                            None => format!("`{}` takes {}", def.name.name, names.join(", ")),
-                        };
-                        self.err(
-                            Diag::error(
-                                Code::UnknownParameter,
-                                format!("`{}` has no parameter `{}`", def.name.name, n.name),
-                            )
-                            .label(n.span, "unknown parameter")
-                            .help(help),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                },
-            };
-            if slots[i].is_some() {
-                self.err(
-                    Diag::error(
-                        Code::DuplicateArgument,
-                        format!("`{}` is given twice", def.params[i].name.name),
-                    )
-                    .label(a.span, "given again here"),
-                );
-                ok = false;
-                continue;
-            }
-            if !matches!(v, Val::Const { .. }) {
-                self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "the arguments of prior `{}` must be constants, found {}",
-                            def.name.name,
-                            v.describe()
-                        ),
-                    )
-                    .label(a.value.span, "not known when the model is compiled")
-                    .help("a prior's parameters fix its shape and space, so they are constants; to use a random value, write the statements inline"),
-                );
-                ok = false;
-                continue;
-            }
-            slots[i] = Some((v.clone(), a.value.span));
-        }
         let mut out = vec![];
         for (p, slot) in def.params.iter().zip(slots) {
             let (v, span) = match slot {
@@ -148,6 +126,54 @@ impl<'p, 'a> Inst<'p, 'a> {
             out.push((p.name.name.clone(), v));
         }
         ok.then_some(out)
+    }
+
+    /// Binds a call's arguments to a definition's parameters; arguments must be constants.
+    pub(super) fn bind(
+        &mut self,
+        def: &PriorDef,
+        args: &[(&Arg, Val)],
+        site: Span,
+    ) -> Option<Vec<(String, Val)>> {
+        let mut slots: Vec<Option<(Val, Span)>> = vec![None; def.params.len()];
+        let mut ok = true;
+        let mut positional = 0;
+        for (a, v) in args {
+            let Some(i) = self.param_slot(def, a, &mut positional, args.len()) else {
+                ok = false;
+                continue;
+            };
+            if slots[i].is_some() {
+                self.err(
+                    Diag::error(
+                        Code::DuplicateArgument,
+                        format!("`{}` is given twice", def.params[i].name.name),
+                    )
+                    .label(a.span, "given again here"),
+                );
+                ok = false;
+                continue;
+            }
+            if !matches!(v, Val::Const { .. }) {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "the arguments of prior `{}` must be constants, found {}",
+                            def.name.name,
+                            v.describe()
+                        ),
+                    )
+                    .label(a.value.span, "not known when the model is compiled")
+                    .help("a prior's parameters fix its shape and space, so they are constants; to use a random value, write the statements inline"),
+                );
+                ok = false;
+                continue;
+            }
+            slots[i] = Some((v.clone(), a.value.span));
+        }
+        let out = self.fill_params(def, slots, site);
+        ok.then_some(out?)
     }
 
     /// Runs a definition's statements with bound parameters: the returned value and the space.
@@ -212,6 +238,98 @@ impl<'p, 'a> Inst<'p, 'a> {
         out
     }
 
+    /// One draw (`x ~ d`) or binding (`x = e`): evaluated, named, bound once. False after an
+    /// error (the name is then bound to nothing, so that its uses are not reported again).
+    fn statement(&mut self, draw: bool, name: &Ident, e: &Expr, env: &mut Scope) -> bool {
+        let start = self.instrs.len();
+        let v = self.expr(e, env);
+        let v = match (draw, v) {
+            (_, None) => None,
+            (true, Some(Val::Dist(d))) => self.draw(&d, &name.name),
+            (true, Some(v)) => {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!(
+                            "`~` draws from a distribution, but this is {}",
+                            v.describe()
+                        ),
+                    )
+                    .label(e.span, "not a distribution")
+                    .help(format!("bind a value with `=`: `{} = ...`", name.name)),
+                );
+                None
+            }
+            (_, Some(v)) => Some(v),
+        };
+        let Some(v) = v else {
+            env.entry(name.name.clone()).or_insert(Binding {
+                val: None,
+                span: name.span,
+                used: true,
+                param: false,
+            });
+            return false;
+        };
+        // The register computed by this statement takes the variable's name.
+        if let Val::Reg { reg, .. } = &v {
+            if *reg >= start {
+                self.instrs[*reg].name = name.name.clone();
+            }
+        }
+        if let Some(prev) = env.get(&name.name) {
+            let what = if prev.param {
+                "a parameter"
+            } else {
+                "a variable"
+            };
+            self.err(
+                Diag::error(
+                    Code::DuplicateDefinition,
+                    format!("`{}` is already {what} of this prior", name.name),
+                )
+                .label(name.span, "bound again here")
+                .label(prev.span, "first bound here")
+                .help("names in a prior program are bound once; choose a new name"),
+            );
+            return false;
+        }
+        env.insert(
+            name.name.clone(),
+            Binding {
+                val: Some(v),
+                span: name.span,
+                used: false,
+                param: false,
+            },
+        );
+        true
+    }
+
+    /// A warning for each parameter or variable never used, in source order (not after an
+    /// error, when names may look unused only because their users failed).
+    fn warn_unused(&mut self, env: &Scope) {
+        let mut unused: Vec<(&String, &Binding)> = env
+            .iter()
+            .filter(|(n, b)| !b.used && !n.starts_with('_'))
+            .collect();
+        unused.sort_by_key(|(_, b)| b.span.start);
+        let warnings: Vec<Diag> = unused
+            .into_iter()
+            .map(|(n, b)| {
+                let what = if b.param { "parameter" } else { "variable" };
+                Diag::warning(Code::UnusedVariable, format!("{what} `{n}` is never used"))
+                    .label(b.span, "never used")
+                    .help(format!(
+                        "remove it, or start its name with `_` (`_{n}`) to keep it"
+                    ))
+            })
+            .collect();
+        for w in warnings {
+            self.err(w);
+        }
+    }
+
     pub(super) fn body(&mut self, def: &PriorDef, env: &mut Scope) -> Option<(Val, Space)> {
         let space = self.space(&def.space, env);
         let mut result: Option<(Val, Span)> = None;
@@ -229,70 +347,8 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
             match &st.kind {
                 StmtKind::Draw(name, e) | StmtKind::Let(name, e) => {
-                    let start = self.instrs.len();
-                    let v = self.expr(e, env);
-                    let v = match (&st.kind, v) {
-                        (_, None) => None,
-                        (StmtKind::Draw(..), Some(Val::Dist(d))) => self.draw(&d, &name.name),
-                        (StmtKind::Draw(..), Some(v)) => {
-                            self.err(
-                                Diag::error(
-                                    Code::ArgType,
-                                    format!(
-                                        "`~` draws from a distribution, but this is {}",
-                                        v.describe()
-                                    ),
-                                )
-                                .label(e.span, "not a distribution")
-                                .help(format!("bind a value with `=`: `{} = ...`", name.name)),
-                            );
-                            None
-                        }
-                        (_, Some(v)) => Some(v),
-                    };
-                    let Some(v) = v else {
-                        failed = true;
-                        env.entry(name.name.clone()).or_insert(Binding {
-                            val: None,
-                            span: name.span,
-                            used: true,
-                            param: false,
-                        });
-                        continue;
-                    };
-                    // The register computed by this statement takes the variable's name.
-                    if let Val::Reg { reg, .. } = &v {
-                        if *reg >= start {
-                            self.instrs[*reg].name = name.name.clone();
-                        }
-                    }
-                    if let Some(prev) = env.get(&name.name) {
-                        let what = if prev.param {
-                            "a parameter"
-                        } else {
-                            "a variable"
-                        };
-                        self.err(
-                            Diag::error(
-                                Code::DuplicateDefinition,
-                                format!("`{}` is already {what} of this prior", name.name),
-                            )
-                            .label(name.span, "bound again here")
-                            .label(prev.span, "first bound here")
-                            .help("names in a prior program are bound once; choose a new name"),
-                        );
-                        failed = true;
-                        continue;
-                    }
-                    env.insert(
-                        name.name.clone(),
-                        Binding {
-                            val: Some(v),
-                            span: name.span,
-                            used: false,
-                            param: false,
-                        },
-                    );
+                    let draw = matches!(st.kind, StmtKind::Draw(..));
+                    failed |= !self.statement(draw, name, e, env);
                 }
                 StmtKind::Return(e) => match self.expr(e, env) {
                     Some(v) => result = Some((v, e.span)),
@@ -303,26 +359,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                 },
             }
         }
-        // Unused names, in source order.
-        // (After an error, names may look unused only because their users failed.)
-        let mut unused: Vec<(&String, &Binding)> = env
-            .iter()
-            .filter(|(n, b)| !failed && !b.used && !n.starts_with('_'))
-            .collect();
-        unused.sort_by_key(|(_, b)| b.span.start);
-        let warnings: Vec<Diag> = unused
-            .into_iter()
-            .map(|(n, b)| {
-                let what = if b.param { "parameter" } else { "variable" };
-                Diag::warning(Code::UnusedVariable, format!("{what} `{n}` is never used"))
-                    .label(b.span, "never used")
-                    .help(format!(
-                        "remove it, or start its name with `_` (`_{n}`) to keep it"
-                    ))
-            })
-            .collect();
-        for w in warnings {
-            self.err(w);
+        if !failed {
+            self.warn_unused(env);
         }
         let Some((val, rspan)) = result else {
             self.err(
