@@ -228,9 +228,7 @@ fn the_stages_form_no_cycle() {
 /// them becomes short (take it off the list) or when a new long function appears without a
 /// `// long:` reason (a dispatch with one arm per variant is such a reason).
 const NOT_YET_SPLIT: &[&str] = &[
-    "lang/src/check/args.rs:typed",
     "lang/src/check/objective.rs:penalties",
-    "lang/src/check/settings.rs:train",
     "lang/src/prior/expr.rs:index",
     "src/eval/geodesic.rs:geodesic",
     "src/eval/mod.rs:evaluate",

@@ -435,7 +435,44 @@ pub(crate) const OPTIMIZERS: &[Builtin] = &[b(
     ],
 )];
 
+/// The settings of a `train { ... }` clause besides `optimizer` (an [`OPTIMIZERS`] call), with
+/// their defaults.
+pub(crate) const TRAIN_SETTINGS: &[P] = &[
+    p("batch", Ty::Int, I(128), Positive, SIZE),
+    p("epochs", Ty::Int, I(10), Positive, SIZE),
+    p(
+        "seed",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "seeds are non-negative integers",
+    ),
+];
+
+/// Every name a `train` clause accepts.
 pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed"];
+
+/// The default of an integer parameter of `params`.
+pub(crate) fn default_int(params: &[P], name: &str) -> Option<i64> {
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| match p.default {
+            I(i) => Some(i),
+            _ => None,
+        })
+}
+
+/// The default of a real parameter of `params`.
+pub(crate) fn default_real(params: &[P], name: &str) -> Option<f64> {
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| match p.default {
+            R(r) => Some(r),
+            _ => None,
+        })
+}
 
 pub(crate) fn names(table: &[Builtin]) -> Vec<&'static str> {
     table.iter().map(|b| b.name).collect()

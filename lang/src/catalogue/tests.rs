@@ -145,6 +145,14 @@ fn call_forms_in_the_clause_table_match_the_catalogue() {
         assert!(data.contains(&form), "the data row lacks `{form}`");
     }
     let train = cell("train");
+    for p in TRAIN_SETTINGS {
+        let form = format!(
+            "`{} {}`",
+            p.name,
+            documented(p).rsplit(' ').next().unwrap_or("")
+        );
+        assert!(train.contains(&form), "the train row lacks {form}");
+    }
     for &Builtin { name, params, .. } in OPTIMIZERS {
         let form = signature(name, params);
         assert!(

@@ -231,6 +231,50 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// The range check of a typed value; the error says the range and why it holds.
+    fn in_range(&mut self, v: &Value, spec: &P, span: Span, owner: &str) -> Option<()> {
+        let bad = match (&spec.range, v) {
+            (Positive, v) => v.as_f64().is_some_and(|x| !(x > 0.0)),
+            (NonNegative, v) => v.as_f64().is_some_and(|x| !(x >= 0.0)),
+            (AtLeast(m), v) => v.as_f64().is_some_and(|x| !(x >= *m)),
+            (Fraction, v) => v.as_f64().is_some_and(|x| !(0.0..1.0).contains(&x)),
+            (OneOf(opts), Value::Str(s)) => !opts.contains(&s.as_str()),
+            _ => false,
+        };
+        if bad {
+            let shown = match v {
+                Value::Int(i) => i.to_string(),
+                Value::Real(r) => ir::num(*r),
+                Value::Str(s) => format!("\"{s}\""),
+                _ => String::new(),
+            };
+            let need = match spec.range {
+                Positive => "> 0".to_string(),
+                NonNegative => ">= 0".to_string(),
+                AtLeast(m) => format!(">= {}", ir::num(m)),
+                Fraction => "in [0, 1)".to_string(),
+                OneOf(opts) => format!(
+                    "one of {}",
+                    opts.iter()
+                        .map(|o| format!("\"{o}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Range::Any => String::new(),
+            };
+            self.err(
+                Diag::error(
+                    Code::InvalidValue,
+                    format!("`{}` of `{owner}` must be {need}, found {shown}", spec.name),
+                )
+                .label(span, format!("must be {need}"))
+                .help(spec.why),
+            );
+            return None;
+        }
+        Some(())
+    }
+
     /// Checks a value's type and range against a parameter.
     pub(super) fn typed(&mut self, v: Value, spec: &P, span: Span, owner: &str) -> Option<Value> {
         let v = match (spec.ty, v) {
@@ -302,45 +346,7 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
-        let bad = match (&spec.range, &v) {
-            (Positive, v) => v.as_f64().is_some_and(|x| !(x > 0.0)),
-            (NonNegative, v) => v.as_f64().is_some_and(|x| !(x >= 0.0)),
-            (AtLeast(m), v) => v.as_f64().is_some_and(|x| !(x >= *m)),
-            (Fraction, v) => v.as_f64().is_some_and(|x| !(0.0..1.0).contains(&x)),
-            (OneOf(opts), Value::Str(s)) => !opts.contains(&s.as_str()),
-            _ => false,
-        };
-        if bad {
-            let shown = match &v {
-                Value::Int(i) => i.to_string(),
-                Value::Real(r) => ir::num(*r),
-                Value::Str(s) => format!("\"{s}\""),
-                _ => String::new(),
-            };
-            let need = match spec.range {
-                Positive => "> 0".to_string(),
-                NonNegative => ">= 0".to_string(),
-                AtLeast(m) => format!(">= {}", ir::num(m)),
-                Fraction => "in [0, 1)".to_string(),
-                OneOf(opts) => format!(
-                    "one of {}",
-                    opts.iter()
-                        .map(|o| format!("\"{o}\""))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                Range::Any => String::new(),
-            };
-            self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("`{}` of `{owner}` must be {need}, found {shown}", spec.name),
-                )
-                .label(span, format!("must be {need}"))
-                .help(spec.why),
-            );
-            return None;
-        }
+        self.in_range(&v, spec, span, owner)?;
         Some(v)
     }
 }

@@ -7,16 +7,7 @@ use crate::catalogue::*;
 
 impl<'a> Checker<'a> {
     pub(super) fn train(&mut self, cl: Option<&Clause>) -> Option<ir::TrainConfig> {
-        let mut t = ir::TrainConfig {
-            optimizer: ir::Adam {
-                lr: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-            },
-            batch: 128,
-            epochs: 10,
-            seed: 0,
-        };
+        let mut t = default_train();
         let Some(cl) = cl else { return Some(t) };
         let ClauseKind::Train(settings) = &cl.kind else {
             return None;
@@ -36,63 +27,13 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
-            match name.name.as_str() {
-                "optimizer" => {
-                    let ExprKind::Call(call) = &value.kind else {
-                        self.err(
-                            Diag::error(
-                                Code::ArgType,
-                                "the optimizer is written as a call, e.g. `adam(lr = 1e-3)`",
-                            )
-                            .label(value.span, "not an optimizer"),
-                        );
-                        ok = false;
-                        continue;
-                    };
-                    match self
-                        .lookup(call, OPTIMIZERS, Code::UnknownOptimizer, "optimizers")
-                        .and_then(|ps| self.bind(call, ps, &Env::new()))
-                    {
-                        Some(b) => {
-                            t.optimizer = ir::Adam {
-                                lr: b.real("lr"),
-                                beta1: b.real("beta1"),
-                                beta2: b.real("beta2"),
-                            }
-                        }
-                        None => ok = false,
-                    }
-                }
-                s @ ("batch" | "epochs" | "seed") => {
-                    let range = if s == "seed" { NonNegative } else { Positive };
-                    let sname: &'static str = match s {
-                        "batch" => "batch",
-                        "epochs" => "epochs",
-                        _ => "seed",
-                    };
-                    let spec = p(
-                        sname,
-                        Ty::Int,
-                        REQ,
-                        range,
-                        if s == "seed" {
-                            "seeds are non-negative integers"
-                        } else {
-                            SIZE
-                        },
-                    );
-                    match self
-                        .eval(value, &Env::new())
-                        .and_then(|v| self.typed(v, &spec, value.span, s))
-                    {
-                        Some(Value::Int(v)) => match s {
-                            "batch" => t.batch = v,
-                            "epochs" => t.epochs = v,
-                            _ => t.seed = v,
-                        },
-                        _ => ok = false,
-                    }
-                }
+            let set = match name.name.as_str() {
+                "optimizer" => self.optimizer(value).map(|o| t.optimizer = o),
+                s @ ("batch" | "epochs" | "seed") => self.int_setting(s, value).map(|v| match s {
+                    "batch" => t.batch = v,
+                    "epochs" => t.epochs = v,
+                    _ => t.seed = v,
+                }),
                 other => {
                     self.err(
                         Diag::error(
@@ -102,9 +43,10 @@ impl<'a> Checker<'a> {
                         .label(name.span, "not a setting")
                         .help(unknown_help(other, "settings", SETTINGS)),
                     );
-                    ok = false;
+                    None
                 }
-            }
+            };
+            ok &= set.is_some();
         }
         if t.batch < 2 && ok {
             let span = seen.get("batch").copied().unwrap_or(cl.keyword);
@@ -118,5 +60,55 @@ impl<'a> Checker<'a> {
         ok.then_some(t)
     }
 
+    /// `optimizer adam(...)`.
+    fn optimizer(&mut self, value: &Expr) -> Option<ir::Adam> {
+        let ExprKind::Call(call) = &value.kind else {
+            self.err(
+                Diag::error(
+                    Code::ArgType,
+                    "the optimizer is written as a call, e.g. `adam(lr = 1e-3)`",
+                )
+                .label(value.span, "not an optimizer"),
+            );
+            return None;
+        };
+        let params = self.lookup(call, OPTIMIZERS, Code::UnknownOptimizer, "optimizers")?;
+        let b = self.bind(call, params, &Env::new())?;
+        Some(ir::Adam {
+            lr: b.real("lr"),
+            beta1: b.real("beta1"),
+            beta2: b.real("beta2"),
+        })
+    }
+
+    /// `batch N`, `epochs N`, `seed N`, checked against [`TRAIN_SETTINGS`].
+    fn int_setting(&mut self, name: &str, value: &Expr) -> Option<i64> {
+        let spec = TRAIN_SETTINGS.iter().find(|p| p.name == name)?;
+        match self
+            .eval(value, &Env::new())
+            .and_then(|v| self.typed(v, spec, value.span, name))
+        {
+            Some(Value::Int(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     // ---- pipelines -----------------------------------------------------------------------------
+}
+
+/// The training settings when the file gives none: the catalogue's defaults.
+fn default_train() -> ir::TrainConfig {
+    let adam = find(OPTIMIZERS, "adam").map_or(&[][..], |b| b.params);
+    let int = |name| default_int(TRAIN_SETTINGS, name).unwrap_or_default();
+    let real = |name| default_real(adam, name).unwrap_or_default();
+    ir::TrainConfig {
+        optimizer: ir::Adam {
+            lr: real("lr"),
+            beta1: real("beta1"),
+            beta2: real("beta2"),
+        },
+        batch: int("batch"),
+        epochs: int("epochs"),
+        seed: int("seed"),
+    }
 }
