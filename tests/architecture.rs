@@ -227,13 +227,7 @@ fn the_stages_form_no_cycle() {
 /// Functions over 100 lines still to be split, as `file:function`. The test fails when one of
 /// them becomes short (take it off the list) or when a new long function appears without a
 /// `// long:` reason (a dispatch with one arm per variant is such a reason).
-const NOT_YET_SPLIT: &[&str] = &[
-    "lang/src/check/objective.rs:penalties",
-    "lang/src/prior/expr.rs:index",
-    "src/eval/geodesic.rs:geodesic",
-    "src/eval/mod.rs:evaluate",
-    "src/eval/pictures.rs:draw",
-];
+const NOT_YET_SPLIT: &[&str] = &[];
 
 /// Functions longer than `limit` lines that have no `// long:` reason in the lines above, as
 /// `file:function`.

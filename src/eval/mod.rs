@@ -243,55 +243,14 @@ pub fn evaluate(
     }) * 1000.0;
 
     let n_samples = opts.samples.unwrap_or(10_000);
-    let (mut fid, mut acc, mut hist, mut entropy) = (None, None, None, None);
-    if model.data.is_image() && model.data.shape == [1, 28, 28] {
-        if let (Some(ty), Some(sy)) = (&train.labels, &test.labels) {
-            let name = match &model.data.source {
-                ir::DataSource::Idx { dir, .. } => dir.clone(),
-                _ => "data".into(),
-            };
-            let c = Classifier::get(&name, (&train.x, ty), (&test.x, sy), device, opts.quiet)
-                .map_err(EvalError::Io)?;
-            tch::manual_seed(seed.wrapping_add(777));
-            let samples = sample(net, n_samples);
-            fid = Some(frechet_distance(
-                &c.features(&test.x),
-                &c.features(&samples),
-            ));
-            acc = Some(c.test_accuracy);
-            let pred = c.predict(&samples);
-            let counts = pred.bincount::<&Tensor>(None, 10).to_kind(Kind::Double);
-            let shares = &counts / counts.sum(Kind::Double);
-            let v: Vec<f64> =
-                Vec::<f64>::try_from(shares.to_device(Device::Cpu)).unwrap_or_default();
-            entropy = Some(
-                -v.iter()
-                    .filter(|p| **p > 0.0)
-                    .map(|p| p * p.log2())
-                    .sum::<f64>(),
-            );
-            hist = Some(v);
-        }
-    }
+    let SampleQuality {
+        fid,
+        accuracy: acc,
+        histogram: hist,
+        entropy,
+    } = sample_quality(model, net, train, test, seed, n_samples, opts.quiet)?;
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
-    tch::manual_seed(seed.wrapping_add(99));
-    let k = test.len().min(1000);
-    let gen = sample(net, k).flatten(1, -1).to_kind(Kind::Double);
-    let real = test.x.narrow(0, 0, k).flatten(1, -1).to_kind(Kind::Double);
-    let eps = if model.data.is_image() { 1.0 } else { 0.05 };
-    let o = ot::SinkhornOptions {
-        epsilon: eps,
-        iterations: 500,
-        tolerance: 1e-3,
-        scaling: 0.7,
-        envelope: true,
-    };
-    let data_sinkhorn = tch::no_grad(|| {
-        ot::debiased(&gen, &real, ir::LatentCost::Euclidean { p: 2.0 }, &o)
-            .0
-            .double_value(&[])
-    });
-
+    let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
     let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -326,6 +285,82 @@ pub fn evaluate(
     write_atomic(&dir.join("summary.json"), text.as_bytes())
         .map_err(|e| EvalError::Io(format!("{}: {e}", dir.display())))?;
     Ok(summary)
+}
+
+/// The project's FID (MNIST-CNN features) of decoded prior samples, the classifier's test
+/// accuracy, and the samples' label histogram and entropy; for 28 x 28 labelled images only.
+#[derive(Default)]
+struct SampleQuality {
+    fid: Option<f64>,
+    accuracy: Option<f64>,
+    histogram: Option<Vec<f64>>,
+    entropy: Option<f64>,
+}
+
+fn sample_quality(
+    model: &ir::Model,
+    net: &Compiled,
+    train: &Dataset,
+    test: &Dataset,
+    seed: i64,
+    n_samples: i64,
+    quiet: bool,
+) -> Result<SampleQuality, EvalError> {
+    let mut q = SampleQuality::default();
+    if model.data.is_image() && model.data.shape == [1, 28, 28] {
+        if let (Some(ty), Some(sy)) = (&train.labels, &test.labels) {
+            let name = match &model.data.source {
+                ir::DataSource::Idx { dir, .. } => dir.clone(),
+                _ => "data".into(),
+            };
+            let c = Classifier::get(&name, (&train.x, ty), (&test.x, sy), net.device, quiet)
+                .map_err(EvalError::Io)?;
+            tch::manual_seed(seed.wrapping_add(777));
+            let samples = sample(net, n_samples);
+            q.fid = Some(frechet_distance(
+                &c.features(&test.x),
+                &c.features(&samples),
+            ));
+            q.accuracy = Some(c.test_accuracy);
+            let pred = c.predict(&samples);
+            let counts = pred.bincount::<&Tensor>(None, 10).to_kind(Kind::Double);
+            let shares = &counts / counts.sum(Kind::Double);
+            let v: Vec<f64> =
+                Vec::<f64>::try_from(shares.to_device(Device::Cpu)).unwrap_or_default();
+            q.entropy = Some(
+                -v.iter()
+                    .filter(|p| **p > 0.0)
+                    .map(|p| p * p.log2())
+                    .sum::<f64>(),
+            );
+            q.histogram = Some(v);
+        }
+    }
+    Ok(q)
+}
+
+/// The debiased Sinkhorn divergence between decoded prior samples and test data (1000 each), and
+/// its epsilon.
+fn data_sinkhorn(model: &ir::Model, net: &Compiled, test: &Dataset, seed: i64) -> (f64, f64) {
+    tch::manual_seed(seed.wrapping_add(99));
+    let k = test.len().min(1000);
+    let gen = sample(net, k).flatten(1, -1).to_kind(Kind::Double);
+    let real = test.x.narrow(0, 0, k).flatten(1, -1).to_kind(Kind::Double);
+    let eps = if model.data.is_image() { 1.0 } else { 0.05 };
+    let o = ot::SinkhornOptions {
+        epsilon: eps,
+        iterations: 500,
+        tolerance: 1e-3,
+        scaling: 0.7,
+        envelope: true,
+    };
+    let value = tch::no_grad(|| {
+        ot::debiased(&gen, &real, ir::LatentCost::Euclidean { p: 2.0 }, &o)
+            .0
+            .double_value(&[])
+    });
+
+    (value, eps)
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {

@@ -87,127 +87,154 @@ pub fn draw(
 ) -> Result<(), EvalError> {
     loss_curves(dir)?;
     let image = model.data.is_image();
-    let (h, w) = if image {
-        (model.data.shape[1], model.data.shape[2])
-    } else {
-        (0, 0)
-    };
     tch::no_grad(|| -> Result<(), EvalError> {
         if image {
-            image_grid(
-                &dir.join("samples.png"),
-                &format!("{}: prior samples, decoded", model.name),
-                &sample(net, 64),
-                model,
-                8,
-                2,
-            )?;
-            let k = test.len().min(32);
-            let x = test.x.narrow(0, 0, k);
-            let r = net.decode(&net.encode(&x, false), false);
-            let (xi, ri) = (images(&x, h, w), images(&r, h, w));
-            let mut rows = vec![];
-            for c in 0..(k as usize).div_ceil(8) {
-                let range = c * 8..((c + 1) * 8).min(k as usize);
-                rows.push(("input".to_string(), xi[range.clone()].to_vec()));
-                rows.push(("recon.".to_string(), ri[range].to_vec()));
-            }
-            plot::image_rows(
-                &dir.join("reconstructions.png"),
-                &format!("{}: test images and reconstructions", model.name),
-                &rows,
-                h as usize,
-                w as usize,
-                2,
-            )
-            .map_err(io(dir))?;
-            if let Space::Simplex { dim } = model.space() {
-                let vertices = net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false);
-                image_grid(
-                    &dir.join("vertices.png"),
-                    &format!("{}: the {dim} simplex vertices, decoded", model.name),
-                    &vertices,
-                    model,
-                    8,
-                    2,
-                )?;
-            }
-            interpolation(&dir.join("interpolation.png"), model, net, test, 0, 1, 10)?;
+            image_pictures(dir, model, net, test)?;
         } else {
-            let many = sample(net, 1000);
-            let data = train.x.narrow(0, 0, train.len().min(1000));
-            let rec = net.decode(&net.encode(&data, false), false);
-            let g = |name: &str, c: usize, t: &Tensor| Series {
-                name: name.into(),
-                color: PALETTE[c],
-                points: points(t),
-            };
-            plot::scatter(
-                &dir.join("samples.png"),
-                &format!("{}: data and decoded prior samples", model.name),
-                "x1",
-                "x2",
-                &[g("data", 7, &data), g("samples", 3, &many)],
-            )
-            .map_err(io(dir))?;
-            plot::scatter(
-                &dir.join("reconstructions.png"),
-                &format!("{}: data and reconstructions", model.name),
-                "x1",
-                "x2",
-                &[g("data", 7, &data), g("reconstructions", 0, &rec)],
-            )
-            .map_err(io(dir))?;
+            point_pictures(dir, model, net, train)?;
         }
-        // Latent codes of the test set coloured by label.
-        let k = test.len().min(5000);
-        let codes = encode_all(net, &test.x.narrow(0, 0, k));
-        let (xy, xl, yl) = project_2d(&codes, model.space());
-        let labels: Vec<i64> = test
-            .labels
-            .as_ref()
-            .map(|l| {
-                Vec::<i64>::try_from(l.narrow(0, 0, k).to_device(Device::Cpu)).unwrap_or_default()
-            })
-            .unwrap_or_default();
-        let pts = points(&xy);
-        let mut groups: Vec<Series> = vec![];
-        let max_label = labels.iter().copied().max().unwrap_or(0).clamp(0, 9);
-        for c in 0..=max_label {
-            let p: Vec<(f64, f64)> = pts
-                .iter()
-                .zip(&labels)
-                .filter(|(_, l)| **l == c)
-                .map(|(p, _)| *p)
-                .collect();
-            if !p.is_empty() {
-                groups.push(Series {
-                    name: format!("label {c}"),
-                    color: PALETTE[c as usize % 10],
-                    points: p,
-                });
-            }
-        }
-        if labels.is_empty() {
-            groups.push(Series {
-                name: "codes".into(),
-                color: PALETTE[0],
-                points: pts,
-            });
-        }
-        plot::scatter(
-            &dir.join("latent.png"),
-            &format!("{}: test codes by label", model.name),
-            xl,
-            yl,
-            &groups,
-        )
-        .map_err(io(dir))?;
+        let codes = latent_picture(dir, model, net, test)?;
         if model.space().dim() == 2 {
             manifold(&dir.join("manifold.png"), model, net, &codes)?;
         }
         Ok(())
     })
+}
+
+/// The pictures of an image model: decoded prior samples, test reconstructions, the simplex's
+/// vertices (simplex latents) and an interpolation strip.
+fn image_pictures(
+    dir: &Path,
+    model: &ir::Model,
+    net: &Compiled,
+    test: &Dataset,
+) -> Result<(), EvalError> {
+    let (h, w) = (model.data.shape[1], model.data.shape[2]);
+    image_grid(
+        &dir.join("samples.png"),
+        &format!("{}: prior samples, decoded", model.name),
+        &sample(net, 64),
+        model,
+        8,
+        2,
+    )?;
+    let k = test.len().min(32);
+    let x = test.x.narrow(0, 0, k);
+    let r = net.decode(&net.encode(&x, false), false);
+    let (xi, ri) = (images(&x, h, w), images(&r, h, w));
+    let mut rows = vec![];
+    for c in 0..(k as usize).div_ceil(8) {
+        let range = c * 8..((c + 1) * 8).min(k as usize);
+        rows.push(("input".to_string(), xi[range.clone()].to_vec()));
+        rows.push(("recon.".to_string(), ri[range].to_vec()));
+    }
+    plot::image_rows(
+        &dir.join("reconstructions.png"),
+        &format!("{}: test images and reconstructions", model.name),
+        &rows,
+        h as usize,
+        w as usize,
+        2,
+    )
+    .map_err(io(dir))?;
+    if let Space::Simplex { dim } = model.space() {
+        let vertices = net.decode(&Tensor::eye(dim, (Kind::Float, net.device)), false);
+        image_grid(
+            &dir.join("vertices.png"),
+            &format!("{}: the {dim} simplex vertices, decoded", model.name),
+            &vertices,
+            model,
+            8,
+            2,
+        )?;
+    }
+    interpolation(&dir.join("interpolation.png"), model, net, test, 0, 1, 10)?;
+    Ok(())
+}
+
+/// The pictures of a 2-D point model: data beside decoded prior samples and reconstructions.
+fn point_pictures(
+    dir: &Path,
+    model: &ir::Model,
+    net: &Compiled,
+    train: &Dataset,
+) -> Result<(), EvalError> {
+    let many = sample(net, 1000);
+    let data = train.x.narrow(0, 0, train.len().min(1000));
+    let rec = net.decode(&net.encode(&data, false), false);
+    let g = |name: &str, c: usize, t: &Tensor| Series {
+        name: name.into(),
+        color: PALETTE[c],
+        points: points(t),
+    };
+    plot::scatter(
+        &dir.join("samples.png"),
+        &format!("{}: data and decoded prior samples", model.name),
+        "x1",
+        "x2",
+        &[g("data", 7, &data), g("samples", 3, &many)],
+    )
+    .map_err(io(dir))?;
+    plot::scatter(
+        &dir.join("reconstructions.png"),
+        &format!("{}: data and reconstructions", model.name),
+        "x1",
+        "x2",
+        &[g("data", 7, &data), g("reconstructions", 0, &rec)],
+    )
+    .map_err(io(dir))?;
+    Ok(())
+}
+
+/// latent.png: the test codes (projected to 2-D) coloured by label; returns the codes.
+fn latent_picture(
+    dir: &Path,
+    model: &ir::Model,
+    net: &Compiled,
+    test: &Dataset,
+) -> Result<Tensor, EvalError> {
+    let k = test.len().min(5000);
+    let codes = encode_all(net, &test.x.narrow(0, 0, k));
+    let (xy, xl, yl) = project_2d(&codes, model.space());
+    let labels: Vec<i64> = test
+        .labels
+        .as_ref()
+        .map(|l| Vec::<i64>::try_from(l.narrow(0, 0, k).to_device(Device::Cpu)).unwrap_or_default())
+        .unwrap_or_default();
+    let pts = points(&xy);
+    let mut groups: Vec<Series> = vec![];
+    let max_label = labels.iter().copied().max().unwrap_or(0).clamp(0, 9);
+    for c in 0..=max_label {
+        let p: Vec<(f64, f64)> = pts
+            .iter()
+            .zip(&labels)
+            .filter(|(_, l)| **l == c)
+            .map(|(p, _)| *p)
+            .collect();
+        if !p.is_empty() {
+            groups.push(Series {
+                name: format!("label {c}"),
+                color: PALETTE[c as usize % 10],
+                points: p,
+            });
+        }
+    }
+    if labels.is_empty() {
+        groups.push(Series {
+            name: "codes".into(),
+            color: PALETTE[0],
+            points: pts,
+        });
+    }
+    plot::scatter(
+        &dir.join("latent.png"),
+        &format!("{}: test codes by label", model.name),
+        xl,
+        yl,
+        &groups,
+    )
+    .map_err(io(dir))?;
+    Ok(codes)
 }
 
 /// Loss per term over epochs, from `metrics.jsonl`.

@@ -56,6 +56,38 @@ impl<'a> Checker<'a> {
         Some(cost)
     }
 
+    /// A penalty's weight gamma: a non-negative constant, 1 when none is written.
+    fn penalty_weight(&mut self, weight: Option<&Expr>) -> Option<f64> {
+        let Some(e) = weight else {
+            return Some(1.0);
+        };
+        let v = self.eval(e, &Env::new())?;
+        match v.as_f64() {
+            Some(w) if w >= 0.0 && w.is_finite() => Some(w),
+            Some(w) => {
+                self.err(
+                    Diag::error(
+                        Code::InvalidValue,
+                        format!("penalty weight {} is negative", ir::num(w)),
+                    )
+                    .label(e.span, "must be >= 0")
+                    .help("gamma trades reconstruction against matching the prior; it cannot be negative"),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        format!("a penalty weight must be a number, found {}", v.type_name()),
+                    )
+                    .label(e.span, "not a number"),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn penalties(
         &mut self,
         clauses: &[Clause],
@@ -68,40 +100,9 @@ impl<'a> Checker<'a> {
             let ClauseKind::Penalty { weight, call, on } = &cl.kind else {
                 continue;
             };
-            let w = match weight {
-                Some(e) => match self.eval(e, &Env::new()) {
-                    Some(v) => match v.as_f64() {
-                        Some(w) if w >= 0.0 && w.is_finite() => w,
-                        Some(w) => {
-                            self.err(
-                                Diag::error(Code::InvalidValue, format!("penalty weight {} is negative", ir::num(w)))
-                                    .label(e.span, "must be >= 0")
-                                    .help("gamma trades reconstruction against matching the prior; it cannot be negative"),
-                            );
-                            ok = false;
-                            continue;
-                        }
-                        None => {
-                            self.err(
-                                Diag::error(
-                                    Code::ArgType,
-                                    format!(
-                                        "a penalty weight must be a number, found {}",
-                                        v.type_name()
-                                    ),
-                                )
-                                .label(e.span, "not a number"),
-                            );
-                            ok = false;
-                            continue;
-                        }
-                    },
-                    None => {
-                        ok = false;
-                        continue;
-                    }
-                },
-                None => 1.0,
+            let Some(w) = self.penalty_weight(weight.as_ref()) else {
+                ok = false;
+                continue;
             };
             // The component it matches: named with `on`, or the only one.
             let all: Vec<&(ir::Latent, Span)> = latents.into_iter().flatten().collect();

@@ -267,6 +267,42 @@ impl<'p, 'a> Inst<'p, 'a> {
         })
     }
 
+    /// A random index (a draw of `categorical` or `bernoulli`) whose values all lie in a list of
+    /// `len` elements.
+    fn random_index_fits(&mut self, i: &Val, len: i64, sa: Span, si: Span) -> Option<()> {
+        let bound = match &i {
+            Val::Const { data, .. } => Some(data[0] as i64 + 1),
+            Val::Reg { card, .. } => *card,
+            Val::Dist(_) => None,
+        };
+        match bound {
+            Some(b) if b <= len && b >= 1 => Some(()),
+            Some(b) => {
+                self.err(
+                    Diag::error(
+                        Code::InvalidValue,
+                        format!("this index takes values 0 to {}, but the list has {len} elements (0 to {})", b - 1, len - 1),
+                    )
+                    .label(si, format!("{b} possible values"))
+                    .label(sa, format!("{len} elements"))
+                    .help("draw the index with as many categories as there are elements"),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    Diag::error(
+                        Code::ArgType,
+                        "a random index must come straight from `categorical` or `bernoulli`",
+                    )
+                    .label(si, "its range is not known")
+                    .help("draw it with `c ~ categorical(k)` and index with `c`, so that its range is checked"),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn index(&mut self, a: Val, i: Val, sa: Span, si: Span) -> Option<Val> {
         let len = match a.shape().first() {
             Some(&n) => n,
@@ -314,37 +350,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 })
             }
             _ => {
-                let bound = match &i {
-                    Val::Const { data, .. } => Some(data[0] as i64 + 1),
-                    Val::Reg { card, .. } => *card,
-                    Val::Dist(_) => None,
-                };
-                match bound {
-                    Some(b) if b <= len && b >= 1 => {}
-                    Some(b) => {
-                        self.err(
-                            Diag::error(
-                                Code::InvalidValue,
-                                format!("this index takes values 0 to {}, but the list has {len} elements (0 to {})", b - 1, len - 1),
-                            )
-                            .label(si, format!("{b} possible values"))
-                            .label(sa, format!("{len} elements"))
-                            .help("draw the index with as many categories as there are elements"),
-                        );
-                        return None;
-                    }
-                    None => {
-                        self.err(
-                            Diag::error(
-                                Code::ArgType,
-                                "a random index must come straight from `categorical` or `bernoulli`",
-                            )
-                            .label(si, "its range is not known")
-                            .help("draw it with `c ~ categorical(k)` and index with `c`, so that its range is checked"),
-                        );
-                        return None;
-                    }
-                }
+                self.random_index_fits(&i, len, sa, si)?;
                 let on = if out_shape.len() == 1 {
                     match &a {
                         Val::Const { data, .. } => {
