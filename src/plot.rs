@@ -536,6 +536,7 @@ pub fn colormap(t: f64) -> Rgb {
 /// A heat map of `values` (row-major, `n` x `n`, first row at the top = largest y) over the
 /// given ranges, with curves drawn on top and the value range in the legend.
 #[allow(clippy::too_many_arguments)]
+// A parameter list like the frame's: a heat map is drawn on one.
 pub fn heatmap(
     path: &Path,
     title: &str,

@@ -39,25 +39,37 @@ fn be_u32(b: &[u8], at: usize) -> usize {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
 }
 
-/// Reads an IDX image file: (count, rows, cols, pixels).
-pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+/// Reads an IDX file of `kind` ("image", "label") whose header of `header` bytes starts with
+/// `magic`: its bytes, and the error for a corrupt file.
+fn read_idx<'p>(
+    path: &'p Path,
+    magic: usize,
+    header: usize,
+    kind: &str,
+) -> Result<(Vec<u8>, impl Fn(String) -> DataError + 'p), DataError> {
     let b = read_gz(path)?;
-    let corrupt = |what: String| DataError::Corrupt {
+    let corrupt = move |what: String| DataError::Corrupt {
         path: path.to_path_buf(),
         what,
     };
-    if b.len() < 16 {
+    if b.len() < header {
         return Err(corrupt(format!(
-            "{} bytes is too short for an IDX image header (16 bytes)",
+            "{} bytes is too short for an IDX {kind} header ({header} bytes)",
             b.len()
         )));
     }
-    let magic = be_u32(&b, 0);
-    if magic != 2051 {
+    let found = be_u32(&b, 0);
+    if found != magic {
         return Err(corrupt(format!(
-            "magic number {magic}, expected 2051 for IDX images"
+            "magic number {found}, expected {magic} for IDX {kind}s"
         )));
     }
+    Ok((b, corrupt))
+}
+
+/// Reads an IDX image file: (count, rows, cols, pixels).
+pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+    let (b, corrupt) = read_idx(path, 2051, 16, "image")?;
     let (n, r, c) = (be_u32(&b, 4), be_u32(&b, 8), be_u32(&b, 12));
     let need = n
         .checked_mul(r)
@@ -74,23 +86,7 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), Da
 
 /// Reads an IDX label file.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let b = read_gz(path)?;
-    let corrupt = |what: String| DataError::Corrupt {
-        path: path.to_path_buf(),
-        what,
-    };
-    if b.len() < 8 {
-        return Err(corrupt(format!(
-            "{} bytes is too short for an IDX label header (8 bytes)",
-            b.len()
-        )));
-    }
-    let magic = be_u32(&b, 0);
-    if magic != 2049 {
-        return Err(corrupt(format!(
-            "magic number {magic}, expected 2049 for IDX labels"
-        )));
-    }
+    let (b, corrupt) = read_idx(path, 2049, 8, "label")?;
     let n = be_u32(&b, 4);
     if b.len() - 8 < n {
         return Err(corrupt(format!(

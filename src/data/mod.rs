@@ -99,6 +99,7 @@ pub fn load(
     Ok(set)
 }
 
+// The same parameters as `load`: this is its step before the transforms.
 fn load_source(
     spec: &DataSpec,
     split: &str,

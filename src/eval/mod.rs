@@ -81,11 +81,8 @@ pub fn open_run(dir: &Path, device: Device) -> Result<LoadedRun, EvalError> {
         dir: dir.display().to_string(),
         what,
     };
-    let rundir::RunRecord {
-        model,
-        source,
-        config,
-    } = rundir::read_run_record(dir).map_err(fail)?;
+    let record = rundir::read_run_record(dir).map_err(fail)?;
+    let (model, source, config) = (record.model, record.source, record.config);
     let config = config.unwrap_or(serde_json::Value::Null);
     let mut vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, &model);

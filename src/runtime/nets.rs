@@ -40,6 +40,7 @@ pub struct Net {
 
 impl Net {
     /// Builds the layers of `net` as variables under `path`.
+    // long: one arm per IR layer operation, each building its tch module.
     pub fn new(path: &nn::Path, net: &ir::Network) -> Net {
         let ops = net
             .layers
@@ -80,6 +81,7 @@ impl Net {
                             ..Default::default()
                         },
                     )),
+                    // The IR variant's field list, as in shape inference: the checker sizes it, this builds it.
                     LayerOp::ConvTranspose2d {
                         input,
                         output,

@@ -100,6 +100,7 @@ pub fn evaluate_penalty(
         disc_loss: None,
     };
     match &p.kind {
+        // The same field list as the IR's Display: both take the variant apart, for other ends.
         PenaltyKind::Sinkhorn {
             epsilon,
             iterations,

@@ -537,6 +537,7 @@ fn sinkhorn_log_form(c: &Tensor, epsilon: f64, iterations: i64) -> (Tensor, Tens
             fs.push(f);
             gs.push(g.shallow_clone());
         }
+        // Kept apart from the kernel form above: the log form differs in every tensor expression.
         let f_last = fs
             .last()
             .map(|f| f.shallow_clone())

@@ -244,11 +244,8 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         dir: dir.display().to_string(),
         what,
     };
-    let rundir::RunRecord {
-        model,
-        source,
-        config,
-    } = rundir::read_run_record(dir).map_err(fail)?;
+    let record = rundir::read_run_record(dir).map_err(fail)?;
+    let (model, source, config) = (record.model, record.source, record.config);
     let config = config.ok_or_else(|| fail("config.json is missing or unreadable".into()))?;
     let epochs = opts
         .epochs
@@ -298,6 +295,7 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
             start.step
         );
     }
+    // The same fields as in `run`: a new run and a resumed one set up the same Ready.
     let ready = Ready {
         model,
         source,

@@ -112,6 +112,7 @@ pub(crate) const LAYERS: &[Builtin] = &[
             p("bias", Ty::Bool, B(true), Range::Any, ""),
         ],
     ),
+    // Kept apart from conv2d's row: the same parameters plus output_padding, in PyTorch's order.
     b("conv_transpose2d", "2-D transposed convolution: [C, H, W] -> [out, H', W']",
         &[
             p(

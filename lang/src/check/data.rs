@@ -75,6 +75,7 @@ impl<'a> Checker<'a> {
                 vec![2],
                 false,
             ),
+            // One arm per synthetic set: the same shape, other fields.
             "gaussian_grid" => (
                 DataSource::GaussianGrid {
                     n: b.int("n") as usize,

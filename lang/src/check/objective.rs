@@ -1,5 +1,6 @@
 //! The objective: reconstruction cost, latent penalties, latent costs and the GAN's critic.
 
+use super::args::Bound;
 use super::*;
 use crate::catalogue::*;
 
@@ -188,13 +189,7 @@ impl<'a> Checker<'a> {
                 ir::PenaltyKind::Sinkhorn {
                     epsilon: b.real("epsilon"),
                     iterations: b.int("iterations"),
-                    cost: self.latent_cost(
-                        &b.str("metric"),
-                        b.real("p"),
-                        space,
-                        b.span("metric"),
-                        lspan,
-                    )?,
+                    cost: self.metric_cost(&b, space, lspan)?,
                     debiased: b.bool("debiased"),
                     envelope: b.str("gradient") == "envelope",
                     tolerance: b.real("tolerance"),
@@ -215,13 +210,7 @@ impl<'a> Checker<'a> {
                 p: b.real("p"),
             },
             "exact" => ir::PenaltyKind::Exact {
-                cost: self.latent_cost(
-                    &b.str("metric"),
-                    b.real("p"),
-                    space,
-                    b.span("metric"),
-                    lspan,
-                )?,
+                cost: self.metric_cost(&b, space, lspan)?,
             },
             _ => {
                 // KL needs a Gaussian encoder and a normal prior on R^d.
@@ -260,6 +249,22 @@ impl<'a> Checker<'a> {
             }
         };
         Some(kind)
+    }
+
+    /// The latent cost of a penalty with `metric` and `p` parameters (sinkhorn, exact).
+    fn metric_cost(
+        &mut self,
+        b: &Bound,
+        space: Option<Space>,
+        lspan: Span,
+    ) -> Option<ir::LatentCost> {
+        self.latent_cost(
+            &b.str("metric"),
+            b.real("p"),
+            space,
+            b.span("metric"),
+            lspan,
+        )
     }
 
     /// The ground cost named by a penalty's `cost` argument ("auto" picks the space's metric).

@@ -108,6 +108,7 @@ pub(super) fn infer(
                 params as u64,
             )
         }
+        // Kept apart from conv2d's rule: the transposed size formula changes every computed line.
         LayerOp::ConvTranspose2d {
             output,
             kernel,

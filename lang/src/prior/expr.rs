@@ -371,6 +371,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let int = a.int();
                 let ra = self.lift(&a, "list");
                 let ri = self.lift(&i, "index");
+                // A register value built like the other operations' results (binary, calls).
                 let reg = self.push("index", out_shape.clone(), int, Op::Index(ra, ri));
                 Some(Val::Reg {
                     reg,

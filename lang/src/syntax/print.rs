@@ -114,38 +114,48 @@ impl Display for SpaceExpr {
     }
 }
 
+/// A parameter list: `(a, b: int = 2)`.
+fn params<'a>(
+    f: &mut Formatter<'_>,
+    items: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a Expr>)>,
+) -> fmt::Result {
+    f.write_char('(')?;
+    for (i, (name, ty, default)) in items.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        f.write_str(name)?;
+        if let Some(t) = ty {
+            write!(f, ": {t}")?;
+        }
+        if let Some(d) = default {
+            write!(f, " = {d}")?;
+        }
+    }
+    f.write_char(')')
+}
+
 impl Display for NetDef {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "net {}(", self.name.name)?;
-        for (i, p) in self.params.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(&p.name.name)?;
-            if let Some(d) = &p.default {
-                write!(f, " = {d}")?;
-            }
-        }
-        write!(f, ") {}", self.body)
+        write!(f, "net {}", self.name.name)?;
+        let items = self.params.iter();
+        params(
+            f,
+            items.map(|p| (p.name.name.as_str(), None, p.default.as_ref())),
+        )?;
+        write!(f, " {}", self.body)
     }
 }
 
 impl Display for PriorDef {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "prior {}(", self.name.name)?;
-        for (i, p) in self.params.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(&p.name.name)?;
-            if let Some(t) = &p.ty {
-                write!(f, ": {}", t.name)?;
-            }
-            if let Some(d) = &p.default {
-                write!(f, " = {d}")?;
-            }
-        }
-        writeln!(f, ") on {} {{", self.space)?;
+        write!(f, "prior {}", self.name.name)?;
+        let items = self.params.iter().map(|p| {
+            let ty = p.ty.as_ref().map(|t| t.name.as_str());
+            (p.name.name.as_str(), ty, p.default.as_ref())
+        });
+        params(f, items)?;
+        writeln!(f, " on {} {{", self.space)?;
         for s in &self.body {
             match &s.kind {
                 StmtKind::Draw(x, e) => writeln!(f, "  {} ~ {e}", x.name)?,
