@@ -6,6 +6,7 @@
 //! under `^` with a non-negative exponent, as long as the result fits in an `i64`; otherwise the
 //! result is real. Division by zero is an error (the only one).
 
+use crate::diag::{Code, Diag, Span};
 use crate::syntax::BinOp;
 
 /// A constant number.
@@ -44,6 +45,18 @@ impl Num {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ConstError {
     DivisionByZero,
+}
+
+impl ConstError {
+    /// The diagnostic, at the operand that made the operation fail; the one wording of this
+    /// error for the checker and prior programs alike.
+    pub fn diag(self, at: Span) -> Diag {
+        match self {
+            ConstError::DivisionByZero => Diag::error(Code::InvalidValue, "division by zero")
+                .label(at, "zero")
+                .help("divide by a non-zero number"),
+        }
+    }
 }
 
 /// `a op b` under the language's rules.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::consteval::{self, ConstError, Num};
+use crate::consteval::{self, Num};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Value {
@@ -143,12 +143,8 @@ impl<'a> Checker<'a> {
                 };
                 match consteval::binary(*op, x, y) {
                     Ok(n) => Some(Value::from_num(n)),
-                    Err(ConstError::DivisionByZero) => {
-                        self.err(
-                            Diag::error(Code::InvalidValue, "division by zero")
-                                .label(b.span, "zero")
-                                .help("divide by a non-zero number"),
-                        );
+                    Err(e) => {
+                        self.err(e.diag(b.span));
                         None
                     }
                 }

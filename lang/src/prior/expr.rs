@@ -569,11 +569,7 @@ impl<'p, 'a> Inst<'p, 'a> {
 
     /// The error for a division by a constant zero.
     fn division_by_zero(&mut self, at: Span) -> Option<Val> {
-        self.err(
-            Diag::error(Code::InvalidValue, "division by zero")
-                .label(at, "zero")
-                .help("divide by a non-zero number"),
-        );
+        self.err(ConstError::DivisionByZero.diag(at));
         None
     }
 }

@@ -1,0 +1,326 @@
+//! The IR's readable form: what `sae-dsl graph` prints and what graph snapshots show.
+
+use std::fmt;
+
+use super::*;
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transform::Canvas { size, shift, zoom } => write!(
+                f,
+                "canvas(size = {size}, shift = {}, zoom = {})",
+                num(*shift),
+                num(*zoom)
+            ),
+            Transform::Salt { p } => write!(f, "salt(p = {})", num(*p)),
+        }
+    }
+}
+
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Space::Euclidean { dim } => write!(f, "R^{dim}"),
+            Space::Sphere { dim } => write!(f, "S^{} (unit sphere in R^{dim})", dim - 1),
+            Space::Simplex { dim } => write!(f, "simplex({dim}) ({dim} vertices)"),
+        }
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = |i: &usize| format!("%{i}");
+        let list = |v: &[usize]| v.iter().map(r).collect::<Vec<_>>().join(", ");
+        for (i, ins) in self.instrs.iter().enumerate() {
+            let op = match &ins.op {
+                Op::Const(v) => {
+                    let shown: Vec<String> = v.iter().take(8).map(|x| num(*x)).collect();
+                    if ins.shape.is_empty() {
+                        shown.join("")
+                    } else if v.len() > 8 {
+                        format!("[{}, ... {} values]", shown.join(", "), v.len())
+                    } else {
+                        format!("[{}]", shown.join(", "))
+                    }
+                }
+                Op::Draw(p, args) => format!("{}({})", p.name(), list(args)),
+                Op::Apply(func, a) => format!("{}({})", func.name(), r(a)),
+                Op::Neg(a) => format!("-{}", r(a)),
+                Op::Binary(op, a, b) => format!("{} {} {}", r(a), op.symbol(), r(b)),
+                Op::Index(a, b) => format!("{}[{}]", r(a), r(b)),
+                Op::Concat(v) => format!("concat({})", list(v)),
+                Op::Stack(v) => format!("stack({})", list(v)),
+            };
+            let ty = if ins.int { " int" } else { "" };
+            let draw = if matches!(ins.op, Op::Draw(..)) {
+                " ~ "
+            } else {
+                " = "
+            };
+            writeln!(
+                f,
+                "  %{i:<2} {:<8} {}{ty}{draw}{op}",
+                ins.name,
+                shape_str(&ins.shape)
+            )?;
+        }
+        write!(f, "  return %{}", self.result)
+    }
+}
+
+impl fmt::Display for Prior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prior::Normal { mean, std } => {
+                write!(f, "normal(mean = {}, std = {})", num(*mean), num(*std))
+            }
+            Prior::Uniform { low, high } => {
+                write!(f, "uniform(low = {}, high = {})", num(*low), num(*high))
+            }
+            Prior::UniformSphere => write!(f, "uniform_sphere()"),
+            Prior::Dirichlet { alpha } => {
+                if alpha.iter().all(|a| *a == alpha[0]) {
+                    write!(f, "dirichlet(alpha = {})", num(alpha[0]))
+                } else {
+                    let a: Vec<String> = alpha.iter().map(|a| num(*a)).collect();
+                    write!(f, "dirichlet(alpha = [{}])", a.join(", "))
+                }
+            }
+            Prior::Program(p) => write!(
+                f,
+                "{} (program: {} registers, {} draws per sample)",
+                p.call,
+                p.instrs.len(),
+                p.draws()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for LayerOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = |bias: &bool| if *bias { "" } else { ", no bias" };
+        match self {
+            LayerOp::Linear { input, output, bias } => write!(f, "linear({input} -> {output}{})", b(bias)),
+            LayerOp::Conv2d { input, output, kernel, stride, padding, bias } => write!(
+                f,
+                "conv2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}{})",
+                b(bias)
+            ),
+            LayerOp::ConvTranspose2d { input, output, kernel, stride, padding, output_padding, bias } => {
+                write!(f, "conv_transpose2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}")?;
+                if *output_padding != 0 {
+                    write!(f, ", output_padding {output_padding}")?;
+                }
+                write!(f, "{})", b(bias))
+            }
+            LayerOp::BatchNorm { features } => write!(f, "batch_norm({features})"),
+            LayerOp::Relu => write!(f, "relu"),
+            LayerOp::LeakyRelu { slope } => write!(f, "leaky_relu({})", num(*slope)),
+            LayerOp::Tanh => write!(f, "tanh"),
+            LayerOp::Sigmoid => write!(f, "sigmoid"),
+            LayerOp::Softmax => write!(f, "softmax"),
+            LayerOp::Flatten => write!(f, "flatten"),
+            LayerOp::Reshape { shape } => {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                write!(f, "reshape({})", dims.join(", "))
+            }
+            LayerOp::Normalize => write!(f, "normalize"),
+            LayerOp::Gaussian { input, output } => write!(f, "gaussian({input} -> {output}, mean and log-variance heads)"),
+            LayerOp::Select { component, len, .. } => write!(f, "select({component}, {len} coordinates)"),
+            LayerOp::Place { component, size, shift, zoom, .. } => {
+                write!(f, "place(at {component}, canvas {size}, shift {}, zoom {})", num(*shift), num(*zoom))
+            }
+            LayerOp::Crop { component, size, shift, zoom, .. } => {
+                write!(f, "crop(at {component}, window {size}, shift {}, zoom {})", num(*shift), num(*zoom))
+            }
+        }
+    }
+}
+
+impl fmt::Display for ReconCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReconCost::SquaredL2 => "squared_l2",
+            ReconCost::L1 => "l1",
+            ReconCost::Bce => "bce",
+        })
+    }
+}
+
+impl fmt::Display for LatentCost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LatentCost::Euclidean { p } => write!(f, "|z - w|^{}", num(*p)),
+            LatentCost::Geodesic { p } => write!(f, "arccos(<z, w>)^{}", num(*p)),
+            LatentCost::FisherRao { p } => write!(f, "(2 arccos(sum sqrt(z w)))^{}", num(*p)),
+        }
+    }
+}
+
+impl fmt::Display for Penalty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} * ", num(self.weight))?;
+        match &self.kind {
+            PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                cost,
+                debiased,
+                envelope,
+                tolerance,
+                scaling,
+            } => {
+                write!(
+                    f,
+                    "sinkhorn(epsilon = {}, iterations = {iterations}",
+                    num(*epsilon)
+                )?;
+                if *tolerance > 0.0 {
+                    write!(f, " at most, tolerance = {}", num(*tolerance))?;
+                }
+                if *scaling < 1.0 {
+                    write!(f, ", scaling = {}", num(*scaling))?;
+                }
+                write!(
+                    f,
+                    ", {} gradient{})",
+                    if *envelope { "envelope" } else { "unrolled" },
+                    if *debiased { ", debiased" } else { "" }
+                )?;
+                write!(f, " on {}, cost {cost}", self.on)
+            }
+            PenaltyKind::Mmd { imq, sigma, scale } => write!(
+                f,
+                "mmd({} kernel, sigma = {}, C = {} x 0.1..10, unbiased) on {}",
+                if *imq { "imq" } else { "rbf" },
+                num(*sigma),
+                num(*scale),
+                self.on
+            ),
+            PenaltyKind::Gan {
+                discriminator,
+                lr,
+                beta1,
+                beta2,
+            } => {
+                writeln!(
+                    f,
+                    "gan(adam lr = {}, beta1 = {}, beta2 = {}, non-saturating) on {}",
+                    num(*lr),
+                    num(*beta1),
+                    num(*beta2),
+                    self.on
+                )?;
+                let mut text = String::new();
+                write_network(&mut text, "  discriminator", discriminator)?;
+                f.write_str(text.trim_end())
+            }
+            PenaltyKind::Sliced { projections, p } => write!(
+                f,
+                "sliced(projections = {projections}, p = {}) on {}",
+                num(*p),
+                self.on
+            ),
+            PenaltyKind::Exact { cost } => {
+                write!(f, "exact(hungarian matching) on {}, cost {cost}", self.on)
+            }
+            PenaltyKind::Kl { mean, std } => write!(
+                f,
+                "kl(gaussian encoder || normal(mean = {}, std = {})) on {}",
+                num(*mean),
+                num(*std),
+                self.on
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSource::Idx { dir, split, limit } => {
+                write!(f, "{dir} (IDX, split {split}")?;
+                if *limit > 0 {
+                    write!(f, ", first {limit}")?;
+                }
+                write!(f, ")")
+            }
+            DataSource::Rings { n, k, noise } => {
+                write!(f, "rings(n = {n}, k = {k}, noise = {})", num(*noise))
+            }
+            DataSource::GaussianGrid { n, k, std } => {
+                write!(f, "gaussian_grid(n = {n}, k = {k}, std = {})", num(*std))
+            }
+            DataSource::SwissRoll { n, noise } => {
+                write!(f, "swiss_roll(n = {n}, noise = {})", num(*noise))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "model {}", self.name)?;
+        let scaling = if self.data.is_image() {
+            ", scaled to [0, 1]"
+        } else {
+            ""
+        };
+        let binarised = if self.data.binarize {
+            ", binarised per batch"
+        } else {
+            ""
+        };
+        let transforms: String = self
+            .data
+            .transforms
+            .iter()
+            .map(|t| format!(" -> {t}"))
+            .collect();
+        writeln!(
+            f,
+            "data      {}{transforms} {}{scaling}{binarised}",
+            self.data.source,
+            shape_str(&self.data.shape)
+        )?;
+        for l in &self.latents {
+            writeln!(f, "latent    {}: {} ~ {}", l.name, l.space, l.prior)?;
+            if let Prior::Program(p) = &l.prior {
+                writeln!(f, "{p}")?;
+            }
+        }
+        for e in &self.encoders {
+            match &e.component {
+                None => write_network(f, "encoder  ", &e.net)?,
+                Some(c) => write_network(f, &format!("encoder   {c}:"), &e.net)?,
+            }
+        }
+        write_network(f, "generator", &self.generator)?;
+        writeln!(
+            f,
+            "cost      {} (summed over features, mean over the batch)",
+            self.cost
+        )?;
+        for p in &self.penalties {
+            writeln!(f, "penalty   {p}")?;
+        }
+        let t = &self.train;
+        writeln!(
+            f,
+            "train     adam(lr = {}, beta1 = {}, beta2 = {}), batch {}, epochs {}, seed {}",
+            num(t.optimizer.lr),
+            num(t.optimizer.beta1),
+            num(t.optimizer.beta2),
+            t.batch,
+            t.epochs,
+            t.seed
+        )?;
+        writeln!(
+            f,
+            "total     {} parameters",
+            thousands(self.encoder_params() + self.generator.params())
+        )
+    }
+}
