@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::ir;
+use crate::rundir;
 
 use super::{EvalError, Summary, FID_NOTE};
 
@@ -10,13 +11,14 @@ use super::{EvalError, Summary, FID_NOTE};
 pub fn compare(dirs: &[PathBuf]) -> Result<(String, String), EvalError> {
     let mut rows = vec![];
     for d in dirs {
-        let text = std::fs::read_to_string(d.join("summary.json")).map_err(|e| EvalError::Run {
-            dir: d.display().to_string(),
-            what: format!(
-                "summary.json: {e} (run `sae-dsl eval {}` first)",
-                d.display()
-            ),
-        })?;
+        let text =
+            std::fs::read_to_string(d.join(rundir::SUMMARY)).map_err(|e| EvalError::Run {
+                dir: d.display().to_string(),
+                what: format!(
+                    "summary.json: {e} (run `sae-dsl eval {}` first)",
+                    d.display()
+                ),
+            })?;
         let s: Summary = serde_json::from_str(&text).map_err(|e| EvalError::Run {
             dir: d.display().to_string(),
             what: format!(

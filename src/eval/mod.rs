@@ -86,7 +86,7 @@ pub fn open_run(dir: &Path, device: Device) -> Result<LoadedRun, EvalError> {
     let config = config.unwrap_or(serde_json::Value::Null);
     let mut vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, &model);
-    let ck = dir.join("checkpoint.safetensors");
+    let ck = dir.join(rundir::CHECKPOINT);
     if !ck.is_file() {
         return Err(fail(
             "no checkpoint.safetensors yet: the run has not finished an epoch".into(),
@@ -248,10 +248,10 @@ pub fn evaluate(
     } = sample_quality(model, net, train, test, seed, n_samples, opts.quiet)?;
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
     let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
-    let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
+    let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join(rundir::SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let epochs = std::fs::read_to_string(dir.join("metrics.jsonl"))
+    let epochs = std::fs::read_to_string(dir.join(rundir::METRICS))
         .map(|s| s.lines().count())
         .unwrap_or(0);
     let summary = Summary {
@@ -279,7 +279,7 @@ pub fn evaluate(
         eval_seconds: t0.elapsed().as_secs_f64(),
     };
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    write_atomic(&dir.join("summary.json"), text.as_bytes())
+    write_atomic(&dir.join(rundir::SUMMARY), text.as_bytes())
         .map_err(|e| EvalError::Io(format!("{}: {e}", dir.display())))?;
     Ok(summary)
 }

@@ -9,6 +9,7 @@ use super::{encode_all, io, sample, EvalError};
 use crate::data::Dataset;
 use crate::ir::{self, Space};
 use crate::plot::{self, Series, PALETTE};
+use crate::rundir;
 use crate::runtime::model::Compiled;
 use crate::runtime::space::latent_path;
 use crate::util::write_atomic;
@@ -239,7 +240,7 @@ fn latent_picture(
 
 /// Loss per term over epochs, from `metrics.jsonl`.
 pub fn loss_curves(dir: &Path) -> Result<(), EvalError> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+    let text = std::fs::read_to_string(dir.join(rundir::METRICS)).unwrap_or_default();
     let rows: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
