@@ -283,9 +283,12 @@ impl Frame {
         let fx = (x - self.x.0) / (self.x.1 - self.x.0);
         let (y0, y1) = (self.ty(self.y.0), self.ty(self.y.1));
         let fy = (self.ty(y) - y0) / (y1 - y0);
+        // Far outside the frame (or not a number) becomes a point just outside it, so that the
+        // pixel arithmetic never overflows; callers clip to the frame.
+        let far = |v: f64| if v.is_nan() { -1e6 } else { v.clamp(-1e6, 1e6) };
         (
-            self.left + (fx * (self.right - self.left) as f64).round() as isize,
-            self.bottom - (fy * (self.bottom - self.top) as f64).round() as isize,
+            self.left + far((fx * (self.right - self.left) as f64).round()) as isize,
+            self.bottom - far((fy * (self.bottom - self.top) as f64).round()) as isize,
         )
     }
 
@@ -362,6 +365,9 @@ impl Frame {
     }
 
     pub fn dot(&mut self, x: f64, y: f64, c: Rgb, r: isize) {
+        if !(x.is_finite() && y.is_finite()) {
+            return; // not drawn; the caller reports how many
+        }
         let (px, py) = self.px(x, y);
         if px < self.left || px > self.right || py < self.top || py > self.bottom {
             return;

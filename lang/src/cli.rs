@@ -271,3 +271,15 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
         _ => None,
     }
 }
+
+/// Makes output to a closed pipe (`sae-dsl graph FILE | head -1`) end the process quietly, as
+/// it does for other Unix tools, instead of a panic in `println!`: Rust ignores SIGPIPE, so a
+/// write to a closed pipe returns an error that `println!` turns into a panic. Training saves
+/// its state before it prints an epoch's line, so a run stopped this way can be resumed.
+pub fn quiet_broken_pipe() {
+    // SAFETY: called first thing in `main`, before any thread starts; it only restores the
+    // default action of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -59,8 +59,7 @@ pub fn prior_program(
     name: &str,
     args: Option<&str>,
 ) -> Result<(ir::Program, ir::Space, Vec<String>), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
+    let text = load::read_source(path).map_err(|e| format!("error: {e}"))?;
     let loaded = load::load_source(
         &load::display_path(path),
         &text,
@@ -106,8 +105,7 @@ pub fn prior_program(
 
 /// Loads and checks a model file.
 pub fn compile_file(path: &Path) -> Result<Compilation, load::LoadError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| load::LoadError::Io(path.to_path_buf(), e))?;
+    let text = load::read_source(path)?;
     Ok(compile_source(
         &load::display_path(path),
         &text,

@@ -31,7 +31,7 @@ impl Program {
 
 /// Loads from a path on disk.
 pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+    let text = read_source(path)?;
     Ok(load_source(
         &path.display().to_string(),
         &text,
@@ -48,6 +48,55 @@ pub enum LoadError {
         help("check the path; model files usually live in models/")
     )]
     Io(PathBuf, std::io::Error),
+    #[error("{} is not UTF-8 text: byte 0x{value:02x} at line {line}, column {column} (byte {offset} of the file)", path.display())]
+    #[diagnostic(
+        code(sae::load::not_utf8),
+        help("model files are plain text in UTF-8; save it as UTF-8 (a byte-order mark is fine)")
+    )]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        offset: usize,
+        value: u8,
+    },
+}
+
+/// Reads a model file as text. A UTF-8 byte-order mark is dropped; a byte that is not UTF-8 is
+/// an error that says where it is.
+pub fn read_source(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+    decode(path, &bytes)
+}
+
+/// The text of a file's bytes; see [`read_source`].
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, LoadError> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let skip = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    let body = &bytes[skip..];
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok(text.to_string()),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let before = &body[..at];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
+            Err(LoadError::NotUtf8 {
+                path: path.to_path_buf(),
+                line,
+                column,
+                offset: skip + at,
+                value: body[at],
+            })
+        }
+    }
 }
 
 /// The result of loading: the program and every diagnostic met on the way (syntax errors,
@@ -192,11 +241,30 @@ impl Loader {
         let base = dir.map(Path::to_path_buf).unwrap_or_default();
         let mut tried = vec![];
         for cand in [base.join(path), base.join(format!("{path}.sae"))] {
-            match std::fs::read_to_string(&cand) {
+            let read = std::fs::read(&cand).map_err(|e| LoadError::Io(cand.clone(), e));
+            match read.and_then(|bytes| decode(&cand, &bytes)) {
                 Ok(text) => {
                     let canon = cand.canonicalize().unwrap_or(cand.clone());
                     let idir = cand.parent().map(Path::to_path_buf);
                     return Some((Key::Path(canon), idir, text, display_path(&cand)));
+                }
+                Err(LoadError::NotUtf8 {
+                    line,
+                    column,
+                    offset,
+                    value,
+                    ..
+                }) => {
+                    let msg = format!(
+                        "{} is not UTF-8 text: byte 0x{value:02x} at line {line}, column {column} (byte {offset} of the file)",
+                        display_path(&cand)
+                    );
+                    self.diags.report(
+                        Diag::error(Code::ImportNotUtf8, msg)
+                            .label(span, "imported here")
+                            .help("model files are plain text in UTF-8; save it as UTF-8"),
+                    );
+                    return None;
                 }
                 Err(_) => tried.push(display_path(&cand)),
             }

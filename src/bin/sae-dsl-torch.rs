@@ -7,5 +7,6 @@ use clap::Parser;
 use sae_dsl_lang::cli::Cli;
 
 fn main() -> ExitCode {
+    sae_dsl_lang::cli::quiet_broken_pipe();
     sae_dsl::cli::run(Cli::parse().command)
 }

@@ -9,6 +9,7 @@ use sae_dsl_lang::cli::{run_front_end, Cli};
 
 // Only the language crate: this binary must never link libtorch (tests/architecture.rs).
 fn main() -> ExitCode {
+    sae_dsl_lang::cli::quiet_broken_pipe();
     let cli = Cli::parse();
     if let Some(code) = run_front_end(&cli.command) {
         return code;

@@ -33,6 +33,18 @@ pub fn prior(
     let started = std::time::Instant::now();
     let z = tch::no_grad(|| sample_program(&program, n, d));
     let took = started.elapsed();
+    let finite = z
+        .isfinite()
+        .all_dim(1, false)
+        .sum(tch::Kind::Int64)
+        .int64_value(&[]);
+    if finite < n {
+        eprintln!(
+            "warning: {} of the {n} samples of {} are not finite (inf or NaN); they are written to the .npy file but not drawn",
+            n - finite,
+            program.call
+        );
+    }
     let written = eval::write_prior_samples(&z, space, &program.call, out, name).map_err(report)?;
     println!(
         "{n} samples of {} on {space} in {:.2} ms ({} registers, {} draws per sample)",

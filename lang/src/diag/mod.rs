@@ -4,6 +4,7 @@
 //! so that tests can require a fixture for every one of them.
 
 mod problems;
+mod shorten;
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ codes! {
     NestingTooDeep => "sae::parse::nesting_too_deep",
     ImportNotFound => "sae::load::import_not_found",
     ImportCycle => "sae::load::import_cycle",
+    ImportNotUtf8 => "sae::load::import_not_utf8",
     UnknownLayer => "sae::check::unknown_layer",
     UnknownPrior => "sae::check::unknown_prior",
     UnknownSpace => "sae::check::unknown_space",
@@ -295,6 +297,35 @@ impl SourceMap {
         NamedSource::new(self.files[f].0.clone(), self.files[f].1.clone())
     }
 
+    /// A diagnostic whose files have lines too long to show whole: the same diagnostic on a
+    /// copy of the source map with those lines cut around its labels (spans moved to match).
+    fn shortened(&self, diag: &Diag) -> Option<(SourceMap, Diag)> {
+        let mut map = self.clone();
+        let mut diag = diag.clone();
+        let mut changed = false;
+        for f in 0..self.files.len() {
+            let spans: Vec<(usize, usize)> = diag
+                .labels
+                .iter()
+                .filter(|(s, _)| s.file == f)
+                .map(|(s, _)| (s.start, s.end))
+                .collect();
+            if spans.is_empty() {
+                continue;
+            }
+            let Some(short) = shorten::shorten(&self.files[f].1, &spans) else {
+                continue;
+            };
+            for (s, _) in diag.labels.iter_mut().filter(|(s, _)| s.file == f) {
+                let (a, b) = (short.map(s.start), short.map(s.end));
+                *s = Span::new(f, a, b.max(a));
+            }
+            map.files[f].1 = short.text.into();
+            changed = true;
+        }
+        changed.then_some((map, diag))
+    }
+
     /// Renders diagnostics as text; `color` false gives the stable form used in snapshots.
     pub fn render(&self, diags: &[Diag], color: bool, width: usize) -> String {
         use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -308,7 +339,10 @@ impl SourceMap {
             .with_links(false);
         let mut out = String::new();
         for d in diags {
-            let located = self.locate(d.clone());
+            let located = match self.shortened(d) {
+                Some((map, d)) => map.locate(d),
+                None => self.locate(d.clone()),
+            };
             if handler.render_report(&mut out, &located).is_err() {
                 out.push_str(&format!("{}: {}\n", d.code, d.message));
             }
@@ -333,13 +367,29 @@ pub fn did_you_mean<'a>(
     best.map(|(c, _)| c)
 }
 
-/// Help text for an unknown name: a suggestion when one is close, and the full list.
+/// Most candidates listed in a help text; longer lists keep the closest and say how many more.
+pub const MAX_CANDIDATES: usize = 24;
+
+/// Help text for an unknown name: a suggestion when one is close, and the list of candidates
+/// (the [`MAX_CANDIDATES`] closest by spelling when there are more).
 pub fn unknown_help(name: &str, what: &str, candidates: &[&str]) -> String {
-    let list = candidates
+    let shown: Vec<&str> = if candidates.len() <= MAX_CANDIDATES {
+        candidates.to_vec()
+    } else {
+        let mut by_score: Vec<&str> = candidates.to_vec();
+        let score = |c: &str| strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase());
+        by_score.sort_by(|a, b| score(b).total_cmp(&score(a)).then(a.cmp(b)));
+        by_score.truncate(MAX_CANDIDATES);
+        by_score
+    };
+    let mut list = shown
         .iter()
         .map(|c| format!("`{c}`"))
         .collect::<Vec<_>>()
         .join(", ");
+    if candidates.len() > shown.len() {
+        list.push_str(&format!(" and {} more", candidates.len() - shown.len()));
+    }
     match did_you_mean(name, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`? Known {what}: {list}"),
         None => format!("known {what}: {list}"),

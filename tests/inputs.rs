@@ -1,0 +1,175 @@
+//! No panic, whatever the input (issue 20's first class), through the real binary: a diagnostic
+//! on a very long line, a very long candidate list, a file that is not UTF-8, a byte-order mark,
+//! output into a closed pipe, and a prior whose samples are not finite.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
+
+const MODEL: &str = "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linear(32) relu linear(2) }\n\
+                     generator { linear(32) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\n";
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sae-dsl-inputs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SAE_DSL_OFFLINE", "1")
+        .output()
+        .expect("run sae-dsl")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Rendered text with the renderer's line wrapping and frame undone, to search in.
+fn flat(s: &str) -> String {
+    s.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn check(path: &Path) -> Output {
+    run(&[
+        "check",
+        path.to_str().expect("utf8 path"),
+        "--color",
+        "false",
+    ])
+}
+
+#[test]
+fn a_diagnostic_on_a_very_long_line_shows_a_window_of_it() {
+    let dir = temp("long");
+    let filler = "relu ".repeat(30_000); // the error sits past column 150,000
+    let src = MODEL.replace(
+        "encoder { linear(32) relu linear(2) }",
+        &format!("encoder {{ linear(32) {filler} reluu linear(2) }}"),
+    );
+    let path = dir.join("long.sae");
+    std::fs::write(&path, src).expect("write");
+    let out = check(&path);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains("unknown layer or net `reluu`"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(err.contains("…"), "the cut is marked: {err}");
+    assert!(err.len() < 5_000, "{} bytes of output", err.len());
+}
+
+#[test]
+fn a_long_list_of_candidates_is_cut_to_the_closest() {
+    let dir = temp("candidates");
+    let mut src = String::new();
+    for i in 0..5_000 {
+        src.push_str(&format!("net block{i}() {{ relu }}\n"));
+    }
+    src.push_str(&MODEL.replace(
+        "relu linear(2) }\ngenerator",
+        "blokc7 linear(2) }\ngenerator",
+    ));
+    let path = dir.join("many.sae");
+    std::fs::write(&path, src).expect("write");
+    let out = check(&path);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("more"), "{err}");
+    assert!(err.len() < 5_000, "{} bytes of output:\n{err}", err.len());
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_located() {
+    let dir = temp("latin1");
+    let path = dir.join("latin1.sae");
+    let mut bytes = b"data rings(n = 256)\n# caf".to_vec();
+    bytes.push(0xe9); // Latin-1 e-acute
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&path, bytes).expect("write");
+    let out = check(&path);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        flat(&err)
+            .contains("is not UTF-8 text: byte 0xe9 at line 2, column 6 (byte 25 of the file)"),
+        "{err}"
+    );
+    assert!(flat(&err).contains("save it as UTF-8"), "{err}");
+    assert!(!err.contains("check the path"), "{err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let dir = temp("bom");
+    let path = dir.join("bom.sae");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(MODEL.as_bytes());
+    std::fs::write(&path, bytes).expect("write");
+    let out = check(&path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = temp("pipe");
+    let path = dir.join("m.sae");
+    std::fs::write(&path, MODEL).expect("write");
+    let mut child = Command::new(BIN)
+        .args(["graph", path.to_str().expect("utf8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Close the reading end before the child writes (it takes milliseconds to start).
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "a panic's exit code: {err}");
+}
+
+#[test]
+fn a_prior_with_samples_that_are_not_finite_is_drawn_and_reported() {
+    let dir = temp("inf");
+    let path = dir.join("blowup.sae");
+    std::fs::write(
+        &path,
+        "prior blowup() on R^2 {\n  x ~ normal(0, 1, dim = 2)\n  return exp(exp(exp(x)))\n}\n",
+    )
+    .expect("write");
+    let out_dir = dir.join("out");
+    let out = run(&[
+        "prior",
+        path.to_str().expect("utf8"),
+        "blowup",
+        "-n",
+        "400",
+        "--out",
+        out_dir.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("samples of blowup() are not finite"), "{err}");
+    let png = std::fs::read(out_dir.join("blowup.png")).expect("the picture is written");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+}
