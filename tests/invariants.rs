@@ -95,7 +95,11 @@ fn syntax_tree_spans_lie_inside_their_file() {
         let mut sources = SourceMap::default();
         sources.add(path.display().to_string(), text.as_str());
         let spans = spans_in(&format!("{module:?}"));
-        assert!(!spans.is_empty(), "{}: no spans found", path.display());
+        let empty = module.imports.is_empty()
+            && module.nets.is_empty()
+            && module.priors.is_empty()
+            && module.clauses.is_empty();
+        assert!(empty || !spans.is_empty(), "{}: no spans found", path.display());
         for s in spans {
             assert_span_ok(&sources, s, &path.display().to_string());
         }

@@ -153,6 +153,45 @@ struct Loader {
 }
 
 impl Loader {
+    /// Warnings for a file that is legal but almost certainly not what was meant: an empty main
+    /// file, or an imported file with model clauses (only its nets and priors are imported).
+    fn suspicious(&mut self, module: &Module, file: FileId, text: &str, imported_at: Option<Span>) {
+        match imported_at {
+            None if module.imports.is_empty()
+                && module.nets.is_empty()
+                && module.priors.is_empty()
+                && module.clauses.is_empty() =>
+            {
+                let what = if text.trim().is_empty() {
+                    "empty"
+                } else {
+                    "only comments"
+                };
+                self.diags.report(
+                    Diag::warning(Code::EmptyFile, format!("the file is {what}: it defines nothing"))
+                        .label(Span::new(file, 0, 0), "nothing after this point")
+                        .help("a model needs `data`, `latent`, `encoder`, `generator` and `penalty` clauses; a library defines `net`s or `prior`s"),
+                );
+            }
+            Some(at) if !module.clauses.is_empty() => {
+                let first = module.clauses[0].keyword;
+                self.diags.report(
+                    Diag::warning(
+                        Code::ImportedClausesIgnored,
+                        format!(
+                            "the model clauses of the imported file are ignored ({} of them)",
+                            module.clauses.len()
+                        ),
+                    )
+                    .label(at, "imports only its nets and priors")
+                    .label(first, "ignored from here on")
+                    .help("move the shared nets and priors into a file without model clauses, or copy the clauses into this model"),
+                );
+            }
+            _ => {}
+        }
+    }
+
     /// Parses `file` and its imports depth-first; `stack` holds the chain of files being loaded.
     fn visit(
         &mut self,
@@ -170,6 +209,7 @@ impl Loader {
                 return;
             }
         };
+        self.suspicious(&module, file, &text, stack.last().map(|(_, at)| *at));
         for imp in &module.imports {
             let Some((ikey, idir, itext, iname)) =
                 self.resolve(&imp.path, dir.as_deref(), imp.span)

@@ -150,6 +150,12 @@ fn load_source(
                 });
             }
             let keep = if *limit > 0 { (*limit).min(n) } else { n };
+            if *limit > n {
+                eprintln!(
+                    "warning: limit {limit} is more than the {n} images of {}; all {n} are used",
+                    images.display()
+                );
+            }
             let x = Tensor::from_slice(&pixels[..keep * rows * cols])
                 .reshape([keep as i64, 1, rows as i64, cols as i64])
                 .to_device(device)

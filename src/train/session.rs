@@ -115,6 +115,14 @@ impl Session<'_> {
     ) -> Result<RunSummary, TrainError> {
         let n = train.len();
         let batch = self.model.train.batch.min(n);
+        // The checker warns where the size is known from the file; here, for files on disk.
+        let known = !matches!(self.model.data.source, ir::DataSource::Idx { limit: 0, .. });
+        if self.model.train.batch > n && !known && !self.quiet {
+            eprintln!(
+                "warning: batch {} is larger than the {n} training examples; each step uses all {n}",
+                self.model.train.batch
+            );
+        }
         let steps = n / batch; // the last partial batch is dropped: every step sees a full batch
         let mut lp = Loop {
             steps,

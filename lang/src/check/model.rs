@@ -33,6 +33,9 @@ impl<'a> Checker<'a> {
         );
         let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
         let train = self.train(by_kind.get("train").copied());
+        if let (Some(t), Some((d, dspan))) = (&train, &data) {
+            self.batch_fits(t.batch, d, *dspan, by_kind.get("train").copied());
+        }
         let generator = generator.and_then(|(flow, input, _)| {
             Some(ir::Network {
                 input: input?,
@@ -196,6 +199,44 @@ impl<'a> Checker<'a> {
             }
             _ => None,
         }
+    }
+
+    /// A warning when the batch is larger than the training set (when its size is known here):
+    /// training then uses the whole set in each step.
+    fn batch_fits(&mut self, batch: i64, data: &ir::DataSpec, dspan: Span, train: Option<&Clause>) {
+        let n = match data.source {
+            DataSource::Rings { n, .. }
+            | DataSource::GaussianGrid { n, .. }
+            | DataSource::SwissRoll { n, .. } => n,
+            DataSource::Idx { limit, .. } if limit > 0 => limit,
+            _ => return,
+        };
+        if batch <= n as i64 {
+            return;
+        }
+        let set_at = train.and_then(|c| match &c.kind {
+            ClauseKind::Train(settings) => settings
+                .iter()
+                .find(|(name, _)| name.name == "batch")
+                .map(|(_, v)| v.span),
+            _ => None,
+        });
+        let mut d = Diag::warning(
+            Code::BatchLargerThanData,
+            format!(
+                "batch {batch} is larger than the {n} training examples; each step uses all {n}"
+            ),
+        )
+        .label(dspan, format!("{n} examples"));
+        d = match set_at {
+            Some(s) => d
+                .label(s, format!("batch {batch}"))
+                .help(format!("set `batch {n}` or less, or use more data")),
+            None => d.help(format!(
+                "the default batch is {batch}; set `batch {n}` or less in `train {{ ... }}`, or use more data"
+            )),
+        };
+        self.err(d);
     }
 
     pub(super) fn size_check(&mut self, total: u128, at: Span) {

@@ -437,6 +437,19 @@ impl<'p, 'a> Inst<'p, 'a> {
             );
             return None;
         }
+        if (total - 1.0).abs() > 1e-6 {
+            self.err(
+                Diag::warning(
+                    Code::WeightsNormalised,
+                    format!(
+                        "{what} weights sum to {}; they are divided by their sum",
+                        ir::num(total)
+                    ),
+                )
+                .label(span, format!("sum {}", ir::num(total)))
+                .help("write weights that sum to 1 to say what is meant, e.g. `[0.25, 0.75]`"),
+            );
+        }
         Some(w.iter().map(|x| x / total).collect())
     }
 
