@@ -99,7 +99,11 @@ fn syntax_tree_spans_lie_inside_their_file() {
             && module.nets.is_empty()
             && module.priors.is_empty()
             && module.clauses.is_empty();
-        assert!(empty || !spans.is_empty(), "{}: no spans found", path.display());
+        assert!(
+            empty || !spans.is_empty(),
+            "{}: no spans found",
+            path.display()
+        );
         for s in spans {
             assert_span_ok(&sources, s, &path.display().to_string());
         }

@@ -550,3 +550,60 @@ pub fn reference() -> Vec<Entry> {
         })
         .collect()
 }
+
+/// Names other tools use for our built-ins, for "did you mean" by meaning rather than spelling:
+/// (their name, ours, what differs). A name suggests ours only where ours is a candidate, so
+/// `gaussian` means `normal` among priors but stays the Gaussian layer among layers.
+pub(crate) const KNOWN_AS: &[(&str, &str, &str)] = &[
+    (
+        "mse",
+        "squared_l2",
+        " (summed over an example's features, not averaged)",
+    ),
+    ("l2", "squared_l2", ""),
+    (
+        "mae",
+        "l1",
+        " (summed over an example's features, not averaged)",
+    ),
+    ("cross_entropy", "bce", ""),
+    ("binary_cross_entropy", "bce", ""),
+    ("bce_loss", "bce", ""),
+    ("adamw", "adam", " (without weight decay)"),
+    ("dense", "linear", ""),
+    ("fc", "linear", ""),
+    ("deconv", "conv_transpose2d", ""),
+    ("conv_transpose", "conv_transpose2d", ""),
+    ("batchnorm", "batch_norm", ""),
+    ("batchnorm2d", "batch_norm", ""),
+    ("bn", "batch_norm", ""),
+    ("lrelu", "leaky_relu", ""),
+    ("view", "reshape", ""),
+    ("gaussian", "normal", ""),
+    ("gauss", "normal", ""),
+    ("spherical", "uniform_sphere", ""),
+    ("wasserstein", "sinkhorn", " (entropic optimal transport)"),
+    ("ot", "sinkhorn", " (entropic optimal transport)"),
+    (
+        "sinkhorn_divergence",
+        "sinkhorn",
+        " (with `debiased = true`)",
+    ),
+    ("hungarian", "exact", ""),
+    ("assignment", "exact", ""),
+    ("swd", "sliced", ""),
+    ("sliced_wasserstein", "sliced", ""),
+    ("adversarial", "gan", ""),
+    ("aae", "gan", ""),
+    ("kld", "kl", ""),
+];
+
+/// The help for `name` when another tool calls one of `candidates` so: "`mse` is called
+/// `squared_l2` here ...".
+pub(crate) fn known_as(name: &str, candidates: &[&str]) -> Option<String> {
+    let lower = name.to_lowercase();
+    KNOWN_AS
+        .iter()
+        .find(|(theirs, ours, _)| *theirs == lower && candidates.contains(ours))
+        .map(|(_, ours, note)| format!("`{name}` is called `{ours}` here{note}; write `{ours}`"))
+}

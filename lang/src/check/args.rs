@@ -93,7 +93,7 @@ impl<'a> Checker<'a> {
         self.err(
             Diag::error(code, format!("unknown {singular} `{name}`"))
                 .label(call.name.span, format!("not a known {singular}"))
-                .help(unknown_help(name, what, &cands)),
+                .help(known_as(name, &cands).unwrap_or_else(|| unknown_help(name, what, &cands))),
         );
         None
     }

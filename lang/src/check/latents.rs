@@ -330,8 +330,9 @@ impl<'a> Checker<'a> {
         cands.sort();
         cands.dedup();
         let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
-        let help =
-            stdlib_hint("prior", pname).unwrap_or_else(|| unknown_help(pname, "priors", &cands));
+        let help = known_as(pname, &cands)
+            .or_else(|| stdlib_hint("prior", pname))
+            .unwrap_or_else(|| unknown_help(pname, "priors", &cands));
         self.err(
             Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
                 .label(prior.name.span, "not a known prior")
@@ -515,6 +516,13 @@ impl<'a> Checker<'a> {
                 }
                 "simplex" => "write `simplex(d)` with the number of vertices d".to_string(),
                 "R" | "S" => format!("write `{}^d`", base.name),
+                // `R8`, `S9`: the exponent written without `^`.
+                n if n.len() > 1
+                    && (n.starts_with('R') || n.starts_with('S'))
+                    && n[1..].chars().all(|c| c.is_ascii_digit()) =>
+                {
+                    format!("write `{}^{}`", &n[..1], &n[1..])
+                }
                 n => format!(
                     "{}; spaces are written `R^d`, `S^k` or `simplex(d)`",
                     unknown_help(n, "spaces", SPACES)

@@ -39,6 +39,7 @@ impl<'a> Checker<'a> {
                 cands.extend(nets.iter().map(String::as_str));
                 cands.sort();
                 let help = stdlib_hint("net", name)
+                    .or_else(|| known_as(name, &cands))
                     .unwrap_or_else(|| unknown_help(name, "layers and nets", &cands));
                 self.err(
                     Diag::error(Code::UnknownLayer, format!("unknown layer or net `{name}`"))

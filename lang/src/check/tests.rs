@@ -124,3 +124,40 @@ fn every_catalogue_layer_compiles() {
         assert!(compiles, "layer `{}` compiles in no context", e.name);
     }
 }
+
+/// Names from other tools suggest ours by meaning (`mse` is `squared_l2`), in their context.
+#[test]
+fn names_from_other_tools_suggest_ours() {
+    let base = model_with_encoder("", "linear(32) relu linear(2)");
+    let cases = [
+        (
+            base.replace("penalty 1 *", "cost mse\npenalty 1 *"),
+            "`mse` is called `squared_l2` here",
+        ),
+        (
+            base.replace("batch 64", "batch 64 optimizer adamw(lr = 0.001)"),
+            "`adamw` is called `adam` here (without weight decay)",
+        ),
+        (
+            base.replace(
+                "linear(32) relu linear(2) }\ngenerator",
+                "dense(32) relu linear(2) }\ngenerator",
+            ),
+            "`dense` is called `linear` here",
+        ),
+        (
+            base.replace("R^2 ~ normal()", "R^2 ~ gaussian()"),
+            "`gaussian` is called `normal` here",
+        ),
+        (
+            base.replace("sinkhorn(epsilon = 0.1)", "wasserstein()"),
+            "`wasserstein` is called `sinkhorn` here",
+        ),
+        (base.replace("R^2 ~", "R2 ~"), "write `R^2`"),
+    ];
+    for (src, want) in cases {
+        let text = diagnostics(&src);
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(want), "want {want:?} in:\n{text}");
+    }
+}
