@@ -46,12 +46,12 @@ pub fn prior(
         );
     }
     let written = eval::write_prior_samples(&z, space, &program.call, out, name).map_err(report)?;
+    let draws = program.draws();
     println!(
-        "{n} samples of {} on {space} in {:.2} ms ({} registers, {} draws per sample)",
+        "{n} samples of {} on {space} in {:.2} ms ({draws} draw{} per sample)",
         program.call,
         took.as_secs_f64() * 1e3,
-        program.instrs.len(),
-        program.draws()
+        if draws == 1 { "" } else { "s" }
     );
     for f in written {
         println!("  {}", f.display());

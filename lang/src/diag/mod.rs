@@ -377,6 +377,9 @@ pub const MAX_CANDIDATES: usize = 24;
 /// Help text for an unknown name: a suggestion when one is close, and the list of candidates
 /// (the [`MAX_CANDIDATES`] closest by spelling when there are more).
 pub fn unknown_help(name: &str, what: &str, candidates: &[&str]) -> String {
+    if candidates.is_empty() {
+        return format!("there are no {what} here");
+    }
     let shown: Vec<&str> = if candidates.len() <= MAX_CANDIDATES {
         candidates.to_vec()
     } else {
