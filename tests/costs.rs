@@ -22,7 +22,11 @@ fn reconstruction_costs_match_hand_computations() {
     // Summed over an example's features, averaged over the batch.
     let per_batch = |term: &dyn Fn(f64, f64) -> f64| -> f64 {
         (0..b)
-            .map(|i| (0..f).map(|j| term(yv[i * f + j], xv[i * f + j])).sum::<f64>())
+            .map(|i| {
+                (0..f)
+                    .map(|j| term(yv[i * f + j], xv[i * f + j]))
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             / b as f64
     };
@@ -78,11 +82,17 @@ fn interpolation_on_the_sphere_follows_the_great_circle() {
     for k in 0..steps as usize {
         let p = &v[k * 3..k * 3 + 3];
         let norm = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-        assert!((norm - 1.0).abs() < 1e-5, "point {k} leaves the sphere: {norm}");
+        assert!(
+            (norm - 1.0).abs() < 1e-5,
+            "point {k} leaves the sphere: {norm}"
+        );
         // Equal angles along the quarter circle from a to b.
         let angle = p[1].atan2(p[0]);
         let want = std::f64::consts::FRAC_PI_2 * k as f64 / (steps - 1) as f64;
-        assert!((angle - want).abs() < 1e-4, "point {k}: angle {angle} vs {want}");
+        assert!(
+            (angle - want).abs() < 1e-4,
+            "point {k}: angle {angle} vs {want}"
+        );
         assert!(p[2].abs() < 1e-6);
     }
     // In R^d the path is the straight line.
