@@ -7,6 +7,8 @@ cd "$root"
 # Tests that need MNIST or the Sinkhorn fixtures use these when present and skip visibly otherwise.
 if [ -z "${SAE_DSL_DATA:-}" ] && [ -d ../shared/data ]; then export SAE_DSL_DATA="$root/../shared/data"; fi
 if [ -z "${SAE_DSL_FIXTURES:-}" ] && [ -d ../shared/fixtures/sinkhorn ]; then export SAE_DSL_FIXTURES="$root/../shared/fixtures/sinkhorn"; fi
+# With ../shared present, a test that cannot find its data or fixtures fails instead of skipping.
+if [ -d ../shared/data ] && [ -d ../shared/fixtures/sinkhorn ]; then export SAE_DSL_REQUIRE_SHARED="${SAE_DSL_REQUIRE_SHARED:-1}"; fi
 export SAE_DSL_OFFLINE=1   # tests never reach the network; downloads are tested on loopback
 # The evaluation classifier is cached here between runs (trained once, about 30 s).
 export SAE_DSL_CACHE="${SAE_DSL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sae-dsl}"

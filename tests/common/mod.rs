@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+/// Set to 1 when the shared data and fixtures must be there (scripts/test.sh, with ../shared).
+pub const REQUIRE_ENV: &str = "SAE_DSL_REQUIRE_SHARED";
+
 /// A folder from an environment variable, else a path relative to the checkout when it exists;
 /// None (and a visible message) otherwise, so that the calling test can skip.
 pub fn shared_dir(env: &str, rel: &str, what: &str) -> Option<PathBuf> {
@@ -15,6 +18,11 @@ pub fn shared_dir(env: &str, rel: &str, what: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
     if p.is_dir() {
         return Some(p);
+    }
+    // Where the shared material is known to be present (scripts/test.sh sets this when it finds
+    // ../shared), a missing piece is a failure, not a skip.
+    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| v == "1") {
+        panic!("{what} not found ({env} or {rel}), but {REQUIRE_ENV}=1 says the shared material is present");
     }
     // Written to the process's stderr directly: libtest captures eprintln! of passing tests.
     use std::io::Write;
