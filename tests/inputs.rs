@@ -173,3 +173,42 @@ fn a_prior_with_samples_that_are_not_finite_is_drawn_and_reported() {
     let png = std::fs::read(out_dir.join("blowup.png")).expect("the picture is written");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
 }
+
+#[test]
+fn a_prior_that_draws_non_finite_values_is_named_with_its_statement() {
+    let dir = temp("prior-nan");
+    let path = dir.join("blowup.sae");
+    std::fs::write(
+        &path,
+        "prior blowup() on R^2 {\n  x ~ normal(0, 1, dim = 2)\n  y = exp(exp(exp(x)))\n  return y\n}\n\
+         data rings(n = 256)\nlatent R^2 ~ blowup()\nencoder { linear(16) relu linear(2) }\n\
+         generator { linear(16) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
+         train { batch 64 epochs 1 }\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "run",
+        path.to_str().expect("utf8"),
+        "--out",
+        dir.join("run").to_str().expect("utf8"),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-eval",
+    ]);
+    let err = flat(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the prior samples became inf at epoch 1"),
+        "{err}"
+    );
+    assert!(err.contains("the prior `blowup()` of `z`"), "{err}");
+    assert!(
+        err.contains("the statement that binds `y`"),
+        "the statement is named: {err}"
+    );
+    assert!(
+        !err.contains("Sinkhorn penalty"),
+        "not blamed on Sinkhorn: {err}"
+    );
+}

@@ -25,8 +25,57 @@ pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tens
 
 /// Runs a prior program once for a batch of `n`: each register is a tensor `[n, ...shape]`
 /// (constants `[1, ...shape]`, broadcast), so there is no per-sample loop. Returns `[n, d]`.
-// long: one arm per instruction of the prior-program IR, executed batched.
 pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
+    run_program(p, n, device, |_, _| {})
+}
+
+/// The statement of a prior program whose values are first not finite in a batch of `n` draws:
+/// the variable it binds (`y`), to name it in the error. Registers without a name of the user's
+/// (temporaries such as the inner `exp` of `exp(exp(x))`) are attributed to the next statement
+/// that has one.
+pub fn first_non_finite(p: &ir::Program, n: i64, device: Device) -> Option<String> {
+    let mut first = None;
+    let _ = tch::no_grad(|| {
+        run_program(p, n, device, |i, t| {
+            let finite = t.isfinite().all().int64_value(&[]) == 1;
+            if first.is_none() && !finite {
+                first = Some(i);
+            }
+        })
+    });
+    const TEMPORARIES: &[&str] = &[
+        "components",
+        "concat",
+        "const",
+        "element",
+        "index",
+        "list",
+        "neg",
+        "weights",
+        "result",
+    ];
+    let user = |name: &str| {
+        !TEMPORARIES.contains(&name)
+            && !crate::prior::reserved(name)
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let i = first?;
+    p.instrs[i..]
+        .iter()
+        .map(|ins| ins.name.as_str())
+        .find(|name| user(name))
+        .map(str::to_string)
+        .or_else(|| Some(p.instrs[i].name.clone()))
+}
+
+/// [`sample_program`], calling `inspect` with each register once computed.
+// long: one arm per instruction of the prior-program IR, executed batched.
+fn run_program(
+    p: &ir::Program,
+    n: i64,
+    device: Device,
+    mut inspect: impl FnMut(usize, &Tensor),
+) -> Tensor {
     use ir::{Func, Op as I, Prim};
     let opts = (Kind::Float, device);
     let mut regs: Vec<Tensor> = Vec::with_capacity(p.instrs.len());
@@ -156,6 +205,7 @@ pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
                 Tensor::stack(&rows, 1)
             }
         };
+        inspect(regs.len(), &t);
         regs.push(t);
     }
     let out = &regs[p.result];

@@ -16,6 +16,7 @@ use crate::rundir;
 use crate::runtime::model::{reconstruction, Compiled};
 use crate::runtime::objective::{evaluate_penalty, Discriminator};
 use crate::runtime::optim::Adam;
+use crate::runtime::sampler::first_non_finite;
 
 /// Everything a training loop needs.
 pub(super) struct Session<'a> {
@@ -242,7 +243,16 @@ impl Session<'_> {
             rec = rec * f64::NAN;
         }
         let w = self.net.sample_prior(lp.batch);
-        let mut tracked = vec![rec.detach(), Tensor::zeros([], (Kind::Float, device))];
+        // The prior samples as a tracked term: inf or NaN when a draw is, 0 otherwise (no host
+        // read here; the logging point reads it with the others).
+        let zero = Tensor::zeros([], (Kind::Float, device));
+        let prior_probe = zero
+            .where_self(
+                &w.isinf().any().logical_not(),
+                &zero.full_like(f64::INFINITY),
+            )
+            .where_self(&w.isnan().any().logical_not(), &zero.full_like(f64::NAN));
+        let mut tracked = vec![rec.detach(), prior_probe, zero.shallow_clone()];
         let mut pen_total = Tensor::zeros([], (Kind::Float, device));
         let mut disc_total = Tensor::zeros([], (Kind::Float, device));
         let mut marginal_error = None;
@@ -302,7 +312,7 @@ impl Session<'_> {
             tracked.push(v.detach());
             pen_total = pen_total + v;
         }
-        tracked[1] = disc_total;
+        tracked[2] = disc_total;
         let loss = &rec + &pen_total;
         self.opt.zero_grad();
         loss.backward();
@@ -413,10 +423,12 @@ fn convergence_warning(model: &ir::Model, err: f64, epoch: i64, step: i64) -> St
     )
 }
 
-/// Names of the tracked terms: reconstruction, the discriminators, each penalty.
+/// Names of the tracked terms: reconstruction, the prior samples, the discriminators, each
+/// penalty (in this order, which breaks ties within a step).
 fn term_names(model: &ir::Model) -> Vec<String> {
     let mut v = vec![
         "reconstruction cost".to_string(),
+        "prior samples".to_string(),
         "discriminator loss".to_string(),
     ];
     let many = model.penalties.len() > 1;
@@ -444,7 +456,9 @@ fn penalty_name(k: &PenaltyKind) -> &'static str {
 
 /// The error for a term that became NaN or infinite, with what to change.
 fn non_finite(term: &str, value: f64, epoch: i64, step: i64, model: &ir::Model) -> TrainError {
-    let help = if term.starts_with("latent penalty") {
+    let help = if term == "prior samples" {
+        prior_help(model)
+    } else if term.starts_with("latent penalty") {
         let eps: Vec<String> = model
             .penalties
             .iter()
@@ -545,4 +559,24 @@ mod tests {
         );
         assert!(format!("{:?}", miette::Report::new(e)).contains("epsilon 0.001"));
     }
+}
+
+/// What to change when a prior drew a value that is not finite: the prior program and the first
+/// of its statements whose values are not finite in fresh draws.
+fn prior_help(model: &ir::Model) -> String {
+    const DRAWS: i64 = 4096;
+    for l in &model.latents {
+        let ir::Prior::Program(p) = &l.prior else {
+            continue;
+        };
+        tch::manual_seed(0);
+        if let Some(var) = first_non_finite(p, DRAWS, Device::Cpu) {
+            return format!(
+                "the prior `{}` of `{}` draws values that are not finite: the statement that binds `{var}` is the first to give them in {DRAWS} draws; bound it (smaller scales, no nested exp); the last good checkpoint is kept",
+                p.call, l.name
+            );
+        }
+    }
+    "a prior sample was not finite; check the prior's parameters; the last good checkpoint is kept"
+        .to_string()
 }
