@@ -212,3 +212,67 @@ fn a_prior_that_draws_non_finite_values_is_named_with_its_statement() {
         "not blamed on Sinkhorn: {err}"
     );
 }
+
+/// Trains the small rings model for one epoch into `dir/run`; returns the run directory.
+fn trained_run(dir: &Path) -> PathBuf {
+    let path = dir.join("m.sae");
+    std::fs::write(&path, format!("{MODEL}train {{ batch 64 epochs 1 }}\n")).expect("write");
+    let run_dir = dir.join("run");
+    let out = run(&[
+        "run",
+        path.to_str().expect("utf8"),
+        "--out",
+        run_dir.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-eval",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_dir
+}
+
+/// Cuts a file to half its length.
+fn truncate(path: &Path) {
+    let bytes = std::fs::read(path).expect("read");
+    std::fs::write(path, &bytes[..bytes.len() / 2]).expect("truncate");
+}
+
+#[test]
+fn truncated_state_and_checkpoint_files_are_refused_by_name() {
+    let dir = temp("truncated");
+    let run_dir = trained_run(&dir);
+    let d = run_dir.to_str().expect("utf8");
+    truncate(&run_dir.join("resume.safetensors"));
+    let out = run(&[
+        "resume",
+        d,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-eval",
+    ]);
+    let err = flat(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("resume.safetensors cannot be read (truncated or corrupt?)"),
+        "{err}"
+    );
+    truncate(&run_dir.join("checkpoint.safetensors"));
+    let samples = dir.join("s.npy");
+    let out = run(&[
+        "sample",
+        d,
+        "-n",
+        "4",
+        "--out",
+        samples.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+    ]);
+    let err = flat(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("checkpoint.safetensors"), "{err}");
+}

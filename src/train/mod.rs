@@ -264,7 +264,12 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         ));
     }
     let lock = RunLock::acquire(dir)?;
-    let state = SavedState::read(&state_path)?;
+    let state = SavedState::read(&state_path).map_err(|e| {
+        fail(format!(
+            "{} cannot be read (truncated or corrupt?): {e}",
+            rundir::RESUME
+        ))
+    })?;
     let start = state
         .position()
         .ok_or_else(|| fail("the state has no position".into()))?;
