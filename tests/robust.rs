@@ -309,6 +309,49 @@ fn a_nan_discriminator_loss_is_named() {
 }
 
 #[test]
+fn a_nan_gradient_of_finite_terms_is_named() {
+    let root = common::tempdir("nangrad");
+    let model = write_model(&root, &toy(3, ""));
+    let d = root.join("run");
+    let out = run_model(&model, &d, &[("SAE_DSL_FAULT", "nan-grad@70")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the gradient became NaN at epoch 2, step 6"),
+        "{err}"
+    );
+    assert!(err.contains("its gradient was not"), "{err}");
+    assert!(
+        d.join("checkpoint.safetensors").is_file(),
+        "epoch 1's checkpoint is kept"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_diverging_loss_stops_the_run_unless_allowed() {
+    let root = common::tempdir("diverge");
+    let model = write_model(&root, &toy(3, ""));
+    // From step 70 (epoch 2) on, the reconstruction cost is a million times larger.
+    let fault = [("SAE_DSL_FAULT", "grow-recon@70")];
+    let d = root.join("run");
+    let out = run_model(&model, &d, &fault);
+    let err = stderr(&out).replace('│', " ");
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the loss diverged at epoch 2"), "{err}");
+    assert!(err.contains("the checkpoint of epoch 1 is kept"), "{err}");
+    let lines = std::fs::read_to_string(d.join("metrics.jsonl")).expect("metrics");
+    assert_eq!(lines.lines().count(), 1, "only the good epoch is recorded");
+    let d2 = root.join("run2");
+    let mut c = train_cmd(&model, &d2, &["--allow-divergence"]);
+    c.env("SAE_DSL_FAULT", "grow-recon@70");
+    let out = c.output().expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn too_large_for_memory_is_refused_before_allocation() {
     let root = common::tempdir("mem");
     let text = toy(1, "")

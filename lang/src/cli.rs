@@ -44,6 +44,10 @@ pub struct TrainArgs {
     /// Skip the evaluation at the end (FID, latent MMD, coverage); `sae-dsl eval` computes it later.
     #[arg(long)]
     pub no_eval: bool,
+    /// Keep training when the loss grows far beyond its best (by default the run stops there,
+    /// keeping the last good checkpoint).
+    #[arg(long)]
+    pub allow_divergence: bool,
 }
 
 #[derive(Subcommand)]

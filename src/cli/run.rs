@@ -65,6 +65,7 @@ pub fn run(
         evaluate: !t.no_eval,
         json: t.json,
         interrupter: install_signal_handler(),
+        allow_divergence: t.allow_divergence,
     };
     Ok(match pipeline::run(&model, &source, dev, &opts) {
         Ok(s) => finished(&s, t.json),
@@ -85,6 +86,7 @@ pub fn resume(dir: &Path, epochs: Option<i64>, t: TrainArgs) -> ExitCode {
         evaluate: !t.no_eval,
         json: t.json,
         interrupter: install_signal_handler(),
+        allow_divergence: t.allow_divergence,
         ..Default::default()
     };
     match pipeline::resume(dir, dev, &opts) {

@@ -52,6 +52,36 @@ impl Adam {
         }
     }
 
+    /// A scalar on the device: 0 when every gradient is finite, NaN otherwise (no host read, so
+    /// that a step does not wait for it).
+    pub fn grad_probe(&self) -> Option<Tensor> {
+        let mut ok: Option<Tensor> = None;
+        for (_, p) in &self.params {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            let f = g.isfinite().all();
+            ok = Some(match ok {
+                Some(o) => o.logical_and(&f),
+                None => f,
+            });
+        }
+        let ok = ok?;
+        let zero = Tensor::zeros([], (tch::Kind::Float, ok.device()));
+        Some(zero.where_self(&ok, &zero.full_like(f64::NAN)))
+    }
+
+    /// Fault injection (training's `nan-grad@STEP`): the first gradient becomes NaN.
+    pub fn poison_first_gradient(&mut self) {
+        if let Some((_, p)) = self.params.first() {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = tch::no_grad(|| g.fill_(f64::NAN));
+            }
+        }
+    }
+
     /// One update from the gradients accumulated by `backward`.
     pub fn step(&mut self) {
         let (b1, b2, lr) = (self.cfg.beta1, self.cfg.beta2, self.cfg.lr);

@@ -1,7 +1,9 @@
 //! Fault injection for tests: a NaN in one term at one global step, from an environment variable.
 
-/// Environment variable that injects a fault, for tests: `nan-recon@STEP`, `nan-penalty@STEP`
-/// or `nan-disc@STEP` makes that term NaN at the given global step (1-based).
+/// Environment variable that injects a fault, for tests: `nan-recon@STEP`, `nan-penalty@STEP`,
+/// `nan-disc@STEP` or `nan-grad@STEP` makes that term (or the model's gradient) NaN at the given
+/// global step (1-based); `grow-recon@STEP` multiplies the reconstruction cost by 1e6 from that
+/// step on (a divergence).
 pub const FAULT_ENV: &str = "SAE_DSL_FAULT";
 
 /// The injected fault, with its global step.
@@ -10,6 +12,9 @@ pub(crate) enum Fault {
     NanRecon(i64),
     NanPenalty(i64),
     NanDisc(i64),
+    NanGrad(i64),
+    /// The reconstruction cost times 1e6 from this step on.
+    GrowRecon(i64),
 }
 
 /// The fault asked for by [`FAULT_ENV`], if any.
@@ -21,6 +26,8 @@ pub(crate) fn fault_from_env() -> Option<Fault> {
         "nan-recon" => Some(Fault::NanRecon(step)),
         "nan-penalty" => Some(Fault::NanPenalty(step)),
         "nan-disc" => Some(Fault::NanDisc(step)),
+        "nan-grad" => Some(Fault::NanGrad(step)),
+        "grow-recon" => Some(Fault::GrowRecon(step)),
         _ => None,
     }
 }

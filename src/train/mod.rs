@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub json: bool,
     /// Stops the loop at the next step boundary with the state saved.
     pub interrupter: Interrupter,
+    /// Keep training when the loss diverges (grows over 1000 times its best).
+    pub allow_divergence: bool,
 }
 
 /// Why a run stopped.
@@ -75,6 +77,16 @@ pub enum TrainError {
         epoch: i64,
         step: i64,
         help: String,
+    },
+    #[error("the loss diverged at epoch {epoch}: {total} per step, over {factor} times its best ({best})")]
+    #[diagnostic(code(sae::run::diverged), help("lower the learning rate (now {lr}) or the penalty weight; the checkpoint of epoch {kept} is kept; pass --allow-divergence to train on anyway"))]
+    Diverged {
+        epoch: i64,
+        total: String,
+        best: String,
+        factor: f64,
+        lr: String,
+        kept: i64,
     },
     #[error("interrupted at epoch {epoch}, step {step}; the state is saved in {dir}")]
     #[diagnostic(
@@ -354,6 +366,7 @@ impl Ready {
             quiet: opts.quiet,
             device,
             interrupter: &opts.interrupter,
+            allow_divergence: opts.allow_divergence,
         }
         .train(start, &self.train, &self.test)?;
         Ok(Trained {

@@ -14,7 +14,7 @@ use crate::data::Dataset;
 use crate::ir::{self, PenaltyKind};
 use crate::rundir;
 use crate::runtime::model::{reconstruction, Compiled};
-use crate::runtime::objective::{evaluate_penalty, Discriminator};
+use crate::runtime::objective::{evaluate_penalty, Discriminator, PenaltyOut};
 use crate::runtime::optim::Adam;
 use crate::runtime::sampler::first_non_finite;
 
@@ -32,7 +32,11 @@ pub(super) struct Session<'a> {
     pub quiet: bool,
     pub device: Device,
     pub interrupter: &'a Interrupter,
+    pub allow_divergence: bool,
 }
+
+/// How many times its best the epoch loss may grow before the run is stopped as diverged.
+const DIVERGENCE: f64 = 1000.0;
 
 /// What the loop keeps across epochs.
 struct Loop {
@@ -44,6 +48,9 @@ struct Loop {
     warned: bool,
     /// Largest Sinkhorn marginal error seen at the logging points.
     max_err: f64,
+    /// The first and the best epoch's mean total loss of this session, for divergence.
+    first_total: Option<f64>,
+    best_total: f64,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -132,6 +139,8 @@ impl Session<'_> {
             terms: term_names(self.model),
             warned: false,
             max_err: 0.0,
+            first_total: None,
+            best_total: f64::INFINITY,
             bar: progress_bar(self.quiet || self.json, steps as u64),
         };
         let mut history = vec![];
@@ -206,6 +215,7 @@ impl Session<'_> {
                 .then(|| sums.iter_sum as f64 / sums.iter_count as f64),
         };
         check_finite(m.recon, m.penalty, epoch, steps, model)?;
+        self.check_divergence(m.total, epoch, lp)?;
         append_line(
             &self.dir.join(rundir::METRICS),
             &serde_json::to_string(&m).unwrap_or_default(),
@@ -242,17 +252,15 @@ impl Session<'_> {
         if lp.fault == Some(Fault::NanRecon(global)) {
             rec = rec * f64::NAN;
         }
+        if matches!(lp.fault, Some(Fault::GrowRecon(s)) if global >= s) {
+            rec = rec * 1e6;
+        }
         let w = self.net.sample_prior(lp.batch);
         // The prior samples as a tracked term: inf or NaN when a draw is, 0 otherwise (no host
         // read here; the logging point reads it with the others).
         let zero = Tensor::zeros([], (Kind::Float, device));
-        let prior_probe = zero
-            .where_self(
-                &w.isinf().any().logical_not(),
-                &zero.full_like(f64::INFINITY),
-            )
-            .where_self(&w.isnan().any().logical_not(), &zero.full_like(f64::NAN));
-        let mut tracked = vec![rec.detach(), prior_probe, zero.shallow_clone()];
+        let mut tracked = vec![rec.detach(), non_finite_probe(&w), zero.shallow_clone()];
+        let gradient_at = tracked.len() + model.penalties.len();
         let mut pen_total = Tensor::zeros([], (Kind::Float, device));
         let mut disc_total = Tensor::zeros([], (Kind::Float, device));
         let mut marginal_error = None;
@@ -276,32 +284,7 @@ impl Session<'_> {
                 poison,
             );
             marginal_error = marginal_error.or(out.marginal_error);
-            if out.iterations > 0 {
-                sums.iter_sum += out.iterations;
-                sums.iter_count += 1;
-                if let (
-                    PenaltyKind::Sinkhorn {
-                        tolerance,
-                        iterations,
-                        ..
-                    },
-                    Some(e),
-                ) = (&p.kind, out.marginal_error)
-                {
-                    if *tolerance > 0.0
-                        && e > *tolerance
-                        && out.iterations >= *iterations
-                        && !lp.warned
-                    {
-                        lp.warned = true;
-                        eprintln!(
-                            "warning: Sinkhorn reached its cap of {iterations} iterations without the tolerance {} (marginal error {e:.2e} at epoch {epoch}, step {}); raise `iterations` or `epsilon`. Shown once per run.",
-                            ir::num(*tolerance),
-                            step + 1
-                        );
-                    }
-                }
-            }
+            self.count_iterations(p, &out, (epoch, step), sums, lp);
             if let Some(dl) = out.disc_loss {
                 disc_total = disc_total + dl;
             }
@@ -316,12 +299,53 @@ impl Session<'_> {
         let loss = &rec + &pen_total;
         self.opt.zero_grad();
         loss.backward();
+        if lp.fault == Some(Fault::NanGrad(global)) {
+            self.opt.poison_first_gradient();
+        }
+        // After the terms: a NaN gradient of finite terms is named as such.
+        tracked.push(self.opt.grad_probe().unwrap_or(zero));
+        debug_assert_eq!(tracked.len(), gradient_at + 1);
         self.opt.step();
         StepOut {
             rec,
             pen: pen_total,
             tracked,
             marginal_error,
+        }
+    }
+
+    /// Counts a Sinkhorn penalty's iterations and warns once when it hit its cap before its
+    /// tolerance.
+    fn count_iterations(
+        &self,
+        p: &ir::Penalty,
+        out: &PenaltyOut,
+        (epoch, step): (i64, i64),
+        sums: &mut Sums,
+        lp: &mut Loop,
+    ) {
+        if out.iterations == 0 {
+            return;
+        }
+        sums.iter_sum += out.iterations;
+        sums.iter_count += 1;
+        if let (
+            PenaltyKind::Sinkhorn {
+                tolerance,
+                iterations,
+                ..
+            },
+            Some(e),
+        ) = (&p.kind, out.marginal_error)
+        {
+            if *tolerance > 0.0 && e > *tolerance && out.iterations >= *iterations && !lp.warned {
+                lp.warned = true;
+                eprintln!(
+                    "warning: Sinkhorn reached its cap of {iterations} iterations without the tolerance {} (marginal error {e:.2e} at epoch {epoch}, step {}); raise `iterations` or `epsilon`. Shown once per run.",
+                    ir::num(*tolerance),
+                    step + 1
+                );
+            }
         }
     }
 
@@ -351,6 +375,26 @@ impl Session<'_> {
         if let Some(b) = &lp.bar {
             b.set_position(step as u64 + 1);
             b.set_message(format!("recon {r:.4}  penalty {pv:.4}"));
+        }
+        Ok(())
+    }
+
+    /// Stops a run whose epoch loss grew over [`DIVERGENCE`] times its best and beyond ten times
+    /// where it started, before this epoch's state replaces the last good one.
+    fn check_divergence(&self, total: f64, epoch: i64, lp: &mut Loop) -> Result<(), TrainError> {
+        let first = *lp.first_total.get_or_insert(total);
+        let best = lp.best_total;
+        lp.best_total = best.min(total);
+        let diverged = best > 0.0 && total > DIVERGENCE * best && total > 10.0 * first.abs();
+        if diverged && !self.allow_divergence {
+            return Err(TrainError::Diverged {
+                epoch,
+                total: format!("{total:.4e}"),
+                best: format!("{best:.4}"),
+                factor: DIVERGENCE,
+                lr: ir::num(self.model.train.optimizer.lr),
+                kept: epoch - 1,
+            });
         }
         Ok(())
     }
@@ -390,6 +434,16 @@ impl Session<'_> {
             );
         }
     }
+}
+
+/// A scalar on the device that is inf or NaN when a value of `t` is, 0 otherwise.
+fn non_finite_probe(t: &Tensor) -> Tensor {
+    let zero = Tensor::zeros([], (Kind::Float, t.device()));
+    zero.where_self(
+        &t.isinf().any().logical_not(),
+        &zero.full_like(f64::INFINITY),
+    )
+    .where_self(&t.isnan().any().logical_not(), &zero.full_like(f64::NAN))
 }
 
 /// A deterministic seed for (seed, epoch, step): splitmix64, kept non-negative.
@@ -440,6 +494,7 @@ fn term_names(model: &ir::Model) -> Vec<String> {
             "latent penalty".to_string()
         });
     }
+    v.push("gradient".to_string());
     v
 }
 
@@ -458,6 +513,11 @@ fn penalty_name(k: &PenaltyKind) -> &'static str {
 fn non_finite(term: &str, value: f64, epoch: i64, step: i64, model: &ir::Model) -> TrainError {
     let help = if term == "prior samples" {
         prior_help(model)
+    } else if term == "gradient" {
+        format!(
+            "the loss was finite but its gradient was not (a square root or logarithm at 0, or an overflow in a layer); lower the learning rate (now {}) or check the model's last layers; the last good checkpoint is kept",
+            ir::num(model.train.optimizer.lr)
+        )
     } else if term.starts_with("latent penalty") {
         let eps: Vec<String> = model
             .penalties
