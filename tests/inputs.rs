@@ -276,3 +276,68 @@ fn truncated_state_and_checkpoint_files_are_refused_by_name() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("checkpoint.safetensors"), "{err}");
 }
+
+/// Writes a small MNIST-format data set (train and test, `n` images of 28x28 with `fill`
+/// pixels) into `dir/mnist`.
+fn idx_set(dir: &Path, n: u32, fill: u8) {
+    use std::io::Write;
+    let gz = |path: PathBuf, bytes: Vec<u8>| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&bytes).expect("gzip");
+        std::fs::write(path, e.finish().expect("gzip")).expect("write");
+    };
+    let m = dir.join("mnist");
+    std::fs::create_dir_all(&m).expect("dir");
+    for prefix in ["train", "t10k"] {
+        let mut img = vec![];
+        for x in [2051u32, n, 28, 28] {
+            img.extend_from_slice(&x.to_be_bytes());
+        }
+        img.extend((0..n as usize * 784).map(|i| fill.wrapping_add((i % 97) as u8)));
+        gz(m.join(format!("{prefix}-images-idx3-ubyte.gz")), img);
+        let mut lab = 2049u32.to_be_bytes().to_vec();
+        lab.extend_from_slice(&n.to_be_bytes());
+        lab.extend((0..n).map(|i| (i % 10) as u8));
+        gz(m.join(format!("{prefix}-labels-idx1-ubyte.gz")), lab);
+    }
+}
+
+#[test]
+fn resuming_on_changed_data_is_refused_unless_forced() {
+    let dir = temp("changed-data");
+    let data = dir.join("data");
+    idx_set(&data, 64, 0);
+    let path = dir.join("m.sae");
+    std::fs::write(
+        &path,
+        "data mnist()\nlatent R^2 ~ normal()\nencoder { flatten linear(16) relu linear(2) }\n\
+         generator { linear(784) sigmoid reshape(1, 28, 28) }\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
+         train { batch 32 epochs 1 }\n",
+    )
+    .expect("write");
+    let run_dir = dir.join("run");
+    let (m, d, dd) = (
+        path.to_str().expect("utf8"),
+        run_dir.to_str().expect("utf8"),
+        data.to_str().expect("utf8"),
+    );
+    let common = ["--device", "cpu", "--quiet", "--no-eval", "--data-dir", dd];
+    let mut args = vec!["run", m, "--out", d];
+    args.extend(common);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    idx_set(&data, 64, 100); // other pixels, same shapes
+    let mut args = vec!["resume", d, "--epochs", "2"];
+    args.extend(common);
+    let out = run(&args);
+    let err = flat(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("its training data changed since the run started"),
+        "{err}"
+    );
+    assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+    args.push("--force");
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

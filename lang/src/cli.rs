@@ -97,6 +97,9 @@ pub enum Command {
         /// Train up to this many epochs in all (default: the run's own).
         #[arg(long)]
         epochs: Option<i64>,
+        /// Resume even when the training data changed since the run started.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         t: TrainArgs,
     },

@@ -35,7 +35,12 @@ pub fn run(command: Command) -> ExitCode {
             resume,
             t,
         } => run::run(&file, epochs, out, seed, force, resume, t),
-        Command::Resume { dir, epochs, t } => Ok(run::resume(&dir, epochs, t)),
+        Command::Resume {
+            dir,
+            epochs,
+            force,
+            t,
+        } => Ok(run::resume(&dir, epochs, force, t)),
         Command::Eval {
             dir,
             device,

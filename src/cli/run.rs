@@ -41,7 +41,7 @@ pub fn run(
             eprintln!("error: --resume needs --out DIR, the run to continue");
             return Err(ExitCode::from(2));
         };
-        return Ok(resume(&dir, epochs, t));
+        return Ok(resume(&dir, epochs, force, t));
     }
     let c = front(file, None).ok_or(ExitCode::from(1))?;
     let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
@@ -73,8 +73,8 @@ pub fn run(
     })
 }
 
-/// `sae-dsl resume DIR` (and `run --resume --out DIR`).
-pub fn resume(dir: &Path, epochs: Option<i64>, t: TrainArgs) -> ExitCode {
+/// `sae-dsl resume DIR` (and `run --resume --out DIR`); `force` resumes on changed data.
+pub fn resume(dir: &Path, epochs: Option<i64>, force: bool, t: TrainArgs) -> ExitCode {
     let dev = match device(&t.device) {
         Ok(d) => d,
         Err(c) => return c,
@@ -87,6 +87,7 @@ pub fn resume(dir: &Path, epochs: Option<i64>, t: TrainArgs) -> ExitCode {
         json: t.json,
         interrupter: install_signal_handler(),
         allow_divergence: t.allow_divergence,
+        force,
         ..Default::default()
     };
     match pipeline::resume(dir, dev, &opts) {

@@ -223,6 +223,7 @@ pub fn run(
             "epochs": epochs, "seed": seed, "device": format!("{device:?}"),
             "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
+            "train_data_sha256": file_sha256(&train.origin),
             "sae_dsl": env!("CARGO_PKG_VERSION"),
         }
     });
@@ -290,6 +291,20 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
     }
     check_memory(&model, device)?;
     let (train, test) = load_data(&model, data_dir.as_deref(), seed, device)?;
+    // The data a run started on must be the data it continues on.
+    if let (Some(was), Some(now)) = (
+        config["run"]["train_data_sha256"].as_str(),
+        file_sha256(&train.origin),
+    ) {
+        if was != now && !opts.force {
+            return Err(fail(format!(
+                "its training data changed since the run started: {} had SHA-256 {}..., now {}...; pass --force to continue on the new data",
+                train.origin,
+                &was[..was.len().min(12)],
+                &now[..12]
+            )));
+        }
+    }
 
     let vs = nn::VarStore::new(device);
     let net = Compiled::new(&vs, &model);
@@ -381,6 +396,15 @@ impl Ready {
             _lock: self.lock,
         })
     }
+}
+
+/// The SHA-256 of a data set's file, when its origin is a file (synthetic sets are not).
+fn file_sha256(origin: &str) -> Option<String> {
+    let file = origin.split(" -> ").next()?; // the transforms follow the file's name
+    let bytes = std::fs::read(file).ok()?;
+    Some(crate::data::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+        &bytes,
+    )))
 }
 
 fn refuse_existing(dir: &Path, force: bool) -> Result<(), TrainError> {
