@@ -341,3 +341,48 @@ fn resuming_on_changed_data_is_refused_unless_forced() {
     let out = run(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_limit_or_batch_beyond_the_data_on_disk_is_said() {
+    let dir = temp("beyond");
+    let data = dir.join("data");
+    idx_set(&data, 64, 0);
+    let dd = data.to_str().expect("utf8");
+    let model = |data_clause: &str, batch: i64| {
+        format!(
+            "data {data_clause}\nlatent R^2 ~ normal()\nencoder {{ flatten linear(16) relu linear(2) }}\n\
+             generator {{ linear(784) sigmoid reshape(1, 28, 28) }}\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
+             train {{ batch {batch} epochs 1 }}\n"
+        )
+    };
+    for (name, src, want) in [
+        (
+            "limit",
+            model("mnist(limit = 100)", 32),
+            "warning: limit 100 is more than the 64 images",
+        ),
+        (
+            "batch",
+            model("mnist()", 128),
+            "warning: batch 128 is larger than the 64 training examples",
+        ),
+    ] {
+        let path = dir.join(format!("{name}.sae"));
+        std::fs::write(&path, src).expect("write");
+        let out_dir = dir.join(format!("run-{name}"));
+        let out = run(&[
+            "run",
+            path.to_str().expect("utf8"),
+            "--out",
+            out_dir.to_str().expect("utf8"),
+            "--device",
+            "cpu",
+            "--no-eval",
+            "--data-dir",
+            dd,
+        ]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
