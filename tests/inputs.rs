@@ -38,6 +38,14 @@ fn flat(s: &str) -> String {
         .join(" ")
 }
 
+/// `sae-dsl run MODEL --out OUT --device cpu --no-eval EXTRA...`, to completion.
+fn train(model: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (m, o) = (model.to_str().expect("utf8"), out.to_str().expect("utf8"));
+    let mut args = vec!["run", m, "--out", o, "--device", "cpu", "--no-eval"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn check(path: &Path) -> Output {
     run(&[
         "check",
@@ -186,16 +194,7 @@ fn a_prior_that_draws_non_finite_values_is_named_with_its_statement() {
          train { batch 64 epochs 1 }\n",
     )
     .expect("write");
-    let out = run(&[
-        "run",
-        path.to_str().expect("utf8"),
-        "--out",
-        dir.join("run").to_str().expect("utf8"),
-        "--device",
-        "cpu",
-        "--quiet",
-        "--no-eval",
-    ]);
+    let out = train(&path, &dir.join("run"), &["--quiet"]);
     let err = flat(&text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -218,16 +217,7 @@ fn trained_run(dir: &Path) -> PathBuf {
     let path = dir.join("m.sae");
     std::fs::write(&path, format!("{MODEL}train {{ batch 64 epochs 1 }}\n")).expect("write");
     let run_dir = dir.join("run");
-    let out = run(&[
-        "run",
-        path.to_str().expect("utf8"),
-        "--out",
-        run_dir.to_str().expect("utf8"),
-        "--device",
-        "cpu",
-        "--quiet",
-        "--no-eval",
-    ]);
+    let out = train(&path, &run_dir, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     run_dir
 }
@@ -302,33 +292,41 @@ fn idx_set(dir: &Path, n: u32, fill: u8) {
     }
 }
 
+/// A small model of 28 x 28 images from `data_clause`, trained one epoch in batches of `batch`.
+fn idx_model(data_clause: &str, batch: i64) -> String {
+    format!(
+        "data {data_clause}\nlatent R^2 ~ normal()\nencoder {{ flatten linear(16) relu linear(2) }}\n\
+         generator {{ linear(784) sigmoid reshape(1, 28, 28) }}\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
+         train {{ batch {batch} epochs 1 }}\n"
+    )
+}
+
 #[test]
 fn resuming_on_changed_data_is_refused_unless_forced() {
     let dir = temp("changed-data");
     let data = dir.join("data");
     idx_set(&data, 64, 0);
     let path = dir.join("m.sae");
-    std::fs::write(
-        &path,
-        "data mnist()\nlatent R^2 ~ normal()\nencoder { flatten linear(16) relu linear(2) }\n\
-         generator { linear(784) sigmoid reshape(1, 28, 28) }\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
-         train { batch 32 epochs 1 }\n",
-    )
-    .expect("write");
+    std::fs::write(&path, idx_model("mnist()", 32)).expect("write");
     let run_dir = dir.join("run");
-    let (m, d, dd) = (
-        path.to_str().expect("utf8"),
+    let (d, dd) = (
         run_dir.to_str().expect("utf8"),
         data.to_str().expect("utf8"),
     );
-    let common = ["--device", "cpu", "--quiet", "--no-eval", "--data-dir", dd];
-    let mut args = vec!["run", m, "--out", d];
-    args.extend(common);
-    let out = run(&args);
+    let out = train(&path, &run_dir, &["--quiet", "--data-dir", dd]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     idx_set(&data, 64, 100); // other pixels, same shapes
-    let mut args = vec!["resume", d, "--epochs", "2"];
-    args.extend(common);
+    let mut args = vec![
+        "resume",
+        d,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-eval",
+    ];
+    args.extend(["--data-dir", dd]);
     let out = run(&args);
     let err = flat(&text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -348,39 +346,22 @@ fn a_limit_or_batch_beyond_the_data_on_disk_is_said() {
     let data = dir.join("data");
     idx_set(&data, 64, 0);
     let dd = data.to_str().expect("utf8");
-    let model = |data_clause: &str, batch: i64| {
-        format!(
-            "data {data_clause}\nlatent R^2 ~ normal()\nencoder {{ flatten linear(16) relu linear(2) }}\n\
-             generator {{ linear(784) sigmoid reshape(1, 28, 28) }}\npenalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\n\
-             train {{ batch {batch} epochs 1 }}\n"
-        )
-    };
     for (name, src, want) in [
         (
             "limit",
-            model("mnist(limit = 100)", 32),
+            idx_model("mnist(limit = 100)", 32),
             "warning: limit 100 is more than the 64 images",
         ),
         (
             "batch",
-            model("mnist()", 128),
+            idx_model("mnist()", 128),
             "warning: batch 128 is larger than the 64 training examples",
         ),
     ] {
         let path = dir.join(format!("{name}.sae"));
         std::fs::write(&path, src).expect("write");
         let out_dir = dir.join(format!("run-{name}"));
-        let out = run(&[
-            "run",
-            path.to_str().expect("utf8"),
-            "--out",
-            out_dir.to_str().expect("utf8"),
-            "--device",
-            "cpu",
-            "--no-eval",
-            "--data-dir",
-            dd,
-        ]);
+        let out = train(&path, &out_dir, &["--data-dir", dd]);
         let err = text(&out.stderr);
         assert!(out.status.success(), "{err}");
         assert!(err.contains(want), "{name}: {err}");
