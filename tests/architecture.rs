@@ -114,6 +114,29 @@ fn no_module_is_re_included_with_path() {
 }
 
 /// The module a file belongs to at `depth` levels under `src` (`runtime/ot.rs` is `runtime` at
+
+/// A diagnostic's message is written only in `lang/src/diag/messages.rs`: `Diag::error` and
+/// `Diag::warning` are private to `diag` (the compiler enforces that), and no other file builds a
+/// `Diag` from its fields or changes a message after construction.
+#[test]
+fn diagnostics_are_worded_in_one_file() {
+    for dir in ["src", "lang/src"] {
+        for f in rust_files(&Path::new(ROOT).join(dir)) {
+            if f.parent().is_some_and(|p| p.ends_with("lang/src/diag")) {
+                continue;
+            }
+            // A function returning a Diag is fine; a struct literal is not.
+            let code = code_of(&read(&f)).replace("-> Diag {", "");
+            for pattern in ["Diag {", ".message =", "Diag::error(", "Diag::warning("] {
+                assert!(
+                    !code.contains(pattern),
+                    "{} has `{pattern}`: word diagnostics in lang/src/diag/messages.rs",
+                    f.display()
+                );
+            }
+        }
+    }
+}
 /// depth 1 and `runtime::ot` at depth 2).
 fn module_of(src: &Path, file: &Path, depth: usize) -> String {
     let rel = file.strip_prefix(src).expect("under src");

@@ -180,7 +180,7 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
     };
     assert!(fails(&["ring_mixtur"]).contains("did you mean `ring_mixture`"));
     let e = fails(&["ring_mixture", "--args", "k = 0"]);
-    assert!(e.contains("needs an integer k from 1"), "{e}");
+    assert!(e.contains("`k` of `categorical` must be an integer from 1"), "{e}");
     let e = fails(&["ring_mixture", "--args", "radius = "]);
     assert!(e.contains("sae::parse::syntax"), "{e}");
 }

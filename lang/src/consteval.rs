@@ -6,7 +6,8 @@
 //! under `^` with a non-negative exponent, as long as the result fits in an `i64`; otherwise the
 //! result is real. Division by zero is an error (the only one).
 
-use crate::diag::{Code, Diag, Span};
+use crate::diag::messages as msg;
+use crate::diag::{Diag, Span};
 use crate::syntax::BinOp;
 
 /// A constant number.
@@ -52,7 +53,7 @@ impl ConstError {
     /// error for the checker and prior programs alike.
     pub fn diag(self, at: Span) -> Diag {
         match self {
-            ConstError::DivisionByZero => Diag::error(Code::InvalidValue, "division by zero")
+            ConstError::DivisionByZero => msg::invalid_value("a divisor", "non-zero", "0")
                 .label(at, "zero")
                 .help("divide by a non-zero number"),
         }

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Code, Diag, FileId, Problems, SourceMap, Span};
+use crate::diag::messages as msg;
+use crate::diag::{Diag, FileId, Problems, SourceMap, Span};
 use crate::syntax::{self, Module};
 
 /// The standard library, embedded at build time: (name, text).
@@ -168,7 +169,7 @@ impl Loader {
                     "only comments"
                 };
                 self.diags.report(
-                    Diag::warning(Code::EmptyFile, format!("the file is {what}: it defines nothing"))
+                    msg::empty_file(what)
                         .label(Span::new(file, 0, 0), "nothing after this point")
                         .help("a model needs `data`, `latent`, `encoder`, `generator` and `penalty` clauses; a library defines `net`s or `prior`s"),
                 );
@@ -176,13 +177,7 @@ impl Loader {
             Some(at) if !module.clauses.is_empty() => {
                 let first = module.clauses[0].keyword;
                 self.diags.report(
-                    Diag::warning(
-                        Code::ImportedClausesIgnored,
-                        format!(
-                            "the model clauses of the imported file are ignored ({} of them)",
-                            module.clauses.len()
-                        ),
-                    )
+                    msg::imported_clauses_ignored(module.clauses.len())
                     .label(at, "imports only its nets and priors")
                     .label(first, "ignored from here on")
                     .help("move the shared nets and priors into a file without model clauses, or copy the clauses into this model"),
@@ -223,10 +218,7 @@ impl Loader {
                     .chain([key_name(&key), key_name(&ikey)])
                     .collect();
                 self.diags.report(
-                    Diag::error(
-                        Code::ImportCycle,
-                        format!("import cycle: {}", chain.join(" -> ")),
-                    )
+                    msg::import_cycle(&chain)
                     .label(
                         imp.span,
                         "this import leads back to a file that is being loaded",
@@ -265,10 +257,7 @@ impl Loader {
             let names: Vec<String> = STDLIB.iter().map(|(n, _)| format!("std/{n}")).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             self.diags.report(
-                Diag::error(
-                    Code::ImportNotFound,
-                    format!("no standard library file `{path}`"),
-                )
+                msg::import_not_found(path)
                 .label(span, "not in the standard library")
                 .help(crate::diag::unknown_help(
                     path,
@@ -295,12 +284,9 @@ impl Loader {
                     value,
                     ..
                 }) => {
-                    let msg = format!(
-                        "{} is not UTF-8 text: byte 0x{value:02x} at line {line}, column {column} (byte {offset} of the file)",
-                        display_path(&cand)
-                    );
+                    let file = display_path(&cand);
                     self.diags.report(
-                        Diag::error(Code::ImportNotUtf8, msg)
+                        msg::import_not_utf8(&file, value, line, column, offset)
                             .label(span, "imported here")
                             .help("model files are plain text in UTF-8; save it as UTF-8"),
                     );
@@ -310,7 +296,7 @@ impl Loader {
             }
         }
         self.diags.report(
-            Diag::error(Code::ImportNotFound, format!("cannot find imported file `{path}`"))
+            msg::import_not_found(path)
                 .label(span, "no such file")
                 .help(format!(
                     "looked for {}; paths are relative to the importing file, and `std/NAME` names the standard library",

@@ -78,7 +78,7 @@ impl<'a> Checker<'a> {
         &mut self,
         call: &Call,
         table: &'static [Builtin],
-        code: Code,
+        kind: Unknown,
         what: &str,
     ) -> Option<&'static [P]> {
         let name = name_of(call);
@@ -86,13 +86,9 @@ impl<'a> Checker<'a> {
             return Some(b.params);
         }
         let cands = names(table);
-        let singular = match what {
-            "penalties" => "penalty",
-            w => w.strip_suffix('s').unwrap_or(w),
-        };
         self.err(
-            Diag::error(code, format!("unknown {singular} `{name}`"))
-                .label(call.name.span, format!("not a known {singular}"))
+            msg::unknown(kind, name)
+                .label(call.name.span, format!("not a known {}", kind.noun()))
                 .help(known_as(name, &cands).unwrap_or_else(|| unknown_help(name, what, &cands))),
         );
         None
@@ -118,19 +114,7 @@ impl<'a> Checker<'a> {
                     positional += 1;
                     if i >= names.len() {
                         self.err(
-                            Diag::error(
-                                Code::ArgCount,
-                                format!(
-                                    "`{fname}` takes {} argument{}, got {}",
-                                    if names.is_empty() {
-                                        "no".to_string()
-                                    } else {
-                                        format!("at most {}", names.len())
-                                    },
-                                    if names.len() == 1 { "" } else { "s" },
-                                    call.args.len()
-                                ),
-                            )
+                            msg::arg_count(fname, Takes::AtMost(names.len()), call.args.len())
                             .label(a.span, "extra argument")
                             .help(format!("the {kind} is `{sig}`")),
                         );
@@ -143,10 +127,7 @@ impl<'a> Checker<'a> {
                     Some(i) => i,
                     None => {
                         self.err(
-                            Diag::error(
-                                Code::UnknownParameter,
-                                format!("`{fname}` has no parameter `{}`", n.name),
-                            )
+                            msg::unknown_parameter(fname, &n.name)
                             .label(n.span, "unknown parameter")
                             .help(format!(
                                 "{}; the {kind} is `{sig}`",
@@ -160,10 +141,7 @@ impl<'a> Checker<'a> {
             };
             if let Some(prev) = slots[idx] {
                 self.err(
-                    Diag::error(
-                        Code::DuplicateArgument,
-                        format!("`{}` is given twice", names[idx]),
-                    )
+                    msg::duplicate_argument(names[idx])
                     .label(a.span, "given again here")
                     .label(prev.span, "first given here")
                     .help(format!("the {kind} is `{sig}`")),
@@ -176,10 +154,7 @@ impl<'a> Checker<'a> {
         for (i, s) in slots.iter().enumerate() {
             if s.is_none() && required[i] {
                 self.err(
-                    Diag::error(
-                        Code::MissingArgument,
-                        format!("`{fname}` needs `{}`", names[i]),
-                    )
+                    msg::missing_argument(fname, &format!("`{}`", names[i]))
                     .label(call.span, format!("`{}` missing", names[i]))
                     .help(format!("the {kind} is `{sig}`")),
                 );
@@ -263,10 +238,7 @@ impl<'a> Checker<'a> {
                 Range::Any => String::new(),
             };
             self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("`{}` of `{owner}` must be {need}, found {shown}", spec.name),
-                )
+                msg::invalid_value(&format!("`{}` of `{owner}`", spec.name), &need, &shown)
                 .label(span, format!("must be {need}"))
                 .help(spec.why),
             );
@@ -284,10 +256,7 @@ impl<'a> Checker<'a> {
             }
             (Ty::Int, Value::Real(r)) if r.is_infinite() || r.abs() >= 9e15 => {
                 self.err(
-                    Diag::error(
-                        Code::TooLarge,
-                        format!("`{}` of `{owner}` is too large", spec.name),
-                    )
+                    msg::too_large(&format!("`{}` of `{owner}` is {}", spec.name, ir::num(r)))
                     .label(span, "far beyond what fits in memory")
                     .help(format!(
                         "sizes above {} elements are rejected before anything is allocated",
@@ -332,14 +301,7 @@ impl<'a> Checker<'a> {
                     _ => format!("`{}` of `{owner}` is {want}", spec.name),
                 };
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "`{}` of `{owner}` must be {want}, found {}",
-                            spec.name,
-                            v.type_name()
-                        ),
-                    )
+                    msg::arg_type(&format!("`{}` of `{owner}`", spec.name), want, v.type_name())
                     .label(span, format!("{} here", v.type_name()))
                     .help(help),
                 );

@@ -9,7 +9,7 @@ impl<'a> Checker<'a> {
         let mut out = vec![];
         let mut ok = true;
         for t in transforms {
-            let Some(params) = self.lookup(t, TRANSFORMS, Code::UnknownDataset, "data transforms")
+            let Some(params) = self.lookup(t, TRANSFORMS, Unknown::Transform, "data transforms")
             else {
                 ok = false;
                 continue;
@@ -19,6 +19,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             out.push((
+                name_of(t),
                 match name_of(t) {
                     "canvas" => ir::Transform::Canvas {
                         size: b.int("size"),
@@ -31,10 +32,10 @@ impl<'a> Checker<'a> {
             ));
         }
         let mut spec = spec?;
-        for (t, span) in out {
+        for (tname, t, span) in out {
             if !spec.is_image() {
                 self.err(
-                    Diag::error(Code::LayerInput, "image transforms need image data")
+                    msg::layer_input(tname, "image data", &format!("points {}", shape_str(&spec.shape)))
                         .label(span, "an image transform")
                         .label(
                             call.span,
@@ -53,7 +54,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn data_set(&mut self, call: &Call) -> Option<ir::DataSpec> {
-        let params = self.lookup(call, DATASETS, Code::UnknownDataset, "data sets")?;
+        let params = self.lookup(call, DATASETS, Unknown::Dataset, "data sets")?;
         let b = self.bind(call, params, &Env::new())?;
         let n = name_of(call);
         let (source, shape, binarize) = match n {

@@ -26,10 +26,7 @@ impl<'a> Checker<'a> {
             match name {
                 None if cls.len() > 1 => {
                     self.err(
-                        Diag::error(
-                            Code::DuplicateClause,
-                            "a composite latent space needs a name for every component",
-                        )
+                        msg::missing_clause("a component of a composite latent space", "name")
                         .label(c.keyword, "this component has no name")
                         .help("name each component, e.g. `latent what: S^9 ~ uniform_sphere()` and `latent where: R^3 ~ normal()`"),
                     );
@@ -39,10 +36,7 @@ impl<'a> Checker<'a> {
                 Some(n) => {
                     if let Some(prev) = seen.get(n.name.as_str()) {
                         self.err(
-                            Diag::error(
-                                Code::DuplicateDefinition,
-                                format!("latent component `{}` is declared twice", n.name),
-                            )
+                            msg::duplicate_definition(&n.name, "a latent component")
                             .label(n.span, "declared again here")
                             .label(*prev, "first declared here"),
                         );
@@ -105,12 +99,9 @@ impl<'a> Checker<'a> {
             return true;
         };
         self.err(
-            Diag::error(
-                Code::EncoderSpace,
-                format!(
-                    "one encoder cannot end on the component `{}` ({})",
-                    l.name, l.space
-                ),
+            msg::encoder_space(
+                "one code for all components",
+                &format!("the component `{}` ({})", l.name, l.space),
             )
             .label(c.keyword, "this encoder computes the whole code")
             .label(*s, "this component is not Euclidean")
@@ -128,10 +119,7 @@ impl<'a> Checker<'a> {
         for (comp, _, lspan) in self.components.clone() {
             if !done.contains(&comp) {
                 self.err(
-                    Diag::error(
-                        Code::MissingClause,
-                        format!("latent component `{comp}` has no encoder"),
-                    )
+                    msg::missing_clause(&format!("latent component `{comp}`"), "encoder")
                     .label(lspan, "declared here")
                     .help(format!("add `encoder {comp} {{ ... }}`")),
                 );
@@ -164,10 +152,7 @@ impl<'a> Checker<'a> {
                     .find(|(_, n, _)| n.is_none())
                     .map(|(c, ..)| c.keyword);
                 self.err(
-                    Diag::error(
-                        Code::DuplicateClause,
-                        "an encoder of the whole code beside encoders of components",
-                    )
+                    msg::duplicate_clause("encoders of the same coordinates: one of the whole code, one of a component")
                     .label(whole.unwrap_or(named[0].span), "encodes the whole code")
                     .label(named[0].span, "encodes one component")
                     .help("use one `encoder { ... }`, or one `encoder NAME { ... }` per component"),
@@ -188,10 +173,7 @@ impl<'a> Checker<'a> {
             if let Some(n) = name {
                 if done.contains(&n.name) {
                     self.err(
-                        Diag::error(
-                            Code::DuplicateClause,
-                            format!("component `{}` has two encoders", n.name),
-                        )
+                        msg::duplicate_clause(&format!("encoders of component `{}`", n.name))
                         .label(c.keyword, "second one here")
                         .help("keep one of them"),
                     );
@@ -240,10 +222,7 @@ impl<'a> Checker<'a> {
     /// A name that is not one of the latent components, with the known ones.
     pub(super) fn unknown_component(&mut self, name: &Ident, label: &str) {
         let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
-        let d = Diag::error(
-            Code::UnknownComponent,
-            format!("no latent component named `{}`", name.name),
-        )
+        let d = msg::unknown(Unknown::Component, &name.name)
         .label(name.span, label)
         .help(unknown_help(&name.name, "components", &names));
         self.err(d);
@@ -264,12 +243,10 @@ impl<'a> Checker<'a> {
             format!("flatten, then end the encoder with `linear({d})`")
         };
         self.err(
-            Diag::error(
-                Code::LatentShape,
-                format!(
-                    "the encoder outputs {} but the latent space has {d} coordinates",
-                    shape_str(shape)
-                ),
+            msg::latent_shape(
+                "the encoder's output",
+                &format!("[{d}], one value per latent coordinate"),
+                &shape_str(shape),
             )
             .label(
                 at,
@@ -293,12 +270,7 @@ impl<'a> Checker<'a> {
         let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
         if declared != sp {
             self.err(
-                Diag::error(
-                    Code::PriorSpace,
-                    format!(
-                        "prior `{pname}` is declared on {declared}, but the latent space is {sp}"
-                    ),
-                )
+                msg::prior_space(pname, &declared.to_string(), &sp.to_string())
                 .label(prior.span, format!("samples lie on {declared}"))
                 .label(space.span(), "the latent space is declared here")
                 .label(dspan, "the prior's space"),
@@ -334,7 +306,7 @@ impl<'a> Checker<'a> {
             .or_else(|| stdlib_hint("prior", pname))
             .unwrap_or_else(|| unknown_help(pname, "priors", &cands));
         self.err(
-            Diag::error(Code::UnknownPrior, format!("unknown prior `{pname}`"))
+            msg::unknown(Unknown::Prior, pname)
                 .label(prior.name.span, "not a known prior")
                 .help(help),
         );
@@ -359,7 +331,7 @@ impl<'a> Checker<'a> {
             return Some(self.latent_of(name, sp, ir::Prior::Program(program), space));
         }
         let params = if find(PRIORS, pname).is_some() {
-            self.lookup(prior, PRIORS, Code::UnknownPrior, "priors")
+            self.lookup(prior, PRIORS, Unknown::Prior, "priors")
         } else {
             self.unknown_prior(prior);
             None
@@ -378,7 +350,11 @@ impl<'a> Checker<'a> {
             "uniform" => {
                 if b.real("low") >= b.real("high") {
                     self.err(
-                        Diag::error(Code::InvalidValue, "uniform needs low < high")
+                        msg::invalid_value(
+                            "`low` of `uniform`",
+                            &format!("below `high` ({})", ir::num(b.real("high"))),
+                            &ir::num(b.real("low")),
+                        )
                             .label(b.span("low"), format!("low = {}", ir::num(b.real("low"))))
                             .label(
                                 b.span("high"),
@@ -402,10 +378,11 @@ impl<'a> Checker<'a> {
                     Value::List(items) => {
                         if items.len() as i64 != d {
                             self.err(
-                                Diag::error(Code::InvalidValue, format!(
-                                    "dirichlet has {} concentrations but the simplex has {d} vertices",
-                                    items.len()
-                                ))
+                                msg::invalid_value(
+                                    "`alpha` of `dirichlet`",
+                                    &format!("one number or {d} numbers, one per vertex of the simplex"),
+                                    &format!("{} numbers", items.len()),
+                                )
                                 .label(b.span("alpha"), format!("{} values", items.len()))
                                 .label(space.span(), format!("{d} vertices"))
                                 .help("give one alpha per vertex, or a single number for all"),
@@ -480,10 +457,7 @@ impl<'a> Checker<'a> {
             Space::Simplex { .. } => "`dirichlet`",
         };
         self.err(
-            Diag::error(
-                Code::PriorSpace,
-                format!("a `{pname}` prior lives on a {want}, not on {sp}"),
-            )
+            msg::prior_space(pname, &format!("a {want}"), &sp.to_string())
             .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
             .label(space.span(), "the latent space is declared here")
             .help(format!(
@@ -529,10 +503,7 @@ impl<'a> Checker<'a> {
                 ),
             };
             self.err(
-                Diag::error(
-                    Code::UnknownSpace,
-                    format!("unknown latent space `{}`", base.name),
-                )
+                msg::unknown(Unknown::Space, &base.name)
                 .label(span, "not a latent space")
                 .help(help),
             );
@@ -542,13 +513,7 @@ impl<'a> Checker<'a> {
         let v = self.eval(arg, &Env::new())?;
         let Value::Int(n) = v else {
             self.err(
-                Diag::error(
-                    Code::ArgType,
-                    format!(
-                        "a space dimension must be an integer, found {}",
-                        v.type_name()
-                    ),
-                )
+                msg::arg_type("a space dimension", "a constant integer", v.type_name())
                 .label(arg.span, "not an integer"),
             );
             return None;
@@ -570,9 +535,10 @@ impl<'a> Checker<'a> {
         };
         if n < min || n as i128 > MAX_ELEMENTS {
             self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("invalid dimension {n} for `{}`", base.name),
+                msg::invalid_value(
+                    &format!("the dimension of `{}`", base.name),
+                    &format!("from {min} to {}", ir::thousands(MAX_ELEMENTS as u64)),
+                    &n.to_string(),
                 )
                 .label(arg.span, "out of range")
                 .help(what),
@@ -595,23 +561,23 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let at = flow.spans[i];
-            let (msg, help) = if !encoder {
+            let (problem, help) = if !encoder {
                 (
-                    "a `gaussian` head belongs to the encoder, not the generator".to_string(),
+                    "belongs to the encoder, not the generator".to_string(),
                     "remove it from the generator; a stochastic encoder ends with `gaussian(d)`"
                         .to_string(),
                 )
             } else if i + 1 != n {
                 (
-                    "`gaussian` must be the encoder's last layer".to_string(),
+                    "must be the encoder's last layer".to_string(),
                     "its samples are the codes: move the layers after it before it".to_string(),
                 )
             } else if let Some((sp @ (Space::Sphere { .. } | Space::Simplex { .. }), _)) = space {
-                (format!("a Gaussian encoder samples in R^d, but the latent space is {sp}"), "use `latent R^d ~ normal()` for a Gaussian encoder, or a deterministic encoder here".to_string())
+                (format!("samples in R^d, but the latent space is {sp}"), "use `latent R^d ~ normal()` for a Gaussian encoder, or a deterministic encoder here".to_string())
             } else {
                 continue;
             };
-            let mut d = Diag::error(Code::GaussianPlacement, msg)
+            let mut d = msg::gaussian_placement(&problem)
                 .label(at, "the Gaussian head")
                 .help(help);
             if let (Some((_, lspan)), true) = (space, encoder && i + 1 == n) {
@@ -637,10 +603,7 @@ impl<'a> Checker<'a> {
         }
         if last.as_ref() == Some(&wrong) {
             self.err(
-                Diag::error(
-                    Code::EncoderSpace,
-                    format!("the encoder ends in `{wrong}`, which does not map onto {space}"),
-                )
+                msg::encoder_space(&format!("`{wrong}`"), &space.to_string())
                 .label(at, format!("`{wrong}` here"))
                 .label(lspan, "the latent space is declared here")
                 .help(format!(
@@ -651,10 +614,7 @@ impl<'a> Checker<'a> {
         }
         if let Some(Shape { .. }) = flow.shape.as_ref().filter(|s| s.len() == 1) {
             self.diags.report(
-                Diag::warning(
-                    Code::ProjectionInserted,
-                    format!("inserted `{name}` at the end of the encoder"),
-                )
+                msg::projection_inserted(name)
                 .label(
                     at,
                     format!("codes leave this layer in R^d; `{name}` maps them onto {space}"),

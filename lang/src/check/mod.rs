@@ -23,7 +23,8 @@ use crate::catalogue::{names, LAYERS};
 use shapes::{infer, name_of, stdlib_hint};
 use values::{Env, Value};
 
-use crate::diag::{unknown_help, Code, Diag, Problems, Span};
+use crate::diag::messages::{self as msg, Takes, Unknown};
+use crate::diag::{unknown_help, Diag, Problems, Span};
 use crate::ir::{self, shape_str, DataSource, LayerOp, Shape, Space};
 use crate::load::Program;
 use crate::prior::{self, Priors};
@@ -123,10 +124,7 @@ impl<'a> Checker<'a> {
             for n in &m.nets {
                 if builtin.contains(&n.name.name.as_str()) {
                     self.diags.report(
-                        Diag::error(
-                            Code::DuplicateDefinition,
-                            format!("`{}` is a built-in layer", n.name.name),
-                        )
+                        msg::duplicate_definition(&n.name.name, "a built-in layer")
                         .label(
                             n.name.span,
                             "a net cannot take the name of a built-in layer",
@@ -136,10 +134,7 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 if let Some(prev) = self.nets.get(&n.name.name) {
-                    let mut d = Diag::error(
-                        Code::DuplicateDefinition,
-                        format!("net `{}` is defined twice", n.name.name),
-                    )
+                    let mut d = msg::duplicate_definition(&n.name.name, "a net")
                     .label(n.name.span, "defined again here");
                     if prev.name.span.file == n.name.span.file {
                         d = d.label(prev.name.span, "first defined here");
@@ -156,10 +151,7 @@ impl<'a> Checker<'a> {
                     if let Some(first) = n.params[..i].iter().find(|q| q.name.name == par.name.name)
                     {
                         self.diags.report(
-                            Diag::error(
-                                Code::DuplicateDefinition,
-                                format!("parameter `{}` is declared twice", par.name.name),
-                            )
+                            msg::duplicate_definition(&par.name.name, "a parameter of this net")
                             .label(par.name.span, "declared again here")
                             .label(first.name.span, "first declared here"),
                         );

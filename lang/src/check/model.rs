@@ -78,7 +78,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if let Some(prev) = by_kind.get(kw) {
-                let d = Diag::error(Code::DuplicateClause, format!("the model has two `{kw}` clauses"))
+                let d = msg::duplicate_clause(&format!("`{kw}` clauses"))
                     .label(cl.keyword, "second one here")
                     .label(prev.keyword, "first one here")
                     .help(if kw == "encoder" {
@@ -94,10 +94,7 @@ impl<'a> Checker<'a> {
         let first_kw = clauses[0].keyword;
         let missing = |s: &mut Self, kw: &str, example: &str| {
             s.err(
-                Diag::error(
-                    Code::MissingClause,
-                    format!("the model has no `{kw}` clause"),
-                )
+                msg::missing_clause("the model", &format!("`{kw}` clause"))
                 .label(first_kw, format!("this model needs a `{kw}` clause"))
                 .help(format!("add one, for example: {example}")),
             );
@@ -178,13 +175,10 @@ impl<'a> Checker<'a> {
                             )
                         };
                         self.err(
-                            Diag::error(
-                                Code::OutputShape,
-                                format!(
-                                    "the generator outputs {} but the data have shape {}",
-                                    shape_str(shape),
-                                    shape_str(&d.shape)
-                                ),
+                            msg::output_shape(
+                                "the generator's output",
+                                &format!("the data's shape {}", shape_str(&d.shape)),
+                                &shape_str(shape),
                             )
                             .label(
                                 at,
@@ -221,12 +215,7 @@ impl<'a> Checker<'a> {
                 .map(|(_, v)| v.span),
             _ => None,
         });
-        let mut d = Diag::warning(
-            Code::BatchLargerThanData,
-            format!(
-                "batch {batch} is larger than the {n} training examples; each step uses all {n}"
-            ),
-        )
+        let mut d = msg::batch_larger_than_data(batch, n)
         .label(dspan, format!("{n} examples"));
         d = match set_at {
             Some(s) => d
@@ -242,13 +231,10 @@ impl<'a> Checker<'a> {
     pub(super) fn size_check(&mut self, total: u128, at: Span) {
         if total > MAX_ELEMENTS as u128 {
             self.err(
-                Diag::error(
-                    Code::TooLarge,
-                    format!(
-                        "the model has {} parameters, more than this tool allows",
-                        ir::thousands(total as u64)
-                    ),
-                )
+                msg::too_large(&format!(
+                    "the model has {} parameters",
+                    ir::thousands(total as u64)
+                ))
                 .label(at, "in this model")
                 .help(format!(
                     "at most {} parameters fit; use smaller layers",

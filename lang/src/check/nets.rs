@@ -15,7 +15,7 @@ impl<'a> Checker<'a> {
         self.expand(p, &Env::new(), &mut flow, None);
         if p.layers.is_empty() {
             self.err(
-                Diag::error(Code::MissingClause, "this pipeline has no layers")
+                msg::missing_clause("this pipeline", "layers")
                     .label(p.span, "empty")
                     .help("write at least one layer, e.g. `linear(8)`"),
             );
@@ -42,7 +42,7 @@ impl<'a> Checker<'a> {
                     .or_else(|| known_as(name, &cands))
                     .unwrap_or_else(|| unknown_help(name, "layers and nets", &cands));
                 self.err(
-                    Diag::error(Code::UnknownLayer, format!("unknown layer or net `{name}`"))
+                    msg::unknown(Unknown::Layer, name)
                         .label(call.name.span, "not a layer")
                         .help(help),
                 );
@@ -51,7 +51,7 @@ impl<'a> Checker<'a> {
             };
             if flow.stack.iter().any(|n| n == name) {
                 self.err(
-                    Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))
+                    msg::recursive_net(name)
                         .label(call.span, "recursive use")
                         .help(format!("a net expands into layers, so it cannot contain itself; chain: {} -> {name}", flow.stack.join(" -> "))),
                 );
@@ -127,10 +127,7 @@ impl<'a> Checker<'a> {
             }) if !c.parens => Some(c.name.clone()),
             _ => {
                 self.err(
-                    Diag::error(
-                        Code::MissingArgument,
-                        format!("`{name}` needs a latent component first"),
-                    )
+                    msg::missing_argument(name, "a latent component first")
                     .label(call.span, "no component named")
                     .help(format!("write `{usage}`")),
                 );
@@ -147,18 +144,25 @@ impl<'a> Checker<'a> {
         let wrong_place = match (&self.role, name) {
             (Role::Generator, "select" | "place") => None,
             (Role::Encoder(done), "crop") if done.contains(&cname) => None,
-            (Role::Encoder(_), "crop") => Some(format!(
-                "`crop({cname})` needs `{cname}` encoded first: put `encoder {cname} {{ ... }}` before this encoder"
+            (Role::Encoder(_), "crop") => Some((
+                format!("`{cname}` encoded first"),
+                format!("an encoder placed before `encoder {cname}`"),
+                format!("put `encoder {cname} {{ ... }}` before this encoder"),
             )),
-            (_, "crop") => Some("`crop` cuts a window out of the data in an encoder".to_string()),
-            _ => Some(format!("`{name}` reads the code, so it belongs in the generator")),
+            (_, "crop") => Some((
+                "the data".to_string(),
+                "the latent code (in the generator)".to_string(),
+                "`crop` cuts a window out of the data in an encoder".to_string(),
+            )),
+            _ => Some((
+                "the latent code".to_string(),
+                "the data (in an encoder)".to_string(),
+                format!("`{name}` reads the code, so it belongs in the generator"),
+            )),
         };
-        if let Some(help) = wrong_place {
+        if let Some((need, got, help)) = wrong_place {
             self.err(
-                Diag::error(
-                    Code::LayerInput,
-                    format!("`{name}({cname})` cannot be used here"),
-                )
+                msg::layer_input(&format!("{name}({cname})"), &need, &got)
                 .label(at, "here")
                 .help(help),
             );
@@ -166,9 +170,10 @@ impl<'a> Checker<'a> {
         }
         if name != "select" && space.dim() != 3 {
             self.err(
-                Diag::error(
-                    Code::LatentShape,
-                    format!("`{name}` needs a component of 3 coordinates (x, y, log-scale); `{cname}` has {}", space.dim()),
+                msg::latent_shape(
+                    &format!("component `{cname}` of `{name}`"),
+                    "3 coordinates (x, y, log-scale)",
+                    &format!("{} coordinates", space.dim()),
                 )
                 .label(comp.span, "not a position")
                 .label(lspan, format!("{space}")),
@@ -229,13 +234,7 @@ impl<'a> Checker<'a> {
             _ => {
                 if input.len() != 3 {
                     self.err(
-                        Diag::error(
-                            Code::LayerInput,
-                            format!(
-                                "`{name}` needs an image [channels, height, width], but gets {}",
-                                shape_str(&input)
-                            ),
-                        )
+                        msg::layer_input(name, "an image [channels, height, width]", &shape_str(&input))
                         .label(at, format!("input {}", shape_str(&input)))
                         .help("reshape to an image before it"),
                     );
@@ -281,12 +280,9 @@ impl<'a> Checker<'a> {
         for a in &call.args {
             if let Some(n) = &a.name {
                 self.err(
-                    Diag::error(
-                        Code::UnknownParameter,
-                        format!("`{name}` takes sizes only, not `{}`", n.name),
-                    )
+                    msg::unknown_parameter(name, &n.name)
                     .label(n.span, "named argument")
-                    .help(format!("write the sizes in order, e.g. `{name}(64, 7, 7)`")),
+                    .help(format!("`{name}` takes sizes only: write them in order, e.g. `{name}(64, 7, 7)`")),
                 );
                 return None;
             }
@@ -301,10 +297,7 @@ impl<'a> Checker<'a> {
         }
         if dims.is_empty() {
             self.err(
-                Diag::error(
-                    Code::MissingArgument,
-                    format!("`{name}` needs the target sizes"),
-                )
+                msg::missing_argument(name, "the target sizes")
                 .label(call.span, "no sizes")
                 .help(format!("e.g. `{name}(64, 7, 7)`")),
             );
@@ -392,13 +385,12 @@ impl<'a> Checker<'a> {
                 flow.spans.push(at);
                 flow.shape = Some(output);
             }
-            Err((msg, help, code)) => {
-                let msg = match flow.origin.last() {
-                    Some(net) => format!("{msg} (in net `{net}`)"),
-                    None => msg,
+            Err((d, help)) => {
+                let input = shape_str(&input);
+                let mut d = match flow.origin.last() {
+                    Some(net) => d.label(at, format!("input {input}, in net `{net}`")),
+                    None => d.label(at, format!("input {input}")),
                 };
-                let mut d =
-                    Diag::error(code, msg).label(at, format!("input {}", shape_str(&input)));
                 if at != call.span && at.file == call.span.file {
                     d = d.label(call.span, "this layer of the net");
                 }

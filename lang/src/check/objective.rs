@@ -17,7 +17,7 @@ impl<'a> Checker<'a> {
         let ClauseKind::Cost(call) = &cl.kind else {
             return None;
         };
-        let params = self.lookup(call, COSTS, Code::UnknownCost, "reconstruction costs")?;
+        let params = self.lookup(call, COSTS, Unknown::Cost, "reconstruction costs")?;
         self.bind(call, params, &Env::new())?;
         let cost = match name_of(call) {
             "squared_l2" => ir::ReconCost::SquaredL2,
@@ -28,9 +28,10 @@ impl<'a> Checker<'a> {
             if let Some((d, dspan)) = data {
                 if !d.is_image() {
                     self.err(
-                        Diag::error(
-                            Code::CostOutput,
-                            "binary cross-entropy needs data in [0, 1]; these data are 2-D points",
+                        msg::cost_output(
+                            "binary cross-entropy",
+                            "data in [0, 1]",
+                            &format!("points {}", shape_str(&d.shape)),
                         )
                         .label(call.span, "bce here")
                         .label(*dspan, "points, not pixel intensities")
@@ -45,7 +46,7 @@ impl<'a> Checker<'a> {
                 {
                     let at = flow.spans.last().copied().unwrap_or(pspan);
                     self.err(
-                        Diag::error(Code::CostOutput, "binary cross-entropy needs a generator that outputs probabilities")
+                        msg::cost_output("binary cross-entropy", "a generator that outputs probabilities", "no sigmoid at its end")
                             .label(call.span, "bce compares probabilities")
                             .label(at, "the generator ends here without a sigmoid")
                             .help("add `sigmoid` to the generator (before any reshape), or use `cost squared_l2`"),
@@ -67,10 +68,7 @@ impl<'a> Checker<'a> {
             Some(w) if w >= 0.0 && w.is_finite() => Some(w),
             Some(w) => {
                 self.err(
-                    Diag::error(
-                        Code::InvalidValue,
-                        format!("penalty weight {} is negative", ir::num(w)),
-                    )
+                    msg::invalid_value("a penalty weight", "a finite number >= 0", &ir::num(w))
                     .label(e.span, "must be >= 0")
                     .help("gamma trades reconstruction against matching the prior; it cannot be negative"),
                 );
@@ -78,10 +76,7 @@ impl<'a> Checker<'a> {
             }
             None => {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!("a penalty weight must be a number, found {}", v.type_name()),
-                    )
+                    msg::arg_type("a penalty weight", "a number", v.type_name())
                     .label(e.span, "not a number"),
                 );
                 None
@@ -123,10 +118,7 @@ impl<'a> Checker<'a> {
                         .map(|(l, _)| format!("`on {}`", l.name))
                         .collect();
                     self.err(
-                        Diag::error(
-                            Code::UnknownComponent,
-                            "which latent component does this penalty match?",
-                        )
+                        msg::missing_argument(name_of(call), "a latent component (`on NAME`)")
                         .label(call.span, "no `on NAME`")
                         .help(format!(
                             "each component has its own penalty; add {}",
@@ -173,14 +165,14 @@ impl<'a> Checker<'a> {
         if name_of(call) == "gan" {
             return self.gan(call, space);
         }
-        let params = self.lookup(call, PENALTIES, Code::UnknownPenalty, "penalties")?;
+        let params = self.lookup(call, PENALTIES, Unknown::Penalty, "penalties")?;
         let b = self.bind(call, params, &Env::new())?;
         let kind = match name_of(call) {
             "sinkhorn" => {
                 let scaling = b.real("scaling");
                 if !(scaling > 0.0 && scaling <= 1.0) {
                     self.err(
-                        Diag::error(Code::InvalidValue, format!("`scaling` must be in (0, 1], found {}", ir::num(scaling)))
+                        msg::invalid_value("`scaling` of `sinkhorn`", "in (0, 1]", &ir::num(scaling))
                             .label(b.span("scaling"), "out of range")
                             .help("epsilon is multiplied by `scaling` at each annealing stage; 1 turns scaling off"),
                     );
@@ -221,7 +213,7 @@ impl<'a> Checker<'a> {
                     }
                     (Some(sp), Some(pr)) => {
                         self.err(
-                            Diag::error(Code::PenaltySpace, format!("the KL penalty needs a normal prior on R^d, not `{pr}` on {sp}"))
+                            msg::penalty_space("the KL penalty", "a normal prior on R^d", &format!("`{pr}` on {sp}"))
                                 .label(call.span, "KL is computed in closed form between Gaussians")
                                 .label(lspan, "the latent space and prior")
                                 .help("use `latent R^d ~ normal()` with `kl()`, or a sample-based penalty (sinkhorn, mmd, sliced, exact, gan) for this prior"),
@@ -237,7 +229,7 @@ impl<'a> Checker<'a> {
                     ) {
                         let d = space.map_or(8, |s| s.dim());
                         self.err(
-                            Diag::error(Code::PenaltySpace, "the KL penalty needs a Gaussian encoder")
+                            msg::penalty_space("the KL penalty", "a Gaussian encoder", "a deterministic one")
                                 .label(call.span, "KL between the encoder's Gaussian and the prior")
                                 .label(*espan, "this encoder is deterministic")
                                 .help(format!("end the encoder with `gaussian({d})`: mean and log-variance heads, sampled with the reparameterisation")),
@@ -290,7 +282,7 @@ impl<'a> Checker<'a> {
                     "the simplex"
                 };
                 self.err(
-                    Diag::error(Code::PenaltySpace, format!("the `{other}` metric is defined on {fits}, not on {sp}"))
+                    msg::penalty_space(&format!("the `{other}` metric"), fits, &sp.to_string())
                         .label(at, "this metric")
                         .label(lspan, "the latent space")
                         .help("use `metric = \"euclidean\"`, or leave `metric` out to use the space's own metric"),
@@ -311,7 +303,7 @@ impl<'a> Checker<'a> {
             .or_else(|| call.args.iter().position(|a| a.name.is_none()));
         let Some(pos) = pos else {
             self.err(
-                Diag::error(Code::MissingArgument, "`gan` needs a discriminator")
+                msg::missing_argument("gan", "`discriminator`")
                     .label(call.span, "`discriminator` missing")
                     .help("declare a net and pass it: `net critic(h = 256) { linear(h) relu linear(h) relu linear(1) }` and `gan(discriminator = critic())`"),
             );
@@ -323,10 +315,7 @@ impl<'a> Checker<'a> {
         let b = self.bind(&rest, GAN_PARAMS, &Env::new());
         let ExprKind::Call(net_call) = &arg.value.kind else {
             self.err(
-                Diag::error(
-                    Code::ArgType,
-                    "the discriminator must be a net, e.g. `critic()`",
-                )
+                msg::arg_type("the discriminator", "a net, e.g. `critic()`", "a value")
                 .label(arg.value.span, "not a net")
                 .help("declare it with `net critic(h = 256) { linear(h) relu linear(1) }`"),
             );
@@ -341,13 +330,7 @@ impl<'a> Checker<'a> {
         let out = flow.shape.clone()?;
         if out != vec![1] {
             self.err(
-                Diag::error(
-                    Code::OutputShape,
-                    format!(
-                        "the discriminator outputs {} but must output one logit, [1]",
-                        shape_str(&out)
-                    ),
-                )
+                msg::output_shape("the discriminator's output", "one logit, [1]", &shape_str(&out))
                 .label(net_call.span, format!("ends with {}", shape_str(&out)))
                 .help("end the discriminator with `linear(1)`; its sigmoid is part of the loss"),
             );

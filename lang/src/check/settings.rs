@@ -17,12 +17,9 @@ impl<'a> Checker<'a> {
         for (name, value) in settings {
             if let Some(prev) = seen.insert(name.name.as_str(), name.span) {
                 self.err(
-                    Diag::error(
-                        Code::DuplicateArgument,
-                        format!("`{}` is set twice", name.name),
-                    )
-                    .label(name.span, "set again here")
-                    .label(prev, "first set here"),
+                    msg::duplicate_argument(&name.name)
+                        .label(name.span, "given again here")
+                        .label(prev, "first given here"),
                 );
                 ok = false;
                 continue;
@@ -36,10 +33,7 @@ impl<'a> Checker<'a> {
                 }),
                 other => {
                     self.err(
-                        Diag::error(
-                            Code::UnknownSetting,
-                            format!("unknown training setting `{other}`"),
-                        )
+                        msg::unknown(Unknown::Setting, other)
                         .label(name.span, "not a setting")
                         .help(unknown_help(other, "settings", SETTINGS)),
                     );
@@ -51,7 +45,7 @@ impl<'a> Checker<'a> {
         if t.batch < 2 && ok {
             let span = seen.get("batch").copied().unwrap_or(cl.keyword);
             self.err(
-                Diag::error(Code::InvalidValue, "a batch needs at least 2 examples")
+                msg::invalid_value("`batch`", "at least 2", &t.batch.to_string())
                     .label(span, "too small")
                     .help("the latent penalty compares a batch of codes with a batch of prior samples"),
             );
@@ -64,15 +58,13 @@ impl<'a> Checker<'a> {
     fn optimizer(&mut self, value: &Expr) -> Option<ir::Adam> {
         let ExprKind::Call(call) = &value.kind else {
             self.err(
-                Diag::error(
-                    Code::ArgType,
-                    "the optimizer is written as a call, e.g. `adam(lr = 1e-3)`",
-                )
-                .label(value.span, "not an optimizer"),
+                msg::arg_type("the optimizer", "a call", "a value")
+                    .label(value.span, "not an optimizer")
+                    .help("write it as a call, e.g. `adam(lr = 1e-3)`"),
             );
             return None;
         };
-        let params = self.lookup(call, OPTIMIZERS, Code::UnknownOptimizer, "optimizers")?;
+        let params = self.lookup(call, OPTIMIZERS, Unknown::Optimizer, "optimizers")?;
         let b = self.bind(call, params, &Env::new())?;
         Some(ir::Adam {
             lr: b.real("lr"),

@@ -21,30 +21,27 @@ pub(super) fn name_of(c: &Call) -> &str {
 pub(super) fn infer(
     op: LayerOp,
     input: &Shape,
-) -> Result<(LayerOp, Shape, u64), (String, String, Code)> {
+) -> Result<(LayerOp, Shape, u64), (Diag, String)> {
     let s = shape_str(input);
     let flat_needed = |name: &str| {
         (
-            format!("`{name}` needs a flat input, but gets {s}"),
+            msg::layer_input(name, "a flat input", &s),
             format!("insert `flatten` before `{name}`"),
-            Code::LayerInput,
         )
     };
     let image_needed = |name: &str| {
         (
-            format!("`{name}` needs an input of shape [channels, height, width], but gets {s}"),
+            msg::layer_input(name, "an input of shape [channels, height, width]", &s),
             "insert `reshape(C, H, W)` before it".to_string(),
-            Code::LayerInput,
         )
     };
     let too_large = |what: &str| {
         (
-            format!("this layer would need {what}, more than this tool allows"),
+            msg::too_large(&format!("this layer would need {what}")),
             format!(
                 "tensors and parameter counts above {} elements are rejected before allocation",
                 ir::thousands(MAX_ELEMENTS as u64)
             ),
-            Code::TooLarge,
         )
     };
     let numel = |s: &[i64]| s.iter().map(|&d| d as i128).product::<i128>();
@@ -83,10 +80,14 @@ pub(super) fn infer(
             let oh = (h + 2 * padding - kernel).div_euclid(stride) + 1;
             let ow = (w + 2 * padding - kernel).div_euclid(stride) + 1;
             if h + 2 * padding < kernel || w + 2 * padding < kernel || oh < 1 || ow < 1 {
+                let m = kernel - 2 * padding;
                 return Err((
-                    format!("`conv2d` with kernel {kernel} does not fit an input of {h}x{w} pixels (padding {padding})"),
+                    msg::layer_input(
+                        "conv2d",
+                        &format!("at least {m}x{m} pixels for kernel {kernel} with padding {padding}"),
+                        &format!("{h}x{w} pixels"),
+                    ),
                     "use a smaller kernel, more padding, or fewer down-sampling layers before it".into(),
-                    Code::LayerInput,
                 ));
             }
             let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
@@ -123,9 +124,12 @@ pub(super) fn infer(
             }
             if output_padding >= stride {
                 return Err((
-                    format!("`output_padding` {output_padding} must be smaller than the stride {stride}"),
+                    msg::invalid_value(
+                        "`output_padding` of `conv_transpose2d`",
+                        &format!("smaller than the stride {stride}"),
+                        &output_padding.to_string(),
+                    ),
                     "output_padding only resolves the ambiguity of a strided transposed convolution".into(),
-                    Code::InvalidValue,
                 ));
             }
             let (c, h, w) = (input[0], input[1], input[2]);
@@ -133,11 +137,12 @@ pub(super) fn infer(
             let ow = (w - 1) * stride - 2 * padding + kernel + output_padding;
             if oh < 1 || ow < 1 {
                 return Err((
-                    format!(
-                        "`conv_transpose2d` gives an empty output ({oh}x{ow}) from {h}x{w} pixels"
+                    msg::layer_input(
+                        "conv_transpose2d",
+                        &format!("an input that gives a non-empty output with padding {padding}"),
+                        &format!("{h}x{w} pixels, giving {oh}x{ow}"),
                     ),
                     "reduce the padding".into(),
-                    Code::LayerInput,
                 ));
             }
             let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
@@ -163,11 +168,8 @@ pub(super) fn infer(
         LayerOp::BatchNorm { .. } => {
             if input.len() != 1 && input.len() != 3 {
                 return Err((
-                    format!(
-                        "`batch_norm` works on [features] or [channels, height, width], not {s}"
-                    ),
+                    msg::layer_input("batch_norm", "[features] or [channels, height, width]", &s),
                     "flatten or reshape first".into(),
-                    Code::LayerInput,
                 ));
             }
             (
@@ -207,12 +209,12 @@ pub(super) fn infer(
             let want = numel(shape);
             if want != have as i128 {
                 return Err((
-                    format!(
-                        "cannot reshape {s} ({have} values) to {} ({want} values)",
-                        shape_str(shape)
+                    msg::layer_input(
+                        "reshape",
+                        &format!("{want} values for {}", shape_str(shape)),
+                        &format!("{s} ({have} values)"),
                     ),
                     format!("the sizes must multiply to {have}"),
-                    Code::LayerInput,
                 ));
             }
             let out = shape.clone();

@@ -79,16 +79,13 @@ impl<'a> Checker<'a> {
                         unknown_help(&c.name.name, "names here", &known)
                     };
                     self.err(
-                        Diag::error(Code::UnknownName, format!("unknown name `{}`", c.name.name))
+                        msg::unknown(Unknown::Name, &c.name.name)
                             .label(c.name.span, "not defined here")
                             .help(help),
                     );
                 } else {
                     self.err(
-                        Diag::error(
-                            Code::ArgType,
-                            format!("`{}(...)` is not a value", c.name.name),
-                        )
+                        msg::arg_type("an argument", "a value", &format!("a call `{}(...)`", c.name.name))
                         .label(c.span, "a call where a value is expected")
                         .help("write a number, a string, `true`/`false` or a list"),
                     );
@@ -104,20 +101,14 @@ impl<'a> Checker<'a> {
                     }
                     (Value::List(items), Value::Int(k)) => {
                         self.err(
-                            Diag::error(
-                                Code::InvalidValue,
-                                format!("index {k} is out of range 0..{}", items.len()),
-                            )
+                            msg::invalid_value("an index", &format!("in 0..{}", items.len()), &k.to_string())
                             .label(i.span, "out of range"),
                         );
                         None
                     }
                     (l, k) => {
                         self.err(
-                            Diag::error(
-                                Code::ArgType,
-                                format!("cannot index {} with {}", l.type_name(), k.type_name()),
-                            )
+                            msg::arg_type("indexing", "a list with an integer", &format!("{} with {}", l.type_name(), k.type_name()))
                             .label(e.span, "here")
                             .help("index a list with an integer: `sizes[0]`"),
                         );
@@ -154,10 +145,7 @@ impl<'a> Checker<'a> {
 
     pub(super) fn not_numeric(&mut self, v: &Value, span: Span) -> Option<Value> {
         self.err(
-            Diag::error(
-                Code::ArgType,
-                format!("arithmetic needs numbers, found {}", v.type_name()),
-            )
+            msg::arg_type("an operand of arithmetic", "a number", v.type_name())
             .label(span, "not a number"),
         );
         None

@@ -3,6 +3,7 @@
 //! Each stage builds `Diag`s through its own constructors; the codes are listed once in [`Code`]
 //! so that tests can require a fixture for every one of them.
 
+pub mod messages;
 mod problems;
 mod shorten;
 
@@ -68,6 +69,7 @@ codes! {
     UnknownPrior => "sae::check::unknown_prior",
     UnknownSpace => "sae::check::unknown_space",
     UnknownDataset => "sae::check::unknown_dataset",
+    UnknownTransform => "sae::check::unknown_transform",
     UnknownParameter => "sae::check::unknown_parameter",
     UnknownName => "sae::check::unknown_name",
     UnknownCost => "sae::check::unknown_cost",
@@ -120,7 +122,8 @@ pub struct Diag {
 }
 
 impl Diag {
-    pub fn error(code: Code, message: impl Into<String>) -> Self {
+    // Private: messages are written in `messages.rs`, one constructor per code.
+    fn error(code: Code, message: impl Into<String>) -> Self {
         Diag {
             code,
             severity: Severity::Error,
@@ -129,7 +132,7 @@ impl Diag {
             help: None,
         }
     }
-    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+    fn warning(code: Code, message: impl Into<String>) -> Self {
         Diag {
             severity: Severity::Warning,
             ..Diag::error(code, message)

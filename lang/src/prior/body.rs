@@ -20,15 +20,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 *positional += 1;
                 if i >= def.params.len() {
                     self.err(
-                        Diag::error(
-                            Code::ArgCount,
-                            format!(
-                                "`{}` takes {} arguments, found {}",
-                                def.name.name,
-                                def.params.len(),
-                                total
-                            ),
-                        )
+                        msg::arg_count(&def.name.name, Takes::AtMost(def.params.len()), total)
                         .label(a.span, "one argument too many")
                         .label(def.name.span, "defined here"),
                     );
@@ -50,10 +42,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                         None => format!("`{}` takes {}", def.name.name, names.join(", ")),
                     };
                     self.err(
-                        Diag::error(
-                            Code::UnknownParameter,
-                            format!("`{}` has no parameter `{}`", def.name.name, n.name),
-                        )
+                        msg::unknown_parameter(&def.name.name, &n.name)
                         .label(n.span, "unknown parameter")
                         .help(help),
                     );
@@ -83,13 +72,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     }
                     None => {
                         self.err(
-                            Diag::error(
-                                Code::MissingArgument,
-                                format!(
-                                    "prior `{}` needs a value for `{}`",
-                                    def.name.name, p.name.name
-                                ),
-                            )
+                            msg::missing_argument(&def.name.name, &format!("`{}`", p.name.name))
                             .label(site, format!("`{}` is missing", p.name.name))
                             .label(p.name.span, "declared here without a default"),
                         );
@@ -108,14 +91,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             };
             if !fits {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "`{}` is declared `{}`, found {}",
-                            p.name.name,
-                            ty.unwrap_or(""),
-                            v.describe()
-                        ),
+                    msg::arg_type(
+                        &format!("`{}` of `{}`", p.name.name, def.name.name),
+                        &format!("of its declared type `{}`", ty.unwrap_or("")),
+                        &v.describe(),
                     )
                     .label(span, format!("not of type `{}`", ty.unwrap_or("")))
                     .label(p.name.span, "declared here"),
@@ -145,10 +124,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             };
             if slots[i].is_some() {
                 self.err(
-                    Diag::error(
-                        Code::DuplicateArgument,
-                        format!("`{}` is given twice", def.params[i].name.name),
-                    )
+                    msg::duplicate_argument(&def.params[i].name.name)
                     .label(a.span, "given again here"),
                 );
                 ok = false;
@@ -156,13 +132,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
             if !matches!(v, Val::Const { .. }) {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "the arguments of prior `{}` must be constants, found {}",
-                            def.name.name,
-                            v.describe()
-                        ),
+                    msg::arg_type(
+                        &format!("an argument of prior `{}`", def.name.name),
+                        "a constant",
+                        &v.describe(),
                     )
                     .label(a.value.span, "not known when the model is compiled")
                     .help("a prior's parameters fix its shape and space, so they are constants; to use a random value, write the statements inline"),
@@ -190,10 +163,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 .chain([def.name.name.as_str()])
                 .collect();
             self.err(
-                Diag::error(
-                    Code::RecursivePrior,
-                    format!("prior `{}` calls itself", def.name.name),
-                )
+                msg::recursive_prior(&def.name.name)
                 .label(site, "this call recurses")
                 .help(format!(
                     "a prior program is unrolled into tensor code, so it cannot recurse: {}",
@@ -211,10 +181,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     None => "parameter types are `int`, `real` and `vector`".into(),
                 };
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!("unknown parameter type `{}`", t.name),
-                    )
+                    msg::arg_type("a parameter type", "`int`, `real` or `vector`", &format!("`{}`", t.name))
                     .label(t.span, "not a type")
                     .help(help),
                 );
@@ -248,13 +215,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             (true, Some(Val::Dist(d))) => self.draw(&d, &name.name),
             (true, Some(v)) => {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "`~` draws from a distribution, but this is {}",
-                            v.describe()
-                        ),
-                    )
+                    msg::arg_type("the right side of `~`", "a distribution", &v.describe())
                     .label(e.span, "not a distribution")
                     .help(format!("bind a value with `=`: `{} = ...`", name.name)),
                 );
@@ -284,10 +245,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 "a variable"
             };
             self.err(
-                Diag::error(
-                    Code::DuplicateDefinition,
-                    format!("`{}` is already {what} of this prior", name.name),
-                )
+                msg::duplicate_definition(&name.name, &format!("{what} of this prior"))
                 .label(name.span, "bound again here")
                 .label(prev.span, "first bound here")
                 .help("names in a prior program are bound once; choose a new name"),
@@ -318,7 +276,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             .into_iter()
             .map(|(n, b)| {
                 let what = if b.param { "parameter" } else { "variable" };
-                Diag::warning(Code::UnusedVariable, format!("{what} `{n}` is never used"))
+                msg::unused_variable(what, n)
                     .label(b.span, "never used")
                     .help(format!(
                         "remove it, or start its name with `_` (`_{n}`) to keep it"
@@ -337,7 +295,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         for st in &def.body {
             if let Some((_, rspan)) = &result {
                 self.err(
-                    Diag::error(Code::PriorReturn, "statement after `return`")
+                    msg::prior_return(&def.name.name, "has a statement after `return`")
                         .label(st.span, "never runs")
                         .label(*rspan, "the program returns here")
                         .help("`return` ends a prior program; move it to the end"),
@@ -364,10 +322,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let Some((val, rspan)) = result else {
             self.err(
-                Diag::error(
-                    Code::PriorReturn,
-                    format!("prior `{}` does not return a value", def.name.name),
-                )
+                msg::prior_return(&def.name.name, "does not return a value")
                 .label(def.end, "the program ends here without `return`")
                 .label(def.name.span, "in this prior")
                 .help("end the program with `return NAME`, the sample it draws"),
@@ -380,10 +335,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let space = space?;
         if let Val::Dist(_) = val {
             self.err(
-                Diag::error(
-                    Code::ArgType,
-                    "a prior returns a sample, not a distribution",
-                )
+                msg::arg_type("the value of `return`", "a sample", "a distribution")
                 .label(rspan, "a distribution")
                 .help("draw from it first: `z ~ ...` then `return z`"),
             );
@@ -407,12 +359,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         let fits = shape == vec![d] || (shape.is_empty() && d == 1);
         if !fits {
             self.err(
-                Diag::error(
-                    Code::ShapeMismatch,
-                    format!(
-                        "`{name}` returns {} but its space {space} has {d} coordinates",
-                        shape_words(&shape)
-                    ),
+                msg::shape_mismatch(
+                    &format!("the result of `{name}`"),
+                    &format!("{d} coordinates (its space {space})"),
+                    &shape_words(&shape),
                 )
                 .label(at, format!("{} here", shape_words(&shape)))
                 .label(space_span, format!("{d} coordinates declared here")),
@@ -439,10 +389,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 On::Positive | On::Any => "",
             };
             self.err(
-                Diag::error(
-                    Code::PriorResult,
-                    format!("the result of `{name}` {what}{origin}"),
-                )
+                msg::prior_result(name, &format!("{what}{origin}"))
                 .label(at, "returned here")
                 .label(space_span, format!("declared on {space}"))
                 .help(help),
@@ -471,7 +418,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             (SpaceExpr::Call(_), "simplex") => 2,
             _ => {
                 self.err(
-                    Diag::error(Code::UnknownSpace, format!("unknown space `{base}`"))
+                    msg::unknown(Unknown::Space, base)
                         .label(span, "not a latent space")
                         .help("spaces are written `R^d`, `S^k` or `simplex(d)`"),
                 );
@@ -484,13 +431,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some(x) if v.int() => x as i64,
             _ => {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        format!(
-                            "a space dimension must be a constant integer, found {}",
-                            v.describe()
-                        ),
-                    )
+                    msg::arg_type("a space dimension", "a constant integer", &v.describe())
                     .label(arg.span, "not an integer"),
                 );
                 return None;
@@ -503,9 +444,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if n < min || n > 1 << 20 {
             self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("invalid dimension {n} for `{base}`"),
+                msg::invalid_value(
+                    &format!("the dimension of `{base}`"),
+                    &format!("from {min} to {}", 1 << 20),
+                    &n.to_string(),
                 )
                 .label(arg.span, "out of range"),
             );

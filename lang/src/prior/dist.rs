@@ -19,13 +19,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                         v => {
                             self.err(
-                                Diag::error(
-                                    Code::ArgType,
-                                    format!(
-                                        "mixture weights must be a constant vector, found {}",
-                                        v.describe()
-                                    ),
-                                )
+                                msg::arg_type("the weights of `mixture`", "a constant vector", &v.describe())
                                 .label(a.value.span, "not a constant vector"),
                             );
                             return None;
@@ -34,10 +28,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 Some(other) => {
                     self.err(
-                        Diag::error(
-                            Code::UnknownParameter,
-                            format!("`mixture` has no parameter `{other}`"),
-                        )
+                        msg::unknown_parameter("mixture", other)
                         .label(a.span, "unknown parameter")
                         .help("write the components as positional arguments and `weights = [...]`"),
                     );
@@ -47,13 +38,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Val::Dist(d) => comps.push(*d),
                     v => {
                         self.err(
-                            Diag::error(
-                                Code::ArgType,
-                                format!(
-                                    "a mixture component must be a distribution, found {}",
-                                    v.describe()
-                                ),
-                            )
+                            msg::arg_type("a component of `mixture`", "a distribution", &v.describe())
                             .label(a.value.span, "not a distribution")
                             .help("e.g. `mixture(normal([-1, 0], 0.1), normal([1, 0], 0.1))`"),
                         );
@@ -64,7 +49,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if comps.is_empty() {
             self.err(
-                Diag::error(Code::ArgCount, "a mixture needs at least one component")
+                msg::arg_count("mixture", Takes::AtLeast(1), 0)
                     .label(c.span, "no components"),
             );
             return None;
@@ -75,9 +60,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some((w, span)) => {
                 if w.len() != k {
                     self.err(
-                        Diag::error(
-                            Code::ShapeMismatch,
-                            format!("{} weights for {k} components", w.len()),
+                        msg::shape_mismatch(
+                            "the weights of `mixture`",
+                            &format!("{k} numbers, one per component"),
+                            &format!("{} numbers", w.len()),
                         )
                         .label(span, format!("{} weights", w.len()))
                         .label(c.span, format!("{k} components")),
@@ -117,9 +103,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         for (i, v) in args.iter().enumerate() {
             if v.shape().len() > 1 && !(prim == Prim::Categorical) {
                 self.err(
-                    Diag::error(
-                        Code::ShapeMismatch,
-                        format!("`{name}` parameters are scalars or vectors"),
+                    msg::shape_mismatch(
+                        &format!("an argument of `{name}`"),
+                        "a scalar or a vector",
+                        "a matrix",
                     )
                     .label(spans[i], "a matrix"),
                 );
@@ -152,12 +139,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Some(d) if (2.0..=MAX_DIM).contains(&d) => vec![d as i64],
                     _ => {
                         self.err(
-                            Diag::error(
-                                Code::InvalidValue,
-                                format!(
-                                    "`uniform_sphere(d)` needs a constant integer d from 2 to {}",
-                                    MAX_DIM
-                                ),
+                            msg::invalid_value(
+                                "`d` of `uniform_sphere`",
+                                &format!("a constant integer from 2 to {MAX_DIM}"),
+                                &show(&args[0]),
                             )
                             .label(spans[0], "the dimension of the ambient space R^d")
                             .help(
@@ -175,12 +160,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         let k = data[0];
                         if !w.int() || !(1.0..=MAX_DIM).contains(&k) {
                             self.err(
-                                Diag::error(
-                                    Code::InvalidValue,
-                                    format!(
-                                        "`categorical(k)` needs an integer k from 1 to {}",
-                                        MAX_DIM
-                                    ),
+                                msg::invalid_value(
+                                    "`k` of `categorical`",
+                                    &format!("an integer from 1 to {MAX_DIM}"),
+                                    &ir::num(k),
                                 )
                                 .label(spans[0], format!("k = {}", ir::num(k)))
                                 .help("k is the number of categories; or give a vector of weights"),
@@ -204,9 +187,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                     (_, [_]) => {}
                     _ => {
                         self.err(
-                            Diag::error(
-                                Code::ArgType,
-                                "categorical takes a number of categories or a vector of weights",
+                            msg::arg_type(
+                                "the argument of `categorical`",
+                                "a number of categories or a vector of weights",
+                                &w.describe(),
                             )
                             .label(spans[0], "neither"),
                         );
@@ -221,9 +205,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                     && matches!(&args[1], Val::Const { shape, .. } if shape.is_empty());
                 if !ok {
                     self.err(
-                        Diag::error(
-                            Code::InvalidValue,
-                            "`von_mises_fisher(mu, kappa)` needs a constant unit vector mu and a constant kappa",
+                        msg::invalid_value(
+                            "`mu` and `kappa` of `von_mises_fisher`",
+                            "a constant unit vector and a constant number",
+                            "other values",
                         )
                         .label(spans[0], "mu")
                         .help("e.g. `von_mises_fisher([0, 0, 1], 10)`; normalise mu yourself"),
@@ -245,13 +230,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                         None => {
                             self.err(
-                                Diag::error(
-                                    Code::ShapeMismatch,
-                                    format!(
-                                        "`{name}` parameters of different lengths: {} and {}",
-                                        shape_words(&shape),
-                                        shape_words(v.shape())
-                                    ),
+                                msg::shape_mismatch(
+                                    &format!("the arguments of `{name}`"),
+                                    &format!("of one length, {}", shape_words(&shape)),
+                                    &shape_words(v.shape()),
                                 )
                                 .label(*s, shape_words(v.shape()))
                                 .label(at, shape_words(&shape)),
@@ -265,12 +247,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                     .or(space_dim.map(|d| (d, None)));
                 if let Some((d, s)) = dim {
                     if !shape.is_empty() && shape[0] != d {
-                        let mut diag = Diag::error(
-                            Code::ShapeMismatch,
-                            format!(
-                                "`{name}` has parameters of length {} but dimension {d}",
-                                shape[0]
-                            ),
+                        let mut diag = msg::shape_mismatch(
+                            &format!("the arguments of `{name}`"),
+                            &format!("of length {d}, its dimension"),
+                            &format!("length {}", shape[0]),
                         )
                         .label(at, format!("length {}", shape[0]));
                         if let Some(s) = s {
@@ -283,7 +263,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 if prim == Prim::Dirichlet && shape.is_empty() {
                     self.err(
-                        Diag::error(Code::MissingArgument, "a Dirichlet draw needs a dimension")
+                        msg::missing_argument(name, "a dimension")
                             .label(c.span, "a single concentration and no `dim`")
                             .help("write `dirichlet(alpha = 0.2, dim = 16)` or give a vector of concentrations"),
                     );
@@ -319,12 +299,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                         _ => {
                             self.err(
-                                Diag::error(
-                                    Code::InvalidValue,
-                                    format!(
-                                        "`dim` must be a constant integer from 1 to {}",
-                                        MAX_DIM
-                                    ),
+                                msg::invalid_value(
+                                    &format!("`dim` of `{name}`"),
+                                    &format!("a constant integer from 1 to {MAX_DIM}"),
+                                    &v.describe(),
                                 )
                                 .label(a.value.span, "not a positive integer"),
                             );
@@ -347,10 +325,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                             None => format!("`{name}` takes {}", names.join(", ")),
                         };
                         self.err(
-                            Diag::error(
-                                Code::UnknownParameter,
-                                format!("`{name}` has no parameter `{}`", n.name),
-                            )
+                            msg::unknown_parameter(name, &n.name)
                             .label(n.span, "unknown parameter")
                             .help(help),
                         );
@@ -361,10 +336,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     positional += 1;
                     if positional > params.len() {
                         self.err(
-                            Diag::error(
-                                Code::ArgCount,
-                                format!("`{name}` takes {} positional arguments", params.len()),
-                            )
+                            msg::arg_count(name, Takes::AtMost(params.len()), c.args.iter().filter(|a| a.name.is_none()).count())
                             .label(a.span, "one argument too many")
                             .help(signature(name, params, prim)),
                         );
@@ -413,7 +385,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 (None, None) => {
                     self.err(
-                        Diag::error(Code::MissingArgument, format!("`{name}` needs `{p}`"))
+                        msg::missing_argument(name, &format!("`{p}`"))
                             .label(c.span, format!("`{p}` is missing"))
                             .help(signature(name, params, prim)),
                     );
@@ -429,9 +401,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         let total: f64 = w.iter().sum();
         if w.iter().any(|x| *x < 0.0) || total <= 0.0 {
             self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("{what} weights must be non-negative with a positive sum"),
+                msg::invalid_value(
+                    &format!("the weights of `{what}`"),
+                    "non-negative with a positive sum",
+                    &format!("[{}]", w.iter().map(|x| ir::num(*x)).collect::<Vec<_>>().join(", ")),
                 )
                 .label(span, "invalid weights"),
             );
@@ -439,13 +412,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if (total - 1.0).abs() > 1e-6 {
             self.err(
-                Diag::warning(
-                    Code::WeightsNormalised,
-                    format!(
-                        "{what} weights sum to {}; they are divided by their sum",
-                        ir::num(total)
-                    ),
-                )
+                msg::weights_normalised(what, &ir::num(total))
                 .label(span, format!("sum {}", ir::num(total)))
                 .help("write weights that sum to 1 to say what is meant, e.g. `[0.25, 0.75]`"),
             );
@@ -461,50 +428,41 @@ impl<'p, 'a> Inst<'p, 'a> {
         args: &[Val],
         spans: &[Span],
     ) -> Option<()> {
-        let check = |i: usize, ok: &dyn Fn(f64) -> bool, why: &str| -> Option<(usize, String)> {
+        type Bad = Option<(usize, &'static str, &'static str)>;
+        let check = |i: usize, ok: &dyn Fn(f64) -> bool, what: &'static str, need: &'static str| -> Bad {
             match &args[i] {
-                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => {
-                    Some((i, why.to_string()))
-                }
+                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => Some((i, what, need)),
                 _ => None,
             }
         };
         let pos = |x: f64| x > 0.0;
         let bad = match prim {
-            Prim::Normal => check(1, &pos, "a standard deviation must be positive"),
+            Prim::Normal => check(1, &pos, "the standard deviation", "positive"),
             Prim::Uniform => match (&args[0], &args[1]) {
                 (Val::Const { data: lo, .. }, Val::Const { data: hi, .. })
                     if lo.iter().zip(hi.iter().cycle()).any(|(l, h)| l >= h)
                         || hi.iter().zip(lo.iter().cycle()).any(|(h, l)| l >= h) =>
                 {
-                    Some((1, "uniform needs low < high".to_string()))
+                    Some((1, "`high`", "above `low`"))
                 }
                 _ => None,
             },
-            Prim::Dirichlet => check(0, &pos, "Dirichlet concentrations must be positive"),
-            Prim::Gamma => check(0, &pos, "a gamma shape must be positive")
-                .or_else(|| check(1, &pos, "a rate must be positive")),
-            Prim::Beta => check(0, &pos, "beta parameters must be positive")
-                .or_else(|| check(1, &pos, "beta parameters must be positive")),
-            Prim::Bernoulli => check(
-                0,
-                &|x| (0.0..=1.0).contains(&x),
-                "a probability lies in [0, 1]",
-            ),
-            Prim::Laplace => check(1, &pos, "a scale must be positive"),
-            Prim::Exponential => check(0, &pos, "a rate must be positive"),
-            Prim::VonMisesFisher => check(1, &pos, "kappa (the concentration) must be positive"),
+            Prim::Dirichlet => check(0, &pos, "the concentrations", "positive"),
+            Prim::Gamma => check(0, &pos, "the shape", "positive")
+                .or_else(|| check(1, &pos, "the rate", "positive")),
+            Prim::Beta => check(0, &pos, "the first parameter", "positive")
+                .or_else(|| check(1, &pos, "the second parameter", "positive")),
+            Prim::Bernoulli => check(0, &|x| (0.0..=1.0).contains(&x), "the probability", "in [0, 1]"),
+            Prim::Laplace => check(1, &pos, "the scale", "positive"),
+            Prim::Exponential => check(0, &pos, "the rate", "positive"),
+            Prim::VonMisesFisher => check(1, &pos, "kappa, the concentration,", "positive"),
             Prim::UniformSphere | Prim::Categorical => None,
         };
-        if let Some((i, why)) = bad {
+        if let Some((i, what, need)) = bad {
             let shown = show(&args[i]);
             self.err(
-                Diag::error(
-                    Code::InvalidValue,
-                    format!("invalid parameter of `{name}`: {why}"),
-                )
-                .label(spans[i], format!("this is {shown}"))
-                .help(why),
+                msg::invalid_value(&format!("{what} of `{name}`"), need, &shown)
+                    .label(spans[i], format!("this is {shown}")),
             );
             return None;
         }
@@ -584,13 +542,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let shape0 = vals[0].shape().to_vec();
                 if let Some(v) = vals.iter().find(|v| v.shape() != shape0) {
                     self.err(
-                        Diag::error(
-                            Code::ShapeMismatch,
-                            format!(
-                                "mixture components of different shapes: {} and {}",
-                                shape_words(&shape0),
-                                shape_words(v.shape())
-                            ),
+                        msg::shape_mismatch(
+                            "every component of `mixture`",
+                            &format!("of the first component's shape, {}", shape_words(&shape0)),
+                            &shape_words(v.shape()),
                         )
                         .label(*span, "in this mixture")
                         .help("every component must draw values of the same shape"),

@@ -17,7 +17,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             ExprKind::Real(r) => Some(Val::scalar(*r)),
             ExprKind::Str(_) | ExprKind::Bool(_) => {
                 self.err(
-                    Diag::error(Code::ArgType, "prior programs compute with numbers only")
+                    msg::arg_type("a value in a prior program", "a number", if matches!(e.kind, ExprKind::Str(_)) { "a string" } else { "a boolean" })
                         .label(e.span, "not a number"),
                 );
                 None
@@ -72,7 +72,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let v = self.expr(e, env)?;
         if let Val::Dist(_) = v {
             self.err(
-                Diag::error(Code::ArgType, "a distribution is not a value")
+                msg::arg_type("this operand", "a value", "a distribution")
                     .label(e.span, "a distribution")
                     .help("draw from it first with `~`, e.g. `x ~ normal(0, 1)`, then use `x`"),
             );
@@ -107,7 +107,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             ),
         };
         self.err(
-            Diag::error(Code::UnknownName, format!("unknown name `{}`", c.name.name))
+            msg::unknown(Unknown::Name, &c.name.name)
                 .label(c.name.span, "not bound before this point")
                 .help(help),
         );
@@ -122,7 +122,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let vals: Vec<Val> = vals.into_iter().collect::<Option<_>>()?;
         if vals.is_empty() {
             self.err(
-                Diag::error(Code::ArgType, "an empty list")
+                msg::arg_type("a list", "one element or more", "an empty list")
                     .label(span, "no elements")
                     .help("a vector needs at least one element"),
             );
@@ -130,7 +130,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if vals.iter().any(|v| matches!(v, Val::Dist(_))) {
             self.err(
-                Diag::error(Code::ArgType, "a list of distributions")
+                msg::arg_type("a list element", "a value", "a distribution")
                     .label(span, "distributions cannot be elements")
                     .help(
                         "for a mixture write `mixture(normal(...), normal(...), weights = [...])`",
@@ -141,13 +141,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         let shape0 = vals[0].shape().to_vec();
         if let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| v.shape() != shape0) {
             self.err(
-                Diag::error(
-                    Code::ShapeMismatch,
-                    format!(
-                        "list elements differ in shape: {} and {}",
-                        shape_words(&shape0),
-                        shape_words(v.shape())
-                    ),
+                msg::shape_mismatch(
+                    "every element of a list",
+                    &format!("of the first element's shape, {}", shape_words(&shape0)),
+                    &shape_words(v.shape()),
                 )
                 .label(items[i].span, shape_words(v.shape()))
                 .label(items[0].span, shape_words(&shape0))
@@ -157,10 +154,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if shape0.len() > 1 {
             self.err(
-                Diag::error(
-                    Code::ShapeMismatch,
-                    "lists nest at most two deep (a matrix)",
-                )
+                msg::shape_mismatch("a list", "at most two deep (a matrix)", "deeper nesting")
                 .label(span, "too deep"),
             );
             return None;
@@ -184,17 +178,14 @@ impl<'p, 'a> Inst<'p, 'a> {
 
     pub(super) fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
         let Some(shape) = broadcast(a.shape(), b.shape()).filter(|s| s.len() <= 1) else {
-            let msg = if a.shape().len() > 1 || b.shape().len() > 1 {
-                "arithmetic on a matrix (a list of vectors); index a row first".to_string()
+            let found = format!("{} and {}", shape_words(a.shape()), shape_words(b.shape()));
+            let expected = if a.shape().len() > 1 || b.shape().len() > 1 {
+                "scalars or vectors (index a matrix's row first)"
             } else {
-                format!(
-                    "dimension mismatch: {} and {}",
-                    shape_words(a.shape()),
-                    shape_words(b.shape())
-                )
+                "of equal shape, or one a scalar"
             };
             self.err(
-                Diag::error(Code::ShapeMismatch, msg)
+                msg::shape_mismatch("the operands of arithmetic", expected, &found)
                     .label(sa, shape_words(a.shape()))
                     .label(sb, shape_words(b.shape()))
                     .help("arithmetic works on equal shapes, or a scalar with anything"),
@@ -279,9 +270,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some(b) if b <= len && b >= 1 => Some(()),
             Some(b) => {
                 self.err(
-                    Diag::error(
-                        Code::InvalidValue,
-                        format!("this index takes values 0 to {}, but the list has {len} elements (0 to {})", b - 1, len - 1),
+                    msg::invalid_value(
+                        "a random index",
+                        &format!("in 0..{len}, the list's positions"),
+                        &format!("values in 0..{b}"),
                     )
                     .label(si, format!("{b} possible values"))
                     .label(sa, format!("{len} elements"))
@@ -291,9 +283,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
             None => {
                 self.err(
-                    Diag::error(
-                        Code::ArgType,
-                        "a random index must come straight from `categorical` or `bernoulli`",
+                    msg::arg_type(
+                        "a random index",
+                        "a draw from `categorical` or `bernoulli`",
+                        "a computed value",
                     )
                     .label(si, "its range is not known")
                     .help("draw it with `c ~ categorical(k)` and index with `c`, so that its range is checked"),
@@ -308,7 +301,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some(&n) => n,
             None => {
                 self.err(
-                    Diag::error(Code::ShapeMismatch, "indexing a scalar")
+                    msg::shape_mismatch("an indexed value", "a vector or a list of vectors", "a scalar")
                         .label(sa, "a scalar")
                         .help("index a vector or a list of vectors"),
                 );
@@ -317,10 +310,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if !i.shape().is_empty() || !i.int() {
             self.err(
-                Diag::error(
-                    Code::ArgType,
-                    format!("an index must be an integer, found {}", i.describe()),
-                )
+                msg::arg_type("an index", "an integer", &i.describe())
                 .label(si, "not an integer")
                 .help("index with a constant or a draw from `categorical`"),
             );
@@ -332,10 +322,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let k = ix[0] as i64;
                 if k < 0 || k >= len {
                     self.err(
-                        Diag::error(
-                            Code::InvalidValue,
-                            format!("index {k} is out of range 0..{len}"),
-                        )
+                        msg::invalid_value("an index", &format!("in 0..{len}"), &k.to_string())
                         .label(si, "out of range")
                         .label(sa, format!("{len} elements")),
                     );
@@ -432,10 +419,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             ),
         };
         self.err(
-            Diag::error(
-                Code::UnknownDistribution,
-                format!("unknown distribution or function `{name}`"),
-            )
+            msg::unknown(Unknown::Distribution, name)
             .label(c.name.span, "not defined")
             .help(help),
         );
@@ -445,14 +429,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     pub(super) fn func(&mut self, f: Func, c: &Call, env: &mut Scope) -> Option<Val> {
         if c.args.len() != 1 || c.args[0].name.is_some() {
             self.err(
-                Diag::error(
-                    Code::ArgCount,
-                    format!(
-                        "`{}` takes one argument, found {}",
-                        c.name.name,
-                        c.args.len()
-                    ),
-                )
+                msg::arg_count(&c.name.name, Takes::Exactly(1), c.args.len())
                 .label(c.span, "here"),
             );
             return None;
@@ -462,9 +439,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         let shape = v.shape().to_vec();
         if shape.len() > 1 {
             self.err(
-                Diag::error(
-                    Code::ShapeMismatch,
-                    format!("`{}` of a matrix", c.name.name),
+                msg::shape_mismatch(
+                    &format!("the argument of `{}`", c.name.name),
+                    "a scalar or a vector",
+                    "a matrix",
                 )
                 .label(arg.span, "a list of vectors")
                 .help("index a row first"),
@@ -474,10 +452,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let reduces = matches!(f, Func::Softmax | Func::Normalize | Func::Sum);
         if reduces && shape.is_empty() {
             self.err(
-                Diag::error(
-                    Code::ShapeMismatch,
-                    format!("`{}` needs a vector, found a scalar", c.name.name),
-                )
+                msg::shape_mismatch(&format!("the argument of `{}`", c.name.name), "a vector", "a scalar")
                 .label(arg.span, "a scalar"),
             );
             return None;
@@ -491,9 +466,10 @@ impl<'p, 'a> Inst<'p, 'a> {
             };
             if bad {
                 self.err(
-                    Diag::error(
-                        Code::InvalidValue,
-                        format!("`{}` is not defined for this constant", c.name.name),
+                    msg::invalid_value(
+                        &format!("the argument of `{}`", c.name.name),
+                        "in its domain",
+                        "a constant outside it",
                     )
                     .label(arg.span, "outside the domain")
                     .help(match f {
@@ -530,7 +506,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             let v = self.value(&a.value, env)?;
             if v.shape().len() > 1 {
                 self.err(
-                    Diag::error(Code::ShapeMismatch, "`concat` joins scalars and vectors")
+                    msg::shape_mismatch("an argument of `concat`", "a scalar or a vector", "a matrix")
                         .label(a.value.span, "a matrix"),
                 );
                 return None;
@@ -539,7 +515,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if vals.is_empty() {
             self.err(
-                Diag::error(Code::ArgCount, "`concat` needs at least one argument")
+                msg::arg_count("concat", Takes::AtLeast(1), 0)
                     .label(c.span, "here"),
             );
             return None;

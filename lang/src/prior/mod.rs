@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::diag::messages::{self as msg, Takes, Unknown};
 use crate::diag::{did_you_mean, Code, Diag, Problems, Span};
 use crate::ir::{self, Arith, Func, Instr, Op, Prim, Space};
 use crate::syntax::{Arg, BinOp, Call, Expr, ExprKind, Module, PriorDef, SpaceExpr, StmtKind};
@@ -77,10 +78,7 @@ impl<'a> Priors<'a> {
                 let name = &p.name.name;
                 if reserved(name) {
                     diags.report(
-                        Diag::error(
-                            Code::DuplicateDefinition,
-                            format!("`{name}` is a built-in distribution or function"),
-                        )
+                        msg::duplicate_definition(name, "a built-in distribution or function")
                         .label(p.name.span, "a prior cannot take this name")
                         .help("choose another name for this prior"),
                     );
@@ -88,10 +86,7 @@ impl<'a> Priors<'a> {
                 }
                 if let Some(prev) = defs.get(name) {
                     diags.report(
-                        Diag::error(
-                            Code::DuplicateDefinition,
-                            format!("prior `{name}` is defined twice"),
-                        )
+                        msg::duplicate_definition(name, "a prior")
                         .label(p.name.span, "defined again here")
                         .label(prev.name.span, "first defined here")
                         .help("rename one of them"),

@@ -131,7 +131,7 @@ pub(super) fn show(v: &Val) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        _ => "?".into(),
+        _ => v.describe(),
     }
 }
 

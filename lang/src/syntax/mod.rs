@@ -13,7 +13,8 @@ use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 
-use crate::diag::{did_you_mean, Code, Diag, FileId, Span};
+use crate::diag::messages::{self as msg, Nesting};
+use crate::diag::{did_you_mean, Diag, FileId, Span};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/sae.pest"]
@@ -69,7 +70,10 @@ pub fn parse_call(file: FileId, text: &str) -> Result<Call, Vec<Diag>> {
     let call = pairs
         .next()
         .and_then(|p| p.into_inner().next())
-        .ok_or_else(|| vec![Diag::error(Code::Syntax, "expected a call")])?;
+        .ok_or_else(|| {
+            let end = Span::new(file, text.len(), text.len());
+            vec![msg::syntax("a call", "the end of the input").label(end, "expected a call")]
+        })?;
     Ok(Builder { file }.call(call))
 }
 
@@ -94,10 +98,7 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Some(
-                        Diag::error(
-                            Code::NestingTooDeep,
-                            format!("brackets nested more than {MAX_NESTING} deep"),
-                        )
+                        msg::nesting_too_deep(Nesting::Brackets, MAX_NESTING)
                         .label(Span::new(file, i, i + 1), "this bracket is too deep")
                         .help("split the expression, or define a `net` for a repeated block"),
                     );
@@ -108,7 +109,7 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
                 operators += 1;
                 if operators > MAX_OPERATORS {
                     return Some(
-                        Diag::error(Code::NestingTooDeep, format!("more than {MAX_OPERATORS} arithmetic operators in one file"))
+                        msg::nesting_too_deep(Nesting::Operators, MAX_OPERATORS)
                             .label(Span::new(file, i, i + 1), "one operator too many")
                             .help("model files need a handful of operators; compute long expressions elsewhere"),
                     );
@@ -251,11 +252,7 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
     let span = Span::new(file, pos, pos + found_len);
-    let mut d = Diag::error(
-        Code::Syntax,
-        format!("expected {expected_text}, found {found}"),
-    )
-    .label(span, format!("expected {expected_text}"));
+    let mut d = msg::syntax(&expected_text, &found).label(span, format!("expected {expected_text}"));
     // A misspelt clause keyword at the top level is the commonest slip.
     if !word.is_empty() && expected.iter().any(|e| e.starts_with("a clause")) {
         if let Some(k) = did_you_mean(&word, CLAUSE_KEYWORDS.iter().copied()) {
@@ -644,6 +641,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Code;
 
     #[test]
     fn parses_a_small_model() {

@@ -1,0 +1,303 @@
+//! The wording of every diagnostic: one constructor per code, so that a code always reads the
+//! same. Stages pass the names, shapes and values; the sentence around them is written here.
+//!
+//! Labels and help lines are added at the site (they point at the user's text and name the
+//! remedy that fits there); the message, which is what lists and logs show, never varies.
+//! `Diag::error` and `Diag::warning` are private to this module tree, so no other file can
+//! write a message of its own.
+
+use super::{Code, Diag};
+
+/// "{what} must be {expected}, found {found}": the one form of type, value and shape errors.
+fn expected_found(code: Code, what: &str, expected: &str, found: &str) -> Diag {
+    Diag::error(code, format!("{what} must be {expected}, found {found}"))
+}
+
+/// A token the grammar does not allow here.
+pub fn syntax(expected: &str, found: &str) -> Diag {
+    Diag::error(Code::Syntax, format!("expected {expected}, found {found}"))
+}
+
+/// What nests too deep for the parser: brackets or operators.
+#[derive(Clone, Copy, Debug)]
+pub enum Nesting {
+    Brackets,
+    Operators,
+}
+
+/// More nesting than the parser's recursion allows.
+pub fn nesting_too_deep(what: Nesting, limit: usize) -> Diag {
+    let what = match what {
+        Nesting::Brackets => "levels of nested brackets",
+        Nesting::Operators => "arithmetic operators in one file",
+    };
+    Diag::error(Code::NestingTooDeep, format!("more than {limit} {what}"))
+}
+
+/// An import that names no file.
+pub fn import_not_found(path: &str) -> Diag {
+    Diag::error(Code::ImportNotFound, format!("cannot find imported file `{path}`"))
+}
+
+/// An import that leads back to a file being loaded; `chain` lists the files in order.
+pub fn import_cycle(chain: &[String]) -> Diag {
+    Diag::error(Code::ImportCycle, format!("import cycle: {}", chain.join(" -> ")))
+}
+
+/// An imported file that is not UTF-8 text.
+pub fn import_not_utf8(file: &str, value: u8, line: usize, column: usize, offset: usize) -> Diag {
+    Diag::error(
+        Code::ImportNotUtf8,
+        format!("{file} is not UTF-8 text: byte 0x{value:02x} at line {line}, column {column} (byte {offset} of the file)"),
+    )
+}
+
+/// Model clauses in an imported file, which only lends its nets and priors.
+pub fn imported_clauses_ignored(count: usize) -> Diag {
+    Diag::warning(
+        Code::ImportedClausesIgnored,
+        format!("the model clauses of the imported file are ignored ({count} of them)"),
+    )
+}
+
+/// A file with nothing in it; `what` is "empty" or "only comments".
+pub fn empty_file(what: &str) -> Diag {
+    Diag::warning(Code::EmptyFile, format!("the file is {what}: it defines nothing"))
+}
+
+/// Weights that do not sum to 1 and are divided by their sum.
+pub fn weights_normalised(what: &str, sum: &str) -> Diag {
+    Diag::warning(
+        Code::WeightsNormalised,
+        format!("{what} weights sum to {sum}; they are divided by their sum"),
+    )
+}
+
+/// A batch larger than the training set.
+pub fn batch_larger_than_data(batch: i64, n: usize) -> Diag {
+    Diag::warning(
+        Code::BatchLargerThanData,
+        format!("batch {batch} is larger than the {n} training examples; each step uses all {n}"),
+    )
+}
+
+/// The kinds of name that can be unknown, each with its own code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unknown {
+    Layer,
+    Prior,
+    Space,
+    Dataset,
+    Transform,
+    Name,
+    Cost,
+    Penalty,
+    Optimizer,
+    Setting,
+    Distribution,
+    Component,
+}
+
+impl Unknown {
+    /// The code this kind of unknown name is reported under.
+    pub fn code(self) -> Code {
+        match self {
+            Unknown::Layer => Code::UnknownLayer,
+            Unknown::Prior => Code::UnknownPrior,
+            Unknown::Space => Code::UnknownSpace,
+            Unknown::Dataset => Code::UnknownDataset,
+            Unknown::Transform => Code::UnknownTransform,
+            Unknown::Name => Code::UnknownName,
+            Unknown::Cost => Code::UnknownCost,
+            Unknown::Penalty => Code::UnknownPenalty,
+            Unknown::Optimizer => Code::UnknownOptimizer,
+            Unknown::Setting => Code::UnknownSetting,
+            Unknown::Distribution => Code::UnknownDistribution,
+            Unknown::Component => Code::UnknownComponent,
+        }
+    }
+    /// The noun in "unknown NOUN `name`".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Unknown::Layer => "layer or net",
+            Unknown::Prior => "prior",
+            Unknown::Space => "latent space",
+            Unknown::Dataset => "data set",
+            Unknown::Transform => "data transform",
+            Unknown::Name => "name",
+            Unknown::Cost => "reconstruction cost",
+            Unknown::Penalty => "penalty",
+            Unknown::Optimizer => "optimizer",
+            Unknown::Setting => "training setting",
+            Unknown::Distribution => "distribution or function",
+            Unknown::Component => "latent component",
+        }
+    }
+}
+
+/// A name that is not defined: the one wording of every `unknown_*` code.
+pub fn unknown(kind: Unknown, name: &str) -> Diag {
+    Diag::error(kind.code(), format!("unknown {} `{name}`", kind.noun()))
+}
+
+/// A named argument that the callee does not have.
+pub fn unknown_parameter(callee: &str, name: &str) -> Diag {
+    Diag::error(
+        Code::UnknownParameter,
+        format!("`{callee}` has no parameter `{name}`"),
+    )
+}
+
+/// How many arguments a callee takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Takes {
+    Exactly(usize),
+    AtMost(usize),
+    AtLeast(usize),
+}
+
+/// Too many or too few arguments.
+pub fn arg_count(callee: &str, takes: Takes, found: usize) -> Diag {
+    let (how, n) = match takes {
+        Takes::AtMost(0) => ("", 0),
+        Takes::Exactly(n) => ("", n),
+        Takes::AtMost(n) => ("at most ", n),
+        Takes::AtLeast(n) => ("at least ", n),
+    };
+    let count = if n == 0 { "no".to_string() } else { n.to_string() };
+    let s = if n == 1 { "" } else { "s" };
+    Diag::error(
+        Code::ArgCount,
+        format!("`{callee}` takes {how}{count} argument{s}, found {found}"),
+    )
+}
+
+/// A value of the wrong kind: "{what} must be {expected}, found {found}".
+pub fn arg_type(what: &str, expected: &str, found: &str) -> Diag {
+    expected_found(Code::ArgType, what, expected, found)
+}
+
+/// A value of the right kind outside its range: "{what} must be {expected}, found {found}".
+pub fn invalid_value(what: &str, expected: &str, found: &str) -> Diag {
+    expected_found(Code::InvalidValue, what, expected, found)
+}
+
+/// Shapes that do not fit together: "{what} must be {expected}, found {found}".
+pub fn shape_mismatch(what: &str, expected: &str, found: &str) -> Diag {
+    expected_found(Code::ShapeMismatch, what, expected, found)
+}
+
+/// A required argument left out; `what` is "`name`" or a short description.
+pub fn missing_argument(callee: &str, what: &str) -> Diag {
+    Diag::error(Code::MissingArgument, format!("`{callee}` needs {what}"))
+}
+
+/// An argument given twice.
+pub fn duplicate_argument(name: &str) -> Diag {
+    Diag::error(Code::DuplicateArgument, format!("`{name}` is given twice"))
+}
+
+/// Something required that is not there: "{owner} has no {what}".
+pub fn missing_clause(owner: &str, what: &str) -> Diag {
+    Diag::error(Code::MissingClause, format!("{owner} has no {what}"))
+}
+
+/// Two clauses where one is allowed: "the model has two {what}".
+pub fn duplicate_clause(what: &str) -> Diag {
+    Diag::error(Code::DuplicateClause, format!("the model has two {what}"))
+}
+
+/// A name defined again: "`{name}` is already {what}".
+pub fn duplicate_definition(name: &str, what: &str) -> Diag {
+    Diag::error(
+        Code::DuplicateDefinition,
+        format!("`{name}` is already {what}"),
+    )
+}
+
+/// A net whose expansion reaches itself.
+pub fn recursive_net(name: &str) -> Diag {
+    Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))
+}
+
+/// A prior program that calls itself.
+pub fn recursive_prior(name: &str) -> Diag {
+    Diag::error(Code::RecursivePrior, format!("prior `{name}` calls itself"))
+}
+
+/// A layer that cannot take its input: "`{layer}` needs {need}, but gets {got}".
+pub fn layer_input(layer: &str, need: &str, got: &str) -> Diag {
+    Diag::error(
+        Code::LayerInput,
+        format!("`{layer}` needs {need}, but gets {got}"),
+    )
+}
+
+/// Coordinates that do not fit a latent space or component.
+pub fn latent_shape(what: &str, expected: &str, found: &str) -> Diag {
+    expected_found(Code::LatentShape, what, expected, found)
+}
+
+/// A net's output that does not fit what consumes it.
+pub fn output_shape(what: &str, expected: &str, found: &str) -> Diag {
+    expected_found(Code::OutputShape, what, expected, found)
+}
+
+/// A prior whose samples lie elsewhere than the latent space.
+pub fn prior_space(prior: &str, lives_on: &str, space: &str) -> Diag {
+    Diag::error(
+        Code::PriorSpace,
+        format!("prior `{prior}` lives on {lives_on}, but the latent space is {space}"),
+    )
+}
+
+/// An encoder whose codes cannot lie on the latent space.
+pub fn encoder_space(ends_in: &str, space: &str) -> Diag {
+    Diag::error(
+        Code::EncoderSpace,
+        format!("the encoder ends in {ends_in}, which does not map onto {space}"),
+    )
+}
+
+/// A projection added to the end of an encoder.
+pub fn projection_inserted(name: &str) -> Diag {
+    Diag::warning(
+        Code::ProjectionInserted,
+        format!("inserted `{name}` at the end of the encoder"),
+    )
+}
+
+/// A reconstruction cost that does not suit the data or the generator.
+pub fn cost_output(cost: &str, need: &str, found: &str) -> Diag {
+    Diag::error(Code::CostOutput, format!("{cost} needs {need}, found {found}"))
+}
+
+/// A penalty or metric that does not suit the latent space, prior or encoder.
+pub fn penalty_space(penalty: &str, need: &str, found: &str) -> Diag {
+    Diag::error(Code::PenaltySpace, format!("{penalty} needs {need}, not {found}"))
+}
+
+/// A Gaussian head outside the end of an encoder onto R^d; `problem` says where it is.
+pub fn gaussian_placement(problem: &str) -> Diag {
+    Diag::error(Code::GaussianPlacement, format!("a Gaussian head {problem}"))
+}
+
+/// A size beyond what the tool allocates: "{what}, more than this tool allows".
+pub fn too_large(what: &str) -> Diag {
+    Diag::error(Code::TooLarge, format!("{what}, more than this tool allows"))
+}
+
+/// A prior program that does not end in one `return`: "prior `{name}` {problem}".
+pub fn prior_return(name: &str, problem: &str) -> Diag {
+    Diag::error(Code::PriorReturn, format!("prior `{name}` {problem}"))
+}
+
+/// A prior's result that cannot be a latent code.
+pub fn prior_result(name: &str, problem: &str) -> Diag {
+    Diag::error(Code::PriorResult, format!("the result of `{name}` {problem}"))
+}
+
+/// A binding in a prior program that nothing reads.
+pub fn unused_variable(what: &str, name: &str) -> Diag {
+    Diag::warning(Code::UnusedVariable, format!("{what} `{name}` is never used"))
+}
