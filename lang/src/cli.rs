@@ -85,6 +85,11 @@ pub enum Command {
         /// Continue the run in --out instead of starting a new one (same as `sae-dsl resume`).
         #[arg(long)]
         resume: bool,
+        /// Start from these weights instead of a random initialisation: a safetensors file
+        /// (e.g. exported from PyTorch) or a run directory (its checkpoint). Every variable's name
+        /// and shape must match the model's.
+        #[arg(long, value_name = "FILE")]
+        init_from: Option<PathBuf>,
         #[command(flatten)]
         t: TrainArgs,
     },

@@ -33,8 +33,9 @@ pub fn run(command: Command) -> ExitCode {
             seed,
             force,
             resume,
+            init_from,
             t,
-        } => run::run(&file, epochs, out, seed, force, resume, t),
+        } => run::run(&file, epochs, out, seed, force, resume, init_from, t),
         Command::Resume {
             dir,
             epochs,

@@ -27,6 +27,7 @@ fn install_signal_handler() -> Interrupter {
 }
 
 /// `sae-dsl run FILE`.
+#[allow(clippy::too_many_arguments)] // the command's flags, as clap gives them
 pub fn run(
     file: &Path,
     epochs: Option<i64>,
@@ -34,6 +35,7 @@ pub fn run(
     seed: Option<i64>,
     force: bool,
     resume_flag: bool,
+    init_from: Option<PathBuf>,
     t: TrainArgs,
 ) -> Outcome {
     if resume_flag {
@@ -66,6 +68,7 @@ pub fn run(
         json: t.json,
         interrupter: install_signal_handler(),
         allow_divergence: t.allow_divergence,
+        init_from,
     };
     Ok(match pipeline::run(&model, &source, dev, &opts) {
         Ok(s) => finished(&s, t.json),

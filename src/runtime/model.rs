@@ -25,20 +25,21 @@ impl Compiled {
     /// Builds the networks' variables in `vs` (root paths `encoder` and `generator`).
     pub fn new(vs: &nn::VarStore, model: &ir::Model) -> Compiled {
         let root = vs.root();
+        let init = model.train.init;
         let encoders = model
             .encoders
             .iter()
             .map(|e| match &e.component {
-                None => (None, Net::new(&(&root / "encoder"), &e.net)),
+                None => (None, Net::new(&(&root / "encoder"), &e.net, init)),
                 Some(c) => (
                     model.latents.iter().position(|l| &l.name == c),
-                    Net::new(&(&root / "encoder" / c.as_str()), &e.net),
+                    Net::new(&(&root / "encoder" / c.as_str()), &e.net, init),
                 ),
             })
             .collect();
         Compiled {
             encoders,
-            generator: Net::new(&(&root / "generator"), &model.generator),
+            generator: Net::new(&(&root / "generator"), &model.generator, init),
             model: model.clone(),
             device: vs.device(),
         }

@@ -1,8 +1,9 @@
 //! The IR's networks as libtorch modules: one executable op per layer, built under an `nn::Path`.
 
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
 
-use crate::ir::{self, LayerOp};
+use crate::ir::{self, Init, LayerOp};
+use crate::runtime::init::{batch_norm_config, layer_inits};
 use crate::runtime::tensor::{crop, normalize, place};
 
 /// One executable layer.
@@ -39,29 +40,23 @@ pub struct Net {
 }
 
 impl Net {
-    /// Builds the layers of `net` as variables under `path`.
+    /// Builds the layers of `net` as variables under `path`; layers that name no
+    /// initialisation start as `default` says.
     // long: one arm per IR layer operation, each building its tch module.
-    pub fn new(path: &nn::Path, net: &ir::Network) -> Net {
+    pub fn new(path: &nn::Path, net: &ir::Network, default: Init) -> Net {
         let ops = net
             .layers
             .iter()
             .enumerate()
             .map(|(i, l)| {
                 let p = path / format!("l{i}");
+                let init = l.init.unwrap_or(default);
                 match &l.op {
                     LayerOp::Linear {
                         input,
                         output,
                         bias,
-                    } => Op::Linear(nn::linear(
-                        &p,
-                        *input,
-                        *output,
-                        nn::LinearConfig {
-                            bias: *bias,
-                            ..Default::default()
-                        },
-                    )),
+                    } => Op::Linear(linear(&p, *input, *output, *bias, init)),
                     LayerOp::Conv2d {
                         input,
                         output,
@@ -69,18 +64,24 @@ impl Net {
                         stride,
                         padding,
                         bias,
-                    } => Op::Conv(nn::conv2d(
-                        &p,
-                        *input,
-                        *output,
-                        *kernel,
-                        nn::ConvConfig {
-                            stride: *stride,
-                            padding: *padding,
-                            bias: *bias,
-                            ..Default::default()
-                        },
-                    )),
+                    } => {
+                        let (ws_init, bs_init) =
+                            layer_inits(init, &[*output, *input, *kernel, *kernel]);
+                        Op::Conv(nn::conv2d(
+                            &p,
+                            *input,
+                            *output,
+                            *kernel,
+                            nn::ConvConfig {
+                                stride: *stride,
+                                padding: *padding,
+                                bias: *bias,
+                                ws_init,
+                                bs_init,
+                                ..Default::default()
+                            },
+                        ))
+                    }
                     // The IR variant's field list, as in shape inference: the checker sizes it, this builds it.
                     LayerOp::ConvTranspose2d {
                         input,
@@ -90,24 +91,31 @@ impl Net {
                         padding,
                         output_padding,
                         bias,
-                    } => Op::ConvT(nn::conv_transpose2d(
-                        &p,
-                        *input,
-                        *output,
-                        *kernel,
-                        nn::ConvTransposeConfig {
-                            stride: *stride,
-                            padding: *padding,
-                            output_padding: *output_padding,
-                            bias: *bias,
-                            ..Default::default()
-                        },
-                    )),
+                    } => {
+                        // PyTorch's transposed weight is [in, out, k, k].
+                        let (ws_init, bs_init) =
+                            layer_inits(init, &[*input, *output, *kernel, *kernel]);
+                        Op::ConvT(nn::conv_transpose2d(
+                            &p,
+                            *input,
+                            *output,
+                            *kernel,
+                            nn::ConvTransposeConfig {
+                                stride: *stride,
+                                padding: *padding,
+                                output_padding: *output_padding,
+                                bias: *bias,
+                                ws_init,
+                                bs_init,
+                                ..Default::default()
+                            },
+                        ))
+                    }
                     LayerOp::BatchNorm { features } => {
                         if l.input.len() == 3 {
-                            Op::Bn(nn::batch_norm2d(&p, *features, Default::default()))
+                            Op::Bn(nn::batch_norm2d(&p, *features, batch_norm_config()))
                         } else {
-                            Op::Bn(nn::batch_norm1d(&p, *features, Default::default()))
+                            Op::Bn(nn::batch_norm1d(&p, *features, batch_norm_config()))
                         }
                     }
                     LayerOp::Relu => Op::Relu,
@@ -119,8 +127,8 @@ impl Net {
                     LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
                     LayerOp::Normalize => Op::Normalize,
                     LayerOp::Gaussian { input, output } => Op::Gaussian(
-                        nn::linear(&p / "mean", *input, *output, Default::default()),
-                        nn::linear(&p / "log_var", *input, *output, Default::default()),
+                        linear(&(&p / "mean"), *input, *output, true, init),
+                        linear(&(&p / "log_var"), *input, *output, true, init),
                     ),
                     LayerOp::Select { offset, len, .. } => Op::Select(*offset, *len),
                     LayerOp::Place {
@@ -174,7 +182,7 @@ impl Net {
                 Op::LeakyRelu(s) => h.leaky_relu_with_slope(*s),
                 Op::Tanh => h.tanh(),
                 Op::Sigmoid => h.sigmoid(),
-                Op::Softmax => h.softmax(-1, Kind::Float),
+                Op::Softmax => h.softmax(-1, h.kind()),
                 Op::Flatten => h.flatten(1, -1),
                 Op::Reshape(s) => {
                     let mut shape = vec![-1i64];
@@ -205,6 +213,21 @@ impl Net {
         }
         (h, stats)
     }
+}
+
+/// A linear layer with weight [out, in] started as `init` says.
+fn linear(p: &nn::Path, input: i64, output: i64, bias: bool, init: Init) -> nn::Linear {
+    let (ws_init, bs_init) = layer_inits(init, &[output, input]);
+    nn::linear(
+        p,
+        input,
+        output,
+        nn::LinearConfig {
+            ws_init,
+            bs_init: bias.then_some(bs_init),
+            bias,
+        },
+    )
 }
 
 trait LeakyExt {

@@ -11,6 +11,7 @@
 //! [`interrupt`] (stop requests), [`fault`] (fault injection for tests).
 
 mod fault;
+mod init;
 mod interrupt;
 mod session;
 mod state;
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub interrupter: Interrupter,
     /// Keep training when the loss diverges (grows over 1000 times its best).
     pub allow_divergence: bool,
+    /// Start from these weights (a safetensors file or a run directory) instead of random ones.
+    pub init_from: Option<PathBuf>,
 }
 
 /// Why a run stopped.
@@ -105,6 +108,13 @@ pub enum TrainError {
     Memory {
         need: String,
         have: String,
+        help: String,
+    },
+    #[error("cannot start from {path}: {}", problems.join("; "))]
+    #[diagnostic(code(sae::run::init_from), help("{help}"))]
+    InitFrom {
+        path: String,
+        problems: Vec<String>,
         help: String,
     },
     #[error("libtorch: {0}")]
@@ -212,7 +222,13 @@ pub fn run(
         }
         .into());
     }
-    // Created only once the data are there, so that a failed start leaves no empty run.
+    tch::manual_seed(seed);
+    let mut vs = nn::VarStore::new(device);
+    let net = Compiled::new(&vs, model);
+    if let Some(from) = &opts.init_from {
+        init::load_weights(&mut vs, from)?;
+    }
+    // Created only once the data and weights are there, so that a failed start leaves no empty run.
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let lock = RunLock::acquire(&dir)?;
 
@@ -224,15 +240,13 @@ pub fn run(
             "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
             "train_data_sha256": file_sha256(&train.origin),
+            "init_from": opts.init_from.as_ref().map(|p| p.display().to_string()),
             "sae_dsl": env!("CARGO_PKG_VERSION"),
         }
     });
     rundir::write_json(&dir, rundir::CONFIG, &config).map_err(io_err(&dir))?;
     let _ = std::fs::remove_file(dir.join(rundir::METRICS)); // --force: a new run, new metrics
 
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(device);
-    let net = Compiled::new(&vs, model);
     let opt = Adam::new(&vs, &model.train.optimizer);
     let discs = discriminators(model, device);
     let ready = Ready {

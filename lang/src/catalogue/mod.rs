@@ -83,12 +83,22 @@ pub(crate) use Range::{AtLeast, Fraction, NonNegative, OneOf, Positive};
 
 pub(crate) const SIZE: &str = "sizes count units, so they must be positive";
 
+/// A layer's `init`: "model" takes the model's default (`train { init "..." }`).
+pub(crate) const LAYER_INIT: P = p(
+    "init",
+    Ty::Str,
+    S("model"),
+    OneOf(&["model", "pytorch", "kaiming", "xavier", "orthogonal", "zeros"]),
+    "how the weights start: the model's default, or one named",
+);
+
 /// Built-in layers and their parameters. `reshape`/`unflatten` take a variable list of sizes.
 pub(crate) const LAYERS: &[Builtin] = &[
     b("linear", "fully connected: [F] -> [out]",
         &[
             p("out", Ty::Int, REQ, Positive, SIZE),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
+            LAYER_INIT,
         ],
     ),
     b("conv2d", "2-D convolution: [C, H, W] -> [out, H', W']",
@@ -110,6 +120,7 @@ pub(crate) const LAYERS: &[Builtin] = &[
                 "padding cannot be negative",
             ),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
+            LAYER_INIT,
         ],
     ),
     // Kept apart from conv2d's row: the same parameters plus output_padding, in PyTorch's order.
@@ -139,6 +150,7 @@ pub(crate) const LAYERS: &[Builtin] = &[
                 "padding cannot be negative",
             ),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
+            LAYER_INIT,
         ],
     ),
     b("batch_norm", "batch normalisation over features or channels; shape unchanged", &[]),
@@ -159,7 +171,7 @@ pub(crate) const LAYERS: &[Builtin] = &[
     b("reshape", "to the given sizes, with the same number of values", &[]),
     b("unflatten", "to the given sizes, with the same number of values (as reshape)", &[]),
     b("normalize", "onto the unit sphere: [F] unchanged", &[]),
-    b("gaussian", "mean and log-variance heads of a Gaussian encoder: [F] -> [out]", &[p("out", Ty::Int, REQ, Positive, SIZE)]),
+    b("gaussian", "mean and log-variance heads of a Gaussian encoder: [F] -> [out]", &[p("out", Ty::Int, REQ, Positive, SIZE), LAYER_INIT]),
     // The first argument of these three names a latent component (handled before binding).
     b("select", "the coordinates of a latent component (generator only)", &[]),
     b("place", "a spatial transformer: draws an image onto a size x size canvas at a component's position (generator only)", PLACEMENT),
@@ -448,10 +460,17 @@ pub(crate) const TRAIN_SETTINGS: &[P] = &[
         NonNegative,
         "seeds are non-negative integers",
     ),
+    p(
+        "init",
+        Ty::Str,
+        S("pytorch"),
+        OneOf(&["pytorch", "kaiming", "xavier", "orthogonal", "zeros"]),
+        "how layers without their own `init` start; pytorch is PyTorch's default",
+    ),
 ];
 
 /// Every name a `train` clause accepts.
-pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed"];
+pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed", "init"];
 
 /// The default of an integer parameter of `params`.
 pub(crate) fn default_int(params: &[P], name: &str) -> Option<i64> {

@@ -631,6 +631,7 @@ impl<'a> Checker<'a> {
                 output: shape,
                 params: 0,
                 origin: vec![],
+                init: None,
             });
             flow.spans.push(at);
         }

@@ -268,6 +268,7 @@ impl<'a> Checker<'a> {
             output: output.clone(),
             params: 0,
             origin: flow.origin.clone(),
+            init: None,
         });
         flow.spans.push(at);
         flow.shape = Some(output);
@@ -308,11 +309,17 @@ impl<'a> Checker<'a> {
 
     /// A built-in layer's IR form from its bound arguments; the sizes that depend on the input
     /// are filled in by shape inference.
-    fn layer_op(&mut self, call: &Call, env: &Env) -> Option<LayerOp> {
+    fn layer_op(&mut self, call: &Call, env: &Env) -> Option<(LayerOp, Option<ir::Init>)> {
         let name = name_of(call);
         let params = find(LAYERS, name).map_or(&[][..], |b| b.params);
         let b = self.bind(call, params, env)?;
-        Some(match name {
+        // "model" (the default) names no initialisation: the model's applies.
+        let init = params
+            .iter()
+            .any(|p| p.name == "init")
+            .then(|| ir::Init::from_name(&b.str("init")))
+            .flatten();
+        let op = match name {
             "linear" => LayerOp::Linear {
                 input: 0,
                 output: b.int("out"),
@@ -352,7 +359,8 @@ impl<'a> Checker<'a> {
             // Every other name of the catalogue is handled before (component layers, reshape);
             // check::tests compiles every layer, so this is unreachable from any input.
             other => panic!("internal error: layer `{other}` has no IR form"),
-        })
+        };
+        Some((op, init))
     }
 
     pub(super) fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
@@ -362,11 +370,11 @@ impl<'a> Checker<'a> {
             return;
         }
         let op = if name == "reshape" || name == "unflatten" {
-            self.reshape_op(call, env)
+            self.reshape_op(call, env).map(|op| (op, None))
         } else {
             self.layer_op(call, env)
         };
-        let Some(op) = op else {
+        let Some((op, init)) = op else {
             flow.shape = None;
             return;
         };
@@ -381,6 +389,7 @@ impl<'a> Checker<'a> {
                     output: output.clone(),
                     params,
                     origin: flow.origin.clone(),
+                    init,
                 });
                 flow.spans.push(at);
                 flow.shape = Some(output);

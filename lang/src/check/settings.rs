@@ -31,6 +31,7 @@ impl<'a> Checker<'a> {
                     "epochs" => t.epochs = v,
                     _ => t.seed = v,
                 }),
+                "init" => self.init_setting(value).map(|i| t.init = i),
                 other => {
                     self.err(
                         msg::unknown(Unknown::Setting, other)
@@ -73,6 +74,18 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// `init "NAME"`, checked against [`TRAIN_SETTINGS`].
+    fn init_setting(&mut self, value: &Expr) -> Option<ir::Init> {
+        let spec = TRAIN_SETTINGS.iter().find(|p| p.name == "init")?;
+        match self
+            .eval(value, &Env::new())
+            .and_then(|v| self.typed(v, spec, value.span, "train"))
+        {
+            Some(Value::Str(s)) => ir::Init::from_name(&s),
+            _ => None,
+        }
+    }
+
     /// `batch N`, `epochs N`, `seed N`, checked against [`TRAIN_SETTINGS`].
     fn int_setting(&mut self, name: &str, value: &Expr) -> Option<i64> {
         let spec = TRAIN_SETTINGS.iter().find(|p| p.name == name)?;
@@ -102,5 +115,6 @@ fn default_train() -> ir::TrainConfig {
         batch: int("batch"),
         epochs: int("epochs"),
         seed: int("seed"),
+        init: ir::Init::default(),
     }
 }

@@ -309,13 +309,14 @@ impl fmt::Display for Model {
         let t = &self.train;
         writeln!(
             f,
-            "train     adam(lr = {}, beta1 = {}, beta2 = {}), batch {}, epochs {}, seed {}",
+            "train     adam(lr = {}, beta1 = {}, beta2 = {}), batch {}, epochs {}, seed {}, init {}",
             num(t.optimizer.lr),
             num(t.optimizer.beta1),
             num(t.optimizer.beta2),
             t.batch,
             t.epochs,
-            t.seed
+            t.seed,
+            t.init.name()
         )?;
         writeln!(
             f,

@@ -336,6 +336,56 @@ pub struct Layer {
     pub params: u64,
     /// The chain of nets this layer was expanded from, outermost first.
     pub origin: Vec<String>,
+    /// The initialisation written on the layer (`init = "xavier"`); None: the model's default
+    /// (`train { init ... }`). Only layers with parameters have one.
+    #[serde(default)]
+    pub init: Option<Init>,
+}
+
+/// How a layer's parameters start. `Pytorch` is PyTorch's default for `nn.Linear`, `nn.Conv2d`
+/// and `nn.ConvTranspose2d`: weights and biases uniform in +-1/sqrt(fan_in), fan_in computed from
+/// the weight tensor as PyTorch does (for a transposed convolution: out channels x kernel area).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    #[default]
+    Pytorch,
+    /// Kaiming-uniform with the ReLU gain (bound sqrt(6 / fan_in)), zero biases: tch's default.
+    Kaiming,
+    /// Glorot-uniform (bound sqrt(6 / (fan_in + fan_out))), zero biases.
+    Xavier,
+    /// Orthogonal weights (gain 1), zero biases.
+    Orthogonal,
+    /// Every parameter zero.
+    Zeros,
+}
+
+impl Init {
+    /// The names accepted by `init = "..."`, in the order of the variants.
+    pub const NAMES: &'static [&'static str] = &["pytorch", "kaiming", "xavier", "orthogonal", "zeros"];
+
+    /// The initialisation called `name`.
+    pub fn from_name(name: &str) -> Option<Init> {
+        Some(match name {
+            "pytorch" => Init::Pytorch,
+            "kaiming" => Init::Kaiming,
+            "xavier" => Init::Xavier,
+            "orthogonal" => Init::Orthogonal,
+            "zeros" => Init::Zeros,
+            _ => return None,
+        })
+    }
+
+    /// Its name in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Pytorch => "pytorch",
+            Init::Kaiming => "kaiming",
+            Init::Xavier => "xavier",
+            Init::Orthogonal => "orthogonal",
+            Init::Zeros => "zeros",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -495,6 +545,9 @@ pub struct TrainConfig {
     pub batch: i64,
     pub epochs: i64,
     pub seed: i64,
+    /// The initialisation of layers that do not name one.
+    #[serde(default)]
+    pub init: Init,
 }
 
 /// A number without trailing noise: 0.2, 10, 0.001.
@@ -541,8 +594,12 @@ fn write_network(f: &mut dyn fmt::Write, title: &str, net: &Network) -> fmt::Res
             } else {
                 format!("  ({})", l.origin.join(" > "))
             };
+            let init = match l.init {
+                Some(i) => format!(" init {}", i.name()),
+                None => String::new(),
+            };
             (
-                l.op.to_string(),
+                format!("{}{init}", l.op),
                 format!("-> {}", shape_str(&l.output)),
                 format!("{}{origin}", thousands(l.params)),
             )
