@@ -402,15 +402,11 @@ fn gan_penalty_moves_codes_toward_the_prior() {
     let before = distance(&z);
     for _ in 0..400 {
         let w = prior(256);
-        let out = objective::evaluate_penalty(
-            &model.penalties[0],
-            &z,
-            &w,
-            None,
-            discs[0].as_mut(),
-            false,
-            false,
-        );
+        let ctx = objective::PenaltyCtx {
+            disc: discs[0].as_mut(),
+            ..Default::default()
+        };
+        let out = objective::evaluate_penalty(&model.penalties[0], &z, &w, ctx);
         opt.zero_grad();
         out.value.backward();
         opt.step();

@@ -7,7 +7,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::ir;
 use crate::runtime::nets::Net;
-use crate::runtime::objective::recon_cost;
+use crate::runtime::objective::{evaluate_penalty, recon_cost, Discriminator, PenaltyCtx, PenaltyOut};
 use crate::runtime::sampler::sample_prior;
 
 /// The encoder, generator and prior of a model on one device.
@@ -53,10 +53,20 @@ impl Compiled {
     /// order (a later one may crop at an earlier one's output); the code is the components
     /// concatenated in declaration order.
     pub fn encode_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
+        self.encode_noise(x, train, None)
+    }
+
+    /// [`Compiled::encode_stats`] with the Gaussian head's standard normal draws given.
+    pub fn encode_noise(
+        &self,
+        x: &Tensor,
+        train: bool,
+        noise: Option<&Tensor>,
+    ) -> (Tensor, Option<(Tensor, Tensor)>) {
         let mut parts: Vec<Option<Tensor>> = (0..self.model.latents.len()).map(|_| None).collect();
         let mut stats = None;
         for (index, net) in &self.encoders {
-            let (z, s) = net.forward_parts(x, train, &parts);
+            let (z, s) = net.forward_parts(x, train, &parts, noise);
             stats = stats.or(s);
             match index {
                 None => return (z, stats),
@@ -82,10 +92,75 @@ impl Compiled {
         Tensor::cat(&parts, 1)
     }
 
+    /// The terms of the training objective on the batch `x`, in training mode: the
+    /// reconstruction cost and each penalty (unweighted) between its component of the codes and
+    /// of the prior samples. A GAN penalty updates its discriminator first. Training calls this
+    /// at every step; the parity tests call it with `draws` fixed.
+    pub fn step_terms(
+        &self,
+        x: &Tensor,
+        draws: &Draws,
+        discs: &mut [Option<Discriminator>],
+        measure: bool,
+        poison_disc: bool,
+    ) -> Terms {
+        let (z, stats) = self.encode_noise(x, true, draws.noise.as_ref());
+        let xhat = self.decode(&z, true);
+        let rec = self.recon_cost(&xhat, x);
+        let w = match &draws.prior {
+            Some(w) => w.shallow_clone(),
+            None => self.sample_prior(draws.batch).to_kind(z.kind()),
+        };
+        let model = &self.model;
+        let mut penalties = vec![];
+        for (i, p) in model.penalties.iter().enumerate() {
+            // Each penalty matches its own component of the code.
+            let (zc, wc) = match model.component(&p.on) {
+                Some((off, l)) if model.is_composite() => {
+                    let d = l.space.dim();
+                    (z.narrow(1, off, d), w.narrow(1, off, d))
+                }
+                _ => (z.shallow_clone(), w.shallow_clone()),
+            };
+            let ctx = PenaltyCtx {
+                stats: stats.as_ref(),
+                disc: discs.get_mut(i).and_then(Option::as_mut),
+                projections: draws.projections.as_ref(),
+                measure,
+                poison_disc,
+            };
+            penalties.push(evaluate_penalty(p, &zc, &wc, ctx));
+        }
+        Terms { rec, w, penalties }
+    }
+
     /// The reconstruction cost, summed over an example's features and averaged over the batch.
     pub fn recon_cost(&self, xhat: &Tensor, x: &Tensor) -> Tensor {
         recon_cost(self.model.cost, xhat, x)
     }
+}
+
+/// The random inputs of a training step: drawn when None, given otherwise (parity tests).
+#[derive(Debug, Default)]
+pub struct Draws {
+    /// How many prior samples to draw when `prior` is None.
+    pub batch: i64,
+    /// Prior samples of the whole code, one row per example.
+    pub prior: Option<Tensor>,
+    /// Standard normal draws of a Gaussian encoder head.
+    pub noise: Option<Tensor>,
+    /// Unit directions of a sliced penalty (rows).
+    pub projections: Option<Tensor>,
+}
+
+/// The objective's terms at one step (see [`Compiled::step_terms`]).
+pub struct Terms {
+    /// The reconstruction cost.
+    pub rec: Tensor,
+    /// The prior samples the penalties compared the codes with.
+    pub w: Tensor,
+    /// One result per penalty, unweighted, in the model's order.
+    pub penalties: Vec<PenaltyOut>,
 }
 
 /// Test reconstruction: (mean cost per example in the model's cost, mean squared error per value).

@@ -159,16 +159,17 @@ impl Net {
     /// Like [`Net::forward_t`], and also the (mean, log-variance) of a Gaussian head. In
     /// training the head samples z = mean + exp(log_var / 2) * noise; in evaluation z = mean.
     pub fn forward_stats(&self, x: &Tensor, train: bool) -> (Tensor, Option<(Tensor, Tensor)>) {
-        self.forward_parts(x, train, &[])
+        self.forward_parts(x, train, &[], None)
     }
 
     /// Like [`Net::forward_stats`]; `parts` holds the latent components encoded so far, for
-    /// `crop` layers.
+    /// `crop` layers; `noise` replaces the standard normal draws of a Gaussian head in training.
     pub fn forward_parts(
         &self,
         x: &Tensor,
         train: bool,
         parts: &[Option<Tensor>],
+        noise: Option<&Tensor>,
     ) -> (Tensor, Option<(Tensor, Tensor)>) {
         let mut h = x.shallow_clone();
         let mut stats = None;
@@ -193,7 +194,8 @@ impl Net {
                 Op::Gaussian(mean, log_var) => {
                     let (mu, lv) = (h.apply(mean), h.apply(log_var).clamp(-30.0, 20.0));
                     let z = if train {
-                        &mu + (&lv * 0.5).exp() * mu.randn_like()
+                        let e = noise.map_or_else(|| mu.randn_like(), Tensor::shallow_clone);
+                        &mu + (&lv * 0.5).exp() * e
                     } else {
                         mu.shallow_clone()
                     };

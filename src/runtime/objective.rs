@@ -1,7 +1,7 @@
 //! The objective's terms: reconstruction costs, latent penalties (with GAN discriminators) and
 //! the discriminators' updates.
 
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 use crate::ir::{self, PenaltyKind};
 use crate::runtime::optim::Adam;
@@ -21,13 +21,28 @@ pub fn recon_cost(cost: ir::ReconCost, xhat: &Tensor, x: &Tensor) -> Tensor {
             -(x * p.log() + one_minus_x * one_minus_p.log())
         }
     };
-    per.sum(Kind::Float) / n
+    per.sum(per.kind()) / n
 }
 
 /// The unweighted latent penalty between codes `z` and prior samples `w`, for penalties that
 /// need neither a discriminator nor encoder statistics (used by the benchmarks).
 pub fn penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor) -> Tensor {
-    evaluate_penalty(p, z, w, None, None, false, false).value
+    evaluate_penalty(p, z, w, PenaltyCtx::default()).value
+}
+
+/// What a penalty may need beyond codes and prior samples.
+#[derive(Default)]
+pub struct PenaltyCtx<'a> {
+    /// The Gaussian encoder's (mean, log-variance), for KL.
+    pub stats: Option<&'a (Tensor, Tensor)>,
+    /// A GAN penalty's discriminator.
+    pub disc: Option<&'a mut Discriminator>,
+    /// Given unit directions for `sliced` (rows); None: fresh random ones.
+    pub projections: Option<&'a Tensor>,
+    /// Measure a Sinkhorn plan's marginal error.
+    pub measure: bool,
+    /// Inject a NaN into the discriminator loss (tests).
+    pub poison_disc: bool,
 }
 
 /// A GAN penalty's latent discriminator: its own variables and its own Adam.
@@ -84,19 +99,16 @@ pub struct PenaltyOut {
 }
 
 /// Evaluates one penalty. For a GAN this first updates the discriminator on (prior samples: real,
-/// detached codes: fake), then returns the non-saturating loss -log D(z). `stats` are the Gaussian
-/// encoder's (mean, log-variance) for KL. `poison_disc` injects a NaN into the discriminator loss
-/// (tests).
+/// detached codes: fake), then returns the non-saturating loss -log D(z).
 // long: one arm per latent penalty, each with its own solver and statistics.
-pub fn evaluate_penalty(
-    p: &ir::Penalty,
-    z: &Tensor,
-    w: &Tensor,
-    stats: Option<&(Tensor, Tensor)>,
-    disc: Option<&mut Discriminator>,
-    measure: bool,
-    poison_disc: bool,
-) -> PenaltyOut {
+pub fn evaluate_penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor, ctx: PenaltyCtx) -> PenaltyOut {
+    let PenaltyCtx {
+        stats,
+        disc,
+        projections,
+        measure,
+        poison_disc,
+    } = ctx;
     let simple = |value: Tensor| PenaltyOut {
         value,
         marginal_error: None,
@@ -163,7 +175,10 @@ pub fn evaluate_penalty(
             },
             *scale,
         )),
-        PenaltyKind::Sliced { projections, p } => simple(ot::sliced(z, w, *projections, *p)),
+        PenaltyKind::Sliced { projections: k, p } => simple(match projections {
+            Some(theta) => ot::sliced_along(z, w, theta, *p),
+            None => ot::sliced(z, w, *k, *p),
+        }),
         PenaltyKind::Exact { cost } => simple(ot::exact(z, w, *cost)),
         PenaltyKind::Kl { mean, std } => match stats {
             Some((mu, lv)) => simple(ot::gaussian_kl(mu, lv, *mean, *std)),
@@ -175,14 +190,14 @@ pub fn evaluate_penalty(
             };
             let real = d.net.forward_t(w, true);
             let fake = d.net.forward_t(&z.detach(), true);
-            let mut d_loss = ((-real).softplus() + fake.softplus()).mean(Kind::Float);
+            let mut d_loss = ((-real).softplus() + fake.softplus()).mean(z.kind());
             if poison_disc {
                 d_loss = d_loss * f64::NAN;
             }
             d.opt.zero_grad();
             d_loss.backward();
             d.opt.step();
-            let value = (-d.net.forward_t(z, true)).softplus().mean(Kind::Float);
+            let value = (-d.net.forward_t(z, true)).softplus().mean(z.kind());
             PenaltyOut {
                 value,
                 marginal_error: None,

@@ -11,7 +11,7 @@
 //! [`interrupt`] (stop requests), [`fault`] (fault injection for tests).
 
 mod fault;
-mod init;
+pub mod init;
 mod interrupt;
 mod session;
 mod state;

@@ -13,8 +13,8 @@ use super::{io_err, EpochMetrics, Interrupter, RunSummary, TrainError};
 use crate::data::Dataset;
 use crate::ir::{self, PenaltyKind};
 use crate::rundir;
-use crate::runtime::model::{reconstruction, Compiled};
-use crate::runtime::objective::{evaluate_penalty, Discriminator, PenaltyOut};
+use crate::runtime::model::{reconstruction, Compiled, Draws};
+use crate::runtime::objective::{Discriminator, PenaltyOut};
 use crate::runtime::optim::Adam;
 use crate::runtime::sampler::first_non_finite;
 
@@ -246,16 +246,21 @@ impl Session<'_> {
         lp: &mut Loop,
     ) -> StepOut {
         let (model, device) = (self.model, self.device);
-        let (z, stats) = self.net.encode_stats(x, true);
-        let xhat = self.net.decode(&z, true);
-        let mut rec = self.net.recon_cost(&xhat, x);
+        let poison = lp.fault == Some(Fault::NanDisc(global));
+        let draws = Draws {
+            batch: lp.batch,
+            ..Default::default()
+        };
+        let terms = self
+            .net
+            .step_terms(x, &draws, &mut self.discs, log_point, poison);
+        let (mut rec, w) = (terms.rec, terms.w);
         if lp.fault == Some(Fault::NanRecon(global)) {
             rec = rec * f64::NAN;
         }
         if matches!(lp.fault, Some(Fault::GrowRecon(s)) if global >= s) {
             rec = rec * 1e6;
         }
-        let w = self.net.sample_prior(lp.batch);
         // The prior samples as a tracked term: inf or NaN when a draw is, 0 otherwise (no host
         // read here; the logging point reads it with the others).
         let zero = Tensor::zeros([], (Kind::Float, device));
@@ -264,25 +269,7 @@ impl Session<'_> {
         let mut pen_total = Tensor::zeros([], (Kind::Float, device));
         let mut disc_total = Tensor::zeros([], (Kind::Float, device));
         let mut marginal_error = None;
-        for (i, p) in model.penalties.iter().enumerate() {
-            let poison = lp.fault == Some(Fault::NanDisc(global));
-            // Each penalty matches its own component of the code.
-            let (zc, wc) = match model.component(&p.on) {
-                Some((off, l)) if model.is_composite() => {
-                    let d = l.space.dim();
-                    (z.narrow(1, off, d), w.narrow(1, off, d))
-                }
-                _ => (z.shallow_clone(), w.shallow_clone()),
-            };
-            let out = evaluate_penalty(
-                p,
-                &zc,
-                &wc,
-                stats.as_ref(),
-                self.discs[i].as_mut(),
-                log_point,
-                poison,
-            );
+        for (p, out) in model.penalties.iter().zip(terms.penalties) {
             marginal_error = marginal_error.or(out.marginal_error);
             self.count_iterations(p, &out, (epoch, step), sums, lp);
             if let Some(dl) = out.disc_loss {
