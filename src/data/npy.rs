@@ -9,7 +9,7 @@ pub struct Array {
     pub data: Vec<f64>,
 }
 
-/// Reads a little-endian float `.npy` file.
+/// Reads a little-endian float or 8-bit unsigned `.npy` file.
 pub fn read(path: &Path) -> Result<Array, String> {
     let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
@@ -50,6 +50,7 @@ pub fn read(path: &Path) -> Result<Array, String> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64)
             .collect(),
+        "|u1" | "<u1" => body.iter().map(|&x| f64::from(x)).collect(),
         d => return Err(format!("unsupported dtype {d}")),
     };
     if data.len() != shape.iter().product::<usize>() {
@@ -94,4 +95,23 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u8_and_f32_arrays_read_back() {
+        let dir = std::env::temp_dir().join(format!("sae-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("a.npy");
+        std::fs::write(&p, encode_u8(&[2, 3], &[0, 1, 2, 127, 128, 255])).expect("write");
+        let a = read(&p).expect("reads u8");
+        assert_eq!(a.shape, vec![2, 3]);
+        assert_eq!(a.data, vec![0.0, 1.0, 2.0, 127.0, 128.0, 255.0]);
+        std::fs::write(&p, encode_f32(&[2], &[0.5, -1.25])).expect("write");
+        assert_eq!(read(&p).expect("reads f32").data, vec![0.5, -1.25]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
