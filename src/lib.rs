@@ -7,7 +7,7 @@
 //! [`rundir`] the run directory's format, [`plot`] the pictures' canvas and [`cli`] the commands.
 //! See ARCHITECTURE.md.
 
-pub use sae_dsl_lang::{check, diag, driver, ir, load, prior, syntax};
+pub use sae_dsl_lang::{catalogue, check, diag, driver, ir, load, prior, syntax};
 pub use sae_dsl_lang::{compile_file, compile_source, graph_text, Compilation};
 
 pub mod cli;

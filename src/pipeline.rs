@@ -44,9 +44,9 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
 fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let dir = t.summary.dir.clone();
     eval::draw(&dir, &t.model, &t.net, &t.train, &t.test)?;
-    rundir::write_json(&dir, rundir::SUMMARY, &t.summary).map_err(|source| TrainError::Io {
+    rundir::write_json(&dir, rundir::SUMMARY, &t.summary).map_err(|error| TrainError::Io {
         path: dir.clone(),
-        source,
+        error,
     })?;
     if opts.evaluate {
         let eval_opts = EvalOptions {

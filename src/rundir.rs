@@ -82,19 +82,24 @@ pub fn read_run_record(dir: &Path) -> Result<RunRecord, String> {
 pub enum SaveError {
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 /// Saves the variables as safetensors through a temporary file and a rename.
 pub fn save_checkpoint(vs: &nn::VarStore, dir: &Path) -> Result<(), SaveError> {
     let tmp = dir.join(".checkpoint.tmp.safetensors");
-    vs.save(&tmp)?;
     let dest = dir.join(CHECKPOINT);
-    std::fs::rename(&tmp, &dest).map_err(|source| SaveError::Io { path: dest, source })
+    crate::util::fault::before_write("checkpoint").map_err(|error| SaveError::Io {
+        path: dest.clone(),
+        error,
+    })?;
+    vs.save(&tmp)?;
+    crate::util::fault::after_temporary("checkpoint", &tmp);
+    std::fs::rename(&tmp, &dest).map_err(|error| SaveError::Io { path: dest, error })
 }
 
 /// Writes `value` as pretty JSON to `dir/name`, atomically.

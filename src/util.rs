@@ -34,3 +34,61 @@ pub fn peak_rss_mib() -> f64 {
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// Injected write failures, for tests, from `SAE_DSL_FAULT` (the variable of training's step
+/// faults): `fail-write@NAME:K` makes the K-th write of NAME in this process fail as a full
+/// disk would; `stall-write@NAME:K` makes the K-th write stop for a minute once its temporary
+/// file is half written (a test kills the process there). NAME is `checkpoint`, `resume`,
+/// `metrics` or `cache`.
+pub mod fault {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    static COUNTS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+    /// Whether the current write of `name` is the one `kind@name:K` names (counting per kind).
+    fn hit(kind: &str, name: &str) -> bool {
+        let Ok(v) = std::env::var("SAE_DSL_FAULT") else {
+            return false;
+        };
+        let Some((k, rest)) = v.split_once('@') else {
+            return false;
+        };
+        let Some((n, at)) = rest.split_once(':') else {
+            return false;
+        };
+        if k != kind || n != name {
+            return false;
+        }
+        let Ok(at) = at.parse::<usize>() else {
+            return false;
+        };
+        let mut guard = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = guard.get_or_insert_with(HashMap::new);
+        let c = counts.entry(format!("{kind}@{name}")).or_insert(0);
+        *c += 1;
+        *c == at
+    }
+
+    /// Before writing `name`: the injected failure, if this write is the one.
+    pub fn before_write(name: &str) -> std::io::Result<()> {
+        if hit("fail-write", name) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left on device (injected by SAE_DSL_FAULT)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// With the temporary file of `name` written (before its rename): the injected stall, after
+    /// cutting the file to half its length.
+    pub fn after_temporary(name: &str, tmp: &std::path::Path) {
+        if hit("stall-write", name) {
+            if let Ok(bytes) = std::fs::read(tmp) {
+                let _ = std::fs::write(tmp, &bytes[..bytes.len() / 2]);
+            }
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+}

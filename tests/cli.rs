@@ -1,6 +1,8 @@
 //! The `sae-dsl` front end: `check` and `graph` must run without loading libtorch (issue 8: under
 //! 100 ms, no CUDA initialisation), while every other command reaches the torch-linked binary.
 
+mod common;
+
 use std::process::Command;
 
 const FRONT: &str = env!("CARGO_BIN_EXE_sae-dsl");
@@ -155,8 +157,7 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
         .sum::<f64>()
         / 500.0;
     assert!((mean_r - 1.0).abs() < 0.1, "mean radius {mean_r}");
-    let png = std::fs::read(root.join("ring_mixture.png")).expect("png");
-    assert_eq!(&png[1..4], b"PNG");
+    common::assert_picture(&root.join("ring_mixture.png"), 100);
     // A simplex prior is drawn as a polygon projection, a 3-D one as pairwise scatters.
     for name in ["symmetric_dirichlet", "two_caps"] {
         let o = Command::new(FRONT)
@@ -166,7 +167,7 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
             .output()
             .expect("runs");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(root.join(format!("{name}.png")).is_file());
+        common::assert_picture(&root.join(format!("{name}.png")), 100);
     }
     let fails = |args: &[&str]| {
         let o = Command::new(FRONT)

@@ -22,14 +22,19 @@ fn images(n: u32, r: u32, c: u32, magic: u32, pixels: usize) -> Vec<u8> {
     for x in [magic, n, r, c] {
         v.extend_from_slice(&x.to_be_bytes());
     }
-    v.extend(std::iter::repeat_n(7u8, pixels));
+    v.extend((0..pixels).map(pixel));
     v
+}
+
+/// The value of pixel `k` of the written files: varied, so that order and scaling show.
+fn pixel(k: usize) -> u8 {
+    ((k * 37 + k / 784 * 11) % 256) as u8
 }
 
 fn labels(n: u32) -> Vec<u8> {
     let mut v = 2049u32.to_be_bytes().to_vec();
     v.extend_from_slice(&n.to_be_bytes());
-    v.extend(std::iter::repeat_n(3u8, n as usize));
+    v.extend((0..n).map(|i| (i * 7 % 10) as u8));
     v
 }
 
@@ -84,7 +89,12 @@ fn good_files_load() {
     )
     .expect("loads");
     assert_eq!(d.x.size(), vec![3, 1, 28, 28]);
-    assert!((d.x.max().double_value(&[]) - 7.0 / 255.0).abs() < 1e-6);
+    // Every pixel in its place, scaled to [0, 1]; every label.
+    let got: Vec<f32> = Vec::<f32>::try_from(d.x.flatten(0, -1)).expect("pixels");
+    let want: Vec<f32> = (0..3 * 784).map(|k| f32::from(pixel(k)) / 255.0).collect();
+    assert_eq!(got, want);
+    let labels: Vec<i64> = Vec::<i64>::try_from(d.labels.as_ref().expect("labels")).expect("labels");
+    assert_eq!(labels, vec![0, 7, 4]);
 }
 
 #[test]

@@ -106,8 +106,7 @@ fn mnist_dirichlet_model_writes_pictures() {
         s.test_mse
     );
     for f in ["samples.png", "reconstructions.png", "vertices.png"] {
-        let bytes = std::fs::read(dir.join("run").join(f)).expect("picture");
-        assert_eq!(&bytes[1..4], b"PNG", "{f} is a PNG");
+        common::assert_picture(&dir.join("run").join(f), 100);
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -87,3 +87,34 @@ fn unreadable_model_file_names_the_path() {
     );
     assert!(text.contains("sae::load::read"), "{text}");
 }
+
+/// One mistake gives one error: every fixture of tests/ui/err makes one mistake, except these,
+/// which make as many as listed (each reported once, none a follow-on of another).
+const SEVERAL_MISTAKES: &[(&str, usize)] = &[
+    ("many_errors.sae", 5),
+    ("missing_clause.sae", 2),
+    ("unknown_net.sae", 2),
+    ("composite_unknown_component.sae", 2),
+];
+
+#[test]
+fn one_mistake_gives_one_error() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/err");
+    let mut wrong = vec![];
+    for e in std::fs::read_dir(&dir).expect("fixture folder") {
+        let p = e.expect("entry").path();
+        if p.extension().is_none_or(|x| x != "sae") {
+            continue;
+        }
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let want = SEVERAL_MISTAKES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(1, |(_, k)| *k);
+        let (text, errors, _) = render(&p);
+        if errors != want {
+            wrong.push(format!("{name}: {errors} errors, {want} mistakes\n{text}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -197,13 +197,23 @@ impl Classifier {
             }
         }
         c.test_accuracy = c.accuracy(test.0, test.1);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let tmp = dir.join(format!(
             ".{name}-{hash}.tmp{}.safetensors",
             std::process::id()
         ));
-        c.vs.save(&tmp).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A classifier that cannot be cached is still good for this evaluation.
+        let saved = crate::util::fault::before_write("cache")
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(|e| e.to_string())
+            .and_then(|()| c.vs.save(&tmp).map_err(|e| e.to_string()))
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| e.to_string()));
+        if let Err(e) = saved {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!(
+                "warning: could not cache the evaluation classifier in {}: {e}; it is used now and trained again next time",
+                path.display()
+            );
+        }
         c.path = path;
         c.trained = true;
         Ok(c)

@@ -66,12 +66,15 @@ pub enum TrainError {
     #[error("run directory {0} already exists and is not empty")]
     #[diagnostic(code(sae::run::exists), help("choose another --out, pass --force to write into it, or `sae-dsl resume DIR` to continue it"))]
     Exists(PathBuf),
-    #[error("{path}: {source}")]
-    #[diagnostic(code(sae::run::io))]
+    #[error("could not write {path}: {error}")]
+    #[diagnostic(code(sae::run::io), help("every file of a run is replaced atomically, so those of the last finished epoch are intact; free space or fix the permissions, then continue with `sae-dsl resume` on the run directory"))]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("cannot create the run directory {dir}: {error}")]
+    #[diagnostic(code(sae::run::directory), help("choose a writable place with --out DIR"))]
+    RunDir { dir: PathBuf, error: std::io::Error },
     #[error("the {term} became {value} at epoch {epoch}, step {step}")]
     #[diagnostic(code(sae::run::non_finite), help("{help}"))]
     NonFinite {
@@ -120,8 +123,8 @@ pub enum TrainError {
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::run::torch))]
     Torch(#[from] tch::TchError),
-    #[error("{0}")]
-    #[diagnostic(code(sae::run::io))]
+    #[error("could not write the checkpoint: {0}")]
+    #[diagnostic(code(sae::run::io), help("the checkpoint and resume state of the last finished epoch are intact; free space or fix the permissions, then continue with `sae-dsl resume` on the run directory"))]
     Save(#[from] rundir::SaveError),
 }
 
@@ -151,9 +154,9 @@ pub struct RunSummary {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
+    move |error| TrainError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -229,7 +232,10 @@ pub fn run(
         init::load_weights(&mut vs, from)?;
     }
     // Created only once the data and weights are there, so that a failed start leaves no empty run.
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(|error| TrainError::RunDir {
+        dir: dir.clone(),
+        error,
+    })?;
     let lock = RunLock::acquire(&dir)?;
 
     write_atomic(&dir.join(rundir::MODEL), source.as_bytes()).map_err(io_err(&dir))?;
@@ -341,6 +347,7 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
             start.step
         );
     }
+    trim_metrics(dir, start.epoch)?;
     // The same fields as in `run`: a new run and a resumed one set up the same Ready.
     let ready = Ready {
         model,
@@ -356,6 +363,33 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         lock,
     };
     ready.train(dir, start, device, opts)
+}
+
+/// Drops the lines of `metrics.jsonl` from epoch `from` on: a run stopped after appending an
+/// epoch's line but before saving the state that follows it (killed, or a full disk) does that
+/// epoch again, and must not list it twice.
+fn trim_metrics(dir: &Path, from: i64) -> Result<(), TrainError> {
+    let path = dir.join(rundir::METRICS);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let keep: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["epoch"].as_i64())
+                .is_some_and(|e| e < from)
+        })
+        .collect();
+    if keep.len() == text.lines().count() {
+        return Ok(());
+    }
+    let mut out = keep.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    write_atomic(&path, out.as_bytes()).map_err(io_err(&path))
 }
 
 /// A run set up to train: its model, networks, optimisers, data and lock.

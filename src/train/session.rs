@@ -568,6 +568,7 @@ fn check_finite(
 }
 
 fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
+    crate::util::fault::before_write("metrics").map_err(io_err(path))?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

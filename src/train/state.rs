@@ -50,7 +50,7 @@ impl RunLock {
                     );
                     let _ = std::fs::remove_file(&path);
                 }
-                Err(e) => return Err(TrainError::Io { path, source: e }),
+                Err(e) => return Err(TrainError::Io { path, error: e }),
             }
         }
         Err(TrainError::Locked {
@@ -120,9 +120,11 @@ pub(crate) fn save_state(
         Tensor::from_slice(&[pos.sum_rec, pos.sum_pen]),
     ));
     let tmp = dir.join(".resume.tmp.safetensors");
+    let dest = dir.join(rundir::RESUME);
+    crate::util::fault::before_write("resume").map_err(io_err(&dest))?;
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
     Tensor::write_safetensors(&refs, &tmp)?;
-    let dest = dir.join(rundir::RESUME);
+    crate::util::fault::after_temporary("resume", &tmp);
     std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     Ok(rundir::save_checkpoint(vs, dir)?)
 }

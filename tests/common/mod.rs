@@ -78,3 +78,26 @@ pub fn ks_two_sample(a: &[f64], b: &[f64]) -> f64 {
 pub fn ks_critical(n: usize, m: usize) -> f64 {
     1.95 * ((n + m) as f64 / (n * m) as f64).sqrt()
 }
+
+/// Decodes a PNG and checks that it is a picture: at least `min_side` pixels on each side and
+/// content that varies (no byte value covers 99.5% of it, so not one flat colour). Returns (width, height).
+pub fn assert_picture(path: &std::path::Path, min_side: u32) -> (u32, u32) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = png::Decoder::new(std::io::BufReader::new(f))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} is not a PNG: {e}", path.display()));
+    let mut buf = vec![0; r.output_buffer_size()];
+    let frame = r
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let data = &buf[..frame.buffer_size()];
+    let (w, h) = (r.info().width, r.info().height);
+    assert!(w >= min_side && h >= min_side, "{}: {w}x{h}", path.display());
+    let mut counts = [0usize; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let commonest = counts.iter().max().copied().unwrap_or(0) as f64 / data.len().max(1) as f64;
+    assert!(commonest < 0.995, "{}: {:.1}% of its bytes are one value", path.display(), 100.0 * commonest);
+    (w, h)
+}

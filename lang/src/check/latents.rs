@@ -181,7 +181,8 @@ impl<'a> Checker<'a> {
                     continue;
                 }
             }
-            self.role = Role::Encoder(done.clone());
+            let declared = named.iter().map(|n| n.name.clone()).collect();
+            self.role = Role::Encoder(done.clone(), declared);
             let mut flow = self.pipeline(p, input.clone());
             self.role = Role::Other;
             self.gaussian_placement(&mut flow, target.map(|(sp, s, _)| (sp, s)), true);

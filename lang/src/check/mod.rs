@@ -96,8 +96,9 @@ struct Checker<'a> {
 enum Role {
     /// A net of a library: components are not known.
     Library,
-    /// An encoder; the components already encoded by earlier encoders.
-    Encoder(Vec<String>),
+    /// An encoder; the components already encoded by earlier encoders, and every component
+    /// that has an encoder at all.
+    Encoder(Vec<String>, Vec<String>),
     Generator,
     /// A discriminator or other network that sees codes only.
     Other,

@@ -187,12 +187,47 @@ impl<'a> Checker<'a> {
                             .label(*dspan, format!("the data are {}", shape_str(&d.shape)))
                             .help(help),
                         );
+                    } else {
+                        self.generator_range(&flow, d, *dspan);
                     }
                 }
                 Some((flow, input, p.span))
             }
             _ => None,
         }
+    }
+
+    /// A warning when the generator's last activation cannot produce the data: outputs in (0, 1)
+    /// for points with negative coordinates, a softmax or a unit vector for images.
+    fn generator_range(&mut self, flow: &Flow, data: &ir::DataSpec, dspan: Span) {
+        let last = flow
+            .layers
+            .iter()
+            .zip(&flow.spans)
+            .rev()
+            .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
+        let Some((layer, at)) = last else { return };
+        let (name, range) = match layer.op {
+            LayerOp::Sigmoid => ("sigmoid", "(0, 1)"),
+            LayerOp::Relu => ("relu", "[0, inf)"),
+            LayerOp::Softmax => ("softmax", "the simplex (non-negative, summing to 1)"),
+            LayerOp::Normalize => ("normalize", "the unit sphere"),
+            _ => return,
+        };
+        let (covers, data_range) = if data.is_image() {
+            (!matches!(layer.op, LayerOp::Softmax | LayerOp::Normalize), "[0, 1] per pixel")
+        } else {
+            (false, "about [-1, 1] per coordinate, negative values included")
+        };
+        if covers {
+            return;
+        }
+        self.diags.report(
+            msg::generator_range(name, range, data_range)
+                .label(*at, format!("outputs in {range}"))
+                .label(dspan, format!("data in {data_range}"))
+                .help("end the generator with a layer whose range covers the data: no activation (a `linear`) for points, `sigmoid` for images in [0, 1]"),
+        );
     }
 
     /// A warning when the batch is larger than the training set (when its size is known here):

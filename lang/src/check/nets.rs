@@ -143,8 +143,10 @@ impl<'a> Checker<'a> {
         let (cname, space, lspan) = self.components[index].clone();
         let wrong_place = match (&self.role, name) {
             (Role::Generator, "select" | "place") => None,
-            (Role::Encoder(done), "crop") if done.contains(&cname) => None,
-            (Role::Encoder(_), "crop") => Some((
+            (Role::Encoder(done, _), "crop") if done.contains(&cname) => None,
+            // A component without any encoder is reported once, as such (missing_clause).
+            (Role::Encoder(_, declared), "crop") if !declared.contains(&cname) => return false,
+            (Role::Encoder(..), "crop") => Some((
                 format!("`{cname}` encoded first"),
                 format!("an encoder placed before `encoder {cname}`"),
                 format!("put `encoder {cname} {{ ... }}` before this encoder"),

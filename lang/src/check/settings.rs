@@ -91,7 +91,7 @@ impl<'a> Checker<'a> {
         let spec = TRAIN_SETTINGS.iter().find(|p| p.name == name)?;
         match self
             .eval(value, &Env::new())
-            .and_then(|v| self.typed(v, spec, value.span, name))
+            .and_then(|v| self.typed(v, spec, value.span, "train"))
         {
             Some(Value::Int(v)) => Some(v),
             _ => None,

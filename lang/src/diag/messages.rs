@@ -18,6 +18,42 @@ pub fn syntax(expected: &str, found: &str) -> Diag {
     Diag::error(Code::Syntax, format!("expected {expected}, found {found}"))
 }
 
+/// A `/* */` comment, which the language does not have.
+pub fn block_comment() -> Diag {
+    Diag::error(Code::BlockComment, "`/* ... */` is not a comment in model files")
+}
+
+/// A string whose closing quote is missing on its line.
+pub fn unterminated_string() -> Diag {
+    Diag::error(Code::UnterminatedString, "a string is not closed")
+}
+
+/// An opening bracket without its closer.
+pub fn unclosed_bracket(open: char) -> Diag {
+    Diag::error(Code::UnclosedBracket, format!("a `{open}` is not closed"))
+}
+
+/// A closing bracket without an opener.
+pub fn unmatched_bracket(close: char) -> Diag {
+    Diag::error(Code::UnmatchedBracket, format!("a `{close}` closes nothing"))
+}
+
+/// `name: value` where an argument is named with `=`.
+pub fn colon_argument(name: &str) -> Diag {
+    Diag::error(
+        Code::ColonArgument,
+        format!("the argument `{name}` is named with `:`; arguments are named with `=`"),
+    )
+}
+
+/// `batch = 64` in a `train` clause.
+pub fn setting_with_equals(name: &str) -> Diag {
+    Diag::error(
+        Code::SettingWithEquals,
+        format!("the training setting `{name}` takes its value without `=`"),
+    )
+}
+
 /// What nests too deep for the parser: brackets or operators.
 #[derive(Clone, Copy, Debug)]
 pub enum Nesting {
@@ -78,6 +114,14 @@ pub fn batch_larger_than_data(batch: i64, n: usize) -> Diag {
     Diag::warning(
         Code::BatchLargerThanData,
         format!("batch {batch} is larger than the {n} training examples; each step uses all {n}"),
+    )
+}
+
+/// A generator whose last activation cannot produce the data's values.
+pub fn generator_range(layer: &str, range: &str, data: &str) -> Diag {
+    Diag::warning(
+        Code::GeneratorRange,
+        format!("the generator ends in `{layer}`, with outputs in {range}, which cannot cover the data, {data}"),
     )
 }
 

@@ -264,10 +264,17 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 
     /// Adds the innermost call site to a diagnostic raised inside an instantiated prior.
+    /// When the diagnostic lies in another file than the call (a standard-library or imported
+    /// prior), the call site becomes the primary label: the user's mistake is in their file.
     pub(super) fn with_site(&self, d: Diag) -> Diag {
         match self.stack.last() {
             Some((name, site)) if d.labels.iter().all(|(s, _)| s != site) => {
-                d.label(*site, format!("in `{name}` as called here"))
+                let other_file = d.file().is_some_and(|f| f != site.file);
+                let mut d = d.label(*site, format!("in `{name}` as called here"));
+                if other_file {
+                    d.labels.rotate_right(1);
+                }
+                d
             }
             _ => d,
         }

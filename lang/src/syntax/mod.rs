@@ -4,6 +4,7 @@
 //! Entry point: [`parse`]. Pest errors are turned into [`Diag`]s whose messages name what was
 //! expected in words ("expected a layer or `}`"), never grammar rule names.
 
+mod mistakes;
 mod print;
 mod tree;
 
@@ -27,8 +28,15 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
     if let Some(d) = nesting_check(file, text) {
         return Err(vec![d]);
     }
-    let mut pairs =
-        SaeParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let mut pairs = SaeParser::parse(Rule::file, text).map_err(|e| {
+        // The common slips in words, where they were made; else the grammar's view.
+        let slips = mistakes::find(file, text);
+        if slips.is_empty() {
+            vec![syntax_error(file, text, e)]
+        } else {
+            slips
+        }
+    })?;
     let Some(top) = pairs.next() else {
         return Ok(Module {
             file,
@@ -205,6 +213,37 @@ fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
     })
 }
 
+/// What may follow a complete value at `pos`: the closer of the innermost open bracket.
+fn after_value(text: &str, pos: usize) -> &'static str {
+    let mut stack = vec![];
+    let mut in_comment = false;
+    let mut in_string = false;
+    for (i, ch) in text[..pos.min(text.len())].char_indices() {
+        match ch {
+            '\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '/' if text[i..].starts_with("//") => in_comment = true,
+            '{' | '(' | '[' => stack.push((ch, i)),
+            '}' | ')' | ']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    match stack.last() {
+        Some(('(', at)) if text[..*at].trim_end().ends_with(|c: char| c.is_alphanumeric() || c == '_') => "`,` or `)`",
+        Some(('(', _)) => "`)`",
+        Some(('[', _)) => "`,` or `]`",
+        _ => "the end of the value",
+    }
+}
+
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {
@@ -228,6 +267,15 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
     expected.dedup();
     let mut seen = std::collections::HashSet::new();
     expected.retain(|e| seen.insert(*e));
+    // After a value an index or an operator may always follow; naming them when something else
+    // is expected (a `)`, a clause) only hides what is missing.
+    let filler = |e: &&str| *e == "an index `[ ... ]`" || *e == "an operator";
+    if expected.iter().all(filler) && !expected.is_empty() {
+        // Only "more of this value" is possible: say what would close the bracket it is in.
+        expected = vec![after_value(text, pos)];
+    } else {
+        expected.retain(|e| !filler(e));
+    }
     // What is actually there: a word, a character, or the end of the file.
     let rest = &text[pos.min(text.len())..];
     let word: String = rest
