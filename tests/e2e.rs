@@ -76,33 +76,43 @@ fn synthetic_model_trains_and_writes_its_run() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A few steps of the MNIST Dirichlet architecture on 512 images: image artifacts and the
-/// decoded simplex vertices are written.
+/// 160 steps of the MNIST Dirichlet model on 4096 images: it reconstructs the test set better
+/// than the mean image does, and writes its pictures and the decoded simplex vertices.
 #[test]
 fn mnist_dirichlet_model_writes_pictures() {
     let Some(data) = common::data() else { return };
+    // The reference Dirichlet setting (gamma 7.84, epsilon 0.02): models/dirichlet_mnist.sae's
+    // gamma 100 keeps the decoder at the mean image for its first epochs (BENCHMARKS.md).
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/models/dirichlet_mnist.sae"
+        "/models/pytorch_reference/dirichlet.sae"
     ))
     .expect("model");
     let text = text.replace(
         "data mnist(split = \"train\")",
-        "data mnist(split = \"train\", limit = 512)",
+        "data mnist(split = \"train\", limit = 4096)",
     );
     let model = compile(&text);
     let dir = common::tempdir("mnist");
     let opts = train::RunOptions {
         out: Some(dir.join("run")),
         quiet: true,
-        epochs: Some(1),
-        data_dir: Some(data),
+        epochs: Some(10),
+        data_dir: Some(data.clone()),
         ..Default::default()
     };
     let s = pipeline::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
+    // Better than the best constant picture: the training images' mean, scored on the test set.
+    let train = sae_dsl::data::load(&model.data, "train", Some(&data), 0, tch::Device::Cpu).expect("train");
+    let test = sae_dsl::data::load(&model.data, "test", Some(&data), 0, tch::Device::Cpu).expect("test");
+    let mean_image = train.x.mean_dim(0, true, tch::Kind::Double);
+    let baseline = (test.x.to_kind(tch::Kind::Double) - mean_image)
+        .square()
+        .mean(tch::Kind::Double)
+        .double_value(&[]);
     assert!(
-        s.test_mse.is_finite() && s.test_mse < 1.0,
-        "mse {}",
+        s.test_mse < baseline,
+        "test MSE {} is not below the mean-image baseline {baseline}",
         s.test_mse
     );
     for f in ["samples.png", "reconstructions.png", "vertices.png"] {

@@ -85,23 +85,56 @@ pub fn parse_call(file: FileId, text: &str) -> Result<Call, Vec<Diag>> {
     Ok(Builder { file }.call(call))
 }
 
+/// The characters of `text` outside comments and strings (quotes left out), with their offsets:
+/// what the bracket scanners below look at.
+fn code_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let mut in_comment = false;
+    let mut in_string = false;
+    text.char_indices().filter(move |&(i, ch)| match ch {
+        '\n' => {
+            in_comment = false;
+            in_string = false;
+            true
+        }
+        _ if in_comment => false,
+        '"' => {
+            in_string = !in_string;
+            false
+        }
+        _ if in_string => false,
+        '#' => {
+            in_comment = true;
+            false
+        }
+        '/' if text[i..].starts_with("//") => {
+            in_comment = true;
+            false
+        }
+        _ => true,
+    })
+}
+
+/// The brackets still open at `pos`, innermost last, with their offsets.
+fn open_brackets(text: &str, pos: usize) -> Vec<(char, usize)> {
+    let mut stack = vec![];
+    for (i, ch) in code_chars(&text[..pos.min(text.len())]) {
+        match ch {
+            '{' | '(' | '[' => stack.push((ch, i)),
+            '}' | ')' | ']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack
+}
+
 /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest's recursive descent sees it.
 fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
     let mut depth = 0usize;
     let mut operators = 0usize;
-    let mut in_comment = false;
-    let mut in_string = false;
-    for (i, ch) in text.char_indices() {
+    for (i, ch) in code_chars(text) {
         match ch {
-            '\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            '"' => in_string = !in_string,
-            _ if in_string => {}
-            '#' => in_comment = true,
-            '/' if text[i..].starts_with("//") => in_comment = true,
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -186,21 +219,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
 
 /// What the innermost unclosed `{` before `pos` holds: layers, or training settings.
 fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
-    let mut stack = vec![];
-    let mut in_comment = false;
-    for (i, ch) in text[..pos.min(text.len())].char_indices() {
-        match ch {
-            '\n' => in_comment = false,
-            _ if in_comment => {}
-            '#' => in_comment = true,
-            '/' if text[i..].starts_with("//") => in_comment = true,
-            '{' | '(' | '[' => stack.push((ch, i)),
-            '}' | ')' | ']' => {
-                stack.pop();
-            }
-            _ => {}
-        }
-    }
+    let stack = open_brackets(text, pos);
     let &(ch, at) = stack.last()?;
     if ch != '{' {
         return None;
@@ -215,28 +234,7 @@ fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
 
 /// What may follow a complete value at `pos`: the closer of the innermost open bracket.
 fn after_value(text: &str, pos: usize) -> &'static str {
-    let mut stack = vec![];
-    let mut in_comment = false;
-    let mut in_string = false;
-    for (i, ch) in text[..pos.min(text.len())].char_indices() {
-        match ch {
-            '\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            '"' => in_string = !in_string,
-            _ if in_string => {}
-            '#' => in_comment = true,
-            '/' if text[i..].starts_with("//") => in_comment = true,
-            '{' | '(' | '[' => stack.push((ch, i)),
-            '}' | ')' | ']' => {
-                stack.pop();
-            }
-            _ => {}
-        }
-    }
-    match stack.last() {
+    match open_brackets(text, pos).last() {
         Some(('(', at)) if text[..*at].trim_end().ends_with(|c: char| c.is_alphanumeric() || c == '_') => "`,` or `)`",
         Some(('(', _)) => "`)`",
         Some(('[', _)) => "`,` or `]`",
