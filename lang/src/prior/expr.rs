@@ -437,23 +437,17 @@ impl<'p, 'a> Inst<'p, 'a> {
         let arg = &c.args[0].value;
         let v = self.value(arg, env)?;
         let shape = v.shape().to_vec();
-        if shape.len() > 1 {
-            self.err(
-                msg::shape_mismatch(
-                    &format!("the argument of `{}`", c.name.name),
-                    "a scalar or a vector",
-                    "a matrix",
-                )
-                .label(arg.span, "a list of vectors")
-                .help("index a row first"),
-            );
-            return None;
-        }
         let reduces = matches!(f, Func::Softmax | Func::Normalize | Func::Sum);
-        if reduces && shape.is_empty() {
+        // (what it needs, what it got): a matrix never, a scalar not where a vector is reduced.
+        let wrong = match shape.len() {
+            n if n > 1 => Some(("a scalar or a vector, so index a row first", "a matrix")),
+            0 if reduces => Some(("a vector", "a scalar")),
+            _ => None,
+        };
+        if let Some((need, got)) = wrong {
             self.err(
-                msg::shape_mismatch(&format!("the argument of `{}`", c.name.name), "a vector", "a scalar")
-                .label(arg.span, "a scalar"),
+                msg::shape_mismatch(&format!("the argument of `{}`", c.name.name), need, got)
+                    .label(arg.span, got),
             );
             return None;
         }
