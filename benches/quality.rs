@@ -1,4 +1,4 @@
-//! Quality beside speed (issue 13): `cargo bench --bench quality [-- --epochs N]`.
+//! Quality beside speed (issue 13): `cargo bench --bench quality [-- --epochs N --seed S]`.
 //!
 //! For each prior of `sae_reference.py` (normal, sphere, dirichlet) this trains the script and
 //! the equivalent model file `models/pytorch_reference/PRIOR.sae` for the same epochs on the
@@ -31,13 +31,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The script's run: its JSON line, with the samples it saved.
-fn reference(script: &Path, pythonpath: &str, data: &Path, prior: &str, epochs: i64, out: &Path) -> Value {
+fn reference(script: &Path, pythonpath: &str, data: &Path, prior: &str, (epochs, seed): (i64, i64), out: &Path) -> Value {
     let json = out.join(format!("ref_{prior}.json"));
     let samples = out.join(format!("ref_{prior}.npy"));
     let o = Command::new("python3")
         .arg(script)
         .args(["--prior", prior, "--epochs", &epochs.to_string(), "--recon", "sum"])
-        .args(["--gamma", "7.84", "--threads", "2", "--seed", "0"])
+        .args(["--gamma", "7.84", "--threads", "2", "--seed", &seed.to_string()])
         .arg("--data-dir")
         .arg(data.join("mnist"))
         .arg("--save-samples")
@@ -65,6 +65,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let seed: i64 = args
+        .iter()
+        .position(|a| a == "--seed")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (Some(data), Some(peers)) = (env_path("SAE_DSL_DATA"), env_path("SAE_DSL_PEERS")) else {
         println!("quality: set SAE_DSL_DATA and SAE_DSL_PEERS (numpy) to run this bench; nothing measured");
         return;
@@ -89,6 +95,7 @@ fn main() {
         let dir = out.join(format!("quality_{prior}"));
         let opts = train::RunOptions {
             epochs: Some(epochs),
+            seed: Some(seed),
             out: Some(dir.clone()),
             quiet: true,
             force: true,
@@ -105,7 +112,7 @@ fn main() {
         let ours_secs = median(s.epochs.iter().skip(1).map(|e| e.seconds).collect());
 
         // The script, then its samples through the same classifier.
-        let r = reference(&refdir.join("sae_reference.py"), &pythonpath, &data, prior, epochs, &out);
+        let r = reference(&refdir.join("sae_reference.py"), &pythonpath, &data, prior, (epochs, seed), &out);
         let trainset = data::load(&model.data, "train", Some(&data), 0, Device::Cpu).expect("train set");
         let testset = data::load(&model.data, "test", Some(&data), 0, Device::Cpu).expect("test set");
         let (Some(ty), Some(sy)) = (&trainset.labels, &testset.labels) else {
@@ -121,7 +128,7 @@ fn main() {
         let real = classifier.features(&testset.x);
         let fid_theirs = frechet_distance(&real, &classifier.features(&theirs));
         // Our FID with our samples quantised like theirs (the pipeline's is unquantised).
-        tch::manual_seed(777);
+        tch::manual_seed(777 + seed);
         let net_samples = {
             let loaded = sae_dsl::eval::open_run(&dir, Device::Cpu).expect("the run");
             sae_dsl::eval::sample(&loaded.net, 10_000)
@@ -133,7 +140,7 @@ fn main() {
             .and_then(|e| e["train_recon"].as_f64())
             .unwrap_or(f64::NAN);
         let row = json!({
-            "prior": prior, "epochs": epochs,
+            "prior": prior, "epochs": epochs, "seed": seed,
             "sae_dsl": {"test_mse_per_pixel": summary["test_mse"], "fid": fid_ours,
                         "fid_pipeline_unquantised": summary["fid_cnn"],
                         "train_recon_last_epoch": ours_train, "seconds_per_epoch": ours_secs},
@@ -144,7 +151,7 @@ fn main() {
         println!("{row}");
         rows.push(row);
     }
-    std::fs::write(out.join("quality.json"), serde_json::to_string_pretty(&rows).unwrap_or_default())
+    std::fs::write(out.join(format!("quality_seed{seed}.json")), serde_json::to_string_pretty(&rows).unwrap_or_default())
         .expect("write");
     println!("\n| prior (epsilon) | epochs | test MSE/pixel: sae-dsl | PyTorch | FID: sae-dsl | PyTorch | train recon (sum/image, last epoch): sae-dsl | PyTorch | s/epoch: sae-dsl | PyTorch |\n|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
