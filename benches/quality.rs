@@ -1,4 +1,4 @@
-//! Quality beside speed (issue 13): `cargo bench --bench quality [-- --epochs N --seed S]`.
+//! Quality beside speed (issue 13): `cargo bench --bench quality [-- --epochs N --seed S --prior P]`.
 //!
 //! For each prior of `sae_reference.py` (normal, sphere, dirichlet) this trains the script and
 //! the equivalent model file `models/pytorch_reference/PRIOR.sae` for the same epochs on the
@@ -84,8 +84,13 @@ fn main() {
     tch::set_num_threads(2);
     let out = PathBuf::from("bench-out");
     std::fs::create_dir_all(&out).expect("bench-out");
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--prior")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut rows = vec![];
-    for prior in PRIORS {
+    for prior in PRIORS.into_iter().filter(|p| only.as_deref().is_none_or(|o| o == *p)) {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/pytorch_reference/{prior}.sae"));
         let text = std::fs::read_to_string(&file).expect("model file");
         let c = compile_source(file.to_str().expect("utf8"), &text, None);
