@@ -31,13 +31,34 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The script's run: its JSON line, with the samples it saved.
-fn reference(script: &Path, pythonpath: &str, data: &Path, prior: &str, (epochs, seed): (i64, i64), out: &Path) -> Value {
+fn reference(
+    script: &Path,
+    pythonpath: &str,
+    data: &Path,
+    prior: &str,
+    (epochs, seed): (i64, i64),
+    out: &Path,
+) -> Value {
     let json = out.join(format!("ref_{prior}.json"));
     let samples = out.join(format!("ref_{prior}.npy"));
     let o = Command::new("python3")
         .arg(script)
-        .args(["--prior", prior, "--epochs", &epochs.to_string(), "--recon", "sum"])
-        .args(["--gamma", "7.84", "--threads", "2", "--seed", &seed.to_string()])
+        .args([
+            "--prior",
+            prior,
+            "--epochs",
+            &epochs.to_string(),
+            "--recon",
+            "sum",
+        ])
+        .args([
+            "--gamma",
+            "7.84",
+            "--threads",
+            "2",
+            "--seed",
+            &seed.to_string(),
+        ])
         .arg("--data-dir")
         .arg(data.join("mnist"))
         .arg("--save-samples")
@@ -47,7 +68,11 @@ fn reference(script: &Path, pythonpath: &str, data: &Path, prior: &str, (epochs,
         .env("PYTHONPATH", pythonpath)
         .output()
         .expect("python3 runs");
-    assert!(o.status.success(), "sae_reference.py failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "sae_reference.py failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = std::fs::read_to_string(&json).expect("the script's JSON");
     serde_json::from_str(text.trim()).expect("JSON")
 }
@@ -90,11 +115,18 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let mut rows = vec![];
-    for prior in PRIORS.into_iter().filter(|p| only.as_deref().is_none_or(|o| o == *p)) {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/pytorch_reference/{prior}.sae"));
+    for prior in PRIORS
+        .into_iter()
+        .filter(|p| only.as_deref().is_none_or(|o| o == *p))
+    {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("models/pytorch_reference/{prior}.sae"));
         let text = std::fs::read_to_string(&file).expect("model file");
         let c = compile_source(file.to_str().expect("utf8"), &text, None);
-        let model: ir::Model = c.model.filter(|_| c.diags.iter().all(|d| !d.is_error())).expect("model compiles");
+        let model: ir::Model = c
+            .model
+            .filter(|_| c.diags.iter().all(|d| !d.is_error()))
+            .expect("model compiles");
 
         // sae-dsl: train, then the pipeline's evaluation (FID of 10,000 samples).
         let dir = out.join(format!("quality_{prior}"));
@@ -117,14 +149,29 @@ fn main() {
         let ours_secs = median(s.epochs.iter().skip(1).map(|e| e.seconds).collect());
 
         // The script, then its samples through the same classifier.
-        let r = reference(&refdir.join("sae_reference.py"), &pythonpath, &data, prior, (epochs, seed), &out);
-        let trainset = data::load(&model.data, "train", Some(&data), 0, Device::Cpu).expect("train set");
-        let testset = data::load(&model.data, "test", Some(&data), 0, Device::Cpu).expect("test set");
+        let r = reference(
+            &refdir.join("sae_reference.py"),
+            &pythonpath,
+            &data,
+            prior,
+            (epochs, seed),
+            &out,
+        );
+        let trainset =
+            data::load(&model.data, "train", Some(&data), 0, Device::Cpu).expect("train set");
+        let testset =
+            data::load(&model.data, "test", Some(&data), 0, Device::Cpu).expect("test set");
         let (Some(ty), Some(sy)) = (&trainset.labels, &testset.labels) else {
             panic!("MNIST has labels")
         };
-        let classifier = Classifier::get("mnist", (&trainset.x, ty), (&testset.x, sy), Device::Cpu, true)
-            .expect("classifier");
+        let classifier = Classifier::get(
+            "mnist",
+            (&trainset.x, ty),
+            (&testset.x, sy),
+            Device::Cpu,
+            true,
+        )
+        .expect("classifier");
         let arr = npy::read(&out.join(format!("ref_{prior}.npy"))).expect("the script's samples");
         let theirs = Tensor::from_slice(&arr.data)
             .reshape([-1, 1, 28, 28])
@@ -156,8 +203,11 @@ fn main() {
         println!("{row}");
         rows.push(row);
     }
-    std::fs::write(out.join(format!("quality_seed{seed}.json")), serde_json::to_string_pretty(&rows).unwrap_or_default())
-        .expect("write");
+    std::fs::write(
+        out.join(format!("quality_seed{seed}.json")),
+        serde_json::to_string_pretty(&rows).unwrap_or_default(),
+    )
+    .expect("write");
     println!("\n| prior (epsilon) | epochs | test MSE/pixel: sae-dsl | PyTorch | FID: sae-dsl | PyTorch | train recon (sum/image, last epoch): sae-dsl | PyTorch | s/epoch: sae-dsl | PyTorch |\n|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);

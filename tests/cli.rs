@@ -181,7 +181,10 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
     };
     assert!(fails(&["ring_mixtur"]).contains("did you mean `ring_mixture`"));
     let e = fails(&["ring_mixture", "--args", "k = 0"]);
-    assert!(e.contains("`k` of `categorical` must be an integer from 1"), "{e}");
+    assert!(
+        e.contains("`k` of `categorical` must be an integer from 1"),
+        "{e}"
+    );
     // The user's call is the primary place; the library line it reaches comes after it.
     let (call, lib) = (e.find("<prior call>"), e.find("stdlib/priors.sae"));
     assert!(call.is_some() && lib.is_some() && call < lib, "{e}");

@@ -93,7 +93,8 @@ fn good_files_load() {
     let got: Vec<f32> = Vec::<f32>::try_from(d.x.flatten(0, -1)).expect("pixels");
     let want: Vec<f32> = (0..3 * 784).map(|k| f32::from(pixel(k)) / 255.0).collect();
     assert_eq!(got, want);
-    let labels: Vec<i64> = Vec::<i64>::try_from(d.labels.as_ref().expect("labels")).expect("labels");
+    let labels: Vec<i64> =
+        Vec::<i64>::try_from(d.labels.as_ref().expect("labels")).expect("labels");
     assert_eq!(labels, vec![0, 7, 4]);
 }
 

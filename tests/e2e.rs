@@ -103,8 +103,10 @@ fn mnist_dirichlet_model_writes_pictures() {
     };
     let s = pipeline::run(&model, &text, tch::Device::Cpu, &opts).expect("training runs");
     // Better than the best constant picture: the training images' mean, scored on the test set.
-    let train = sae_dsl::data::load(&model.data, "train", Some(&data), 0, tch::Device::Cpu).expect("train");
-    let test = sae_dsl::data::load(&model.data, "test", Some(&data), 0, tch::Device::Cpu).expect("test");
+    let train =
+        sae_dsl::data::load(&model.data, "train", Some(&data), 0, tch::Device::Cpu).expect("train");
+    let test =
+        sae_dsl::data::load(&model.data, "test", Some(&data), 0, tch::Device::Cpu).expect("test");
     let mean_image = train.x.mean_dim(0, true, tch::Kind::Double);
     let baseline = (test.x.to_kind(tch::Kind::Double) - mean_image)
         .square()

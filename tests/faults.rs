@@ -23,7 +23,8 @@ fn temp(name: &str) -> PathBuf {
 
 fn command(args: &[&str], fault: Option<&str>) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).args(["--device", "cpu", "--no-eval", "--quiet"]);
+    c.args(args)
+        .args(["--device", "cpu", "--no-eval", "--quiet"]);
     c.env_remove("SAE_DSL_FAULT");
     if let Some(f) = fault {
         c.env("SAE_DSL_FAULT", f);
@@ -33,11 +34,15 @@ fn command(args: &[&str], fault: Option<&str>) -> Command {
 
 fn run(model: &Path, out: &Path, fault: Option<&str>) -> Output {
     let (m, o) = (model.to_str().expect("utf8"), out.to_str().expect("utf8"));
-    command(&["run", m, "--out", o], fault).output().expect("runs")
+    command(&["run", m, "--out", o], fault)
+        .output()
+        .expect("runs")
 }
 
 fn resume(out: &Path) -> Output {
-    command(&["resume", out.to_str().expect("utf8")], None).output().expect("runs")
+    command(&["resume", out.to_str().expect("utf8")], None)
+        .output()
+        .expect("runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -84,12 +89,22 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it() {
         let o = run(&model, &out, Some(fault));
         assert!(!o.status.success(), "{fault}: the run stops");
         let e = stderr(&o);
-        assert!(e.contains(says) && e.contains("No space left on device"), "{fault}: {e}");
-        assert!(e.contains("sae-dsl resume"), "{fault}: says how to go on: {e}");
+        assert!(
+            e.contains(says) && e.contains("No space left on device"),
+            "{fault}: {e}"
+        );
+        assert!(
+            e.contains("sae-dsl resume"),
+            "{fault}: says how to go on: {e}"
+        );
         checkpoint_loads(&out);
         let o = resume(&out);
         assert!(o.status.success(), "{fault}: resume: {}", stderr(&o));
-        assert_eq!(metric_epochs(&out), vec![1, 2, 3], "{fault}: every epoch once");
+        assert_eq!(
+            metric_epochs(&out),
+            vec![1, 2, 3],
+            "{fault}: every epoch once"
+        );
         checkpoint_loads(&out);
     }
 }
@@ -111,7 +126,10 @@ fn a_kill_during_a_checkpoint_write_is_resumed() {
     let t0 = Instant::now();
     // The stall begins once epoch 2's temporary checkpoint is cut to half its length.
     while !(tmp.is_file() && metric_epochs(&out) == vec![1, 2]) {
-        assert!(t0.elapsed() < Duration::from_secs(120), "the stall was not reached");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the stall was not reached"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -132,7 +150,11 @@ fn an_unwritable_output_directory_is_a_clear_error() {
     let o = run(&model, Path::new("/proc/sae-dsl-run/out"), None);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("sae::run::directory") && e.contains("cannot create the run directory /proc/sae-dsl-run/out"), "{e}");
+    assert!(
+        e.contains("sae::run::directory")
+            && e.contains("cannot create the run directory /proc/sae-dsl-run/out"),
+        "{e}"
+    );
     assert!(e.contains("--out"), "{e}");
 }
 

@@ -94,7 +94,11 @@ const TOKENS: &[&str] = &[
 /// timeout is a deadline on the wait, not a measurement after the call returns).
 fn run(text: &str) {
     if let Err(why) = try_run(text, std::time::Duration::from_secs(2)) {
-        panic!("{why} on an input of {} bytes:\n{}", text.len(), text.chars().take(2000).collect::<String>());
+        panic!(
+            "{why} on an input of {} bytes:\n{}",
+            text.len(),
+            text.chars().take(2000).collect::<String>()
+        );
     }
 }
 
@@ -139,20 +143,50 @@ impl Rng {
     }
 }
 
-const NUMBERS: &[&str] = &["0", "1", "2", "3", "8", "16", "64", "0.1", "0.5", "1e-3", "2 * 4", "7 / 2", "2 ^ 3", "-1"];
-const EXTREMES: &[&str] = &["0", "-0", "-1", "1e308", "1e-308", "9223372036854775807", "-9223372036854775808", "1e400", "4294967296", "0.0000001", "2 ^ 62", "1 / 0"];
+const NUMBERS: &[&str] = &[
+    "0", "1", "2", "3", "8", "16", "64", "0.1", "0.5", "1e-3", "2 * 4", "7 / 2", "2 ^ 3", "-1",
+];
+const EXTREMES: &[&str] = &[
+    "0",
+    "-0",
+    "-1",
+    "1e308",
+    "1e-308",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e400",
+    "4294967296",
+    "0.0000001",
+    "2 ^ 62",
+    "1 / 0",
+];
 
 /// A call of a built-in of `kind` from the catalogue, with its required parameters and some of
 /// its optional ones given values of their default's kind.
 fn builtin_call(rng: &mut Rng, kind: &str) -> String {
-    let all: Vec<_> = sae_dsl::catalogue::reference().into_iter().filter(|e| e.kind == kind).collect();
+    let all: Vec<_> = sae_dsl::catalogue::reference()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect();
     let e = &all[rng.below(all.len())];
-    let inner = e.signature.split_once('(').map_or("", |(_, r)| r.trim_end_matches(')'));
+    let inner = e
+        .signature
+        .split_once('(')
+        .map_or("", |(_, r)| r.trim_end_matches(')'));
     let mut args = vec![];
     for p in inner.split(", ").filter(|p| !p.is_empty()) {
         let (name, default) = p.split_once(" = ").unwrap_or((p, ""));
         let value = if default.starts_with('"') {
-            rng.pick(&[default, "\"euclidean\"", "\"envelope\"", "\"rbf\"", "\"xavier\"", "\"test\"", "\"nope\""]).to_string()
+            rng.pick(&[
+                default,
+                "\"euclidean\"",
+                "\"envelope\"",
+                "\"rbf\"",
+                "\"xavier\"",
+                "\"test\"",
+                "\"nope\"",
+            ])
+            .to_string()
         } else if default == "true" || default == "false" {
             rng.pick(&["true", "false"]).to_string()
         } else if rng.chance(90) {
@@ -170,24 +204,63 @@ fn builtin_call(rng: &mut Rng, kind: &str) -> String {
 }
 
 const DRAWS: &[&str] = &[
-    "normal(0, 1)", "normal([0, 0], 0.5)", "uniform(-1, 1)", "uniform(low = -1, high = 1, dim = D)",
-    "dirichlet(alpha = 0.2, dim = D)", "gamma(2, 1)", "beta(2, 2)", "bernoulli(0.5)", "laplace(0, 1)",
-    "exponential(1)", "categorical(k)", "categorical([0.2, 0.8])", "uniform_sphere(D)",
-    "von_mises_fisher([0, 0, 1], 10)", "mixture(normal(-1, 0.1), normal(1, 0.1))",
+    "normal(0, 1)",
+    "normal([0, 0], 0.5)",
+    "uniform(-1, 1)",
+    "uniform(low = -1, high = 1, dim = D)",
+    "dirichlet(alpha = 0.2, dim = D)",
+    "gamma(2, 1)",
+    "beta(2, 2)",
+    "bernoulli(0.5)",
+    "laplace(0, 1)",
+    "exponential(1)",
+    "categorical(k)",
+    "categorical([0.2, 0.8])",
+    "uniform_sphere(D)",
+    "von_mises_fisher([0, 0, 1], 10)",
+    "mixture(normal(-1, 0.1), normal(1, 0.1))",
     "mixture(normal(0, 1), laplace(0, 1), weights = [0.3, 0.7])",
 ];
-const VALUES: &[&str] = &["x * s", "exp(x)", "x + 1", "softmax(v)", "normalize(v)", "sum(v)", "concat(x, x)", "[x, x][c]", "v[0]", "sqrt(abs(x))", "-x", "x ^ 2", "pi * x"];
+const VALUES: &[&str] = &[
+    "x * s",
+    "exp(x)",
+    "x + 1",
+    "softmax(v)",
+    "normalize(v)",
+    "sum(v)",
+    "concat(x, x)",
+    "[x, x][c]",
+    "v[0]",
+    "sqrt(abs(x))",
+    "-x",
+    "x ^ 2",
+    "pi * x",
+];
 
 /// A prior program over names x (scalar), v (vector), c (index) and its parameters k, s.
 fn prior_program(rng: &mut Rng, name: &str, d: &str) -> String {
     let mut body = vec![
-        format!("x ~ {}", rng.pick(&["normal(0, 1)", "laplace(0, 1)", "uniform(-1, 1)"])),
-        format!("v ~ {}", rng.pick(&["normal([0, 0, 0], 1)", "dirichlet(alpha = 0.5, dim = 3)", "uniform_sphere(3)"])),
+        format!(
+            "x ~ {}",
+            rng.pick(&["normal(0, 1)", "laplace(0, 1)", "uniform(-1, 1)"])
+        ),
+        format!(
+            "v ~ {}",
+            rng.pick(&[
+                "normal([0, 0, 0], 1)",
+                "dirichlet(alpha = 0.5, dim = 3)",
+                "uniform_sphere(3)"
+            ])
+        ),
         "c ~ categorical(2)".to_string(),
     ];
     for _ in 0..rng.below(4) {
         let op = if rng.chance(50) { "~" } else { "=" };
-        let rhs = if op == "~" { rng.pick(DRAWS) } else { rng.pick(VALUES) };
+        let rhs = if op == "~" {
+            rng.pick(DRAWS)
+        } else {
+            rng.pick(VALUES)
+        };
         body.push(format!("y{} {op} {}", rng.below(3), rhs.replace('D', d)));
     }
     let ret = rng.pick(&["x", "v", "concat(x, v)", "y0", "normalize(v)", "softmax(v)"]);
@@ -195,7 +268,8 @@ fn prior_program(rng: &mut Rng, name: &str, d: &str) -> String {
         "prior {name}(k: int = {}, s: real = {}) on {} {{\n  {}\n  return {ret}\n}}\n",
         rng.pick(NUMBERS),
         rng.pick(NUMBERS),
-        rng.pick(&["R^1", "R^3", "R^4", "S^2", "simplex(3)", "R^D"]).replace('D', d),
+        rng.pick(&["R^1", "R^3", "R^4", "S^2", "simplex(3)", "R^D"])
+            .replace('D', d),
         body.join("\n  ")
     )
 }
@@ -212,28 +286,54 @@ fn grammar_model(rng: &mut Rng, legal: bool) -> String {
         out.push_str("import \"std/nets\"\n");
     }
     if rng.chance(30) {
-        out.push_str(&format!("net block(w = {}) {{ linear(w) {} }}\n", rng.pick(NUMBERS), builtin_call(rng, "layer")));
+        out.push_str(&format!(
+            "net block(w = {}) {{ linear(w) {} }}\n",
+            rng.pick(NUMBERS),
+            builtin_call(rng, "layer")
+        ));
     }
     let own_prior = rng.chance(40);
     if own_prior {
         out.push_str(&prior_program(rng, "mine", d));
     }
     out.push_str(&format!("data {}\n", builtin_call(rng, "data set")));
-    let prior = if own_prior { "mine()".to_string() } else { builtin_call(rng, "prior") };
-    let space = rng.pick(&["R^D", "S^D", "simplex(D)", "R^2"]).replace('D', d);
+    let prior = if own_prior {
+        "mine()".to_string()
+    } else {
+        builtin_call(rng, "prior")
+    };
+    let space = rng
+        .pick(&["R^D", "S^D", "simplex(D)", "R^2"])
+        .replace('D', d);
     out.push_str(&format!("latent {space} ~ {prior}\n"));
     let layers = |rng: &mut Rng, end: &str| {
-        let mut l: Vec<String> = (0..rng.below(4)).map(|_| builtin_call(rng, "layer")).collect();
+        let mut l: Vec<String> = (0..rng.below(4))
+            .map(|_| builtin_call(rng, "layer"))
+            .collect();
         l.insert(0, "flatten".into());
         l.push(end.to_string());
         l.join(" ")
     };
-    let enc_end = format!("linear({d}) {}", rng.pick(&["", "softmax", "normalize", "relu"]));
+    let enc_end = format!(
+        "linear({d}) {}",
+        rng.pick(&["", "softmax", "normalize", "relu"])
+    );
     out.push_str(&format!("encoder {{ {} }}\n", layers(rng, &enc_end)));
-    let gen_end = rng.pick(&["linear(784) sigmoid reshape(1, 28, 28)", "linear(2)", "conv28_decoder(D)", "linear(2) sigmoid"]).replace('D', d);
+    let gen_end = rng
+        .pick(&[
+            "linear(784) sigmoid reshape(1, 28, 28)",
+            "linear(2)",
+            "conv28_decoder(D)",
+            "linear(2) sigmoid",
+        ])
+        .replace('D', d);
     out.push_str(&format!("generator {{ {} }}\n", layers(rng, &gen_end)));
     out.push_str(&format!("cost {}\n", builtin_call(rng, "cost")));
-    out.push_str(&format!("penalty {} * {}\n", rng.pick(NUMBERS), builtin_call(rng, "penalty")));
+    out.push_str(&format!(
+        "penalty {} * {}\n",
+        rng.pick(NUMBERS),
+        builtin_call(rng, "penalty")
+    ));
     out.push_str(&format!(
         "train {{ optimizer {} batch {} epochs {} seed {} }}\n",
         builtin_call(rng, "optimizer"),
@@ -253,8 +353,16 @@ fn legal_model(rng: &mut Rng) -> String {
         1 => ("S^2", "uniform_sphere()", "normalize", "3"),
         2 => ("simplex(3)", "dirichlet(alpha = 0.5)", "softmax", "3"),
         _ => {
-            let body = rng.pick(&["normal([0, 0, 0], 1)", "laplace(0, 1, dim = 3)", "mixture(normal([1, 0, 0], 0.1), normal([-1, 0, 0], 0.1))"]);
-            let extra = rng.pick(&["", "w = exp(x) * s\n  _u ~ categorical(k)\n  ", "c ~ categorical(2)\n  _p = [x, x][c]\n  "]);
+            let body = rng.pick(&[
+                "normal([0, 0, 0], 1)",
+                "laplace(0, 1, dim = 3)",
+                "mixture(normal([1, 0, 0], 0.1), normal([-1, 0, 0], 0.1))",
+            ]);
+            let extra = rng.pick(&[
+                "",
+                "w = exp(x) * s\n  _u ~ categorical(k)\n  ",
+                "c ~ categorical(2)\n  _p = [x, x][c]\n  ",
+            ]);
             out.push_str(&format!(
                 "prior mine(k: int = 3, s: real = 0.5) on R^3 {{\n  x ~ normal(0, 1)\n  {extra}v ~ {body}\n  return v * s\n}}\n"
             ));
@@ -273,7 +381,12 @@ fn legal_model(rng: &mut Rng) -> String {
     } else {
         let w = rng.pick(&["16", "32", "8 * 4"]);
         (
-            rng.pick(&["rings(n = 256)", "swiss_roll(n = 128)", "gaussian_grid(n = 200, k = 3)"]).to_string(),
+            rng.pick(&[
+                "rings(n = 256)",
+                "swiss_roll(n = 128)",
+                "gaussian_grid(n = 200, k = 3)",
+            ])
+            .to_string(),
             format!("linear({w}) {} batch_norm linear({d}) {head}", act(rng)),
             format!("linear({w}) {} linear(2)", act(rng)),
         )
@@ -286,7 +399,11 @@ fn legal_model(rng: &mut Rng) -> String {
         "exact()",
         "sinkhorn(debiased = true)",
     ]);
-    let cost = if image { rng.pick(&["squared_l2", "bce", "l1"]) } else { rng.pick(&["squared_l2", "l1"]) };
+    let cost = if image {
+        rng.pick(&["squared_l2", "bce", "l1"])
+    } else {
+        rng.pick(&["squared_l2", "l1"])
+    };
     out.push_str(&format!(
         "data {data}\nlatent {space} ~ {prior}\nencoder {{ {enc} }}\ngenerator {{ {gen} }}\ncost {cost}\npenalty {} * {pen}\ntrain {{ optimizer adam(lr = {}) batch {} epochs {} }}\n",
         rng.pick(&["1", "10", "0.5"]),
@@ -346,7 +463,11 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
                 t.insert(i, tok);
             }
             _ => {
-                if let Some(k) = t.iter().skip(i).position(|x| x.chars().next().is_some_and(|c| c.is_ascii_digit())) {
+                if let Some(k) = t
+                    .iter()
+                    .skip(i)
+                    .position(|x| x.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                {
                     t[i + k] = rng.pick(EXTREMES).to_string();
                 }
             }
@@ -358,7 +479,9 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 /// Cases of the grammar-aware fuzzer: `cases` seeds in CI, or as many as fit in
 /// `SAE_DSL_FUZZ_SECONDS`. Every failing input is kept in tests/fuzz_corpus/.
 fn grammar_aware(cases: u64) {
-    let budget = std::env::var("SAE_DSL_FUZZ_SECONDS").ok().and_then(|s| s.parse::<u64>().ok());
+    let budget = std::env::var("SAE_DSL_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
     let start = std::time::Instant::now();
     let (mut n, mut legal, mut failures) = (0u64, 0u64, vec![]);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -371,11 +494,18 @@ fn grammar_aware(cases: u64) {
         seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut rng = Rng(seed | 1);
         let model = grammar_model(&mut rng, n % 8 == 0);
-        let text = if n % 4 == 0 { model } else { mutate(&mut rng, &model) };
+        let text = if n % 4 == 0 {
+            model
+        } else {
+            mutate(&mut rng, &model)
+        };
         if n % 8 == 0 {
             let c = compile_source("g.sae", &text, None);
             if c.has_errors() {
-                failures.push(format!("a model meant to be legal is not:\n{text}\n{}", c.sources.render(&c.diags, false, 100)));
+                failures.push(format!(
+                    "a model meant to be legal is not:\n{text}\n{}",
+                    c.sources.render(&c.diags, false, 100)
+                ));
             } else {
                 legal += 1;
             }
@@ -463,4 +593,3 @@ fn known_hard_inputs() {
         run(text);
     }
 }
-

@@ -38,12 +38,18 @@ fn named_initialisations_follow_their_definitions() {
     // xavier: U(+-sqrt(6 / (fan_in + fan_out))), zero bias; [400, 2].
     let bound = (6.0f64 / (2.0 + 400.0)).sqrt();
     let m = max_abs(&v["encoder.l0.weight"]);
-    assert!(m <= bound && m > 0.95 * bound, "xavier linear: {m} vs {bound}");
+    assert!(
+        m <= bound && m > 0.95 * bound,
+        "xavier linear: {m} vs {bound}"
+    );
     assert_eq!(max_abs(&v["encoder.l0.bias"]), 0.0);
     // A transposed convolution's fans as PyTorch counts them: weight [3, 4, 3, 3].
     let bound = (6.0f64 / (4.0 * 9.0 + 3.0 * 9.0)).sqrt();
     let m = max_abs(&v["generator.l3.weight"]);
-    assert!(m <= bound && m > 0.9 * bound, "xavier conv_transpose2d: {m} vs {bound}");
+    assert!(
+        m <= bound && m > 0.9 * bound,
+        "xavier conv_transpose2d: {m} vs {bound}"
+    );
     // orthogonal [100, 400]: orthonormal rows.
     let w = v["encoder.l2.weight"].to_kind(Kind::Double);
     let gram = w.matmul(&w.tr());
@@ -86,7 +92,12 @@ const MODEL: &str = "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linea
 
 fn run(model: &Path, out: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
-        .args(["run", model.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")])
+        .args([
+            "run",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ])
         .args(["--device", "cpu", "--no-eval", "--quiet"])
         .args(extra)
         .output()
@@ -115,16 +126,21 @@ fn init_from_a_run_starts_from_its_checkpoint() {
     let mut vs = nn::VarStore::new(Device::Cpu);
     let _net = Compiled::new(&vs, &m);
     sae_dsl::train::init::load_weights(&mut vs, &first).expect("loads");
-    let saved: HashMap<String, Tensor> = Tensor::read_safetensors(first.join("checkpoint.safetensors"))
-        .expect("checkpoint")
-        .into_iter()
-        .collect();
+    let saved: HashMap<String, Tensor> =
+        Tensor::read_safetensors(first.join("checkpoint.safetensors"))
+            .expect("checkpoint")
+            .into_iter()
+            .collect();
     for (name, v) in vs.variables() {
         assert!(v.equal(&saved[&name]), "{name} differs from the checkpoint");
     }
     // And the command trains from it, recording where it started.
     let second = dir.join("second");
-    let o = run(&model, &second, &["--init-from", first.to_str().expect("utf8")]);
+    let o = run(
+        &model,
+        &second,
+        &["--init-from", first.to_str().expect("utf8")],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let config = std::fs::read_to_string(second.join("config.json")).expect("config");
     assert!(config.contains("\"init_from\""), "{config}");
@@ -150,7 +166,10 @@ fn init_from_names_every_mismatch_and_starts_nothing() {
             *t = Tensor::zeros([16, 2], (Kind::Float, Device::Cpu));
         }
     }
-    tensors.push(("encoder.l9.weight".into(), Tensor::zeros([3], (Kind::Float, Device::Cpu))));
+    tensors.push((
+        "encoder.l9.weight".into(),
+        Tensor::zeros([3], (Kind::Float, Device::Cpu)),
+    ));
     let file = dir.join("w.safetensors");
     Tensor::write_safetensors(&tensors, &file).expect("write");
     let out = dir.join("run");
@@ -158,23 +177,48 @@ fn init_from_names_every_mismatch_and_starts_nothing() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("sae::run::init_from"), "{e}");
-    assert!(e.contains("`encoder.l0.weight` is [16, 2] in the file but [32, 2] in the model"), "{e}");
+    assert!(
+        e.contains("`encoder.l0.weight` is [16, 2] in the file but [32, 2] in the model"),
+        "{e}"
+    );
     assert!(e.contains("`generator.l2.bias` [2] is missing"), "{e}");
-    assert!(e.contains("`encoder.l9.weight` [3] is not a variable of the model"), "{e}");
+    assert!(
+        e.contains("`encoder.l9.weight` [3] is not a variable of the model"),
+        "{e}"
+    );
     assert!(e.contains("the model's variables are"), "{e}");
     assert!(!out.exists(), "a refused start leaves no run directory");
 
     // Not a file, and not safetensors.
-    let o = run(&model, &out, &["--init-from", dir.join("nothing.safetensors").to_str().expect("utf8")]);
+    let o = run(
+        &model,
+        &out,
+        &[
+            "--init-from",
+            dir.join("nothing.safetensors").to_str().expect("utf8"),
+        ],
+    );
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
     let junk = dir.join("junk.safetensors");
     std::fs::write(&junk, b"not safetensors at all").expect("write");
     let o = run(&model, &out, &["--init-from", junk.to_str().expect("utf8")]);
-    assert!(stderr(&o).contains("not a readable safetensors file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a readable safetensors file"),
+        "{}",
+        stderr(&o)
+    );
     // A run directory without a checkpoint.
     let empty = dir.join("empty-run");
     std::fs::create_dir_all(&empty).expect("dir");
-    let o = run(&model, &out, &["--init-from", empty.to_str().expect("utf8")]);
-    assert!(stderr(&o).contains("has no checkpoint.safetensors"), "{}", stderr(&o));
+    let o = run(
+        &model,
+        &out,
+        &["--init-from", empty.to_str().expect("utf8")],
+    );
+    assert!(
+        stderr(&o).contains("has no checkpoint.safetensors"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }

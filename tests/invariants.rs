@@ -246,22 +246,35 @@ fn syntax_errors_speak_the_users_language() {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let bounds: Vec<usize> = text
             .char_indices()
-            .filter(|(i, c)| {
-                c.is_whitespace() || "(){}[],=~".contains(*c) || *i == 0
-            })
+            .filter(|(i, c)| c.is_whitespace() || "(){}[],=~".contains(*c) || *i == 0)
             .map(|(i, _)| i)
             .collect();
         for (k, &cut) in bounds.iter().enumerate() {
             let next = bounds.get(k + 1).copied().unwrap_or(text.len());
-            for variant in [text[..cut].to_string(), format!("{}{}", &text[..cut], &text[next..])] {
+            for variant in [
+                text[..cut].to_string(),
+                format!("{}{}", &text[..cut], &text[next..]),
+            ] {
                 let Err(diags) = syntax::parse(0, &variant) else {
                     continue;
                 };
                 checked += 1;
                 for d in diags {
-                    let shown = format!("{} {}", d.message, d.labels.iter().map(|l| l.1.as_str()).collect::<Vec<_>>().join(" "));
+                    let shown = format!(
+                        "{} {}",
+                        d.message,
+                        d.labels
+                            .iter()
+                            .map(|l| l.1.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
                     for j in JARGON {
-                        assert!(!shown.contains(j), "{}: cut at {cut}: `{shown}` shows `{j}`", path.display());
+                        assert!(
+                            !shown.contains(j),
+                            "{}: cut at {cut}: `{shown}` shows `{j}`",
+                            path.display()
+                        );
                     }
                     seen.insert(d.message.clone());
                 }
@@ -269,5 +282,8 @@ fn syntax_errors_speak_the_users_language() {
         }
     }
     assert!(checked > 1000, "only {checked} broken variants");
-    eprintln!("{checked} broken variants, {} distinct messages", seen.len());
+    eprintln!(
+        "{checked} broken variants, {} distinct messages",
+        seen.len()
+    );
 }

@@ -138,11 +138,16 @@ fn torch_package() -> Option<PathBuf> {
 fn pytorch_side() -> Option<&'static PathBuf> {
     static DONE: OnceLock<Option<PathBuf>> = OnceLock::new();
     DONE.get_or_init(|| {
-        let python = ["python3", "python"]
-            .into_iter()
-            .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()));
+        let python = ["python3", "python"].into_iter().find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
         let Some(python) = python else {
-            eprintln!("SKIPPED: no Python 3 on PATH, so the PyTorch side of the parity tests cannot run");
+            eprintln!(
+                "SKIPPED: no Python 3 on PATH, so the PyTorch side of the parity tests cannot run"
+            );
             return None;
         };
         let dir = std::env::temp_dir().join(format!("sae-parity-{}", std::process::id()));
@@ -186,7 +191,10 @@ fn write_inputs(dir: &Path, name: &str, c: &Case, seed: i64) {
     let w = match c.head {
         "softmax" => {
             // Dirichlet-like points on the simplex.
-            let e = Tensor::rand([STEPS, BATCH, LATENT], opts).log().neg().pow_tensor_scalar(5.0);
+            let e = Tensor::rand([STEPS, BATCH, LATENT], opts)
+                .log()
+                .neg()
+                .pow_tensor_scalar(5.0);
             &e / e.sum_dim_intlist(-1, true, Kind::Double)
         }
         "normalize" => &g / g.square().sum_dim_intlist(-1, true, Kind::Double).sqrt(),
@@ -201,10 +209,17 @@ fn write_inputs(dir: &Path, name: &str, c: &Case, seed: i64) {
         let t = &t / t.square().sum_dim_intlist(-1, true, Kind::Double).sqrt();
         tensors.push(("theta".into(), t));
     }
-    let dtype = if name.ends_with("float32") { Kind::Float } else { Kind::Double };
-    let named: Vec<(String, Tensor)> =
-        tensors.into_iter().map(|(n, t)| (n, t.to_kind(dtype))).collect();
-    Tensor::write_safetensors(&named, dir.join(format!("{name}.inputs.safetensors"))).expect("inputs");
+    let dtype = if name.ends_with("float32") {
+        Kind::Float
+    } else {
+        Kind::Double
+    };
+    let named: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .map(|(n, t)| (n, t.to_kind(dtype)))
+        .collect();
+    Tensor::write_safetensors(&named, dir.join(format!("{name}.inputs.safetensors")))
+        .expect("inputs");
 }
 
 fn read(path: &Path) -> HashMap<String, Tensor> {
@@ -240,7 +255,11 @@ fn sae_side(dir: &Path, name: &str, c: &Case, kind: Kind) -> (Vec<f64>, nn::VarS
         for (p, out) in model.penalties.iter().zip(terms.penalties) {
             loss = loss + out.value * p.weight;
         }
-        assert_eq!(loss.kind(), kind, "{name}: the loss is computed in the model's precision");
+        assert_eq!(
+            loss.kind(),
+            kind,
+            "{name}: the loss is computed in the model's precision"
+        );
         opt.zero_grad();
         loss.backward();
         opt.step();
@@ -275,7 +294,11 @@ fn param_error(
 /// direction, so two correct float32 programs part by far more than 1e-4 in those weights.
 fn compare(kind: Kind, tol: f64) {
     let Some(dir) = pytorch_side() else { return };
-    let suffix = if kind == Kind::Double { "float64" } else { "float32" };
+    let suffix = if kind == Kind::Double {
+        "float64"
+    } else {
+        "float32"
+    };
     let mut report: Vec<String> = vec![];
     let mut failures = vec![];
     for c in cases() {
@@ -291,11 +314,16 @@ fn compare(kind: Kind, tol: f64) {
         let ours: HashMap<String, Tensor> = vs.variables().into_iter().collect();
         let (param_err, at) = param_error(&ours, &reference);
         let (param_ok, line) = if kind == Kind::Double {
-            (param_err <= tol, format!("parameters {param_err:.2e} ({at})"))
+            (
+                param_err <= tol,
+                format!("parameters {param_err:.2e} ({at})"),
+            )
         } else {
             let exact = read(&dir.join(format!("{}_float64.out.safetensors", c.name)));
-            let torch32: HashMap<String, Tensor> =
-                ours.keys().map(|k| (k.clone(), reference[k].shallow_clone())).collect();
+            let torch32: HashMap<String, Tensor> = ours
+                .keys()
+                .map(|k| (k.clone(), reference[k].shallow_clone()))
+                .collect();
             let (ours_off, _) = param_error(&ours, &exact);
             let (torch_off, _) = param_error(&torch32, &exact);
             (
@@ -312,7 +340,11 @@ fn compare(kind: Kind, tol: f64) {
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert!(failures.is_empty(), "beyond {tol:e}: {failures:?}\n{}", report.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "beyond {tol:e}: {failures:?}\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
@@ -327,7 +359,8 @@ fn float32_steps_match_pytorch() {
 
 /// Two-sample Kolmogorov-Smirnov statistic between two tensors' values.
 fn ks(a: &Tensor, b: &Tensor) -> f64 {
-    let values = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).expect("values");
+    let values =
+        |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).expect("values");
     common::ks_two_sample(&values(a), &values(b))
 }
 
@@ -345,7 +378,11 @@ fn initial_weights_follow_pytorch_distributions() {
     tch::manual_seed(3);
     let mk = |name: &str, dims: &[i64]| {
         let (w, b) = layer_inits(Init::Pytorch, dims);
-        let bias_len = if name == "conv_transpose2d" { dims[1] } else { dims[0] };
+        let bias_len = if name == "conv_transpose2d" {
+            dims[1]
+        } else {
+            dims[0]
+        };
         (
             root.var(&format!("{name}_w"), dims, w),
             root.var(&format!("{name}_b"), &[bias_len], b),
@@ -364,14 +401,21 @@ fn initial_weights_follow_pytorch_distributions() {
         let (dw, db) = (ks(w, tw), ks(b, tb));
         // Critical value at level 1e-4: 2.15 sqrt((n + m) / (n m)).
         let crit = |n: i64| 2.15 * (2.0 / n as f64).sqrt();
-        report.push(format!("{name}: KS weight {dw:.4} (limit {:.4}), bias {db:.4} (limit {:.4})", crit(w.numel() as i64), crit(b.numel() as i64)));
+        report.push(format!(
+            "{name}: KS weight {dw:.4} (limit {:.4}), bias {db:.4} (limit {:.4})",
+            crit(w.numel() as i64),
+            crit(b.numel() as i64)
+        ));
         assert!(dw < crit(w.numel() as i64), "{}", report.join("\n"));
         assert!(db < crit(b.numel() as i64), "{}", report.join("\n"));
         // And the support: PyTorch's bound 1 / sqrt(fan_in), reached by both.
         let bound = 1.0 / (fans(&w.size()).0 as f64).sqrt();
         for t in [w, tw] {
             let m = t.abs().max().double_value(&[]);
-            assert!(m <= bound * (1.0 + 1e-6) && m > 0.95 * bound, "{name}: max |w| {m} vs bound {bound}");
+            assert!(
+                m <= bound * (1.0 + 1e-6) && m > 0.95 * bound,
+                "{name}: max |w| {m} vs bound {bound}"
+            );
         }
     }
     eprintln!("{}", report.join("\n"));
@@ -391,6 +435,10 @@ fn initial_weights_follow_pytorch_distributions() {
     ] {
         let a = &vars[ours];
         let b = &torch[theirs];
-        assert!(a.to_kind(Kind::Double).allclose(&b.to_kind(Kind::Double), 0.0, 0.0, false), "{ours}: {a} vs {theirs}: {b}");
+        assert!(
+            a.to_kind(Kind::Double)
+                .allclose(&b.to_kind(Kind::Double), 0.0, 0.0, false),
+            "{ours}: {a} vs {theirs}: {b}"
+        );
     }
 }

@@ -205,9 +205,16 @@ fn sphere_simplex_and_von_mises_fisher_primitives() {
     let d = sorted
         .iter()
         .enumerate()
-        .map(|(i, &t)| (cdf(t) - i as f64 / n).abs().max(((i + 1) as f64 / n - cdf(t)).abs()))
+        .map(|(i, &t)| {
+            (cdf(t) - i as f64 / n)
+                .abs()
+                .max(((i + 1) as f64 / n - cdf(t)).abs())
+        })
         .fold(0.0, f64::max);
-    assert!(d < 1.95 / n.sqrt(), "vmf: KS {d} against the closed-form CDF");
+    assert!(
+        d < 1.95 / n.sqrt(),
+        "vmf: KS {d} against the closed-form CDF"
+    );
     let norms = t.square().sum_dim_intlist(1, false, Kind::Double).sqrt();
     assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5);
 }

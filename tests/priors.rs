@@ -85,7 +85,10 @@ fn uniform_box_matches_moments() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let u = rand_distr::Uniform::new(-2.0, 1.0);
     let reference: Vec<f64> = (0..N).map(|_| u.sample(&mut rng)).collect();
-    assert!(ks_two_sample(&c, &reference) < ks_critical(c.len(), reference.len()), "KS against rand_distr");
+    assert!(
+        ks_two_sample(&c, &reference) < ks_critical(c.len(), reference.len()),
+        "KS against rand_distr"
+    );
 }
 
 #[test]

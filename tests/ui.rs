@@ -106,7 +106,11 @@ fn one_mistake_gives_one_error() {
         if p.extension().is_none_or(|x| x != "sae") {
             continue;
         }
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let want = SEVERAL_MISTAKES
             .iter()
             .find(|(n, _)| *n == name)

@@ -219,11 +219,11 @@ impl Loader {
                     .collect();
                 self.diags.report(
                     msg::import_cycle(&chain)
-                    .label(
-                        imp.span,
-                        "this import leads back to a file that is being loaded",
-                    )
-                    .help("move the shared definitions into a third file that both import"),
+                        .label(
+                            imp.span,
+                            "this import leads back to a file that is being loaded",
+                        )
+                        .help("move the shared definitions into a third file that both import"),
                 );
                 continue;
             }
@@ -258,12 +258,12 @@ impl Loader {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             self.diags.report(
                 msg::import_not_found(path)
-                .label(span, "not in the standard library")
-                .help(crate::diag::unknown_help(
-                    path,
-                    "standard library files",
-                    &refs,
-                )),
+                    .label(span, "not in the standard library")
+                    .help(crate::diag::unknown_help(
+                        path,
+                        "standard library files",
+                        &refs,
+                    )),
             );
             return None;
         }

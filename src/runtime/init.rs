@@ -35,7 +35,10 @@ pub fn layer_inits(init: Init, dims: &[i64]) -> (nn::Init, nn::Init) {
         // sqrt(2 / (1 + 5)): 1 / sqrt(fan_in); the bias uses the same bound.
         Init::Pytorch => (uniform(1.0 / fan_in.sqrt()), uniform(1.0 / fan_in.sqrt())),
         Init::Kaiming => (uniform((6.0 / fan_in).sqrt()), zero),
-        Init::Xavier => (uniform((6.0 / (fan_in + fan_out.max(1) as f64)).sqrt()), zero),
+        Init::Xavier => (
+            uniform((6.0 / (fan_in + fan_out.max(1) as f64)).sqrt()),
+            zero,
+        ),
         Init::Orthogonal => (nn::Init::Orthogonal { gain: 1.0 }, zero),
         Init::Zeros => (zero, zero),
     }

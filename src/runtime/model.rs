@@ -7,7 +7,9 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::ir;
 use crate::runtime::nets::Net;
-use crate::runtime::objective::{evaluate_penalty, recon_cost, Discriminator, PenaltyCtx, PenaltyOut};
+use crate::runtime::objective::{
+    evaluate_penalty, recon_cost, Discriminator, PenaltyCtx, PenaltyOut,
+};
 use crate::runtime::sampler::sample_prior;
 
 /// The encoder, generator and prior of a model on one device.

@@ -67,12 +67,11 @@ pub fn discriminators(model: &ir::Model, device: Device) -> Vec<Option<Discrimin
                 beta2,
             } => {
                 let vs = nn::VarStore::new(device);
-                let net =
-                    crate::runtime::nets::Net::new(
-                        &(vs.root() / "discriminator"),
-                        discriminator,
-                        model.train.init,
-                    );
+                let net = crate::runtime::nets::Net::new(
+                    &(vs.root() / "discriminator"),
+                    discriminator,
+                    model.train.init,
+                );
                 let cfg = ir::Adam {
                     lr: *lr,
                     beta1: *beta1,

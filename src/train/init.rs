@@ -20,7 +20,10 @@ fn weights_file(from: &Path) -> PathBuf {
 fn shape(dims: &[i64]) -> String {
     format!(
         "[{}]",
-        dims.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        dims.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -67,7 +70,10 @@ pub fn load_weights(vs: &mut nn::VarStore, from: &Path) -> Result<(), TrainError
     }
     for (name, t) in &given {
         if !vars.contains_key(name) {
-            problems.push(format!("`{name}` {} is not a variable of the model", shape(&t.size())));
+            problems.push(format!(
+                "`{name}` {} is not a variable of the model",
+                shape(&t.size())
+            ));
         }
     }
     if !problems.is_empty() {

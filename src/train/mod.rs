@@ -73,7 +73,10 @@ pub enum TrainError {
         error: std::io::Error,
     },
     #[error("cannot create the run directory {dir}: {error}")]
-    #[diagnostic(code(sae::run::directory), help("choose a writable place with --out DIR"))]
+    #[diagnostic(
+        code(sae::run::directory),
+        help("choose a writable place with --out DIR")
+    )]
     RunDir { dir: PathBuf, error: std::io::Error },
     #[error("the {term} became {value} at epoch {epoch}, step {step}")]
     #[diagnostic(code(sae::run::non_finite), help("{help}"))]

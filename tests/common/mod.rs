@@ -92,12 +92,21 @@ pub fn assert_picture(path: &std::path::Path, min_side: u32) -> (u32, u32) {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let data = &buf[..frame.buffer_size()];
     let (w, h) = (r.info().width, r.info().height);
-    assert!(w >= min_side && h >= min_side, "{}: {w}x{h}", path.display());
+    assert!(
+        w >= min_side && h >= min_side,
+        "{}: {w}x{h}",
+        path.display()
+    );
     let mut counts = [0usize; 256];
     for &b in data {
         counts[b as usize] += 1;
     }
     let commonest = counts.iter().max().copied().unwrap_or(0) as f64 / data.len().max(1) as f64;
-    assert!(commonest < 0.995, "{}: {:.1}% of its bytes are one value", path.display(), 100.0 * commonest);
+    assert!(
+        commonest < 0.995,
+        "{}: {:.1}% of its bytes are one value",
+        path.display(),
+        100.0 * commonest
+    );
     (w, h)
 }

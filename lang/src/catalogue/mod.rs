@@ -88,7 +88,14 @@ pub(crate) const LAYER_INIT: P = p(
     "init",
     Ty::Str,
     S("model"),
-    OneOf(&["model", "pytorch", "kaiming", "xavier", "orthogonal", "zeros"]),
+    OneOf(&[
+        "model",
+        "pytorch",
+        "kaiming",
+        "xavier",
+        "orthogonal",
+        "zeros",
+    ]),
     "how the weights start: the model's default, or one named",
 );
 

@@ -181,5 +181,8 @@ fn every_builtin_has_a_doc_line_and_a_unique_name_per_kind() {
         assert_eq!(same, 1, "{} `{}` is declared {same} times", e.kind, e.name);
     }
     let linear = all.iter().find(|e| e.name == "linear").expect("linear");
-    assert_eq!(linear.signature, "linear(out, bias = true, init = \"model\")");
+    assert_eq!(
+        linear.signature,
+        "linear(out, bias = true, init = \"model\")"
+    );
 }

@@ -115,8 +115,8 @@ impl<'a> Checker<'a> {
                     if i >= names.len() {
                         self.err(
                             msg::arg_count(fname, Takes::AtMost(names.len()), call.args.len())
-                            .label(a.span, "extra argument")
-                            .help(format!("the {kind} is `{sig}`")),
+                                .label(a.span, "extra argument")
+                                .help(format!("the {kind} is `{sig}`")),
                         );
                         ok = false;
                         continue;
@@ -128,11 +128,11 @@ impl<'a> Checker<'a> {
                     None => {
                         self.err(
                             msg::unknown_parameter(fname, &n.name)
-                            .label(n.span, "unknown parameter")
-                            .help(format!(
-                                "{}; the {kind} is `{sig}`",
-                                unknown_help(&n.name, "parameters", names)
-                            )),
+                                .label(n.span, "unknown parameter")
+                                .help(format!(
+                                    "{}; the {kind} is `{sig}`",
+                                    unknown_help(&n.name, "parameters", names)
+                                )),
                         );
                         ok = false;
                         continue;
@@ -142,9 +142,9 @@ impl<'a> Checker<'a> {
             if let Some(prev) = slots[idx] {
                 self.err(
                     msg::duplicate_argument(names[idx])
-                    .label(a.span, "given again here")
-                    .label(prev.span, "first given here")
-                    .help(format!("the {kind} is `{sig}`")),
+                        .label(a.span, "given again here")
+                        .label(prev.span, "first given here")
+                        .help(format!("the {kind} is `{sig}`")),
                 );
                 ok = false;
                 continue;
@@ -155,8 +155,8 @@ impl<'a> Checker<'a> {
             if s.is_none() && required[i] {
                 self.err(
                     msg::missing_argument(fname, &format!("`{}`", names[i]))
-                    .label(call.span, format!("`{}` missing", names[i]))
-                    .help(format!("the {kind} is `{sig}`")),
+                        .label(call.span, format!("`{}` missing", names[i]))
+                        .help(format!("the {kind} is `{sig}`")),
                 );
                 ok = false;
             }
@@ -239,8 +239,8 @@ impl<'a> Checker<'a> {
             };
             self.err(
                 msg::invalid_value(&format!("`{}` of `{owner}`", spec.name), &need, &shown)
-                .label(span, format!("must be {need}"))
-                .help(spec.why),
+                    .label(span, format!("must be {need}"))
+                    .help(spec.why),
             );
             return None;
         }
@@ -257,11 +257,11 @@ impl<'a> Checker<'a> {
             (Ty::Int, Value::Real(r)) if r.is_infinite() || r.abs() >= 9e15 => {
                 self.err(
                     msg::too_large(&format!("`{}` of `{owner}` is {}", spec.name, ir::num(r)))
-                    .label(span, "far beyond what fits in memory")
-                    .help(format!(
-                        "sizes above {} elements are rejected before anything is allocated",
-                        ir::thousands(MAX_ELEMENTS as u64)
-                    )),
+                        .label(span, "far beyond what fits in memory")
+                        .help(format!(
+                            "sizes above {} elements are rejected before anything is allocated",
+                            ir::thousands(MAX_ELEMENTS as u64)
+                        )),
                 );
                 return None;
             }
@@ -301,7 +301,11 @@ impl<'a> Checker<'a> {
                     _ => format!("`{}` of `{owner}` is {want}", spec.name),
                 };
                 self.err(
-                    msg::arg_type(&format!("`{}` of `{owner}`", spec.name), want, v.type_name())
+                    msg::arg_type(
+                        &format!("`{}` of `{owner}`", spec.name),
+                        want,
+                        v.type_name(),
+                    )
                     .label(span, format!("{} here", v.type_name()))
                     .help(help),
                 );

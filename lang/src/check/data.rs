@@ -35,13 +35,17 @@ impl<'a> Checker<'a> {
         for (tname, t, span) in out {
             if !spec.is_image() {
                 self.err(
-                    msg::layer_input(tname, "image data", &format!("points {}", shape_str(&spec.shape)))
-                        .label(span, "an image transform")
-                        .label(
-                            call.span,
-                            format!("these data are points {}", shape_str(&spec.shape)),
-                        )
-                        .help("`canvas` and `salt` apply to MNIST-like image data"),
+                    msg::layer_input(
+                        tname,
+                        "image data",
+                        &format!("points {}", shape_str(&spec.shape)),
+                    )
+                    .label(span, "an image transform")
+                    .label(
+                        call.span,
+                        format!("these data are points {}", shape_str(&spec.shape)),
+                    )
+                    .help("`canvas` and `salt` apply to MNIST-like image data"),
                 );
                 return None;
             }

@@ -37,8 +37,8 @@ impl<'a> Checker<'a> {
                     if let Some(prev) = seen.get(n.name.as_str()) {
                         self.err(
                             msg::duplicate_definition(&n.name, "a latent component")
-                            .label(n.span, "declared again here")
-                            .label(*prev, "first declared here"),
+                                .label(n.span, "declared again here")
+                                .label(*prev, "first declared here"),
                         );
                         ok = false;
                         continue;
@@ -120,8 +120,8 @@ impl<'a> Checker<'a> {
             if !done.contains(&comp) {
                 self.err(
                     msg::missing_clause(&format!("latent component `{comp}`"), "encoder")
-                    .label(lspan, "declared here")
-                    .help(format!("add `encoder {comp} {{ ... }}`")),
+                        .label(lspan, "declared here")
+                        .help(format!("add `encoder {comp} {{ ... }}`")),
                 );
                 ok = false;
             }
@@ -174,8 +174,8 @@ impl<'a> Checker<'a> {
                 if done.contains(&n.name) {
                     self.err(
                         msg::duplicate_clause(&format!("encoders of component `{}`", n.name))
-                        .label(c.keyword, "second one here")
-                        .help("keep one of them"),
+                            .label(c.keyword, "second one here")
+                            .help("keep one of them"),
                     );
                     ok = false;
                     continue;
@@ -224,8 +224,8 @@ impl<'a> Checker<'a> {
     pub(super) fn unknown_component(&mut self, name: &Ident, label: &str) {
         let names: Vec<&str> = self.components.iter().map(|(c, ..)| c.as_str()).collect();
         let d = msg::unknown(Unknown::Component, &name.name)
-        .label(name.span, label)
-        .help(unknown_help(&name.name, "components", &names));
+            .label(name.span, label)
+            .help(unknown_help(&name.name, "components", &names));
         self.err(d);
     }
 
@@ -272,9 +272,9 @@ impl<'a> Checker<'a> {
         if declared != sp {
             self.err(
                 msg::prior_space(pname, &declared.to_string(), &sp.to_string())
-                .label(prior.span, format!("samples lie on {declared}"))
-                .label(space.span(), "the latent space is declared here")
-                .label(dspan, "the prior's space"),
+                    .label(prior.span, format!("samples lie on {declared}"))
+                    .label(space.span(), "the latent space is declared here")
+                    .label(dspan, "the prior's space"),
             );
             return None;
         }
@@ -356,12 +356,12 @@ impl<'a> Checker<'a> {
                             &format!("below `high` ({})", ir::num(b.real("high"))),
                             &ir::num(b.real("low")),
                         )
-                            .label(b.span("low"), format!("low = {}", ir::num(b.real("low"))))
-                            .label(
-                                b.span("high"),
-                                format!("high = {}", ir::num(b.real("high"))),
-                            )
-                            .help("swap the bounds"),
+                        .label(b.span("low"), format!("low = {}", ir::num(b.real("low"))))
+                        .label(
+                            b.span("high"),
+                            format!("high = {}", ir::num(b.real("high"))),
+                        )
+                        .help("swap the bounds"),
                     );
                     return None;
                 }
@@ -381,7 +381,9 @@ impl<'a> Checker<'a> {
                             self.err(
                                 msg::invalid_value(
                                     "`alpha` of `dirichlet`",
-                                    &format!("one number or {d} numbers, one per vertex of the simplex"),
+                                    &format!(
+                                        "one number or {d} numbers, one per vertex of the simplex"
+                                    ),
                                     &format!("{} numbers", items.len()),
                                 )
                                 .label(b.span("alpha"), format!("{} values", items.len()))
@@ -459,11 +461,11 @@ impl<'a> Checker<'a> {
         };
         self.err(
             msg::prior_space(pname, &format!("a {want}"), &sp.to_string())
-            .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
-            .label(space.span(), "the latent space is declared here")
-            .help(format!(
-                "write `{example}`, or use a prior of this space: {fitting}"
-            )),
+                .label(prior.span, format!("samples of `{pname}` lie on a {want}"))
+                .label(space.span(), "the latent space is declared here")
+                .help(format!(
+                    "write `{example}`, or use a prior of this space: {fitting}"
+                )),
         );
     }
 
@@ -505,8 +507,8 @@ impl<'a> Checker<'a> {
             };
             self.err(
                 msg::unknown(Unknown::Space, &base.name)
-                .label(span, "not a latent space")
-                .help(help),
+                    .label(span, "not a latent space")
+                    .help(help),
             );
             return None;
         }
@@ -515,7 +517,7 @@ impl<'a> Checker<'a> {
         let Value::Int(n) = v else {
             self.err(
                 msg::arg_type("a space dimension", "a constant integer", v.type_name())
-                .label(arg.span, "not an integer"),
+                    .label(arg.span, "not an integer"),
             );
             return None;
         };
@@ -605,25 +607,25 @@ impl<'a> Checker<'a> {
         if last.as_ref() == Some(&wrong) {
             self.err(
                 msg::encoder_space(&format!("`{wrong}`"), &space.to_string())
-                .label(at, format!("`{wrong}` here"))
-                .label(lspan, "the latent space is declared here")
-                .help(format!(
-                    "end the encoder with `{name}` so that codes lie on {space}"
-                )),
+                    .label(at, format!("`{wrong}` here"))
+                    .label(lspan, "the latent space is declared here")
+                    .help(format!(
+                        "end the encoder with `{name}` so that codes lie on {space}"
+                    )),
             );
             return;
         }
         if let Some(Shape { .. }) = flow.shape.as_ref().filter(|s| s.len() == 1) {
             self.diags.report(
                 msg::projection_inserted(name)
-                .label(
-                    at,
-                    format!("codes leave this layer in R^d; `{name}` maps them onto {space}"),
-                )
-                .label(lspan, "the latent space")
-                .help(format!(
-                    "write `{name}` as the encoder's last layer to make this explicit"
-                )),
+                    .label(
+                        at,
+                        format!("codes leave this layer in R^d; `{name}` maps them onto {space}"),
+                    )
+                    .label(lspan, "the latent space")
+                    .help(format!(
+                        "write `{name}` as the encoder's last layer to make this explicit"
+                    )),
             );
             let shape = flow.shape.clone().unwrap_or_default();
             flow.layers.push(ir::Layer {

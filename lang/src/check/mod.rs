@@ -126,17 +126,17 @@ impl<'a> Checker<'a> {
                 if builtin.contains(&n.name.name.as_str()) {
                     self.diags.report(
                         msg::duplicate_definition(&n.name.name, "a built-in layer")
-                        .label(
-                            n.name.span,
-                            "a net cannot take the name of a built-in layer",
-                        )
-                        .help("choose another name for this net"),
+                            .label(
+                                n.name.span,
+                                "a net cannot take the name of a built-in layer",
+                            )
+                            .help("choose another name for this net"),
                     );
                     continue;
                 }
                 if let Some(prev) = self.nets.get(&n.name.name) {
                     let mut d = msg::duplicate_definition(&n.name.name, "a net")
-                    .label(n.name.span, "defined again here");
+                        .label(n.name.span, "defined again here");
                     if prev.name.span.file == n.name.span.file {
                         d = d.label(prev.name.span, "first defined here");
                     } else {
@@ -153,8 +153,8 @@ impl<'a> Checker<'a> {
                     {
                         self.diags.report(
                             msg::duplicate_definition(&par.name.name, "a parameter of this net")
-                            .label(par.name.span, "declared again here")
-                            .label(first.name.span, "first declared here"),
+                                .label(par.name.span, "declared again here")
+                                .label(first.name.span, "first declared here"),
                         );
                     }
                 }

@@ -95,8 +95,8 @@ impl<'a> Checker<'a> {
         let missing = |s: &mut Self, kw: &str, example: &str| {
             s.err(
                 msg::missing_clause("the model", &format!("`{kw}` clause"))
-                .label(first_kw, format!("this model needs a `{kw}` clause"))
-                .help(format!("add one, for example: {example}")),
+                    .label(first_kw, format!("this model needs a `{kw}` clause"))
+                    .help(format!("add one, for example: {example}")),
             );
         };
         let data_cl = by_kind.get("data").copied();
@@ -215,9 +215,15 @@ impl<'a> Checker<'a> {
             _ => return,
         };
         let (covers, data_range) = if data.is_image() {
-            (!matches!(layer.op, LayerOp::Softmax | LayerOp::Normalize), "[0, 1] per pixel")
+            (
+                !matches!(layer.op, LayerOp::Softmax | LayerOp::Normalize),
+                "[0, 1] per pixel",
+            )
         } else {
-            (false, "about [-1, 1] per coordinate, negative values included")
+            (
+                false,
+                "about [-1, 1] per coordinate, negative values included",
+            )
         };
         if covers {
             return;
@@ -250,8 +256,7 @@ impl<'a> Checker<'a> {
                 .map(|(_, v)| v.span),
             _ => None,
         });
-        let mut d = msg::batch_larger_than_data(batch, n)
-        .label(dspan, format!("{n} examples"));
+        let mut d = msg::batch_larger_than_data(batch, n).label(dspan, format!("{n} examples"));
         d = match set_at {
             Some(s) => d
                 .label(s, format!("batch {batch}"))

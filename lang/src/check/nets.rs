@@ -128,8 +128,8 @@ impl<'a> Checker<'a> {
             _ => {
                 self.err(
                     msg::missing_argument(name, "a latent component first")
-                    .label(call.span, "no component named")
-                    .help(format!("write `{usage}`")),
+                        .label(call.span, "no component named")
+                        .help(format!("write `{usage}`")),
                 );
                 None
             }
@@ -165,8 +165,8 @@ impl<'a> Checker<'a> {
         if let Some((need, got, help)) = wrong_place {
             self.err(
                 msg::layer_input(&format!("{name}({cname})"), &need, &got)
-                .label(at, "here")
-                .help(help),
+                    .label(at, "here")
+                    .help(help),
             );
             return false;
         }
@@ -236,7 +236,11 @@ impl<'a> Checker<'a> {
             _ => {
                 if input.len() != 3 {
                     self.err(
-                        msg::layer_input(name, "an image [channels, height, width]", &shape_str(&input))
+                        msg::layer_input(
+                            name,
+                            "an image [channels, height, width]",
+                            &shape_str(&input),
+                        )
                         .label(at, format!("input {}", shape_str(&input)))
                         .help("reshape to an image before it"),
                     );
@@ -301,8 +305,8 @@ impl<'a> Checker<'a> {
         if dims.is_empty() {
             self.err(
                 msg::missing_argument(name, "the target sizes")
-                .label(call.span, "no sizes")
-                .help(format!("e.g. `{name}(64, 7, 7)`")),
+                    .label(call.span, "no sizes")
+                    .help(format!("e.g. `{name}(64, 7, 7)`")),
             );
             return None;
         }

@@ -77,7 +77,7 @@ impl<'a> Checker<'a> {
             None => {
                 self.err(
                     msg::arg_type("a penalty weight", "a number", v.type_name())
-                    .label(e.span, "not a number"),
+                        .label(e.span, "not a number"),
                 );
                 None
             }
@@ -119,11 +119,11 @@ impl<'a> Checker<'a> {
                         .collect();
                     self.err(
                         msg::missing_argument(name_of(call), "a latent component (`on NAME`)")
-                        .label(call.span, "no `on NAME`")
-                        .help(format!(
-                            "each component has its own penalty; add {}",
-                            names.join(" or ")
-                        )),
+                            .label(call.span, "no `on NAME`")
+                            .help(format!(
+                                "each component has its own penalty; add {}",
+                                names.join(" or ")
+                            )),
                     );
                     ok = false;
                     continue;
@@ -316,8 +316,8 @@ impl<'a> Checker<'a> {
         let ExprKind::Call(net_call) = &arg.value.kind else {
             self.err(
                 msg::arg_type("the discriminator", "a net, e.g. `critic()`", "a value")
-                .label(arg.value.span, "not a net")
-                .help("declare it with `net critic(h = 256) { linear(h) relu linear(1) }`"),
+                    .label(arg.value.span, "not a net")
+                    .help("declare it with `net critic(h = 256) { linear(h) relu linear(1) }`"),
             );
             return None;
         };
@@ -330,7 +330,11 @@ impl<'a> Checker<'a> {
         let out = flow.shape.clone()?;
         if out != vec![1] {
             self.err(
-                msg::output_shape("the discriminator's output", "one logit, [1]", &shape_str(&out))
+                msg::output_shape(
+                    "the discriminator's output",
+                    "one logit, [1]",
+                    &shape_str(&out),
+                )
                 .label(net_call.span, format!("ends with {}", shape_str(&out)))
                 .help("end the discriminator with `linear(1)`; its sigmoid is part of the loss"),
             );

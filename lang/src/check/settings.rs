@@ -35,8 +35,8 @@ impl<'a> Checker<'a> {
                 other => {
                     self.err(
                         msg::unknown(Unknown::Setting, other)
-                        .label(name.span, "not a setting")
-                        .help(unknown_help(other, "settings", SETTINGS)),
+                            .label(name.span, "not a setting")
+                            .help(unknown_help(other, "settings", SETTINGS)),
                     );
                     None
                 }

@@ -18,10 +18,7 @@ pub(super) fn name_of(c: &Call) -> &str {
 
 /// Shape inference for one layer: the resolved op, its output shape and its parameter count.
 // long: one arm per layer operation, each with its own shape rule and diagnostic.
-pub(super) fn infer(
-    op: LayerOp,
-    input: &Shape,
-) -> Result<(LayerOp, Shape, u64), (Diag, String)> {
+pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64), (Diag, String)> {
     let s = shape_str(input);
     let flat_needed = |name: &str| {
         (
@@ -84,10 +81,13 @@ pub(super) fn infer(
                 return Err((
                     msg::layer_input(
                         "conv2d",
-                        &format!("at least {m}x{m} pixels for kernel {kernel} with padding {padding}"),
+                        &format!(
+                            "at least {m}x{m} pixels for kernel {kernel} with padding {padding}"
+                        ),
                         &format!("{h}x{w} pixels"),
                     ),
-                    "use a smaller kernel, more padding, or fewer down-sampling layers before it".into(),
+                    "use a smaller kernel, more padding, or fewer down-sampling layers before it"
+                        .into(),
                 ));
             }
             let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)

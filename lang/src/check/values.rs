@@ -85,7 +85,11 @@ impl<'a> Checker<'a> {
                     );
                 } else {
                     self.err(
-                        msg::arg_type("an argument", "a value", &format!("a call `{}(...)`", c.name.name))
+                        msg::arg_type(
+                            "an argument",
+                            "a value",
+                            &format!("a call `{}(...)`", c.name.name),
+                        )
                         .label(c.span, "a call where a value is expected")
                         .help("write a number, a string, `true`/`false` or a list"),
                     );
@@ -101,14 +105,22 @@ impl<'a> Checker<'a> {
                     }
                     (Value::List(items), Value::Int(k)) => {
                         self.err(
-                            msg::invalid_value("an index", &format!("in 0..{}", items.len()), &k.to_string())
+                            msg::invalid_value(
+                                "an index",
+                                &format!("in 0..{}", items.len()),
+                                &k.to_string(),
+                            )
                             .label(i.span, "out of range"),
                         );
                         None
                     }
                     (l, k) => {
                         self.err(
-                            msg::arg_type("indexing", "a list with an integer", &format!("{} with {}", l.type_name(), k.type_name()))
+                            msg::arg_type(
+                                "indexing",
+                                "a list with an integer",
+                                &format!("{} with {}", l.type_name(), k.type_name()),
+                            )
                             .label(e.span, "here")
                             .help("index a list with an integer: `sizes[0]`"),
                         );
@@ -146,7 +158,7 @@ impl<'a> Checker<'a> {
     pub(super) fn not_numeric(&mut self, v: &Value, span: Span) -> Option<Value> {
         self.err(
             msg::arg_type("an operand of arithmetic", "a number", v.type_name())
-            .label(span, "not a number"),
+                .label(span, "not a number"),
         );
         None
     }

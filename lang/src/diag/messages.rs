@@ -20,7 +20,10 @@ pub fn syntax(expected: &str, found: &str) -> Diag {
 
 /// A `/* */` comment, which the language does not have.
 pub fn block_comment() -> Diag {
-    Diag::error(Code::BlockComment, "`/* ... */` is not a comment in model files")
+    Diag::error(
+        Code::BlockComment,
+        "`/* ... */` is not a comment in model files",
+    )
 }
 
 /// A string whose closing quote is missing on its line.
@@ -35,7 +38,10 @@ pub fn unclosed_bracket(open: char) -> Diag {
 
 /// A closing bracket without an opener.
 pub fn unmatched_bracket(close: char) -> Diag {
-    Diag::error(Code::UnmatchedBracket, format!("a `{close}` closes nothing"))
+    Diag::error(
+        Code::UnmatchedBracket,
+        format!("a `{close}` closes nothing"),
+    )
 }
 
 /// `name: value` where an argument is named with `=`.
@@ -72,12 +78,18 @@ pub fn nesting_too_deep(what: Nesting, limit: usize) -> Diag {
 
 /// An import that names no file.
 pub fn import_not_found(path: &str) -> Diag {
-    Diag::error(Code::ImportNotFound, format!("cannot find imported file `{path}`"))
+    Diag::error(
+        Code::ImportNotFound,
+        format!("cannot find imported file `{path}`"),
+    )
 }
 
 /// An import that leads back to a file being loaded; `chain` lists the files in order.
 pub fn import_cycle(chain: &[String]) -> Diag {
-    Diag::error(Code::ImportCycle, format!("import cycle: {}", chain.join(" -> ")))
+    Diag::error(
+        Code::ImportCycle,
+        format!("import cycle: {}", chain.join(" -> ")),
+    )
 }
 
 /// An imported file that is not UTF-8 text.
@@ -98,7 +110,10 @@ pub fn imported_clauses_ignored(count: usize) -> Diag {
 
 /// A file with nothing in it; `what` is "empty" or "only comments".
 pub fn empty_file(what: &str) -> Diag {
-    Diag::warning(Code::EmptyFile, format!("the file is {what}: it defines nothing"))
+    Diag::warning(
+        Code::EmptyFile,
+        format!("the file is {what}: it defines nothing"),
+    )
 }
 
 /// Weights that do not sum to 1 and are divided by their sum.
@@ -208,7 +223,11 @@ pub fn arg_count(callee: &str, takes: Takes, found: usize) -> Diag {
         Takes::AtMost(n) => ("at most ", n),
         Takes::AtLeast(n) => ("at least ", n),
     };
-    let count = if n == 0 { "no".to_string() } else { n.to_string() };
+    let count = if n == 0 {
+        "no".to_string()
+    } else {
+        n.to_string()
+    };
     let s = if n == 1 { "" } else { "s" };
     Diag::error(
         Code::ArgCount,
@@ -313,22 +332,34 @@ pub fn projection_inserted(name: &str) -> Diag {
 
 /// A reconstruction cost that does not suit the data or the generator.
 pub fn cost_output(cost: &str, need: &str, found: &str) -> Diag {
-    Diag::error(Code::CostOutput, format!("{cost} needs {need}, found {found}"))
+    Diag::error(
+        Code::CostOutput,
+        format!("{cost} needs {need}, found {found}"),
+    )
 }
 
 /// A penalty or metric that does not suit the latent space, prior or encoder.
 pub fn penalty_space(penalty: &str, need: &str, found: &str) -> Diag {
-    Diag::error(Code::PenaltySpace, format!("{penalty} needs {need}, not {found}"))
+    Diag::error(
+        Code::PenaltySpace,
+        format!("{penalty} needs {need}, not {found}"),
+    )
 }
 
 /// A Gaussian head outside the end of an encoder onto R^d; `problem` says where it is.
 pub fn gaussian_placement(problem: &str) -> Diag {
-    Diag::error(Code::GaussianPlacement, format!("a Gaussian head {problem}"))
+    Diag::error(
+        Code::GaussianPlacement,
+        format!("a Gaussian head {problem}"),
+    )
 }
 
 /// A size beyond what the tool allocates: "{what}, more than this tool allows".
 pub fn too_large(what: &str) -> Diag {
-    Diag::error(Code::TooLarge, format!("{what}, more than this tool allows"))
+    Diag::error(
+        Code::TooLarge,
+        format!("{what}, more than this tool allows"),
+    )
 }
 
 /// A prior program that does not end in one `return`: "prior `{name}` {problem}".
@@ -338,10 +369,16 @@ pub fn prior_return(name: &str, problem: &str) -> Diag {
 
 /// A prior's result that cannot be a latent code.
 pub fn prior_result(name: &str, problem: &str) -> Diag {
-    Diag::error(Code::PriorResult, format!("the result of `{name}` {problem}"))
+    Diag::error(
+        Code::PriorResult,
+        format!("the result of `{name}` {problem}"),
+    )
 }
 
 /// A binding in a prior program that nothing reads.
 pub fn unused_variable(what: &str, name: &str) -> Diag {
-    Diag::warning(Code::UnusedVariable, format!("{what} `{name}` is never used"))
+    Diag::warning(
+        Code::UnusedVariable,
+        format!("{what} `{name}` is never used"),
+    )
 }

@@ -362,7 +362,8 @@ pub enum Init {
 
 impl Init {
     /// The names accepted by `init = "..."`, in the order of the variants.
-    pub const NAMES: &'static [&'static str] = &["pytorch", "kaiming", "xavier", "orthogonal", "zeros"];
+    pub const NAMES: &'static [&'static str] =
+        &["pytorch", "kaiming", "xavier", "orthogonal", "zeros"];
 
     /// The initialisation called `name`.
     pub fn from_name(name: &str) -> Option<Init> {

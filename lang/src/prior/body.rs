@@ -21,8 +21,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                 if i >= def.params.len() {
                     self.err(
                         msg::arg_count(&def.name.name, Takes::AtMost(def.params.len()), total)
-                        .label(a.span, "one argument too many")
-                        .label(def.name.span, "defined here"),
+                            .label(a.span, "one argument too many")
+                            .label(def.name.span, "defined here"),
                     );
                     return None;
                 }
@@ -43,8 +43,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                     };
                     self.err(
                         msg::unknown_parameter(&def.name.name, &n.name)
-                        .label(n.span, "unknown parameter")
-                        .help(help),
+                            .label(n.span, "unknown parameter")
+                            .help(help),
                     );
                     return None;
                 }
@@ -73,8 +73,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                     None => {
                         self.err(
                             msg::missing_argument(&def.name.name, &format!("`{}`", p.name.name))
-                            .label(site, format!("`{}` is missing", p.name.name))
-                            .label(p.name.span, "declared here without a default"),
+                                .label(site, format!("`{}` is missing", p.name.name))
+                                .label(p.name.span, "declared here without a default"),
                         );
                         ok = false;
                         continue;
@@ -125,7 +125,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             if slots[i].is_some() {
                 self.err(
                     msg::duplicate_argument(&def.params[i].name.name)
-                    .label(a.span, "given again here"),
+                        .label(a.span, "given again here"),
                 );
                 ok = false;
                 continue;
@@ -164,11 +164,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                 .collect();
             self.err(
                 msg::recursive_prior(&def.name.name)
-                .label(site, "this call recurses")
-                .help(format!(
-                    "a prior program is unrolled into tensor code, so it cannot recurse: {}",
-                    chain.join(" -> ")
-                )),
+                    .label(site, "this call recurses")
+                    .help(format!(
+                        "a prior program is unrolled into tensor code, so it cannot recurse: {}",
+                        chain.join(" -> ")
+                    )),
             );
             return None;
         }
@@ -181,7 +181,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                     None => "parameter types are `int`, `real` and `vector`".into(),
                 };
                 self.err(
-                    msg::arg_type("a parameter type", "`int`, `real` or `vector`", &format!("`{}`", t.name))
+                    msg::arg_type(
+                        "a parameter type",
+                        "`int`, `real` or `vector`",
+                        &format!("`{}`", t.name),
+                    )
                     .label(t.span, "not a type")
                     .help(help),
                 );
@@ -216,8 +220,8 @@ impl<'p, 'a> Inst<'p, 'a> {
             (true, Some(v)) => {
                 self.err(
                     msg::arg_type("the right side of `~`", "a distribution", &v.describe())
-                    .label(e.span, "not a distribution")
-                    .help(format!("bind a value with `=`: `{} = ...`", name.name)),
+                        .label(e.span, "not a distribution")
+                        .help(format!("bind a value with `=`: `{} = ...`", name.name)),
                 );
                 None
             }
@@ -246,9 +250,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             };
             self.err(
                 msg::duplicate_definition(&name.name, &format!("{what} of this prior"))
-                .label(name.span, "bound again here")
-                .label(prev.span, "first bound here")
-                .help("names in a prior program are bound once; choose a new name"),
+                    .label(name.span, "bound again here")
+                    .label(prev.span, "first bound here")
+                    .help("names in a prior program are bound once; choose a new name"),
             );
             return false;
         }
@@ -323,9 +327,9 @@ impl<'p, 'a> Inst<'p, 'a> {
         let Some((val, rspan)) = result else {
             self.err(
                 msg::prior_return(&def.name.name, "does not return a value")
-                .label(def.end, "the program ends here without `return`")
-                .label(def.name.span, "in this prior")
-                .help("end the program with `return NAME`, the sample it draws"),
+                    .label(def.end, "the program ends here without `return`")
+                    .label(def.name.span, "in this prior")
+                    .help("end the program with `return NAME`, the sample it draws"),
             );
             return None;
         };
@@ -336,8 +340,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         if let Val::Dist(_) = val {
             self.err(
                 msg::arg_type("the value of `return`", "a sample", "a distribution")
-                .label(rspan, "a distribution")
-                .help("draw from it first: `z ~ ...` then `return z`"),
+                    .label(rspan, "a distribution")
+                    .help("draw from it first: `z ~ ...` then `return z`"),
             );
             return None;
         }
@@ -390,9 +394,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             };
             self.err(
                 msg::prior_result(name, &format!("{what}{origin}"))
-                .label(at, "returned here")
-                .label(space_span, format!("declared on {space}"))
-                .help(help),
+                    .label(at, "returned here")
+                    .label(space_span, format!("declared on {space}"))
+                    .help(help),
             );
             return None;
         }
@@ -432,7 +436,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             _ => {
                 self.err(
                     msg::arg_type("a space dimension", "a constant integer", &v.describe())
-                    .label(arg.span, "not an integer"),
+                        .label(arg.span, "not an integer"),
                 );
                 return None;
             }

@@ -19,7 +19,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                         }
                         v => {
                             self.err(
-                                msg::arg_type("the weights of `mixture`", "a constant vector", &v.describe())
+                                msg::arg_type(
+                                    "the weights of `mixture`",
+                                    "a constant vector",
+                                    &v.describe(),
+                                )
                                 .label(a.value.span, "not a constant vector"),
                             );
                             return None;
@@ -38,7 +42,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Val::Dist(d) => comps.push(*d),
                     v => {
                         self.err(
-                            msg::arg_type("a component of `mixture`", "a distribution", &v.describe())
+                            msg::arg_type(
+                                "a component of `mixture`",
+                                "a distribution",
+                                &v.describe(),
+                            )
                             .label(a.value.span, "not a distribution")
                             .help("e.g. `mixture(normal([-1, 0], 0.1), normal([1, 0], 0.1))`"),
                         );
@@ -49,8 +57,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         if comps.is_empty() {
             self.err(
-                msg::arg_count("mixture", Takes::AtLeast(1), 0)
-                    .label(c.span, "no components"),
+                msg::arg_count("mixture", Takes::AtLeast(1), 0).label(c.span, "no components"),
             );
             return None;
         }
@@ -326,8 +333,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                         };
                         self.err(
                             msg::unknown_parameter(name, &n.name)
-                            .label(n.span, "unknown parameter")
-                            .help(help),
+                                .label(n.span, "unknown parameter")
+                                .help(help),
                         );
                         return None;
                     }
@@ -336,7 +343,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                     positional += 1;
                     if positional > params.len() {
                         self.err(
-                            msg::arg_count(name, Takes::AtMost(params.len()), c.args.iter().filter(|a| a.name.is_none()).count())
+                            msg::arg_count(
+                                name,
+                                Takes::AtMost(params.len()),
+                                c.args.iter().filter(|a| a.name.is_none()).count(),
+                            )
                             .label(a.span, "one argument too many")
                             .help(signature(name, params, prim)),
                         );
@@ -404,7 +415,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                 msg::invalid_value(
                     &format!("the weights of `{what}`"),
                     "non-negative with a positive sum",
-                    &format!("[{}]", w.iter().map(|x| ir::num(*x)).collect::<Vec<_>>().join(", ")),
+                    &format!(
+                        "[{}]",
+                        w.iter().map(|x| ir::num(*x)).collect::<Vec<_>>().join(", ")
+                    ),
                 )
                 .label(span, "invalid weights"),
             );
@@ -413,8 +427,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         if (total - 1.0).abs() > 1e-6 {
             self.err(
                 msg::weights_normalised(what, &ir::num(total))
-                .label(span, format!("sum {}", ir::num(total)))
-                .help("write weights that sum to 1 to say what is meant, e.g. `[0.25, 0.75]`"),
+                    .label(span, format!("sum {}", ir::num(total)))
+                    .help("write weights that sum to 1 to say what is meant, e.g. `[0.25, 0.75]`"),
             );
         }
         Some(w.iter().map(|x| x / total).collect())
@@ -429,12 +443,15 @@ impl<'p, 'a> Inst<'p, 'a> {
         spans: &[Span],
     ) -> Option<()> {
         type Bad = Option<(usize, &'static str, &'static str)>;
-        let check = |i: usize, ok: &dyn Fn(f64) -> bool, what: &'static str, need: &'static str| -> Bad {
-            match &args[i] {
-                Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => Some((i, what, need)),
-                _ => None,
-            }
-        };
+        let check =
+            |i: usize, ok: &dyn Fn(f64) -> bool, what: &'static str, need: &'static str| -> Bad {
+                match &args[i] {
+                    Val::Const { data, .. } if data.iter().any(|x| !ok(*x)) => {
+                        Some((i, what, need))
+                    }
+                    _ => None,
+                }
+            };
         let pos = |x: f64| x > 0.0;
         let bad = match prim {
             Prim::Normal => check(1, &pos, "the standard deviation", "positive"),
@@ -452,7 +469,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                 .or_else(|| check(1, &pos, "the rate", "positive")),
             Prim::Beta => check(0, &pos, "the first parameter", "positive")
                 .or_else(|| check(1, &pos, "the second parameter", "positive")),
-            Prim::Bernoulli => check(0, &|x| (0.0..=1.0).contains(&x), "the probability", "in [0, 1]"),
+            Prim::Bernoulli => check(
+                0,
+                &|x| (0.0..=1.0).contains(&x),
+                "the probability",
+                "in [0, 1]",
+            ),
             Prim::Laplace => check(1, &pos, "the scale", "positive"),
             Prim::Exponential => check(0, &pos, "the rate", "positive"),
             Prim::VonMisesFisher => check(1, &pos, "kappa, the concentration,", "positive"),

@@ -17,8 +17,16 @@ impl<'p, 'a> Inst<'p, 'a> {
             ExprKind::Real(r) => Some(Val::scalar(*r)),
             ExprKind::Str(_) | ExprKind::Bool(_) => {
                 self.err(
-                    msg::arg_type("a value in a prior program", "a number", if matches!(e.kind, ExprKind::Str(_)) { "a string" } else { "a boolean" })
-                        .label(e.span, "not a number"),
+                    msg::arg_type(
+                        "a value in a prior program",
+                        "a number",
+                        if matches!(e.kind, ExprKind::Str(_)) {
+                            "a string"
+                        } else {
+                            "a boolean"
+                        },
+                    )
+                    .label(e.span, "not a number"),
                 );
                 None
             }
@@ -155,7 +163,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         if shape0.len() > 1 {
             self.err(
                 msg::shape_mismatch("a list", "at most two deep (a matrix)", "deeper nesting")
-                .label(span, "too deep"),
+                    .label(span, "too deep"),
             );
             return None;
         }
@@ -301,9 +309,13 @@ impl<'p, 'a> Inst<'p, 'a> {
             Some(&n) => n,
             None => {
                 self.err(
-                    msg::shape_mismatch("an indexed value", "a vector or a list of vectors", "a scalar")
-                        .label(sa, "a scalar")
-                        .help("index a vector or a list of vectors"),
+                    msg::shape_mismatch(
+                        "an indexed value",
+                        "a vector or a list of vectors",
+                        "a scalar",
+                    )
+                    .label(sa, "a scalar")
+                    .help("index a vector or a list of vectors"),
                 );
                 return None;
             }
@@ -311,8 +323,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         if !i.shape().is_empty() || !i.int() {
             self.err(
                 msg::arg_type("an index", "an integer", &i.describe())
-                .label(si, "not an integer")
-                .help("index with a constant or a draw from `categorical`"),
+                    .label(si, "not an integer")
+                    .help("index with a constant or a draw from `categorical`"),
             );
             return None;
         }
@@ -323,8 +335,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                 if k < 0 || k >= len {
                     self.err(
                         msg::invalid_value("an index", &format!("in 0..{len}"), &k.to_string())
-                        .label(si, "out of range")
-                        .label(sa, format!("{len} elements")),
+                            .label(si, "out of range")
+                            .label(sa, format!("{len} elements")),
                     );
                     return None;
                 }
@@ -420,8 +432,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         self.err(
             msg::unknown(Unknown::Distribution, name)
-            .label(c.name.span, "not defined")
-            .help(help),
+                .label(c.name.span, "not defined")
+                .help(help),
         );
         None
     }
@@ -429,8 +441,7 @@ impl<'p, 'a> Inst<'p, 'a> {
     pub(super) fn func(&mut self, f: Func, c: &Call, env: &mut Scope) -> Option<Val> {
         if c.args.len() != 1 || c.args[0].name.is_some() {
             self.err(
-                msg::arg_count(&c.name.name, Takes::Exactly(1), c.args.len())
-                .label(c.span, "here"),
+                msg::arg_count(&c.name.name, Takes::Exactly(1), c.args.len()).label(c.span, "here"),
             );
             return None;
         }
@@ -500,18 +511,19 @@ impl<'p, 'a> Inst<'p, 'a> {
             let v = self.value(&a.value, env)?;
             if v.shape().len() > 1 {
                 self.err(
-                    msg::shape_mismatch("an argument of `concat`", "a scalar or a vector", "a matrix")
-                        .label(a.value.span, "a matrix"),
+                    msg::shape_mismatch(
+                        "an argument of `concat`",
+                        "a scalar or a vector",
+                        "a matrix",
+                    )
+                    .label(a.value.span, "a matrix"),
                 );
                 return None;
             }
             vals.push(v);
         }
         if vals.is_empty() {
-            self.err(
-                msg::arg_count("concat", Takes::AtLeast(1), 0)
-                    .label(c.span, "here"),
-            );
+            self.err(msg::arg_count("concat", Takes::AtLeast(1), 0).label(c.span, "here"));
             return None;
         }
         let n: i64 = vals

@@ -79,17 +79,17 @@ impl<'a> Priors<'a> {
                 if reserved(name) {
                     diags.report(
                         msg::duplicate_definition(name, "a built-in distribution or function")
-                        .label(p.name.span, "a prior cannot take this name")
-                        .help("choose another name for this prior"),
+                            .label(p.name.span, "a prior cannot take this name")
+                            .help("choose another name for this prior"),
                     );
                     continue;
                 }
                 if let Some(prev) = defs.get(name) {
                     diags.report(
                         msg::duplicate_definition(name, "a prior")
-                        .label(p.name.span, "defined again here")
-                        .label(prev.name.span, "first defined here")
-                        .help("rename one of them"),
+                            .label(p.name.span, "defined again here")
+                            .label(prev.name.span, "first defined here")
+                            .help("rename one of them"),
                     );
                     continue;
                 }

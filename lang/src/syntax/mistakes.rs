@@ -47,12 +47,8 @@ pub(super) fn find(file: FileId, text: &str) -> Vec<Diag> {
     while let Some((i, ch)) = chars.next() {
         let rest = &text[i..];
         match ch {
-            '#' => {
-                while chars.next_if(|(_, c)| *c != '\n').is_some() {}
-            }
-            '/' if rest.starts_with("//") => {
-                while chars.next_if(|(_, c)| *c != '\n').is_some() {}
-            }
+            '#' => while chars.next_if(|(_, c)| *c != '\n').is_some() {},
+            '/' if rest.starts_with("//") => while chars.next_if(|(_, c)| *c != '\n').is_some() {},
             '/' if rest.starts_with("/*") => {
                 let end = rest.find("*/").map_or(i + 2, |e| i + e + 2);
                 found.push(
@@ -99,8 +95,14 @@ pub(super) fn find(file: FileId, text: &str) -> Vec<Diag> {
                     for o in stack.drain(k + 1..) {
                         found.push(
                             msg::unclosed_bracket(o.ch)
-                                .label(span(o.at, o.at + 1), format!("this `{}` is not closed", o.ch))
-                                .label(span(i, i + 1), format!("the enclosing `{outer}` closes here"))
+                                .label(
+                                    span(o.at, o.at + 1),
+                                    format!("this `{}` is not closed", o.ch),
+                                )
+                                .label(
+                                    span(i, i + 1),
+                                    format!("the enclosing `{outer}` closes here"),
+                                )
                                 .help(format!("add `{}` where it ends", closer(o.ch))),
                         );
                     }
@@ -146,7 +148,10 @@ pub(super) fn find(file: FileId, text: &str) -> Vec<Diag> {
     for o in stack {
         found.push(
             msg::unclosed_bracket(o.ch)
-                .label(span(o.at, o.at + 1), format!("this `{}` is never closed", o.ch))
+                .label(
+                    span(o.at, o.at + 1),
+                    format!("this `{}` is never closed", o.ch),
+                )
                 .help(format!("add `{}` where it ends", closer(o.ch))),
         );
     }

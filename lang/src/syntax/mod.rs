@@ -140,8 +140,8 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
                 if depth > MAX_NESTING {
                     return Some(
                         msg::nesting_too_deep(Nesting::Brackets, MAX_NESTING)
-                        .label(Span::new(file, i, i + 1), "this bracket is too deep")
-                        .help("split the expression, or define a `net` for a repeated block"),
+                            .label(Span::new(file, i, i + 1), "this bracket is too deep")
+                            .help("split the expression, or define a `net` for a repeated block"),
                     );
                 }
             }
@@ -235,7 +235,13 @@ fn enclosing_block(text: &str, pos: usize) -> Option<&'static str> {
 /// What may follow a complete value at `pos`: the closer of the innermost open bracket.
 fn after_value(text: &str, pos: usize) -> &'static str {
     match open_brackets(text, pos).last() {
-        Some(('(', at)) if text[..*at].trim_end().ends_with(|c: char| c.is_alphanumeric() || c == '_') => "`,` or `)`",
+        Some(('(', at))
+            if text[..*at]
+                .trim_end()
+                .ends_with(|c: char| c.is_alphanumeric() || c == '_') =>
+        {
+            "`,` or `)`"
+        }
         Some(('(', _)) => "`)`",
         Some(('[', _)) => "`,` or `]`",
         _ => "the end of the value",
@@ -298,7 +304,8 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
     let span = Span::new(file, pos, pos + found_len);
-    let mut d = msg::syntax(&expected_text, &found).label(span, format!("expected {expected_text}"));
+    let mut d =
+        msg::syntax(&expected_text, &found).label(span, format!("expected {expected_text}"));
     // A misspelt clause keyword at the top level is the commonest slip.
     if !word.is_empty() && expected.iter().any(|e| e.starts_with("a clause")) {
         if let Some(k) = did_you_mean(&word, CLAUSE_KEYWORDS.iter().copied()) {
