@@ -3,6 +3,8 @@
 //! `SAE_DSL_FAULT=fail-write@NAME:K`), a SIGKILL in the middle of writing a checkpoint followed
 //! by `resume`, and an output directory that cannot be created.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -46,11 +48,7 @@ fn resume(out: &Path) -> Output {
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    common::flat_stderr(o)
 }
 
 /// The epochs listed in metrics.jsonl, in order.

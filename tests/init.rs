@@ -2,6 +2,8 @@
 //! forms, and `run --init-from` with every error a user can meet, through the real binary.
 //! (PyTorch's default itself is compared with PyTorch in tests/parity.rs.)
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -105,11 +107,7 @@ fn run(model: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    common::flat_stderr(o)
 }
 
 #[test]

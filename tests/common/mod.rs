@@ -110,3 +110,12 @@ pub fn assert_picture(path: &std::path::Path, min_side: u32) -> (u32, u32) {
     );
     (w, h)
 }
+
+/// A command's standard error with the renderer's frame and line wrapping undone, to search in.
+pub fn flat_stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
