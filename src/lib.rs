@@ -17,5 +17,6 @@ pub mod pipeline;
 pub mod plot;
 pub mod rundir;
 pub mod runtime;
+pub mod tensorboard;
 pub mod train;
 pub mod util;

@@ -475,6 +475,27 @@ pub fn scatter_frame(
     f
 }
 
+/// Grey images in rows (values in [0, 1], each h x w, row-major), without labels: the pictures
+/// training sends to TensorBoard.
+pub fn image_grid(rows: &[Vec<Vec<f32>>], h: usize, w: usize, zoom: usize) -> Canvas {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let (cw, ch) = (w * zoom + 2, h * zoom + 2);
+    let mut c = Canvas::new(cols * cw, rows.len() * ch);
+    for (ri, imgs) in rows.iter().enumerate() {
+        for (ci, img) in imgs.iter().enumerate() {
+            c.image(
+                (ci * cw + 1) as isize,
+                (ri * ch + 1) as isize,
+                w,
+                h,
+                img,
+                zoom,
+            );
+        }
+    }
+    c
+}
+
 /// Grey images in rows with a title above and an optional label left of each row.
 pub fn image_rows(
     path: &Path,

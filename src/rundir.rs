@@ -6,6 +6,8 @@
 //! | `model.sae`, `config.json` | training, at the start |
 //! | `metrics.jsonl` | training, one line per epoch |
 //! | `checkpoint.safetensors`, `resume.safetensors` | training, after every epoch and on interruption |
+//! | `best.safetensors`, `best.json` | training with a validation split, when the validation improves |
+//! | `events.out.tfevents.*` | training: TensorBoard scalars, images and the model file |
 //! | `run.lock` | training, while it runs |
 //! | `summary.json` | the pipeline after training, then evaluation |
 //! | `*.png`, `*.npy`, `*.json` | evaluation |
@@ -27,6 +29,10 @@ pub const METRICS: &str = "metrics.jsonl";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// Variables, optimiser moments, position and running sums.
 pub const RESUME: &str = "resume.safetensors";
+/// Encoder and generator variables at the best validation.
+pub const BEST: &str = "best.safetensors";
+/// The epoch, metric and value of the best validation.
+pub const BEST_JSON: &str = "best.json";
 /// Training's and evaluation's summary.
 pub const SUMMARY: &str = "summary.json";
 /// The lock of the process writing into the directory.
@@ -89,10 +95,16 @@ pub enum SaveError {
     },
 }
 
-/// Saves the variables as safetensors through a temporary file and a rename.
+/// Saves the variables as `checkpoint.safetensors` through a temporary file and a rename.
 pub fn save_checkpoint(vs: &nn::VarStore, dir: &Path) -> Result<(), SaveError> {
-    let tmp = dir.join(".checkpoint.tmp.safetensors");
-    let dest = dir.join(CHECKPOINT);
+    save_weights(vs, dir, CHECKPOINT)
+}
+
+/// Saves the variables as `dir/name` (safetensors) through a temporary file and a rename.
+pub fn save_weights(vs: &nn::VarStore, dir: &Path, name: &str) -> Result<(), SaveError> {
+    let stem = name.strip_suffix(".safetensors").unwrap_or(name);
+    let tmp = dir.join(format!(".{stem}.tmp.safetensors"));
+    let dest = dir.join(name);
     crate::util::fault::before_write("checkpoint").map_err(|error| SaveError::Io {
         path: dest.clone(),
         error,

@@ -394,6 +394,8 @@ fn gan_penalty_moves_codes_toward_the_prior() {
             lr: 2e-2,
             beta1: 0.5,
             beta2: 0.999,
+            weight_decay: 0.0,
+            clip_norm: 0.0,
         },
     );
     let prior = |n| Tensor::randn([n, 2], (Kind::Float, Device::Cpu));

@@ -125,10 +125,21 @@ fn max_param_diff(a: &Path, b: &Path) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The toy model with every training setting that keeps state across steps or epochs: AdamW
+/// with clipping, a cosine schedule with warm-up, a validation split with patience.
+fn toy_with_knobs(epochs: i64) -> String {
+    toy(epochs, "").replace(
+        "optimizer adam(lr = 3e-3)",
+        "optimizer adam(lr = 3e-3, weight_decay = 0.01, clip_norm = 0.5) \
+         schedule cosine(min = 0.1, warmup = 30) \
+         validation split(fraction = 0.1, metric = \"total\", patience = 100)",
+    )
+}
+
 #[test]
 fn sigterm_then_resume_matches_an_uninterrupted_run() {
     let root = common::tempdir("resume");
-    let model = write_model(&root, &toy(12, ""));
+    let model = write_model(&root, &toy_with_knobs(12));
     let (a, b) = (root.join("interrupted"), root.join("straight"));
 
     let child = train_cmd(&model, &a, &[]).spawn().expect("spawn");
@@ -176,6 +187,34 @@ fn sigterm_then_resume_matches_an_uninterrupted_run() {
             "epoch losses {x:?} vs {y:?}"
         );
     }
+    // The schedule's position, the validations and the best checkpoint continue exactly.
+    let field = |d: &Path, name: &str, key: &str| -> Vec<f64> {
+        std::fs::read_to_string(d.join(name))
+            .expect("file")
+            .lines()
+            .filter_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                key.split('.').try_fold(&v, |v, k| v.get(k))?.as_f64()
+            })
+            .collect()
+    };
+    for key in ["lr", "validation.total", "validation.latent_mmd"] {
+        let (x, y) = (
+            field(&a, "metrics.jsonl", key),
+            field(&b, "metrics.jsonl", key),
+        );
+        assert_eq!(x.len(), 12, "{key}");
+        for (p, q) in x.iter().zip(&y) {
+            assert!((p - q).abs() < 1e-5 * q.abs().max(1.0), "{key}: {p} vs {q}");
+        }
+    }
+    let best = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("best.json")).expect("best"))
+            .expect("json")
+    };
+    assert_eq!(best(&a)["epoch"], best(&b)["epoch"]);
+    let diff = max_param_diff(&a.join("best.safetensors"), &b.join("best.safetensors"));
+    assert!(diff < 1e-6, "best parameters differ by {diff}");
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -95,6 +95,8 @@ const SEVERAL_MISTAKES: &[(&str, usize)] = &[
     ("missing_clause.sae", 2),
     ("unknown_net.sae", 2),
     ("composite_unknown_component.sae", 2),
+    ("validation_fraction.sae", 5),
+    ("validation_metric.sae", 3),
 ];
 
 #[test]

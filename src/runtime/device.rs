@@ -93,3 +93,17 @@ pub fn available_memory(device: Device) -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024.0)
 }
+
+extern "C" {
+    // at::autocast::set_autocast_dtype(c10::DeviceType, c10::ScalarType) from libtorch_cpu:
+    // tch has autocast on and off but not its type (float16 by default on CUDA). Both enums
+    // are one byte (int8_t), passed as in C.
+    #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+    fn at_set_autocast_dtype(device: i8, kind: i8);
+}
+
+/// Makes CUDA autocast use bf16 (c10::DeviceType::CUDA = 1, c10::ScalarType::BFloat16 = 15).
+pub fn autocast_bf16() {
+    // SAFETY: a setter of a global in libtorch, with valid enum values.
+    unsafe { at_set_autocast_dtype(1, 15) }
+}

@@ -108,11 +108,37 @@ impl Compiled {
     ) -> Terms {
         let (z, stats) = self.encode_noise(x, true, draws.noise.as_ref());
         let xhat = self.decode(&z, true);
-        let rec = self.recon_cost(&xhat, x);
+        let rec = self.recon_cost(&full_precision(&xhat), x);
         let w = match &draws.prior {
             Some(w) => w.shallow_clone(),
-            None => self.sample_prior(draws.batch).to_kind(z.kind()),
+            None => self
+                .sample_prior(draws.batch)
+                .to_kind(full_precision(&z).kind()),
         };
+        let ctx = PenaltyDraws {
+            stats: stats.as_ref(),
+            projections: draws.projections.as_ref(),
+            measure,
+            poison_disc,
+        };
+        // Under bf16 autocast the codes arrive in bf16; the transport solve runs in float32.
+        let penalties = tch::autocast(false, || {
+            let z32 = full_precision(&z);
+            self.penalty_terms(&z32, &w, ctx, discs)
+        });
+        Terms { rec, w, penalties }
+    }
+
+    /// Each penalty (unweighted) between its component of the codes `z` and of the prior
+    /// samples `w`. A GAN penalty with a discriminator updates it first; without one (`discs`
+    /// empty: validation) its value is 0.
+    pub fn penalty_terms(
+        &self,
+        z: &Tensor,
+        w: &Tensor,
+        draws: PenaltyDraws,
+        discs: &mut [Option<Discriminator>],
+    ) -> Vec<PenaltyOut> {
         let model = &self.model;
         let mut penalties = vec![];
         for (i, p) in model.penalties.iter().enumerate() {
@@ -125,20 +151,41 @@ impl Compiled {
                 _ => (z.shallow_clone(), w.shallow_clone()),
             };
             let ctx = PenaltyCtx {
-                stats: stats.as_ref(),
+                stats: draws.stats,
                 disc: discs.get_mut(i).and_then(Option::as_mut),
-                projections: draws.projections.as_ref(),
-                measure,
-                poison_disc,
+                projections: draws.projections,
+                measure: draws.measure,
+                poison_disc: draws.poison_disc,
             };
             penalties.push(evaluate_penalty(p, &zc, &wc, ctx));
         }
-        Terms { rec, w, penalties }
+        penalties
     }
 
     /// The reconstruction cost, summed over an example's features and averaged over the batch.
     pub fn recon_cost(&self, xhat: &Tensor, x: &Tensor) -> Tensor {
         recon_cost(self.model.cost, xhat, x)
+    }
+}
+
+/// What [`Compiled::penalty_terms`] needs besides the codes and prior samples.
+#[derive(Clone, Copy)]
+pub struct PenaltyDraws<'a> {
+    /// The Gaussian encoder's (mean, log-variance), for KL.
+    pub stats: Option<&'a (Tensor, Tensor)>,
+    /// Given unit directions for `sliced`.
+    pub projections: Option<&'a Tensor>,
+    /// Measure a Sinkhorn plan's marginal error.
+    pub measure: bool,
+    /// Inject a NaN into a discriminator loss (tests).
+    pub poison_disc: bool,
+}
+
+/// `t` in float32 when autocast made it bf16 or float16; unchanged otherwise (float64 stays).
+fn full_precision(t: &Tensor) -> Tensor {
+    match t.kind() {
+        Kind::BFloat16 | Kind::Half => t.to_kind(Kind::Float),
+        _ => t.shallow_clone(),
     }
 }
 

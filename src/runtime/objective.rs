@@ -60,24 +60,14 @@ pub fn discriminators(model: &ir::Model, device: Device) -> Vec<Option<Discrimin
         .iter()
         .enumerate()
         .map(|(i, p)| match &p.kind {
-            PenaltyKind::Gan {
-                discriminator,
-                lr,
-                beta1,
-                beta2,
-            } => {
+            PenaltyKind::Gan { discriminator, opt } => {
                 let vs = nn::VarStore::new(device);
                 let net = crate::runtime::nets::Net::new(
                     &(vs.root() / "discriminator"),
                     discriminator,
                     model.train.init,
                 );
-                let cfg = ir::Adam {
-                    lr: *lr,
-                    beta1: *beta1,
-                    beta2: *beta2,
-                };
-                let opt = Adam::new(&vs, &cfg).with_prefix(&format!("disc{i}.adam."));
+                let opt = Adam::new(&vs, opt).with_prefix(&format!("disc{i}.adam."));
                 Some(Discriminator { vs, net, opt })
             }
             _ => None,

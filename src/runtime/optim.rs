@@ -1,5 +1,6 @@
 //! Adam, written here so that its moments can be checkpointed and restored exactly (tch's
-//! optimizer does not expose its state). Same update as torch.optim.Adam without weight decay.
+//! optimizer does not expose its state). Same update as torch.optim.Adam, or torch.optim.AdamW
+//! with `weight_decay` > 0, after torch.nn.utils.clip_grad_norm_ when `clip_norm` > 0.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,8 @@ pub struct Adam {
     prefix: String,
     cfg: ir::Adam,
     eps: f64,
+    /// The schedule's factor on `lr` for the next step.
+    lr_factor: f64,
     t: i64,
     params: Vec<(String, Tensor)>,
     m: Vec<Tensor>,
@@ -33,6 +36,7 @@ impl Adam {
             prefix: "adam.".into(),
             cfg: cfg.clone(),
             eps: 1e-8,
+            lr_factor: 1.0,
             t: 0,
             params,
             m,
@@ -44,6 +48,16 @@ impl Adam {
     pub fn with_prefix(mut self, prefix: &str) -> Adam {
         self.prefix = prefix.to_string();
         self
+    }
+
+    /// Sets the learning-rate factor of the following steps (the schedule's).
+    pub fn set_lr_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
+    }
+
+    /// The learning rate of the next step.
+    pub fn lr(&self) -> f64 {
+        self.cfg.lr * self.lr_factor
     }
 
     pub fn zero_grad(&mut self) {
@@ -84,15 +98,23 @@ impl Adam {
 
     /// One update from the gradients accumulated by `backward`.
     pub fn step(&mut self) {
-        let (b1, b2, lr) = (self.cfg.beta1, self.cfg.beta2, self.cfg.lr);
+        let (b1, b2, lr) = (self.cfg.beta1, self.cfg.beta2, self.lr());
+        let decay = 1.0 - lr * self.cfg.weight_decay;
         self.t += 1;
         let bc1 = 1.0 - b1.powi(self.t as i32);
         let bc2 = 1.0 - b2.powi(self.t as i32);
         tch::no_grad(|| {
+            let clip = self.clip_factor();
             for (i, (_, p)) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
+                let mut g = p.grad();
                 if !g.defined() {
                     continue;
+                }
+                if let Some(c) = &clip {
+                    g = &g * c;
+                }
+                if self.cfg.weight_decay > 0.0 {
+                    let _ = p.g_mul_scalar_(decay);
                 }
                 let _ = self.m[i].g_mul_scalar_(b1);
                 let _ = self.m[i].g_add_(&(&g * (1.0 - b1)));
@@ -102,6 +124,27 @@ impl Adam {
                 let _ = p.g_sub_(&(&self.m[i] / denom * (lr / bc1)));
             }
         });
+    }
+
+    /// The factor that scales the gradients down to `clip_norm` (as clip_grad_norm_:
+    /// max_norm / (norm + 1e-6), at most 1), on the device; None when clipping is off.
+    fn clip_factor(&self) -> Option<Tensor> {
+        if self.cfg.clip_norm <= 0.0 {
+            return None;
+        }
+        let squares: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
+            .map(|g| g.to_kind(tch::Kind::Double).square().sum(tch::Kind::Double))
+            .collect();
+        if squares.is_empty() {
+            return None;
+        }
+        let norm = Tensor::stack(&squares, 0).sum(tch::Kind::Double).sqrt();
+        let factor = (norm + 1e-6).reciprocal() * self.cfg.clip_norm;
+        Some(factor.clamp_max(1.0))
     }
 
     /// The state as named tensors: `PREFIXm.NAME`, `PREFIXv.NAME` and `PREFIXt`.

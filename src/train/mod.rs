@@ -15,6 +15,7 @@ pub mod init;
 mod interrupt;
 mod session;
 mod state;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ pub use fault::FAULT_ENV;
 pub use interrupt::Interrupter;
 use session::Session;
 use state::{Position, RunLock, SavedState};
+pub use validate::ValMetrics;
 
 /// Options from the command line that override or complement the model file.
 #[derive(Clone, Debug, Default)]
@@ -123,6 +125,12 @@ pub enum TrainError {
         problems: Vec<String>,
         help: String,
     },
+    #[error("`precision \"bf16\"` needs a CUDA device; this run is on {device}")]
+    #[diagnostic(
+        code(sae::run::precision),
+        help("bf16 autocast is a CUDA feature; on the CPU train in float32: remove `precision \"bf16\"` from the `train` clause, or run with --device cuda")
+    )]
+    Precision { device: String },
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::run::torch))]
     Torch(#[from] tch::TchError),
@@ -142,6 +150,11 @@ pub struct EpochMetrics {
     /// Mean Sinkhorn iterations per step, when the model has a Sinkhorn penalty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sinkhorn_iterations: Option<f64>,
+    /// The learning rate of the epoch's last step (the schedule's).
+    pub lr: f64,
+    /// The validation metrics, at the epochs where they were measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValMetrics>,
 }
 
 /// What a finished run reports.
@@ -154,6 +167,12 @@ pub struct RunSummary {
     pub device: String,
     /// Largest row-marginal error of the Sinkhorn plan seen at the logging points.
     pub sinkhorn_marginal_error_max: f64,
+    /// The epoch of the best validation (its weights are `best.safetensors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<i64>,
+    /// The epoch at which early stopping ended the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_early_at: Option<i64>,
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -188,20 +207,54 @@ pub struct Trained {
     pub vs: nn::VarStore,
     pub train: Dataset,
     pub test: Dataset,
+    /// The validation split held out of `train`, when the model declares one.
+    pub validation: Option<Dataset>,
     pub seed: i64,
     _lock: RunLock,
 }
 
-/// Loads a model's train and test sets.
+/// A model's data: training (without the validation split), test, and validation sets.
+struct Data {
+    train: Dataset,
+    test: Dataset,
+    validation: Option<Dataset>,
+}
+
+/// Loads a model's train and test sets, and holds its validation split out of the training set.
 fn load_data(
     model: &ir::Model,
     data_dir: Option<&Path>,
     seed: i64,
     device: Device,
-) -> Result<(Dataset, Dataset), TrainError> {
+) -> Result<Data, TrainError> {
     let train = data::load(&model.data, "train", data_dir, seed, device)?;
     let test = data::load(&model.data, "test", data_dir, seed, device)?;
-    Ok((train, test))
+    let (train, validation) = match &model.train.validation {
+        Some(v) if !train.is_empty() => {
+            let (t, va) = validate::split(train, v)?;
+            (t, Some(va))
+        }
+        _ => (train, None),
+    };
+    Ok(Data {
+        train,
+        test,
+        validation,
+    })
+}
+
+/// Refuses bf16 on a device without CUDA autocast; on CUDA sets autocast's type to bf16.
+fn check_precision(model: &ir::Model, device: Device) -> Result<bool, TrainError> {
+    if model.train.precision != ir::Precision::Bf16 {
+        return Ok(false);
+    }
+    if !device.is_cuda() {
+        return Err(TrainError::Precision {
+            device: format!("{device:?}"),
+        });
+    }
+    crate::runtime::device::autocast_bf16();
+    Ok(true)
 }
 
 /// Trains `model` in a new run directory. `source` is the model file's text.
@@ -219,8 +272,13 @@ pub fn run(
         .unwrap_or_else(|| rundir::default_run_dir(&model.name));
     refuse_existing(&dir, opts.force)?;
     check_memory(model, device)?;
+    check_precision(model, device)?;
 
-    let (train, test) = load_data(model, opts.data_dir.as_deref(), seed, device)?;
+    let Data {
+        train,
+        test,
+        validation,
+    } = load_data(model, opts.data_dir.as_deref(), seed, device)?;
     if train.is_empty() {
         return Err(DataError::Corrupt {
             path: train.origin.clone().into(),
@@ -248,6 +306,7 @@ pub fn run(
             "epochs": epochs, "seed": seed, "device": format!("{device:?}"),
             "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
+            "validation_examples": validation.as_ref().map(Dataset::len),
             "train_data_sha256": file_sha256(&train.origin),
             "init_from": opts.init_from.as_ref().map(|p| p.display().to_string()),
             "sae_dsl": env!("CARGO_PKG_VERSION"),
@@ -267,6 +326,7 @@ pub fn run(
         discs,
         train,
         test,
+        validation,
         seed,
         epochs,
         lock,
@@ -309,11 +369,14 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
     let start = state
         .position()
         .ok_or_else(|| fail("the state has no position".into()))?;
-    if start.epoch > epochs {
-        return Err(fail(format!("the run has finished its {epochs} epochs; pass --epochs N with N > {epochs} to train longer")));
-    }
+    resumable(&start, epochs).map_err(fail)?;
     check_memory(&model, device)?;
-    let (train, test) = load_data(&model, data_dir.as_deref(), seed, device)?;
+    check_precision(&model, device)?;
+    let Data {
+        train,
+        test,
+        validation,
+    } = load_data(&model, data_dir.as_deref(), seed, device)?;
     // The data a run started on must be the data it continues on.
     if let (Some(was), Some(now)) = (
         config["run"]["train_data_sha256"].as_str(),
@@ -361,11 +424,29 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         discs,
         train,
         test,
+        validation,
         seed,
         epochs,
         lock,
     };
     ready.train(dir, start, device, opts)
+}
+
+/// Why a run at `start` cannot go on to `epochs`, if it cannot.
+fn resumable(start: &Position, epochs: i64) -> Result<(), String> {
+    if start.epoch > epochs {
+        return Err(format!("the run has finished its {epochs} epochs; pass --epochs N with N > {epochs} to train longer"));
+    }
+    if start.best.stopped_at > 0 {
+        return Err(format!(
+            "early stopping ended the run at epoch {} (no better validation for {} evaluations); the best weights (epoch {}) are in {}",
+            start.best.stopped_at,
+            start.best.waited,
+            start.best.epoch,
+            rundir::BEST
+        ));
+    }
+    Ok(())
 }
 
 /// Drops the lines of `metrics.jsonl` from epoch `from` on: a run stopped after appending an
@@ -405,6 +486,7 @@ struct Ready {
     discs: Vec<Option<Discriminator>>,
     train: Dataset,
     test: Dataset,
+    validation: Option<Dataset>,
     seed: i64,
     epochs: i64,
     lock: RunLock,
@@ -433,6 +515,9 @@ impl Ready {
             device,
             interrupter: &opts.interrupter,
             allow_divergence: opts.allow_divergence,
+            source: &self.source,
+            validation: self.validation.as_ref(),
+            bf16: self.model.train.precision == ir::Precision::Bf16,
         }
         .train(start, &self.train, &self.test)?;
         Ok(Trained {
@@ -443,6 +528,7 @@ impl Ready {
             vs: self.vs,
             train: self.train,
             test: self.test,
+            validation: self.validation,
             seed: self.seed,
             _lock: self.lock,
         })

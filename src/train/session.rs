@@ -9,6 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::fault::{fault_from_env, Fault};
 use super::state::{save_state, Position};
+use super::validate::{self, Best};
 use super::{io_err, EpochMetrics, Interrupter, RunSummary, TrainError};
 use crate::data::Dataset;
 use crate::ir::{self, PenaltyKind};
@@ -17,6 +18,7 @@ use crate::runtime::model::{reconstruction, Compiled, Draws};
 use crate::runtime::objective::{Discriminator, PenaltyOut};
 use crate::runtime::optim::Adam;
 use crate::runtime::sampler::first_non_finite;
+use crate::tensorboard::{EventWriter, Value};
 
 /// Everything a training loop needs.
 pub(super) struct Session<'a> {
@@ -33,6 +35,12 @@ pub(super) struct Session<'a> {
     pub device: Device,
     pub interrupter: &'a Interrupter,
     pub allow_divergence: bool,
+    /// The model file's text (TensorBoard shows it).
+    pub source: &'a str,
+    /// The validation split, when the model declares one.
+    pub validation: Option<&'a Dataset>,
+    /// Run the networks under bf16 autocast (CUDA only; checked before).
+    pub bf16: bool,
 }
 
 /// How many times its best the epoch loss may grow before the run is stopped as diverged.
@@ -52,6 +60,10 @@ struct Loop {
     first_total: Option<f64>,
     best_total: f64,
     bar: Option<indicatif::ProgressBar>,
+    /// The best validation so far and the patience used up.
+    best: Best,
+    /// TensorBoard's event file; None after a write failed (training goes on, with a warning).
+    tb: Option<EventWriter>,
 }
 
 /// One epoch's sums, kept on the device so that no step waits for the host.
@@ -142,17 +154,37 @@ impl Session<'_> {
             first_total: None,
             best_total: f64::INFINITY,
             bar: progress_bar(self.quiet || self.json, steps as u64),
+            best: start.best,
+            tb: self.open_tensorboard(),
         };
         let mut history = vec![];
         for epoch in start.epoch..=self.epochs {
             let from = if epoch == start.epoch {
                 start
             } else {
-                Position::start_of(epoch)
+                Position {
+                    best: lp.best,
+                    ..Position::start_of(epoch)
+                }
             };
             history.push(self.epoch(from, train, &mut lp)?);
+            if lp.best.stopped_at > 0 {
+                if !self.quiet {
+                    eprintln!(
+                        "stopping early at epoch {epoch}: no better validation for {} evaluations; the best (epoch {}) is in {}",
+                        lp.best.waited,
+                        lp.best.epoch,
+                        rundir::BEST
+                    );
+                }
+                break;
+            }
+        }
+        if let Some(tb) = &mut lp.tb {
+            let _ = tb.flush();
         }
         let (test_recon, test_mse) = tch::no_grad(|| reconstruction(self.net, &test.x));
+        let validated = self.validation.is_some() && lp.best.epoch > 0;
         Ok(RunSummary {
             dir: self.dir.to_path_buf(),
             epochs: history,
@@ -160,7 +192,39 @@ impl Session<'_> {
             test_mse,
             device: format!("{:?}", self.device),
             sinkhorn_marginal_error_max: lp.max_err,
+            best_epoch: validated.then_some(lp.best.epoch),
+            stopped_early_at: (lp.best.stopped_at > 0).then_some(lp.best.stopped_at),
         })
+    }
+
+    /// A new TensorBoard event file with the model file as text; a warning and None when it
+    /// cannot be created.
+    fn open_tensorboard(&self) -> Option<EventWriter> {
+        let made = EventWriter::create(self.dir).and_then(|mut w| {
+            let text = format!("```\n{}\n```", self.source);
+            w.write(0, &[("model", Value::Text(&text))])?;
+            Ok(w)
+        });
+        match made {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("warning: no TensorBoard events for this run: {e}");
+                None
+            }
+        }
+    }
+
+    /// Writes `values` at `step` to TensorBoard; a failure warns once and stops the events, not
+    /// the training.
+    fn track(&self, lp: &mut Loop, step: i64, values: &[(&str, Value)]) {
+        let Some(tb) = &mut lp.tb else { return };
+        if let Err(e) = tb.write(step, values) {
+            eprintln!(
+                "warning: could not write TensorBoard events to {}: {e}; training goes on without them",
+                tb.path().display()
+            );
+            lp.tb = None;
+        }
     }
 
     /// Runs one epoch from `from` (its start, or a resumed step with its sums), then appends its
@@ -189,6 +253,7 @@ impl Session<'_> {
             tch::manual_seed(step_seed(self.seed, epoch, step));
             let log_point = step % 10 == 9 || step + 1 == steps;
             let global = (epoch - 1) * steps + step + 1;
+            self.set_lr(global - 1, steps);
             let idx = perm.narrow(0, step * lp.batch, lp.batch);
             let mut x = train.x.index_select(0, &idx);
             if model.data.binarize {
@@ -205,7 +270,7 @@ impl Session<'_> {
         }
         let k = steps.max(1) as f64;
         let (sr, sp) = (sums.rec.double_value(&[]), sums.pen.double_value(&[]));
-        let m = EpochMetrics {
+        let mut m = EpochMetrics {
             epoch,
             recon: sr / k,
             penalty: sp / k,
@@ -213,25 +278,130 @@ impl Session<'_> {
             seconds: t0.elapsed().as_secs_f64(),
             sinkhorn_iterations: (sums.iter_count > 0)
                 .then(|| sums.iter_sum as f64 / sums.iter_count as f64),
+            lr: self.opt.lr(),
+            validation: None,
         };
         check_finite(m.recon, m.penalty, epoch, steps, model)?;
         self.check_divergence(m.total, epoch, lp)?;
+        self.validate(&mut m, lp)?;
         append_line(
             &self.dir.join(rundir::METRICS),
             &serde_json::to_string(&m).unwrap_or_default(),
         )?;
-        save_state(
-            self.dir,
-            self.vs,
-            &self.opt,
-            &self.discs,
-            Position::start_of(epoch + 1),
-        )?;
+        let next = Position {
+            best: lp.best,
+            ..Position::start_of(epoch + 1)
+        };
+        save_state(self.dir, self.vs, &self.opt, &self.discs, next)?;
         if let Some(b) = &lp.bar {
             b.finish_and_clear();
         }
+        self.track_epoch(&m, epoch * steps, train, lp);
         self.report(&m);
         Ok(m)
+    }
+
+    /// The schedule's learning rate for the step with 0-based index `index`, on the model's
+    /// optimiser and every discriminator's.
+    fn set_lr(&mut self, index: i64, steps: i64) {
+        let f = self
+            .model
+            .train
+            .schedule
+            .factor(index, steps, self.epochs * steps);
+        self.opt.set_lr_factor(f);
+        for d in self.discs.iter_mut().flatten() {
+            d.opt.set_lr_factor(f);
+        }
+    }
+
+    /// Measures the validation split when this epoch is due (every `every` epochs and the
+    /// last), and keeps the best checkpoint.
+    fn validate(&self, m: &mut EpochMetrics, lp: &mut Loop) -> Result<(), TrainError> {
+        let (Some(v), Some(data)) = (&self.model.train.validation, self.validation) else {
+            return Ok(());
+        };
+        if m.epoch % v.every != 0 && m.epoch != self.epochs {
+            return Ok(());
+        }
+        // Seeded like a step, so that a resumed run validates with the same prior draws.
+        tch::manual_seed(step_seed(self.seed, m.epoch, -2));
+        let vm = validate::measure(self.net, &data.x, self.model.train.batch);
+        let value = vm.get(&v.metric);
+        if lp.best.update(value, m.epoch, v.patience) {
+            rundir::save_weights(self.vs, self.dir, rundir::BEST)?;
+            let best = serde_json::json!({"epoch": m.epoch, "metric": v.metric, "value": value, "validation": vm});
+            rundir::write_json(self.dir, rundir::BEST_JSON, &best)
+                .map_err(io_err(&self.dir.join(rundir::BEST_JSON)))?;
+        }
+        m.validation = Some(vm);
+        Ok(())
+    }
+
+    /// The epoch's scalars, and every `images_every` epochs (and the last) sample and
+    /// reconstruction grids, to TensorBoard at the epoch's last step.
+    fn track_epoch(&self, m: &EpochMetrics, step: i64, train: &Dataset, lp: &mut Loop) {
+        let mut values = vec![
+            ("epoch/recon", Value::Scalar(m.recon as f32)),
+            ("epoch/penalty", Value::Scalar(m.penalty as f32)),
+            ("epoch/total", Value::Scalar(m.total as f32)),
+            ("epoch/seconds", Value::Scalar(m.seconds as f32)),
+        ];
+        if let Some(v) = &m.validation {
+            values.extend([
+                ("validation/recon", Value::Scalar(v.recon as f32)),
+                ("validation/penalty", Value::Scalar(v.penalty as f32)),
+                ("validation/total", Value::Scalar(v.total as f32)),
+                ("validation/latent_mmd", Value::Scalar(v.latent_mmd as f32)),
+            ]);
+        }
+        self.track(lp, step, &values);
+        let every = self.model.train.images_every;
+        if (m.epoch % every == 0 || m.epoch == self.epochs) && lp.tb.is_some() {
+            if let Some((samples, recons)) = self.grids(train) {
+                let png = |c: &crate::plot::Canvas| c.encode().map(|p| (c.height, c.width, p));
+                if let (Ok(s), Ok(r)) = (png(&samples), png(&recons)) {
+                    let values = [
+                        ("samples", png_value(&s)),
+                        ("reconstructions", png_value(&r)),
+                    ];
+                    self.track(lp, step, &values);
+                }
+            }
+        }
+        if let Some(tb) = &mut lp.tb {
+            let _ = tb.flush();
+        }
+    }
+
+    /// 2 rows of 8 decoded prior samples, and 8 training images above their reconstructions,
+    /// for image data (grey: the first channel).
+    fn grids(&self, train: &Dataset) -> Option<(crate::plot::Canvas, crate::plot::Canvas)> {
+        let shape = &self.model.data.shape;
+        let [_, h, w] = shape.as_slice() else {
+            return None;
+        };
+        let (h, w) = (*h as usize, *w as usize);
+        let rows = |t: &Tensor| -> Option<Vec<Vec<f32>>> {
+            let t = t
+                .narrow(1, 0, 1)
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu);
+            (0..t.size()[0])
+                .map(|i| Vec::<f32>::try_from(t.get(i).flatten(0, -1)).ok())
+                .collect()
+        };
+        tch::manual_seed(step_seed(self.seed, 0, -3));
+        let (samples, x, xhat) = tch::no_grad(|| {
+            let s = self.net.decode(&self.net.sample_prior(16), false);
+            let x = train.x.narrow(0, 0, train.len().min(8));
+            let xhat = self.net.decode(&self.net.encode(&x, false), false);
+            (s, x, xhat)
+        });
+        let s = rows(&samples)?;
+        let grid_s = crate::plot::image_grid(&[s[..8].to_vec(), s[8..].to_vec()], h, w, 2);
+        let grid_r = crate::plot::image_grid(&[rows(&x)?, rows(&xhat)?], h, w, 2);
+        Some((grid_s, grid_r))
     }
 
     /// One optimiser step on the batch `x`: reconstruction, the discriminator updates (their NaN
@@ -251,9 +421,12 @@ impl Session<'_> {
             batch: lp.batch,
             ..Default::default()
         };
-        let terms = self
-            .net
-            .step_terms(x, &draws, &mut self.discs, log_point, poison);
+        let (net, discs) = (self.net, &mut self.discs);
+        let terms = if self.bf16 {
+            tch::autocast(true, || net.step_terms(x, &draws, discs, log_point, poison))
+        } else {
+            net.step_terms(x, &draws, discs, log_point, poison)
+        };
         let (mut rec, w) = (terms.rec, terms.w);
         if lp.fault == Some(Fault::NanRecon(global)) {
             rec = rec * f64::NAN;
@@ -363,6 +536,13 @@ impl Session<'_> {
             b.set_position(step as u64 + 1);
             b.set_message(format!("recon {r:.4}  penalty {pv:.4}"));
         }
+        let global = (epoch - 1) * lp.steps + step + 1;
+        let values = [
+            ("train/recon", Value::Scalar(r as f32)),
+            ("train/penalty", Value::Scalar(pv as f32)),
+            ("train/lr", Value::Scalar(self.opt.lr() as f32)),
+        ];
+        self.track(lp, global, &values);
         Ok(())
     }
 
@@ -393,6 +573,7 @@ impl Session<'_> {
             step,
             sum_rec: sums.rec.double_value(&[]),
             sum_pen: sums.pen.double_value(&[]),
+            best: lp.best,
         };
         if let Err(e) = save_state(self.dir, self.vs, &self.opt, &self.discs, pos) {
             return e;
@@ -420,6 +601,16 @@ impl Session<'_> {
                 m.epoch, self.epochs, m.recon, m.penalty, m.total, m.seconds
             );
         }
+    }
+}
+
+/// An RGB PNG (height, width, bytes) as a TensorBoard image.
+fn png_value((height, width, png): &(usize, usize, Vec<u8>)) -> Value<'_> {
+    Value::Png {
+        height: *height,
+        width: *width,
+        channels: 3,
+        png,
     }
 }
 

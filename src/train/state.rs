@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{nn, Device, Tensor};
 
+use super::validate::Best;
 use super::{io_err, TrainError};
 use crate::rundir;
 use crate::runtime::objective::Discriminator;
@@ -66,13 +67,15 @@ impl Drop for RunLock {
     }
 }
 
-/// Where training starts: epoch, step within it, and the running sums of that epoch.
+/// Where training starts: epoch, step within it, the running sums of that epoch, and the best
+/// validation so far.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Position {
     pub epoch: i64,
     pub step: i64,
     pub sum_rec: f64,
     pub sum_pen: f64,
+    pub best: Best,
 }
 
 impl Position {
@@ -83,6 +86,7 @@ impl Position {
             step: 0,
             sum_rec: 0.0,
             sum_pen: 0.0,
+            best: Best::default(),
         }
     }
 }
@@ -119,6 +123,7 @@ pub(crate) fn save_state(
         "state.sums".into(),
         Tensor::from_slice(&[pos.sum_rec, pos.sum_pen]),
     ));
+    named.push(("state.best".into(), Tensor::from_slice(&pos.best.to_vec())));
     let tmp = dir.join(".resume.tmp.safetensors");
     let dest = dir.join(rundir::RESUME);
     crate::util::fault::before_write("resume").map_err(io_err(&dest))?;
@@ -148,11 +153,19 @@ impl SavedState {
             .get("state.sums")
             .map(|t| (t.double_value(&[0]), t.double_value(&[1])))
             .unwrap_or((0.0, 0.0));
+        // A state written before validation existed has no `state.best`.
+        let best = self
+            .0
+            .get("state.best")
+            .and_then(|t| Vec::<f64>::try_from(t).ok())
+            .and_then(|v| Best::from_slice(&v))
+            .unwrap_or_default();
         Some(Position {
             epoch: p.int64_value(&[0]),
             step: p.int64_value(&[1]),
             sum_rec: sums.0,
             sum_pen: sums.1,
+            best,
         })
     }
 

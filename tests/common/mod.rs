@@ -119,3 +119,30 @@ pub fn flat_stderr(o: &std::process::Output) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A `python3` command with the set-up's torch package on PYTHONPATH (the parent of LIBTORCH);
+/// None, with a visible message, when there is no Python 3.
+pub fn python_torch(what: &str) -> Option<std::process::Command> {
+    let python = ["python3", "python"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = python else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: no Python 3 on PATH, so {what} cannot run"
+        );
+        return None;
+    };
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg("-W").arg("ignore");
+    if let Some(pkg) = std::env::var_os("LIBTORCH")
+        .and_then(|l| std::path::Path::new(&l).parent().map(|p| p.to_path_buf()))
+    {
+        cmd.env("PYTHONPATH", pkg);
+    }
+    Some(cmd)
+}

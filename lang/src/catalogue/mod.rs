@@ -403,6 +403,22 @@ pub(crate) const PENALTIES: &[Builtin] = &[
     b("kl", "closed-form KL divergence of a Gaussian encoder to a normal prior", &[]),
 ];
 
+/// Weight decay and clipping, shared by the model's optimiser and a discriminator's.
+const DECAY: P = p(
+    "weight_decay",
+    Ty::Real,
+    R(0.0),
+    NonNegative,
+    "weight decay (AdamW's, decoupled) is a non-negative rate",
+);
+const CLIP: P = p(
+    "clip_norm",
+    Ty::Real,
+    R(0.0),
+    NonNegative,
+    "the largest gradient norm is non-negative (0 turns clipping off)",
+);
+
 pub(crate) const GAN_PARAMS: &[P] = &[
     p(
         "lr",
@@ -425,6 +441,8 @@ pub(crate) const GAN_PARAMS: &[P] = &[
         Fraction,
         "Adam's betas lie in [0, 1)",
     ),
+    DECAY,
+    CLIP,
 ];
 
 pub(crate) const OPTIMIZERS: &[Builtin] = &[b(
@@ -452,6 +470,88 @@ pub(crate) const OPTIMIZERS: &[Builtin] = &[b(
             Fraction,
             "Adam's betas lie in [0, 1)",
         ),
+        DECAY,
+        CLIP,
+    ],
+)];
+
+/// Learning-rate schedules (`train { schedule cosine(...) }`); each starts with a linear warm-up
+/// of `warmup` steps.
+pub(crate) const SCHEDULES: &[Builtin] = &[
+    b(
+        "constant",
+        "the optimiser's learning rate throughout",
+        &[WARMUP],
+    ),
+    b(
+        "step",
+        "the learning rate times `factor` every `every` epochs",
+        &[
+            p(
+                "every",
+                Ty::Int,
+                I(10),
+                Positive,
+                "a number of epochs must be positive",
+            ),
+            p(
+                "factor",
+                Ty::Real,
+                R(0.1),
+                Positive,
+                "a learning-rate factor must be positive",
+            ),
+            WARMUP,
+        ],
+    ),
+    b(
+        "cosine",
+        "half a cosine from the learning rate down to `min` times it over the run",
+        &[
+            p(
+                "min",
+                Ty::Real,
+                R(0.0),
+                NonNegative,
+                "the final factor is non-negative",
+            ),
+            WARMUP,
+        ],
+    ),
+    b(
+        "exponential",
+        "the learning rate times `factor` after every epoch",
+        &[
+            p(
+                "factor",
+                Ty::Real,
+                R(0.95),
+                Positive,
+                "a learning-rate factor must be positive",
+            ),
+            WARMUP,
+        ],
+    ),
+];
+
+const WARMUP: P = p(
+    "warmup",
+    Ty::Int,
+    I(0),
+    NonNegative,
+    "warm-up is a number of steps, 0 for none",
+);
+
+/// The validation split (`train { validation split(...) }`).
+pub(crate) const VALIDATIONS: &[Builtin] = &[b(
+    "split",
+    "hold out a fraction of the training examples; evaluate on them, keep the best checkpoint, stop early",
+    &[
+        p("fraction", Ty::Real, R(0.1), Fraction, "the held-out fraction lies in (0, 1)"),
+        p("seed", Ty::Int, I(0), NonNegative, "seeds are non-negative integers"),
+        p("every", Ty::Int, I(1), Positive, "a number of epochs must be positive"),
+        p("metric", Ty::Str, S("recon"), OneOf(ir::VALIDATION_METRICS), "the best checkpoint is chosen by one of the validation metrics"),
+        p("patience", Ty::Int, I(0), NonNegative, "patience counts evaluations, 0 for no early stopping"),
     ],
 )];
 
@@ -474,10 +574,34 @@ pub(crate) const TRAIN_SETTINGS: &[P] = &[
         OneOf(&["pytorch", "kaiming", "xavier", "orthogonal", "zeros"]),
         "how layers without their own `init` start; pytorch is PyTorch's default",
     ),
+    p(
+        "precision",
+        Ty::Str,
+        S("float32"),
+        OneOf(&["float32", "bf16"]),
+        "bf16 autocasts the networks on CUDA; the transport solve stays float32",
+    ),
+    p(
+        "images_every",
+        Ty::Int,
+        I(5),
+        Positive,
+        "a number of epochs must be positive",
+    ),
 ];
 
 /// Every name a `train` clause accepts.
-pub(crate) const SETTINGS: &[&str] = &["optimizer", "batch", "epochs", "seed", "init"];
+pub(crate) const SETTINGS: &[&str] = &[
+    "optimizer",
+    "schedule",
+    "validation",
+    "batch",
+    "epochs",
+    "seed",
+    "init",
+    "precision",
+    "images_every",
+];
 
 /// The default of an integer parameter of `params`.
 pub(crate) fn default_int(params: &[P], name: &str) -> Option<i64> {
@@ -555,7 +679,7 @@ pub struct Entry {
 
 /// Every built-in of the catalogue with its doc line and signature.
 pub fn reference() -> Vec<Entry> {
-    let tables: [(&str, &[Builtin]); 7] = [
+    let tables: [(&str, &[Builtin]); 9] = [
         ("layer", LAYERS),
         ("data set", DATASETS),
         ("transform", TRANSFORMS),
@@ -563,6 +687,8 @@ pub fn reference() -> Vec<Entry> {
         ("cost", COSTS),
         ("penalty", PENALTIES),
         ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("validation", VALIDATIONS),
     ];
     tables
         .iter()
@@ -595,7 +721,7 @@ pub(crate) const KNOWN_AS: &[(&str, &str, &str)] = &[
     ("cross_entropy", "bce", ""),
     ("binary_cross_entropy", "bce", ""),
     ("bce_loss", "bce", ""),
-    ("adamw", "adam", " (without weight decay)"),
+    ("adamw", "adam", " (AdamW with `weight_decay > 0`)"),
     ("dense", "linear", ""),
     ("fc", "linear", ""),
     ("deconv", "conv_transpose2d", ""),

@@ -153,12 +153,18 @@ fn call_forms_in_the_clause_table_match_the_catalogue() {
         );
         assert!(train.contains(&form), "the train row lacks {form}");
     }
-    for &Builtin { name, params, .. } in OPTIMIZERS {
-        let form = signature(name, params);
-        assert!(
-            train.contains(&format!("`optimizer {form}`")),
-            "the train row lacks `{form}`"
-        );
+    for (setting, table) in [
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("validation", VALIDATIONS),
+    ] {
+        for &Builtin { name, params, .. } in table {
+            let form = signature(name, params);
+            assert!(
+                train.contains(&format!("`{setting} {form}`")),
+                "the train row lacks `{setting} {form}`"
+            );
+        }
     }
 }
 

@@ -348,9 +348,7 @@ impl<'a> Checker<'a> {
         };
         Some(ir::PenaltyKind::Gan {
             discriminator,
-            lr: b.real("lr"),
-            beta1: b.real("beta1"),
-            beta2: b.real("beta2"),
+            opt: super::settings::adam(&b),
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The `train` clause: optimiser, batch, epochs, seed.
+//! The `train` clause: optimiser, schedule, validation, batch, epochs, seed, init, precision.
 
 use std::collections::HashMap;
 
@@ -26,12 +26,26 @@ impl<'a> Checker<'a> {
             }
             let set = match name.name.as_str() {
                 "optimizer" => self.optimizer(value).map(|o| t.optimizer = o),
-                s @ ("batch" | "epochs" | "seed") => self.int_setting(s, value).map(|v| match s {
-                    "batch" => t.batch = v,
-                    "epochs" => t.epochs = v,
-                    _ => t.seed = v,
+                "schedule" => self.schedule(value).map(|s| t.schedule = s),
+                "validation" => self.validation(value).map(|v| t.validation = Some(v)),
+                s @ ("batch" | "epochs" | "seed" | "images_every") => {
+                    self.int_setting(s, value).map(|v| match s {
+                        "batch" => t.batch = v,
+                        "epochs" => t.epochs = v,
+                        "images_every" => t.images_every = v,
+                        _ => t.seed = v,
+                    })
+                }
+                s @ ("init" | "precision") => self.str_setting(s, value).map(|v| match s {
+                    "init" => t.init = ir::Init::from_name(&v).unwrap_or_default(),
+                    _ => {
+                        t.precision = if v == "bf16" {
+                            ir::Precision::Bf16
+                        } else {
+                            ir::Precision::Float32
+                        }
+                    }
                 }),
-                "init" => self.init_setting(value).map(|i| t.init = i),
                 other => {
                     self.err(
                         msg::unknown(Unknown::Setting, other)
@@ -57,36 +71,88 @@ impl<'a> Checker<'a> {
 
     /// `optimizer adam(...)`.
     fn optimizer(&mut self, value: &Expr) -> Option<ir::Adam> {
-        let ExprKind::Call(call) = &value.kind else {
-            self.err(
-                msg::arg_type("the optimizer", "a call", "a value")
-                    .label(value.span, "not an optimizer")
-                    .help("write it as a call, e.g. `adam(lr = 1e-3)`"),
-            );
-            return None;
-        };
+        let call = self.setting_call(value, "the optimizer", "adam(lr = 1e-3)")?;
         let params = self.lookup(call, OPTIMIZERS, Unknown::Optimizer, "optimizers")?;
         let b = self.bind(call, params, &Env::new())?;
-        Some(ir::Adam {
-            lr: b.real("lr"),
-            beta1: b.real("beta1"),
-            beta2: b.real("beta2"),
+        Some(adam(&b))
+    }
+
+    /// `schedule cosine(...)`, one of [`SCHEDULES`].
+    fn schedule(&mut self, value: &Expr) -> Option<ir::LrSchedule> {
+        let call = self.setting_call(value, "the schedule", "cosine(warmup = 100)")?;
+        let params = self.lookup(call, SCHEDULES, Unknown::Schedule, "schedules")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let kind = match call.name.name.as_str() {
+            "step" => ir::ScheduleKind::Step {
+                every: b.int("every"),
+                factor: b.real("factor"),
+            },
+            "cosine" => ir::ScheduleKind::Cosine { min: b.real("min") },
+            "exponential" => ir::ScheduleKind::Exponential {
+                factor: b.real("factor"),
+            },
+            _ => ir::ScheduleKind::Constant,
+        };
+        Some(ir::LrSchedule {
+            kind,
+            warmup: b.int("warmup"),
         })
     }
 
-    /// `init "NAME"`, checked against [`TRAIN_SETTINGS`].
-    fn init_setting(&mut self, value: &Expr) -> Option<ir::Init> {
-        let spec = TRAIN_SETTINGS.iter().find(|p| p.name == "init")?;
+    /// `validation split(...)`, the one entry of [`VALIDATIONS`].
+    fn validation(&mut self, value: &Expr) -> Option<ir::Validation> {
+        let call = self.setting_call(value, "the validation", "split(fraction = 0.1)")?;
+        let params = self.lookup(call, VALIDATIONS, Unknown::Validation, "validations")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let fraction = b.real("fraction");
+        if fraction <= 0.0 {
+            self.err(
+                msg::invalid_value("`fraction`", "in (0, 1)", &ir::num(fraction))
+                    .label(b.span("fraction"), "nothing would be held out")
+                    .help("hold out a part of the training examples, e.g. `fraction = 0.1`; leave `validation` out to train on all of them"),
+            );
+            return None;
+        }
+        Some(ir::Validation {
+            fraction,
+            seed: b.int("seed"),
+            every: b.int("every"),
+            metric: b.str("metric"),
+            patience: b.int("patience"),
+        })
+    }
+
+    /// The call a setting's value must be, or an error saying so.
+    fn setting_call<'e>(&mut self, value: &'e Expr, what: &str, example: &str) -> Option<&'e Call> {
+        match &value.kind {
+            ExprKind::Call(call) => Some(call),
+            _ => {
+                self.err(
+                    msg::arg_type(what, "a call", "a value")
+                        .label(
+                            value.span,
+                            format!("not {}", what.replacen("the ", "a ", 1)),
+                        )
+                        .help(format!("write it as a call, e.g. `{example}`")),
+                );
+                None
+            }
+        }
+    }
+
+    /// `init "NAME"`, `precision "NAME"`, checked against [`TRAIN_SETTINGS`].
+    fn str_setting(&mut self, name: &str, value: &Expr) -> Option<String> {
+        let spec = TRAIN_SETTINGS.iter().find(|p| p.name == name)?;
         match self
             .eval(value, &Env::new())
             .and_then(|v| self.typed(v, spec, value.span, "train"))
         {
-            Some(Value::Str(s)) => ir::Init::from_name(&s),
+            Some(Value::Str(s)) => Some(s),
             _ => None,
         }
     }
 
-    /// `batch N`, `epochs N`, `seed N`, checked against [`TRAIN_SETTINGS`].
+    /// `batch N`, `epochs N`, `seed N`, `images_every N`, checked against [`TRAIN_SETTINGS`].
     fn int_setting(&mut self, name: &str, value: &Expr) -> Option<i64> {
         let spec = TRAIN_SETTINGS.iter().find(|p| p.name == name)?;
         match self
@@ -111,10 +177,27 @@ fn default_train() -> ir::TrainConfig {
             lr: real("lr"),
             beta1: real("beta1"),
             beta2: real("beta2"),
+            weight_decay: real("weight_decay"),
+            clip_norm: real("clip_norm"),
         },
         batch: int("batch"),
         epochs: int("epochs"),
         seed: int("seed"),
         init: ir::Init::default(),
+        schedule: ir::LrSchedule::default(),
+        validation: None,
+        precision: ir::Precision::default(),
+        images_every: int("images_every"),
+    }
+}
+
+/// The optimiser settings bound by an `adam(...)` or `gan(...)` call.
+pub(super) fn adam(b: &super::args::Bound) -> ir::Adam {
+    ir::Adam {
+        lr: b.real("lr"),
+        beta1: b.real("beta1"),
+        beta2: b.real("beta2"),
+        weight_decay: b.real("weight_decay"),
+        clip_norm: b.real("clip_norm"),
     }
 }

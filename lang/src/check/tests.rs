@@ -136,7 +136,7 @@ fn names_from_other_tools_suggest_ours() {
         ),
         (
             base.replace("batch 64", "batch 64 optimizer adamw(lr = 0.001)"),
-            "`adamw` is called `adam` here (without weight decay)",
+            "`adamw` is called `adam` here (AdamW with `weight_decay > 0`)",
         ),
         (
             base.replace(

@@ -82,6 +82,8 @@ codes! {
     UnknownCost => "sae::check::unknown_cost",
     UnknownPenalty => "sae::check::unknown_penalty",
     UnknownOptimizer => "sae::check::unknown_optimizer",
+    UnknownSchedule => "sae::check::unknown_schedule",
+    UnknownValidation => "sae::check::unknown_validation",
     UnknownSetting => "sae::check::unknown_setting",
     ArgCount => "sae::check::arg_count",
     ArgType => "sae::check::arg_type",

@@ -199,18 +199,11 @@ impl fmt::Display for Penalty {
                 num(*scale),
                 self.on
             ),
-            PenaltyKind::Gan {
-                discriminator,
-                lr,
-                beta1,
-                beta2,
-            } => {
+            PenaltyKind::Gan { discriminator, opt } => {
                 writeln!(
                     f,
-                    "gan(adam lr = {}, beta1 = {}, beta2 = {}, non-saturating) on {}",
-                    num(*lr),
-                    num(*beta1),
-                    num(*beta2),
+                    "gan(adam {}, non-saturating) on {}",
+                    opt.describe(),
                     self.on
                 )?;
                 let mut text = String::new();
@@ -309,15 +302,41 @@ impl fmt::Display for Model {
         let t = &self.train;
         writeln!(
             f,
-            "train     adam(lr = {}, beta1 = {}, beta2 = {}), batch {}, epochs {}, seed {}, init {}",
-            num(t.optimizer.lr),
-            num(t.optimizer.beta1),
-            num(t.optimizer.beta2),
+            "train     adam({}), batch {}, epochs {}, seed {}, init {}",
+            t.optimizer.describe(),
             t.batch,
             t.epochs,
             t.seed,
             t.init.name()
         )?;
+        if t.schedule != LrSchedule::default() {
+            writeln!(f, "          schedule {}", t.schedule.describe())?;
+        }
+        if let Some(v) = &t.validation {
+            writeln!(
+                f,
+                "          validation on {}% of the training examples (seed {}) every {} epochs, best by {}{}",
+                num(v.fraction * 100.0),
+                v.seed,
+                v.every,
+                v.metric,
+                if v.patience > 0 {
+                    format!(", patience {}", v.patience)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        if t.images_every != 5 {
+            writeln!(
+                f,
+                "          TensorBoard images every {} epochs",
+                t.images_every
+            )?;
+        }
+        if t.precision != Precision::Float32 {
+            writeln!(f, "          precision {}", t.precision.name())?;
+        }
         writeln!(
             f,
             "total     {} parameters",

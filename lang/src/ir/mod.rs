@@ -4,10 +4,15 @@
 //! printed by `sae-dsl graph` and snapshotted in tests.
 
 mod display;
+mod train;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use train::{
+    Adam, LrSchedule, Precision, ScheduleKind, TrainConfig, Validation, VALIDATION_METRICS,
+};
 
 /// A tensor shape without the batch dimension.
 pub type Shape = Vec<i64>;
@@ -513,9 +518,8 @@ pub enum PenaltyKind {
     /// Adversarial: a latent discriminator with its own Adam, non-saturating loss.
     Gan {
         discriminator: Network,
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
+        /// The discriminator's own optimiser settings.
+        opt: Adam,
     },
     /// Sliced Wasserstein W_p^p over random directions.
     Sliced { projections: i64, p: f64 },
@@ -531,24 +535,6 @@ pub struct Penalty {
     pub kind: PenaltyKind,
     /// The latent component it applies to.
     pub on: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Adam {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TrainConfig {
-    pub optimizer: Adam,
-    pub batch: i64,
-    pub epochs: i64,
-    pub seed: i64,
-    /// The initialisation of layers that do not name one.
-    #[serde(default)]
-    pub init: Init,
 }
 
 /// A number without trailing noise: 0.2, 10, 0.001.

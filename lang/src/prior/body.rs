@@ -441,9 +441,15 @@ impl<'p, 'a> Inst<'p, 'a> {
                 return None;
             }
         };
+        // `S^n` lives in R^(n+1): saturating, so that a huge n reaches the range check below.
         let (space, min) = match kind {
             0 => (Space::Euclidean { dim: n }, 1),
-            1 => (Space::Sphere { dim: n + 1 }, 1),
+            1 => (
+                Space::Sphere {
+                    dim: n.saturating_add(1),
+                },
+                1,
+            ),
             _ => (Space::Simplex { dim: n }, 2),
         };
         if n < min || n > 1 << 20 {
