@@ -13,6 +13,7 @@ pub use sae_dsl_lang::{compile_file, compile_source, graph_text, Compilation};
 pub mod cli;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod pipeline;
 pub mod plot;
 pub mod rundir;

@@ -218,6 +218,37 @@ pub enum Command {
         #[arg(long, default_value = "compare.csv")]
         csv: PathBuf,
     },
+    /// Export a run's encoder and generator for use from Python: TorchScript modules, or plain
+    /// weights with PyTorch-compatible names and a generated `model.py`.
+    #[command(
+        after_help = "Examples:\n  sae-dsl export runs/dir16 --format torchscript --out exported\n  sae-dsl export runs/dir16 --format safetensors --out exported"
+    )]
+    Export {
+        dir: PathBuf,
+        /// `torchscript` (encoder.pt, generator.pt) or `safetensors` (weights.safetensors, model.py).
+        #[arg(long, value_parser = ["torchscript", "safetensors"])]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// The weights to export: the last checkpoint, or the best validation's (`best`).
+        #[arg(long, default_value = "last", value_parser = ["last", "best"])]
+        weights: String,
+    },
+    /// Fit a post-hoc sampler to the training codes of a run: a Gaussian mixture with K
+    /// components (full covariances, EM), used by `sample --sampler gmm` and `eval --sampler gmm`.
+    #[command(after_help = "Example:\n  sae-dsl fit-sampler runs/dir16 --gmm 10")]
+    FitSampler {
+        dir: PathBuf,
+        /// Number of mixture components.
+        #[arg(long)]
+        gmm: i64,
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Loads and checks a file, printing its diagnostics; None when the file cannot be read.

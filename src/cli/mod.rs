@@ -4,6 +4,7 @@
 
 mod compare;
 mod eval;
+mod export;
 mod geodesic;
 mod interpolate;
 mod prior;
@@ -87,6 +88,13 @@ pub fn run(command: Command) -> ExitCode {
             device,
         } => prior::prior(&file, &name, args.as_deref(), n, &out, seed, &device),
         Command::Compare { dirs, csv } => compare::compare(&dirs, &csv),
+        Command::Export {
+            dir,
+            format,
+            out,
+            weights,
+        } => export::export(&dir, &format, &out, &weights),
+        Command::FitSampler { .. } => Ok(ExitCode::from(2)),
     };
     match out {
         Ok(c) | Err(c) => c,
