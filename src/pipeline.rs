@@ -52,6 +52,7 @@ fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
         let eval_opts = EvalOptions {
             quiet: opts.quiet || opts.json,
             samples: None,
+            summary_file: None,
         };
         eval::evaluate(
             &dir, &t.model, &t.source, &t.net, &t.train, &t.test, t.seed, &eval_opts,

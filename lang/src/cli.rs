@@ -124,6 +124,10 @@ pub enum Command {
         samples: i64,
         #[arg(long)]
         quiet: bool,
+        /// Where generated codes come from: the prior, or the mixture of `fit-sampler` (then the
+        /// figures go to summary.gmm.json and the samples to samples_gmm.png).
+        #[arg(long, default_value = "prior", value_parser = ["prior", "gmm"])]
+        sampler: String,
     },
     /// Decode prior samples: .npy (uint8 images, or float32 points) or a .png grid.
     #[command(
@@ -139,6 +143,9 @@ pub enum Command {
         seed: Option<i64>,
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Where the codes come from: the prior, or the mixture of `fit-sampler`.
+        #[arg(long, default_value = "prior", value_parser = ["prior", "gmm"])]
+        sampler: String,
     },
     /// Redraw the pictures of a run (reconstructions, samples, latent codes, loss curves, ...).
     #[command(after_help = "Example:\n  sae-dsl reconstruct runs/dir16")]

@@ -3,21 +3,26 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{open_with_data, print_summary, report, Outcome};
+use super::{fit_sampler::use_sampler, open_with_data, print_summary, report, Outcome};
 use crate::eval::{self, EvalOptions};
 
-/// Computes `summary.json` and the pictures, and prints the metrics.
+/// Computes `summary.json` and the pictures, and prints the metrics; with the `gmm` sampler,
+/// `summary.gmm.json` and `samples_gmm.png`.
 pub fn eval(
     dir: &Path,
     dev: &str,
     data_dir: Option<PathBuf>,
     samples: i64,
     quiet: bool,
+    sampler: &str,
 ) -> Outcome {
-    let (run, train, test) = open_with_data(dir, dev, data_dir)?;
+    let (mut run, train, test) = open_with_data(dir, dev, data_dir)?;
+    use_sampler(&mut run, sampler)?;
+    let gmm = sampler == "gmm";
     let opts = EvalOptions {
         quiet,
         samples: Some(samples),
+        summary_file: gmm.then(|| "summary.gmm.json".to_string()),
     };
     let s = eval::evaluate(
         dir,
@@ -30,19 +35,37 @@ pub fn eval(
         &opts,
     )
     .map_err(report)?;
-    eval::draw(dir, &run.model, &run.net, &train, &test).map_err(report)?;
+    if gmm {
+        tch::manual_seed(run.seed());
+        let grid = dir.join("samples_gmm.png");
+        eval::write_samples(&run.net, &run.model, 64, &grid).map_err(report)?;
+    } else {
+        eval::draw(dir, &run.model, &run.net, &train, &test).map_err(report)?;
+    }
     println!(
-        "{}: {} with {} prior, gamma {}",
+        "{}: {} with {} prior, gamma {}{}",
         dir.display(),
         s.method,
         s.prior,
-        crate::ir::num(s.gamma)
+        crate::ir::num(s.gamma),
+        if gmm {
+            "; samples from the fitted Gaussian mixture"
+        } else {
+            ""
+        }
     );
     println!(
         "  test reconstruction {:.4} (model cost), mse {:.5}",
         s.test_recon, s.test_mse
     );
     print_summary(&s);
-    println!("  written: {}/summary.json and pictures", dir.display());
+    if gmm {
+        println!(
+            "  written: {0}/summary.gmm.json and {0}/samples_gmm.png (latent MMD: codes against the mixture's draws)",
+            dir.display()
+        );
+    } else {
+        println!("  written: {}/summary.json and pictures", dir.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 mod compare;
 mod eval;
 mod export;
+mod fit_sampler;
 mod geodesic;
 mod interpolate;
 mod prior;
@@ -49,14 +50,16 @@ pub fn run(command: Command) -> ExitCode {
             data_dir,
             samples,
             quiet,
-        } => eval::eval(&dir, &device, data_dir, samples, quiet),
+            sampler,
+        } => eval::eval(&dir, &device, data_dir, samples, quiet, &sampler),
         Command::Sample {
             dir,
             n,
             out,
             seed,
             device,
-        } => sample::sample(&dir, n, &out, seed, &device),
+            sampler,
+        } => sample::sample(&dir, n, &out, seed, &device, &sampler),
         Command::Reconstruct {
             dir,
             device,
@@ -94,7 +97,13 @@ pub fn run(command: Command) -> ExitCode {
             out,
             weights,
         } => export::export(&dir, &format, &out, &weights),
-        Command::FitSampler { .. } => Ok(ExitCode::from(2)),
+        Command::FitSampler {
+            dir,
+            gmm,
+            seed,
+            device,
+            data_dir,
+        } => fit_sampler::fit_sampler(&dir, gmm, seed, &device, data_dir),
     };
     match out {
         Ok(c) | Err(c) => c,

@@ -207,6 +207,8 @@ pub struct EvalOptions {
     pub quiet: bool,
     /// Number of generated samples for FID and coverage (default 10,000).
     pub samples: Option<i64>,
+    /// Where the summary goes (default `summary.json`; `summary.gmm.json` for a post-hoc sampler).
+    pub summary_file: Option<String>,
 }
 
 /// Computes the metrics of a trained network and writes `summary.json` into `dir`.
@@ -279,7 +281,8 @@ pub fn evaluate(
         eval_seconds: t0.elapsed().as_secs_f64(),
     };
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    write_atomic(&dir.join(rundir::SUMMARY), text.as_bytes())
+    let file = opts.summary_file.as_deref().unwrap_or(rundir::SUMMARY);
+    write_atomic(&dir.join(file), text.as_bytes())
         .map_err(|e| EvalError::Io(format!("{}: {e}", dir.display())))?;
     Ok(summary)
 }

@@ -9,6 +9,7 @@
 
 pub mod device;
 pub mod dist;
+pub mod gmm;
 pub mod init;
 pub mod model;
 pub mod nets;

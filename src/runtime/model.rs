@@ -6,6 +6,7 @@
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::ir;
+use crate::runtime::gmm::Gmm;
 use crate::runtime::nets::Net;
 use crate::runtime::objective::{
     evaluate_penalty, recon_cost, Discriminator, PenaltyCtx, PenaltyOut,
@@ -21,6 +22,8 @@ pub struct Compiled {
     pub generator: Net,
     pub model: ir::Model,
     pub device: Device,
+    /// A post-hoc sampler of codes (`fit-sampler`) that replaces the prior for generation.
+    pub code_sampler: Option<Gmm>,
 }
 
 impl Compiled {
@@ -44,6 +47,7 @@ impl Compiled {
             generator: Net::new(&(&root / "generator"), &model.generator, init),
             model: model.clone(),
             device: vs.device(),
+            code_sampler: None,
         }
     }
 
@@ -83,8 +87,12 @@ impl Compiled {
         self.generator.forward_t(z, train)
     }
 
-    /// `n` draws of the prior of the whole code (components side by side).
+    /// `n` draws of the prior of the whole code (components side by side), or of the post-hoc
+    /// sampler when one is set.
     pub fn sample_prior(&self, n: i64) -> Tensor {
+        if let Some(g) = &self.code_sampler {
+            return g.sample(n, Kind::Float, self.device);
+        }
         let parts: Vec<Tensor> = self
             .model
             .latents

@@ -1,0 +1,99 @@
+//! `sae-dsl fit-sampler` and `--sampler gmm`: the mixture is fitted to a run's training codes,
+//! saved beside the run, and used by `sample`; without it, `--sampler gmm` says what to run.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
+
+fn sae(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SAE_DSL_OFFLINE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run sae-dsl")
+}
+
+#[test]
+fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
+    let root = common::tempdir("gmm");
+    let m = root.join("model.sae");
+    std::fs::write(
+        &m,
+        "import \"std/nets\"\ndata rings(n = 1024)\nlatent S^1 ~ uniform_sphere()\n\
+         encoder { mlp(2, hidden = 16) normalize }\ngenerator { mlp(2, hidden = 16) }\n\
+         penalty sinkhorn(epsilon = 0.1, iterations = 10)\ntrain { batch 64 epochs 1 }\n",
+    )
+    .expect("model");
+    let run = root.join("run");
+    let (ms, rs) = (m.to_str().expect("utf8"), run.to_str().expect("utf8"));
+    let out = sae(&[
+        "run",
+        ms,
+        "--out",
+        rs,
+        "--device",
+        "cpu",
+        "--no-eval",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+
+    let npy = root.join("s.npy");
+    let ns = npy.to_str().expect("utf8");
+    let out = sae(&[
+        "sample",
+        rs,
+        "-n",
+        "10",
+        "--out",
+        ns,
+        "--sampler",
+        "gmm",
+        "--device",
+        "cpu",
+    ]);
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("has no fitted sampler (sampler_gmm.safetensors); run `sae-dsl fit-sampler"),
+        "{err}"
+    );
+
+    let out = sae(&["fit-sampler", rs, "--gmm", "4", "--device", "cpu"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    assert!(
+        text.contains("fitted 4 components to 1024 training codes"),
+        "{text}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("sampler_gmm.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["components"], 4);
+
+    let out = sae(&[
+        "sample",
+        rs,
+        "-n",
+        "10",
+        "--out",
+        ns,
+        "--sampler",
+        "gmm",
+        "--device",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    assert!(npy.is_file());
+
+    let out = sae(&["fit-sampler", rs, "--gmm", "5000", "--device", "cpu"]);
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("5000 components for 1024 codes"), "{err}");
+    let _ = std::fs::remove_dir_all(root);
+}
