@@ -313,34 +313,38 @@ fn tensorboard_events_hold_scalars_images_and_the_model() {
     assert!(scalars["train/lr"]
         .iter()
         .all(|p| (p.1 - 1e-3).abs() < 1e-9));
-    assert!(text
-        .expect("the model text")
-        .contains("data rings(n = 640, k = 2)"));
+    let text = text.expect("the model text");
+    assert!(text.contains("data rings(n = 640, k = 2)"));
     // 2-D data: no image grids.
     assert!(!events.iter().any(|e| e
         .values
         .iter()
         .any(|(_, v)| matches!(v, ReadValue::Image(..)))));
-    tensorboard_reads(&files[0], &["train/recon", "epoch/total"]);
+    tensorboard_reads(&files[0], &scalars, &text);
     let _ = std::fs::remove_dir_all(root);
 }
 
-/// Reads the event file with the `tensorboard` package when it is importable.
-fn tensorboard_reads(file: &Path, tags: &[&str]) {
+/// Reads the event file with the `tensorboard` package when it is importable (set
+/// `SAE_DSL_PEERS` to a folder where it is installed): its scalar tags, the values of one tag,
+/// and the model text must be what our reader found.
+fn tensorboard_reads(file: &Path, scalars: &HashMap<String, Vec<(i64, f32)>>, text: &str) {
     let Some(mut py) = common::python_torch("the TensorBoard reader check") else {
         return;
     };
-    let script = format!(
-        "import sys\ntry:\n    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\nexcept ImportError:\n    print('NO-TENSORBOARD'); sys.exit(0)\n\
-         a = EventAccumulator(sys.argv[1]); a.Reload()\nprint(' '.join(sorted(a.Tags()['scalars'])))\n"
-    );
+    let script = "import json, sys\n\
+try:\n    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
+except ImportError:\n    print('NO-TENSORBOARD'); sys.exit(0)\n\
+a = EventAccumulator(sys.argv[1], size_guidance={'scalars': 0, 'tensors': 0}); a.Reload()\n\
+out = {t: [[e.step, e.value] for e in a.Scalars(t)] for t in a.Tags()['scalars']}\n\
+texts = [t.tensor_proto.string_val[0].decode() for t in a.Tensors('model')]\n\
+print(json.dumps({'scalars': out, 'text': texts}))\n";
     let out = py.arg("-c").arg(script).arg(file).output().expect("python");
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("NO-TENSORBOARD") {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.contains("NO-TENSORBOARD") {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED: the tensorboard Python package is not importable; the event file was checked with our own reader only"
+            "SKIPPED: the tensorboard Python package is not importable (set SAE_DSL_PEERS to a folder with it); the event file was checked with our own reader only"
         );
         return;
     }
@@ -349,9 +353,20 @@ fn tensorboard_reads(file: &Path, tags: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for t in tags {
-        assert!(text.contains(t), "TensorBoard lists {text}, not {t}");
+    let v: Value = serde_json::from_str(&stdout).expect("json from the TensorBoard side");
+    let tags: Vec<&String> = v["scalars"].as_object().expect("scalars").keys().collect();
+    let mut ours: Vec<&String> = scalars.keys().collect();
+    ours.sort();
+    assert_eq!(tags, ours, "scalar tags");
+    for (tag, points) in scalars {
+        let theirs = v["scalars"][tag].as_array().expect("points");
+        assert_eq!(theirs.len(), points.len(), "{tag}");
+        for (t, (step, x)) in theirs.iter().zip(points) {
+            assert_eq!(t[0].as_i64(), Some(*step), "{tag}");
+            assert_eq!(t[1].as_f64().map(|f| f as f32), Some(*x), "{tag}");
+        }
     }
+    assert_eq!(v["text"][0].as_str(), Some(text), "the model text");
 }
 
 #[test]
@@ -409,6 +424,29 @@ fn tensorboard_gets_sample_and_reconstruction_grids_of_images() {
             (*w, *h),
             "{tag}"
         );
+    }
+    // TensorBoard's own reader sees both images at step 8, with their sizes.
+    if let Some(mut py) = common::python_torch("the TensorBoard image check") {
+        let script = "import sys\n\
+try:\n    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
+except ImportError:\n    print('NO-TENSORBOARD'); sys.exit(0)\n\
+a = EventAccumulator(sys.argv[1]); a.Reload()\n\
+print(' '.join(f'{t}:{e.step}:{e.width}x{e.height}' for t in sorted(a.Tags()['images']) for e in a.Images(t)))\n";
+        let out = py
+            .arg("-c")
+            .arg(script)
+            .arg(&event_files(&d)[0])
+            .output()
+            .expect("python");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.contains("NO-TENSORBOARD") {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(text.trim(), "reconstructions:8:464x116 samples:8:464x116");
+        }
     }
     let _ = std::fs::remove_dir_all(root);
 }

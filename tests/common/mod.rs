@@ -120,8 +120,9 @@ pub fn flat_stderr(o: &std::process::Output) -> String {
         .join(" ")
 }
 
-/// A `python3` command with the set-up's torch package on PYTHONPATH (the parent of LIBTORCH);
-/// None, with a visible message, when there is no Python 3.
+/// A `python3` command with the set-up's torch package on PYTHONPATH (the parent of LIBTORCH),
+/// and after it `SAE_DSL_PEERS` (a folder of extra packages, e.g. `pip install --target DIR
+/// tensorboard`) when set; None, with a visible message, when there is no Python 3.
 pub fn python_torch(what: &str) -> Option<std::process::Command> {
     let python = ["python3", "python"].into_iter().find(|p| {
         std::process::Command::new(p)
@@ -139,10 +140,13 @@ pub fn python_torch(what: &str) -> Option<std::process::Command> {
     };
     let mut cmd = std::process::Command::new(python);
     cmd.arg("-W").arg("ignore");
-    if let Some(pkg) = std::env::var_os("LIBTORCH")
+    let mut paths: Vec<PathBuf> = std::env::var_os("LIBTORCH")
         .and_then(|l| std::path::Path::new(&l).parent().map(|p| p.to_path_buf()))
-    {
-        cmd.env("PYTHONPATH", pkg);
+        .into_iter()
+        .collect();
+    paths.extend(std::env::var_os("SAE_DSL_PEERS").map(PathBuf::from));
+    if let Ok(joined) = std::env::join_paths(paths) {
+        cmd.env("PYTHONPATH", joined);
     }
     Some(cmd)
 }
