@@ -206,6 +206,7 @@ fn py_layer(l: &ir::Layer) -> String {
             output,
             bias,
         } => format!("nn.Linear({input}, {output}, bias={})", b(*bias)),
+        // The IR variants' field lists, as in nets.rs and the shape rules: each stage takes them apart.
         LayerOp::Conv2d {
             input,
             output,

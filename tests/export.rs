@@ -4,22 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use sae_dsl::eval::open_run;
 use tch::{Device, Kind, Tensor};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
-
-fn sae(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("SAE_DSL_OFFLINE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run sae-dsl")
-}
 
 /// Trains `text` for its epochs, exports it both ways and compares in Python.
 fn check(tag: &str, text: &str, data: Option<&Path>) {
@@ -30,25 +17,11 @@ fn check(tag: &str, text: &str, data: Option<&Path>) {
     let m = root.join("model.sae");
     std::fs::write(&m, text).expect("model");
     let run = root.join("run");
-    let (ms, rs) = (m.to_str().expect("utf8"), run.to_str().expect("utf8"));
-    let mut args = vec![
-        "run",
-        ms,
-        "--out",
-        rs,
-        "--device",
-        "cpu",
-        "--no-eval",
-        "--quiet",
-    ];
-    if let Some(d) = data {
-        args.extend(["--data-dir", d.to_str().expect("utf8")]);
-    }
-    let out = sae(&args);
-    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    common::train_quiet(&m, &run, data);
+    let rs = run.to_str().expect("utf8");
     for format in ["torchscript", "safetensors"] {
         let o = root.join(format);
-        let out = sae(&[
+        let out = common::sae(&[
             "export",
             rs,
             "--format",
@@ -156,7 +129,7 @@ fn a_model_with_a_spatial_transformer_is_refused_with_the_reason() {
     let _net = sae_dsl::runtime::model::Compiled::new(&vs, c.model.as_ref().expect("model"));
     vs.save(run.join("checkpoint.safetensors"))
         .expect("checkpoint");
-    let out = sae(&[
+    let out = common::sae(&[
         "export",
         run.to_str().expect("utf8"),
         "--format",

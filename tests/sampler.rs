@@ -3,20 +3,6 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
-
-fn sae(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("SAE_DSL_OFFLINE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run sae-dsl")
-}
-
 #[test]
 fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
     let root = common::tempdir("gmm");
@@ -29,33 +15,26 @@ fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
     )
     .expect("model");
     let run = root.join("run");
-    let (ms, rs) = (m.to_str().expect("utf8"), run.to_str().expect("utf8"));
-    let out = sae(&[
-        "run",
-        ms,
-        "--out",
-        rs,
-        "--device",
-        "cpu",
-        "--no-eval",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    common::train_quiet(&m, &run, None);
+    let rs = run.to_str().expect("utf8");
 
     let npy = root.join("s.npy");
     let ns = npy.to_str().expect("utf8");
-    let out = sae(&[
-        "sample",
-        rs,
-        "-n",
-        "10",
-        "--out",
-        ns,
-        "--sampler",
-        "gmm",
-        "--device",
-        "cpu",
-    ]);
+    let sample_gmm = || {
+        common::sae(&[
+            "sample",
+            rs,
+            "-n",
+            "10",
+            "--out",
+            ns,
+            "--sampler",
+            "gmm",
+            "--device",
+            "cpu",
+        ])
+    };
+    let out = sample_gmm();
     let err = common::flat_stderr(&out);
     assert!(!out.status.success());
     assert!(
@@ -63,7 +42,7 @@ fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
         "{err}"
     );
 
-    let out = sae(&["fit-sampler", rs, "--gmm", "4", "--device", "cpu"]);
+    let out = common::sae(&["fit-sampler", rs, "--gmm", "4", "--device", "cpu"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", common::flat_stderr(&out));
     assert!(
@@ -76,22 +55,11 @@ fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
     .expect("json");
     assert_eq!(report["components"], 4);
 
-    let out = sae(&[
-        "sample",
-        rs,
-        "-n",
-        "10",
-        "--out",
-        ns,
-        "--sampler",
-        "gmm",
-        "--device",
-        "cpu",
-    ]);
+    let out = sample_gmm();
     assert!(out.status.success(), "{}", common::flat_stderr(&out));
     assert!(npy.is_file());
 
-    let out = sae(&["fit-sampler", rs, "--gmm", "5000", "--device", "cpu"]);
+    let out = common::sae(&["fit-sampler", rs, "--gmm", "5000", "--device", "cpu"]);
     let err = common::flat_stderr(&out);
     assert!(!out.status.success());
     assert!(err.contains("5000 components for 1024 codes"), "{err}");

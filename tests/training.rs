@@ -6,15 +6,13 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use sae_dsl::ir::{Adam, LrSchedule, ScheduleKind};
 use sae_dsl::runtime::optim;
 use sae_dsl::tensorboard::{event_files, read_events, ReadValue};
 use serde_json::{json, Value};
 use tch::{nn, Device, Kind, Tensor};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
 
 #[test]
 fn schedules_and_adamw_with_clipping_match_pytorch() {
@@ -32,11 +30,11 @@ fn schedules_and_adamw_with_clipping_match_pytorch() {
         Tensor::randn([8, 3], opts),
         Tensor::randn([8, 4], opts),
     );
-    Tensor::write_safetensors(
-        &[("w", &w0), ("x", &x), ("y", &y)],
-        dir.join("inputs.safetensors"),
-    )
-    .expect("inputs");
+    let rows = |t: &Tensor| -> Vec<Vec<f64>> {
+        (0..t.size()[0])
+            .map(|i| Vec::<f64>::try_from(t.get(i)).expect("row"))
+            .collect()
+    };
     // The optimiser runs under a cosine schedule with warm-up: its factors go to PyTorch's
     // LambdaLR, and each schedule alone is compared with PyTorch's own scheduler below.
     let run_schedule = LrSchedule {
@@ -57,6 +55,7 @@ fn schedules_and_adamw_with_clipping_match_pytorch() {
         "total": total, "per_epoch": per_epoch, "warmup": warmup, "min": min, "every": every,
         "factor": factor, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
         "clip_norm": cfg.clip_norm, "factors": factors,
+        "w": rows(&w0), "x": rows(&x), "y": rows(&y),
     });
     std::fs::write(dir.join("job.json"), job.to_string()).expect("job");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/optim_parity.py");
@@ -152,19 +151,9 @@ fn model(dir: &Path, train: &str) -> PathBuf {
     p
 }
 
-fn sae(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("SAE_DSL_OFFLINE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run sae-dsl")
-}
-
 fn train(model: &Path, out: &Path) -> Output {
     let (m, o) = (model.to_str().expect("utf8"), out.to_str().expect("utf8"));
-    sae(&["run", m, "--out", o, "--device", "cpu", "--no-eval"])
+    common::sae(&["run", m, "--out", o, "--device", "cpu", "--no-eval"])
 }
 
 fn metrics(dir: &Path) -> Vec<Value> {
@@ -214,7 +203,7 @@ fn validation_keeps_the_best_checkpoint_and_stops_early() {
     assert_eq!(config["run"]["validation_examples"], 160);
 
     let d2 = d.to_str().expect("utf8");
-    let out = sae(&[
+    let out = common::sae(&[
         "resume",
         d2,
         "--device",
@@ -385,7 +374,7 @@ fn tensorboard_gets_sample_and_reconstruction_grids_of_images() {
         d.to_str().expect("utf8"),
         data.to_str().expect("utf8"),
     );
-    let out = sae(&[
+    let out = common::sae(&[
         "run",
         ms,
         "--out",

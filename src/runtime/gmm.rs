@@ -33,6 +33,17 @@ pub struct FitReport {
     pub log_likelihood: Vec<f64>,
 }
 
+/// Each latent component's first coordinate in the code, and its space.
+fn spaces(model: &ir::Model) -> Vec<(i64, ir::Space)> {
+    let mut out = vec![];
+    let mut off = 0;
+    for l in &model.latents {
+        out.push((off, l.space));
+        off += l.space.dim();
+    }
+    out
+}
+
 /// Codes to fitting coordinates: simplex components as centred log-ratios.
 fn to_fit(codes: &Tensor, spaces: &[(i64, ir::Space)]) -> Tensor {
     let parts: Vec<Tensor> = spaces
@@ -94,12 +105,7 @@ impl Gmm {
         seed: i64,
         max_iter: usize,
     ) -> Result<(Gmm, FitReport), String> {
-        let mut spaces = vec![];
-        let mut off = 0;
-        for l in &model.latents {
-            spaces.push((off, l.space));
-            off += l.space.dim();
-        }
+        let spaces = spaces(model);
         let x = to_fit(&codes.to_device(Device::Cpu).to_kind(Kind::Double), &spaces);
         let (n, d) = (x.size()[0], x.size()[1]);
         if k < 1 || k > n {
@@ -196,15 +202,11 @@ impl Gmm {
     ) -> Result<Gmm, String> {
         let mut take = |k: &str| named.remove(k).ok_or_else(|| format!("no `{k}` tensor"));
         let (weights, means, chols) = (take("weights")?, take("means")?, take("chols")?);
-        let mut spaces = vec![];
-        let mut off = 0;
-        for l in &model.latents {
-            spaces.push((off, l.space));
-            off += l.space.dim();
-        }
-        if means.size().get(1).copied() != Some(off) {
+        let spaces = spaces(model);
+        let d = model.latent_dim();
+        if means.size().get(1).copied() != Some(d) {
             return Err(format!(
-                "its means have {:?} coordinates, the model's code has {off}",
+                "its means have {:?} coordinates, the model's code has {d}",
                 means.size().get(1)
             ));
         }

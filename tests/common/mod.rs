@@ -150,3 +150,35 @@ pub fn python_torch(what: &str) -> Option<std::process::Command> {
     }
     Some(cmd)
 }
+
+/// Runs the `sae-dsl` binary of this build with `args` (offline), capturing its output.
+pub fn sae(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sae-dsl"))
+        .args(args)
+        .env("SAE_DSL_OFFLINE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run sae-dsl")
+}
+
+/// Trains the model file `model` into `out` on the CPU without evaluation, quietly (with
+/// `--data-dir` when given); panics with the error when the run fails.
+pub fn train_quiet(model: &std::path::Path, out: &std::path::Path, data: Option<&std::path::Path>) {
+    let (m, o) = (model.to_str().expect("utf8"), out.to_str().expect("utf8"));
+    let mut args = vec![
+        "run",
+        m,
+        "--out",
+        o,
+        "--device",
+        "cpu",
+        "--no-eval",
+        "--quiet",
+    ];
+    if let Some(d) = data {
+        args.extend(["--data-dir", d.to_str().expect("utf8")]);
+    }
+    let done = sae(&args);
+    assert!(done.status.success(), "{}", flat_stderr(&done));
+}

@@ -1,6 +1,6 @@
 """PyTorch's side of tests/training.rs: learning-rate schedules and AdamW with clipping.
 
-Reads DIR/job.json and DIR/inputs.safetensors; writes DIR/out.json and DIR/params.safetensors.
+Reads DIR/job.json (settings and the float64 inputs as nested lists); writes DIR/out.json.
 Uses only the torch package (its directory on PYTHONPATH).
 """
 import json
@@ -9,22 +9,6 @@ import sys
 import torch
 from torch.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR,
                                       StepLR)
-
-
-def read_safetensors(path):
-    """A minimal safetensors reader (float64 and float32 only), so that no extra package is needed."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = {"F64": torch.float64, "F32": torch.float32}[meta["dtype"]]
-        a, b = meta["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=dtype).reshape(meta["shape"]).clone()
-    return out
 
 
 def lrs(make, steps, per_step=True, per_epoch=1):
@@ -49,7 +33,7 @@ def main(d):
         "exponential": lrs(lambda o: ExponentialLR(o, gamma=job["factor"]), total, False, per_epoch),
         "warmup": lrs(lambda o: LinearLR(o, start_factor=1.0 / w, total_iters=w - 1), total),
     }
-    t = read_safetensors(f"{d}/inputs.safetensors")
+    t = {k: torch.tensor(job[k], dtype=torch.float64) for k in ("w", "x", "y")}
     wgt = torch.nn.Parameter(t["w"].clone())
     opt = torch.optim.AdamW([wgt], lr=job["lr"], betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=job["weight_decay"])
