@@ -146,3 +146,52 @@ fn a_model_with_a_spatial_transformer_is_refused_with_the_reason() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn missing_best_weights_and_an_unwritable_folder_are_clear_errors() {
+    let root = common::tempdir("export-errors");
+    let m = root.join("model.sae");
+    std::fs::write(
+        &m,
+        "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linear(8) relu linear(2) }\n\
+         generator { linear(8) relu linear(2) }\npenalty mmd()\ntrain { batch 64 epochs 1 }\n",
+    )
+    .expect("model");
+    let run = root.join("run");
+    common::train_quiet(&m, &run, None);
+    let rs = run.to_str().expect("utf8");
+    let o = root.join("out");
+    let os = o.to_str().expect("utf8");
+    let out = common::sae(&[
+        "export",
+        rs,
+        "--format",
+        "torchscript",
+        "--out",
+        os,
+        "--weights",
+        "best",
+    ]);
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("has no best.safetensors: only a run with a `validation` setting keeps its best weights"),
+        "{err}"
+    );
+    let out = common::sae(&[
+        "export",
+        rs,
+        "--format",
+        "safetensors",
+        "--out",
+        "/proc/sae-dsl/out",
+    ]);
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("could not write /proc/sae-dsl/out")
+            && err.contains("choose a writable --out folder"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -140,6 +140,25 @@ fn a_kill_during_a_checkpoint_write_is_resumed() {
     checkpoint_loads(&out);
 }
 
+/// A full disk while writing TensorBoard events: a warning, and the run trains to its end.
+#[test]
+fn a_failed_tensorboard_write_warns_and_training_goes_on() {
+    let dir = temp("tensorboard");
+    let model = model_in(&dir);
+    let out = dir.join("run");
+    let o = run(&model, &out, Some("fail-write@tensorboard:3"));
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("warning: could not write TensorBoard events to")
+            && e.contains("No space left on device (injected by SAE_DSL_FAULT); training goes on without them"),
+        "{e}"
+    );
+    assert_eq!(e.matches("TensorBoard").count(), 1, "warned once: {e}");
+    assert_eq!(metric_epochs(&out), vec![1, 2, 3]);
+    checkpoint_loads(&out);
+}
+
 /// An output directory that cannot be created (under /proc, which even root cannot write).
 #[test]
 fn an_unwritable_output_directory_is_a_clear_error() {

@@ -59,6 +59,26 @@ fn a_fitted_mixture_samples_a_run_and_a_missing_one_is_named() {
     assert!(out.status.success(), "{}", common::flat_stderr(&out));
     assert!(npy.is_file());
 
+    // A mixture of another model's code (5 coordinates, not 2) is refused, not sampled.
+    let o = (tch::Kind::Double, tch::Device::Cpu);
+    let (w, mu, l) = (
+        tch::Tensor::ones([1], o),
+        tch::Tensor::zeros([1, 5], o),
+        tch::Tensor::eye(5, o).unsqueeze(0),
+    );
+    tch::Tensor::write_safetensors(
+        &[("weights", &w), ("means", &mu), ("chols", &l)],
+        run.join("sampler_gmm.safetensors"),
+    )
+    .expect("write");
+    let out = sample_gmm();
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("does not fit this run's model: its means have 5 coordinates, the model's code has 2; fit it again"),
+        "{err}"
+    );
+
     let out = common::sae(&["fit-sampler", rs, "--gmm", "5000", "--device", "cpu"]);
     let err = common::flat_stderr(&out);
     assert!(!out.status.success());

@@ -204,10 +204,10 @@ impl Gmm {
         let (weights, means, chols) = (take("weights")?, take("means")?, take("chols")?);
         let spaces = spaces(model);
         let d = model.latent_dim();
-        if means.size().get(1).copied() != Some(d) {
+        let have = means.size().get(1).copied().unwrap_or(0);
+        if have != d {
             return Err(format!(
-                "its means have {:?} coordinates, the model's code has {d}",
-                means.size().get(1)
+                "its means have {have} coordinates, the model's code has {d}"
             ));
         }
         Ok(Gmm {

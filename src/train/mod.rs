@@ -15,6 +15,7 @@ pub mod init;
 mod interrupt;
 mod session;
 mod state;
+mod track;
 mod validate;
 
 use std::path::{Path, PathBuf};

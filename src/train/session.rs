@@ -9,6 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::fault::{fault_from_env, Fault};
 use super::state::{save_state, Position};
+use super::track::{grids, Tracker};
 use super::validate::{self, Best};
 use super::{io_err, EpochMetrics, Interrupter, RunSummary, TrainError};
 use crate::data::Dataset;
@@ -18,7 +19,6 @@ use crate::runtime::model::{reconstruction, Compiled, Draws};
 use crate::runtime::objective::{Discriminator, PenaltyOut};
 use crate::runtime::optim::Adam;
 use crate::runtime::sampler::first_non_finite;
-use crate::tensorboard::{EventWriter, Value};
 
 /// Everything a training loop needs.
 pub(super) struct Session<'a> {
@@ -62,8 +62,8 @@ struct Loop {
     bar: Option<indicatif::ProgressBar>,
     /// The best validation so far and the patience used up.
     best: Best,
-    /// TensorBoard's event file; None after a write failed (training goes on, with a warning).
-    tb: Option<EventWriter>,
+    /// TensorBoard's events.
+    tracker: Tracker,
 }
 
 /// One epoch's sums, kept on the device so that no step waits for the host.
@@ -155,7 +155,7 @@ impl Session<'_> {
             best_total: f64::INFINITY,
             bar: progress_bar(self.quiet || self.json, steps as u64),
             best: start.best,
-            tb: self.open_tensorboard(),
+            tracker: Tracker::open(self.dir, self.source),
         };
         let mut history = vec![];
         for epoch in start.epoch..=self.epochs {
@@ -180,9 +180,7 @@ impl Session<'_> {
                 break;
             }
         }
-        if let Some(tb) = &mut lp.tb {
-            let _ = tb.flush();
-        }
+        lp.tracker.flush();
         let (test_recon, test_mse) = tch::no_grad(|| reconstruction(self.net, &test.x));
         let validated = self.validation.is_some() && lp.best.epoch > 0;
         Ok(RunSummary {
@@ -195,36 +193,6 @@ impl Session<'_> {
             best_epoch: validated.then_some(lp.best.epoch),
             stopped_early_at: (lp.best.stopped_at > 0).then_some(lp.best.stopped_at),
         })
-    }
-
-    /// A new TensorBoard event file with the model file as text; a warning and None when it
-    /// cannot be created.
-    fn open_tensorboard(&self) -> Option<EventWriter> {
-        let made = EventWriter::create(self.dir).and_then(|mut w| {
-            let text = format!("```\n{}\n```", self.source);
-            w.write(0, &[("model", Value::Text(&text))])?;
-            Ok(w)
-        });
-        match made {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("warning: no TensorBoard events for this run: {e}");
-                None
-            }
-        }
-    }
-
-    /// Writes `values` at `step` to TensorBoard; a failure warns once and stops the events, not
-    /// the training.
-    fn track(&self, lp: &mut Loop, step: i64, values: &[(&str, Value)]) {
-        let Some(tb) = &mut lp.tb else { return };
-        if let Err(e) = tb.write(step, values) {
-            eprintln!(
-                "warning: could not write TensorBoard events to {}: {e}; training goes on without them",
-                tb.path().display()
-            );
-            lp.tb = None;
-        }
     }
 
     /// Runs one epoch from `from` (its start, or a resumed step with its sums), then appends its
@@ -296,7 +264,12 @@ impl Session<'_> {
         if let Some(b) = &lp.bar {
             b.finish_and_clear();
         }
-        self.track_epoch(&m, epoch * steps, train, lp);
+        lp.tracker.epoch(&m, epoch * steps);
+        let every = self.model.train.images_every;
+        if m.epoch % every == 0 || m.epoch == self.epochs {
+            let (net, seed) = (self.net, step_seed(self.seed, 0, -3));
+            lp.tracker.images(epoch * steps, || grids(net, train, seed));
+        }
         self.report(&m);
         Ok(m)
     }
@@ -336,72 +309,6 @@ impl Session<'_> {
         }
         m.validation = Some(vm);
         Ok(())
-    }
-
-    /// The epoch's scalars, and every `images_every` epochs (and the last) sample and
-    /// reconstruction grids, to TensorBoard at the epoch's last step.
-    fn track_epoch(&self, m: &EpochMetrics, step: i64, train: &Dataset, lp: &mut Loop) {
-        let mut values = vec![
-            ("epoch/recon", Value::Scalar(m.recon as f32)),
-            ("epoch/penalty", Value::Scalar(m.penalty as f32)),
-            ("epoch/total", Value::Scalar(m.total as f32)),
-            ("epoch/seconds", Value::Scalar(m.seconds as f32)),
-        ];
-        if let Some(v) = &m.validation {
-            values.extend([
-                ("validation/recon", Value::Scalar(v.recon as f32)),
-                ("validation/penalty", Value::Scalar(v.penalty as f32)),
-                ("validation/total", Value::Scalar(v.total as f32)),
-                ("validation/latent_mmd", Value::Scalar(v.latent_mmd as f32)),
-            ]);
-        }
-        self.track(lp, step, &values);
-        let every = self.model.train.images_every;
-        if (m.epoch % every == 0 || m.epoch == self.epochs) && lp.tb.is_some() {
-            if let Some((samples, recons)) = self.grids(train) {
-                let png = |c: &crate::plot::Canvas| c.encode().map(|p| (c.height, c.width, p));
-                if let (Ok(s), Ok(r)) = (png(&samples), png(&recons)) {
-                    let values = [
-                        ("samples", png_value(&s)),
-                        ("reconstructions", png_value(&r)),
-                    ];
-                    self.track(lp, step, &values);
-                }
-            }
-        }
-        if let Some(tb) = &mut lp.tb {
-            let _ = tb.flush();
-        }
-    }
-
-    /// 2 rows of 8 decoded prior samples, and 8 training images above their reconstructions,
-    /// for image data (grey: the first channel).
-    fn grids(&self, train: &Dataset) -> Option<(crate::plot::Canvas, crate::plot::Canvas)> {
-        let shape = &self.model.data.shape;
-        let [_, h, w] = shape.as_slice() else {
-            return None;
-        };
-        let (h, w) = (*h as usize, *w as usize);
-        let rows = |t: &Tensor| -> Option<Vec<Vec<f32>>> {
-            let t = t
-                .narrow(1, 0, 1)
-                .to_kind(Kind::Float)
-                .to_device(Device::Cpu);
-            (0..t.size()[0])
-                .map(|i| Vec::<f32>::try_from(t.get(i).flatten(0, -1)).ok())
-                .collect()
-        };
-        tch::manual_seed(step_seed(self.seed, 0, -3));
-        let (samples, x, xhat) = tch::no_grad(|| {
-            let s = self.net.decode(&self.net.sample_prior(16), false);
-            let x = train.x.narrow(0, 0, train.len().min(8));
-            let xhat = self.net.decode(&self.net.encode(&x, false), false);
-            (s, x, xhat)
-        });
-        let s = rows(&samples)?;
-        let grid_s = crate::plot::image_grid(&[s[..8].to_vec(), s[8..].to_vec()], h, w, 2);
-        let grid_r = crate::plot::image_grid(&[rows(&x)?, rows(&xhat)?], h, w, 2);
-        Some((grid_s, grid_r))
     }
 
     /// One optimiser step on the batch `x`: reconstruction, the discriminator updates (their NaN
@@ -538,11 +445,11 @@ impl Session<'_> {
         }
         let global = (epoch - 1) * lp.steps + step + 1;
         let values = [
-            ("train/recon", Value::Scalar(r as f32)),
-            ("train/penalty", Value::Scalar(pv as f32)),
-            ("train/lr", Value::Scalar(self.opt.lr() as f32)),
+            ("train/recon", r),
+            ("train/penalty", pv),
+            ("train/lr", self.opt.lr()),
         ];
-        self.track(lp, global, &values);
+        lp.tracker.scalars(global, &values);
         Ok(())
     }
 
@@ -601,16 +508,6 @@ impl Session<'_> {
                 m.epoch, self.epochs, m.recon, m.penalty, m.total, m.seconds
             );
         }
-    }
-}
-
-/// An RGB PNG (height, width, bytes) as a TensorBoard image.
-fn png_value((height, width, png): &(usize, usize, Vec<u8>)) -> Value<'_> {
-    Value::Png {
-        height: *height,
-        width: *width,
-        channels: 3,
-        png,
     }
 }
 
