@@ -7,8 +7,9 @@
 //! [`rundir`] the run directory's format, [`plot`] the pictures' canvas and [`cli`] the commands.
 //! See ARCHITECTURE.md.
 
+pub use sae_dsl_lang::overrides;
 pub use sae_dsl_lang::{catalogue, check, diag, driver, ir, load, prior, syntax};
-pub use sae_dsl_lang::{compile_file, compile_source, graph_text, Compilation};
+pub use sae_dsl_lang::{compile_file, compile_file_with, compile_source, graph_text, Compilation};
 
 pub mod cli;
 pub mod data;

@@ -39,9 +39,15 @@ fn stdlib_compiles_to_stable_graphs() {
     );
 }
 
-/// The training settings beyond the defaults, as `graph` prints them.
+/// The training settings beyond the defaults, and constants, as `graph` prints them.
 #[test]
 fn training_settings_show_in_the_graph() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/ok/training_settings.sae");
+    insta::assert_snapshot!(graph(&p, false));
+}
+
+#[test]
+fn constants_show_in_the_graph() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/ok/constants.sae");
     insta::assert_snapshot!(graph(&p, false));
 }

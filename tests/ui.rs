@@ -1,13 +1,25 @@
 //! UI tests: every file in tests/ui/ok must check without a diagnostic; every file in
-//! tests/ui/err must give at least one error, and its rendered diagnostics are snapshotted.
+//! tests/ui/err must give at least one error, and its rendered diagnostics are snapshotted. A
+//! fixture line `# --set NAME=VALUE` compiles it with that command-line override.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sae_dsl::{compile_file, diag::Code};
+use sae_dsl::overrides::Override;
+use sae_dsl::{compile_file, compile_file_with, diag::Code};
+
+/// The `--set` overrides a fixture asks for on lines `# --set NAME=VALUE`.
+fn overrides(path: &Path) -> Vec<Override> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# --set "))
+        .filter_map(|o| o.trim().parse().ok())
+        .collect()
+}
 
 fn render(path: &Path) -> (String, usize, Vec<String>) {
-    let c = compile_file(path).expect("fixture is readable");
+    let c = compile_file_with(path, &overrides(path)).expect("fixture is readable");
     let text = c.sources.render(&c.diags, false, 100);
     let errors = c.diags.iter().filter(|d| d.is_error()).count();
     (

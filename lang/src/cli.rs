@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::driver::{compile_file, Compilation};
+use crate::driver::{compile_file_with, Compilation};
+use crate::overrides::Override;
 
 #[derive(Parser)]
 #[command(
@@ -59,11 +60,19 @@ pub enum Command {
         /// Colour the diagnostics (default: when stderr is a terminal).
         #[arg(long)]
         color: Option<bool>,
+        /// Override a constant (`let NAME = ...`) or a `train` setting: `--set gamma=10`.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<Override>,
     },
     /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
     /// costs, penalties and training settings.
     #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
-    Graph { file: PathBuf },
+    Graph {
+        file: PathBuf,
+        /// Override a constant (`let NAME = ...`) or a `train` setting: `--set gamma=10`.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<Override>,
+    },
     /// Train a model and write its run directory (checkpoint, metrics, pictures, summary).
     #[command(
         after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae --json > progress.jsonl"
@@ -90,6 +99,10 @@ pub enum Command {
         /// and shape must match the model's.
         #[arg(long, value_name = "FILE")]
         init_from: Option<PathBuf>,
+        /// Override a constant (`let NAME = ...`) or a `train` setting: `--set gamma=10`; the run
+        /// records the model with the values substituted, and them in config.json.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<Override>,
         #[command(flatten)]
         t: TrainArgs,
     },
@@ -259,8 +272,8 @@ pub enum Command {
 }
 
 /// Loads and checks a file, printing its diagnostics; None when the file cannot be read.
-pub fn front(file: &Path, color: Option<bool>) -> Option<Compilation> {
-    let c = match compile_file(file) {
+pub fn front(file: &Path, color: Option<bool>, set: &[Override]) -> Option<Compilation> {
+    let c = match compile_file_with(file, set) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
@@ -287,8 +300,8 @@ pub fn front(file: &Path, color: Option<bool>) -> Option<Compilation> {
 pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
     use std::process::ExitCode;
     match command {
-        Command::Check { file, color } => {
-            let Some(c) = front(file, *color) else {
+        Command::Check { file, color, set } => {
+            let Some(c) = front(file, *color, set) else {
                 return Some(ExitCode::from(1));
             };
             if c.has_errors() {
@@ -306,8 +319,8 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
             );
             Some(ExitCode::SUCCESS)
         }
-        Command::Graph { file } => {
-            let Some(c) = front(file, None) else {
+        Command::Graph { file, set } => {
+            let Some(c) = front(file, None, set) else {
                 return Some(ExitCode::from(1));
             };
             match crate::driver::graph_text(&c) {

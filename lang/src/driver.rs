@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::diag::{Diag, Problems, SourceMap};
+use crate::overrides::Override;
 use crate::{check, ir, load};
 
 /// The front end's result for one file: sources, diagnostics and the model when there is one.
@@ -16,6 +17,9 @@ pub struct Compilation {
     pub program: load::Program,
     /// A library's priors instantiated with their defaults (placeholders where none).
     pub library_priors: Vec<(ir::Program, ir::Space)>,
+    /// With `--set` overrides: the model text with their values substituted (what a run
+    /// records as its model.sae).
+    pub effective: Option<String>,
 }
 
 impl Compilation {
@@ -26,9 +30,32 @@ impl Compilation {
 
 /// Loads and checks model text; `dir` resolves relative imports.
 pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation {
-    let loaded = load::load_source(name, text, dir.map(Path::to_path_buf));
+    compile_with(name, text, dir, &[])
+}
+
+/// Loads and checks model text with `--set` overrides applied: their errors point at the
+/// arguments; `effective` holds the text with the values substituted.
+pub fn compile_with(
+    name: &str,
+    text: &str,
+    dir: Option<&Path>,
+    overrides: &[Override],
+) -> Compilation {
+    let mut loaded = load::load_source(name, text, dir.map(Path::to_path_buf));
+    if !loaded.has_errors() && !loaded.program.modules.is_empty() {
+        if let Some(t) = crate::overrides::with_train_clause(&loaded.program, text, overrides) {
+            loaded = load::load_source(name, &t, dir.map(Path::to_path_buf));
+        }
+    }
     let mut diags = loaded.diags;
-    let program = loaded.program;
+    let mut program = loaded.program;
+    let mut effective = None;
+    if !overrides.is_empty() && !diags.iter().any(Diag::is_error) && !program.modules.is_empty() {
+        match crate::overrides::apply(&mut program, overrides) {
+            Ok(t) => effective = Some(t),
+            Err(d) => diags.extend(d),
+        }
+    }
     let stem = Path::new(name)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -48,6 +75,7 @@ pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation
         library,
         program,
         library_priors,
+        effective,
     }
 }
 
@@ -105,11 +133,20 @@ pub fn prior_program(
 
 /// Loads and checks a model file.
 pub fn compile_file(path: &Path) -> Result<Compilation, load::LoadError> {
+    compile_file_with(path, &[])
+}
+
+/// Loads and checks a model file with `--set` overrides.
+pub fn compile_file_with(
+    path: &Path,
+    overrides: &[Override],
+) -> Result<Compilation, load::LoadError> {
     let text = load::read_source(path)?;
-    Ok(compile_source(
+    Ok(compile_with(
         &load::display_path(path),
         &text,
         path.parent(),
+        overrides,
     ))
 }
 

@@ -21,7 +21,10 @@ pub mod diag;
 pub mod driver;
 pub mod ir;
 pub mod load;
+pub mod overrides;
 pub mod prior;
 pub mod syntax;
 
-pub use driver::{compile_file, compile_source, graph_text, Compilation};
+pub use driver::{
+    compile_file, compile_file_with, compile_source, compile_with, graph_text, Compilation,
+};

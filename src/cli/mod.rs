@@ -36,8 +36,9 @@ pub fn run(command: Command) -> ExitCode {
             force,
             resume,
             init_from,
+            set,
             t,
-        } => run::run(&file, epochs, out, seed, force, resume, init_from, t),
+        } => run::run(&file, epochs, out, seed, force, resume, init_from, &set, t),
         Command::Resume {
             dir,
             epochs,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use sae_dsl_lang::cli::{front, TrainArgs};
+use sae_dsl_lang::overrides::Override;
 
 use super::{device, print_summary, Outcome};
 use crate::eval;
@@ -36,6 +37,7 @@ pub fn run(
     force: bool,
     resume_flag: bool,
     init_from: Option<PathBuf>,
+    set: &[Override],
     t: TrainArgs,
 ) -> Outcome {
     if resume_flag {
@@ -45,7 +47,7 @@ pub fn run(
         };
         return Ok(resume(&dir, epochs, force, t));
     }
-    let c = front(file, None).ok_or(ExitCode::from(1))?;
+    let c = front(file, None, set).ok_or(ExitCode::from(1))?;
     let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
         if c.library {
             eprintln!("error: {} defines nets only; `run` needs a model with data, latent, encoder, generator and penalty clauses", file.display());
@@ -53,7 +55,11 @@ pub fn run(
         return Err(ExitCode::from(1));
     };
     let dev = device(&t.device)?;
-    let source = std::fs::read_to_string(file).unwrap_or_default();
+    // With overrides, the run records the model text with their values in place.
+    let source = match &c.effective {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(file).unwrap_or_default(),
+    };
     if !t.quiet && !t.json {
         eprintln!("training {} on {dev:?}", model.name);
     }
@@ -69,6 +75,10 @@ pub fn run(
         interrupter: install_signal_handler(),
         allow_divergence: t.allow_divergence,
         init_from,
+        overrides: set
+            .iter()
+            .map(|o| (o.name.clone(), o.value.clone()))
+            .collect(),
     };
     Ok(match pipeline::run(&model, &source, dev, &opts) {
         Ok(s) => finished(&s, t.json),

@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub allow_divergence: bool,
     /// Start from these weights (a safetensors file or a run directory) instead of random ones.
     pub init_from: Option<PathBuf>,
+    /// The `--set NAME=VALUE` overrides the model was compiled with (recorded in config.json).
+    pub overrides: Vec<(String, String)>,
 }
 
 /// Why a run stopped.
@@ -310,6 +312,7 @@ pub fn run(
             "validation_examples": validation.as_ref().map(Dataset::len),
             "train_data_sha256": file_sha256(&train.origin),
             "init_from": opts.init_from.as_ref().map(|p| p.display().to_string()),
+            "overrides": opts.overrides.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
             "sae_dsl": env!("CARGO_PKG_VERSION"),
         }
     });

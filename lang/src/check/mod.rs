@@ -56,7 +56,10 @@ pub fn check(program: &Program, name: &str) -> Checked {
         priors,
         components: vec![],
         role: Role::Library,
+        consts: Env::new(),
+        const_spans: HashMap::new(),
     };
+    c.constants();
     c.collect_nets();
     let main = program.main();
     if main.clauses.is_empty() {
@@ -89,6 +92,10 @@ struct Checker<'a> {
     components: Vec<(String, Space, Span)>,
     /// Which pipeline is being expanded (for the component layers).
     role: Role,
+    /// The file-level constants (`let NAME = ...`), evaluated.
+    consts: Env,
+    /// Where each constant's value is written (in the file, or in a `--set` argument).
+    const_spans: HashMap<String, Span>,
 }
 
 /// The pipeline being expanded.
@@ -115,8 +122,65 @@ struct Flow {
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn err(&mut self, d: Diag) {
+    /// Reports `d`; a label on a constant's name gets a second one where its value is given
+    /// (the `let`, or the `--set` argument that overrides it).
+    pub(super) fn err(&mut self, mut d: Diag) {
+        let mut extra = vec![];
+        for (span, _) in &d.labels {
+            let text = self.program.sources.text(span.file);
+            let Some(name) = text.get(span.start..span.end) else {
+                continue;
+            };
+            if let Some(at) = self.const_spans.get(name) {
+                if !d.labels.iter().any(|(s, _)| s == at) {
+                    extra.push((*at, format!("`{name}` is given here")));
+                }
+            }
+        }
+        for (span, text) in extra {
+            d = d.label(span, text);
+        }
         self.diags.report(d);
+    }
+
+    /// Evaluates the `let` constants of every file, imported ones first, each seeing those
+    /// before it.
+    pub(super) fn constants(&mut self) {
+        let mut spans: HashMap<String, Span> = HashMap::new();
+        for m in self.program.modules.iter().rev() {
+            for l in &m.lets {
+                let name = &l.name.name;
+                if let Some(prev) = spans.get(name) {
+                    let mut d = msg::duplicate_definition(name, "a constant")
+                        .label(l.name.span, "defined again here");
+                    if prev.file == l.name.span.file {
+                        d = d.label(*prev, "first defined here");
+                    }
+                    self.diags.report(d.help(
+                        "give each constant one value; `--set` overrides it from the command line",
+                    ));
+                    continue;
+                }
+                spans.insert(name.clone(), l.name.span);
+                self.const_spans.insert(name.clone(), l.value.span);
+                if let Some(v) = self.eval(&l.value, &Env::new()) {
+                    self.consts.insert(name.clone(), v);
+                }
+            }
+        }
+    }
+
+    /// The main file's constants and their values, in order (for the IR and `graph`).
+    fn constant_values(&self) -> Vec<(String, String)> {
+        self.program
+            .main()
+            .lets
+            .iter()
+            .filter_map(|l| {
+                let v = self.consts.get(&l.name.name)?;
+                Some((l.name.name.clone(), v.source_text()))
+            })
+            .collect()
     }
 
     pub(super) fn collect_nets(&mut self) {

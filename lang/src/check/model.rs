@@ -61,6 +61,7 @@ impl<'a> Checker<'a> {
             cost: cost?,
             penalties: penalties?,
             train: train?,
+            constants: self.constant_values(),
         })
     }
 

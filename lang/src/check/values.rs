@@ -49,6 +49,25 @@ impl Value {
     }
 }
 
+impl Value {
+    /// As written in a model file: `10`, `0.05`, `"xavier"`, `[1, 2]`.
+    pub(super) fn source_text(&self) -> String {
+        match self {
+            Value::Int(i) => i.to_string(),
+            Value::Real(r) => ir::num(*r),
+            Value::Bool(b) => b.to_string(),
+            Value::Str(s) => format!("{s:?}"),
+            Value::List(v) => format!(
+                "[{}]",
+                v.iter()
+                    .map(Value::source_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 pub(super) type Env = HashMap<String, Value>;
 
 impl<'a> Checker<'a> {
@@ -68,13 +87,20 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Call(c) => {
                 if !c.parens {
-                    if let Some(v) = env.get(&c.name.name) {
+                    if let Some(v) = env
+                        .get(&c.name.name)
+                        .or_else(|| self.consts.get(&c.name.name))
+                    {
                         return Some(v.clone());
                     }
-                    let mut known: Vec<&str> = env.keys().map(String::as_str).collect();
+                    let mut known: Vec<&str> = env
+                        .keys()
+                        .chain(self.consts.keys())
+                        .map(String::as_str)
+                        .collect();
                     known.sort();
                     let help = if known.is_empty() {
-                        "only a net's parameters can be used as names here; write a number, or a string in quotes".to_string()
+                        "only constants (`let NAME = ...`) and a net's parameters can be used as names here; write a number, or a string in quotes".to_string()
                     } else {
                         unknown_help(&c.name.name, "names here", &known)
                     };

@@ -83,6 +83,7 @@ codes! {
     UnknownPenalty => "sae::check::unknown_penalty",
     UnknownOptimizer => "sae::check::unknown_optimizer",
     UnknownSchedule => "sae::check::unknown_schedule",
+    UnknownOverride => "sae::check::unknown_override",
     UnknownValidation => "sae::check::unknown_validation",
     UnknownSetting => "sae::check::unknown_setting",
     ArgCount => "sae::check::arg_count",

@@ -256,6 +256,14 @@ impl fmt::Display for DataSource {
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model {}", self.name)?;
+        if !self.constants.is_empty() {
+            let c: Vec<String> = self
+                .constants
+                .iter()
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect();
+            writeln!(f, "let       {}", c.join(", "))?;
+        }
         let scaling = if self.data.is_image() {
             ", scaled to [0, 1]"
         } else {

@@ -30,6 +30,9 @@ pub struct Model {
     pub cost: ReconCost,
     pub penalties: Vec<Penalty>,
     pub train: TrainConfig,
+    /// The main file's constants (`let NAME = ...`) with their values as written, in order.
+    #[serde(default)]
+    pub constants: Vec<(String, String)>,
 }
 
 /// An encoder network and the latent component it computes (None: the whole code).

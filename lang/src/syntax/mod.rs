@@ -60,12 +60,31 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
                 module.imports.push(Import { path: s, span });
             }
             Rule::net_def => module.nets.push(b.net_def(p)),
+            Rule::let_def => module.lets.push(b.let_def(p)),
             Rule::prior_def => module.priors.push(b.prior_def(p)),
             Rule::EOI => {}
             _ => module.clauses.push(b.clause(p)),
         }
     }
     Ok(module)
+}
+
+/// Parses a single expression (a `--set NAME=VALUE` value). `text` may start with spaces: the
+/// spans are offsets in it, so a value can be parsed in place within a longer argument.
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diag>> {
+    if let Some(d) = nesting_check(file, text) {
+        return Err(vec![d]);
+    }
+    let mut pairs =
+        SaeParser::parse(Rule::expr_only, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let expr = pairs
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .ok_or_else(|| {
+            let end = Span::new(file, text.len(), text.len());
+            vec![msg::syntax("a value", "the end of the input").label(end, "expected a value")]
+        })?;
+    Ok(Builder { file }.expr(expr))
 }
 
 /// Parses a single call such as `ring_mixture(k = 8, radius = 2)` (used by `sae-dsl prior`).
@@ -168,6 +187,8 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::EOI => "end of file",
         Rule::import | Rule::kw_import => "`import`",
         Rule::net_def | Rule::kw_net => "a `net` definition",
+        Rule::let_def | Rule::kw_let => "a `let` constant",
+        Rule::expr_only => "a value",
         Rule::data_clause | Rule::kw_data => {
             "a clause (`data`, `latent`, `encoder`, `generator`, `cost`, `penalty`, `train`)"
         }
@@ -345,6 +366,14 @@ impl Builder {
             .next()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default()
+    }
+
+    fn let_def(&self, p: Pair<Rule>) -> LetDef {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1); // kw_let
+        let name = self.ident(inner.next().expect("grammar: constant name"));
+        let value = self.expr(inner.next().expect("grammar: constant value"));
+        LetDef { name, value, span }
     }
 
     fn net_def(&self, p: Pair<Rule>) -> NetDef {

@@ -217,6 +217,9 @@ impl Display for Module {
         for i in &self.imports {
             writeln!(f, "import \"{}\"", i.path)?;
         }
+        for l in &self.lets {
+            writeln!(f, "let {} = {}", l.name.name, l.value)?;
+        }
         for n in &self.nets {
             writeln!(f, "{n}")?;
         }

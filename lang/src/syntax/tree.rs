@@ -182,6 +182,14 @@ impl Clause {
     }
 }
 
+/// `let NAME = expr`: a file-level constant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LetDef {
+    pub name: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Import {
     pub path: String,
@@ -193,6 +201,8 @@ pub struct Import {
 pub struct Module {
     pub file: FileId,
     pub imports: Vec<Import>,
+    /// File-level constants, in order.
+    pub lets: Vec<LetDef>,
     pub nets: Vec<NetDef>,
     pub priors: Vec<PriorDef>,
     pub clauses: Vec<Clause>,
@@ -201,6 +211,7 @@ pub struct Module {
 /// Clause keywords, for "did you mean" on a misspelt one.
 pub const CLAUSE_KEYWORDS: &[&str] = &[
     "import",
+    "let",
     "net",
     "prior",
     "data",
