@@ -237,6 +237,9 @@ pub enum Command {
         /// Where to write the CSV (default: compare.csv in the current directory).
         #[arg(long, default_value = "compare.csv")]
         csv: PathBuf,
+        /// For sweeps: the validation metric that picks the best setting (lower is better).
+        #[arg(long, default_value = "recon", value_parser = ["recon", "penalty", "total", "latent_mmd"])]
+        metric: String,
     },
     /// Export a run's encoder and generator for use from Python: TorchScript modules, or plain
     /// weights with PyTorch-compatible names and a generated `model.py`.
@@ -254,6 +257,18 @@ pub enum Command {
         #[arg(long, default_value = "last", value_parser = ["last", "best"])]
         weights: String,
     },
+    /// A sweep over constants and settings: `sweep FILE --grid ... --out DIR` writes the members
+    /// (nothing trained yet); `sweep run`, `sweep status`, `sweep slurm` act on DIR.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  sae-dsl sweep models/sphere_mnist.sae --grid gamma=1,10,100 --grid seed=0,1,2 --out sweeps/sphere\n  sae-dsl sweep models/vae_mnist.sae --random 8 --range lr=1e-4:1e-2:log --out sweeps/vae\n  sae-dsl sweep run sweeps/sphere --jobs 2\n  sae-dsl sweep slurm sweeps/sphere --partition gpu --gpus-per-task 1 --submit\n  sae-dsl compare sweeps/sphere --metric recon"
+    )]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        #[command(flatten)]
+        create: SweepCreate,
+    },
     /// Fit a post-hoc sampler to the training codes of a run: a Gaussian mixture with K
     /// components (full covariances, EM), used by `sample --sampler gmm` and `eval --sampler gmm`.
     #[command(after_help = "Example:\n  sae-dsl fit-sampler runs/dir16 --gmm 10")]
@@ -268,6 +283,74 @@ pub enum Command {
         device: String,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+/// `sae-dsl sweep FILE ...`: the members of a new sweep.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SweepCreate {
+    /// The model file.
+    pub file: Option<PathBuf>,
+    /// NAME=V1,V2,...: a constant or setting and its values; several --grid make a product.
+    #[arg(long = "grid", value_name = "NAME=V1,V2,...")]
+    pub grid: Vec<String>,
+    /// Draw this many random settings from the --range options (each combined with the grid).
+    #[arg(long)]
+    pub random: Option<usize>,
+    /// NAME=LOW:HIGH[:log|:lin|:int]: the range of a random setting.
+    #[arg(long = "range", value_name = "NAME=LOW:HIGH[:log]")]
+    pub range: Vec<String>,
+    /// The seed of the random draws.
+    #[arg(long, default_value_t = 0)]
+    pub draw_seed: u64,
+    /// The sweep directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What to do with an existing sweep directory.
+#[derive(Subcommand, Clone, Debug)]
+pub enum SweepAction {
+    /// Train the members (finished ones are skipped, interrupted ones resumed), K at a time.
+    Run {
+        dir: PathBuf,
+        /// Members trained at once; the cores are split between them.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Train exactly member I (what a Slurm array task calls).
+        #[arg(long)]
+        index: Option<usize>,
+        /// Threads per member (default: the cores divided by --jobs).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Skip each member's evaluation (FID, ...); its validation metrics are still written.
+        #[arg(long)]
+        no_eval: bool,
+    },
+    /// Each member's state: done, running, interrupted (epochs done) or not started.
+    Status { dir: PathBuf },
+    /// Write an sbatch script that runs the members as a Slurm job array (one member per task).
+    Slurm {
+        dir: PathBuf,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, as Slurm takes it (e.g. 2:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        #[arg(long)]
+        gpus_per_task: Option<u32>,
+        #[arg(long, default_value_t = 2)]
+        cpus_per_task: u32,
+        /// At most this many tasks at once (`--array=0-N%M`).
+        #[arg(long)]
+        array_max: Option<usize>,
+        /// Submit it with sbatch.
+        #[arg(long)]
+        submit: bool,
     },
 }
 

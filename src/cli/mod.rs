@@ -12,6 +12,7 @@ mod prior;
 mod reconstruct;
 mod run;
 mod sample;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -91,7 +92,8 @@ pub fn run(command: Command) -> ExitCode {
             seed,
             device,
         } => prior::prior(&file, &name, args.as_deref(), n, &out, seed, &device),
-        Command::Compare { dirs, csv } => compare::compare(&dirs, &csv),
+        Command::Compare { dirs, csv, metric } => compare::compare(&dirs, &csv, &metric),
+        Command::Sweep { action, create } => sweep::sweep(action, create),
         Command::Export {
             dir,
             format,

@@ -67,3 +67,135 @@ pub fn compare(dirs: &[PathBuf]) -> Result<(String, String), EvalError> {
     }
     Ok((md, csv))
 }
+
+/// One setting of a sweep over its seeds.
+struct Setting {
+    method: String,
+    label: String,
+    /// The best validation value of each member (the chosen metric).
+    validation: Vec<f64>,
+    test_recon: Vec<f64>,
+    fid: Vec<f64>,
+    mmd: Vec<f64>,
+}
+
+fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    Some((m, var.sqrt()))
+}
+
+fn shown(v: &[f64], p: usize) -> String {
+    match mean_sd(v) {
+        Some((m, s)) if v.len() > 1 => format!("{m:.p$} ± {s:.p$}"),
+        Some((m, _)) => format!("{m:.p$}"),
+        None => "-".into(),
+    }
+}
+
+/// The lowest value of validation metric `metric` over a run's epochs.
+fn best_validation(run: &std::path::Path, metric: &str) -> Option<f64> {
+    std::fs::read_to_string(run.join(rundir::METRICS))
+        .ok()?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["validation"][metric].as_f64())
+        .min_by(f64::total_cmp)
+}
+
+/// `compare` over sweep directories: one row per setting (its members that differ only in
+/// `seed` pooled: mean ± standard deviation), and the best setting of each method by the lowest
+/// mean of validation metric `metric`, never by a test figure.
+pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String), EvalError> {
+    let mut settings: Vec<Setting> = vec![];
+    for d in dirs {
+        let manifest = crate::sweep::Manifest::read(d).map_err(|what| EvalError::Run {
+            dir: d.display().to_string(),
+            what,
+        })?;
+        for m in &manifest.members {
+            let run = manifest.run_dir(d, m);
+            let summary: Option<Summary> = std::fs::read_to_string(run.join(rundir::SUMMARY))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            let sweep_name = d
+                .file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            let method = summary.as_ref().map_or(sweep_name.clone(), |s| {
+                format!("{} ({sweep_name})", s.method)
+            });
+            let label = m.setting();
+            let idx = match settings
+                .iter()
+                .position(|s| s.method == method && s.label == label)
+            {
+                Some(i) => i,
+                None => {
+                    settings.push(Setting {
+                        method: method.clone(),
+                        label,
+                        validation: vec![],
+                        test_recon: vec![],
+                        fid: vec![],
+                        mmd: vec![],
+                    });
+                    settings.len() - 1
+                }
+            };
+            let s = &mut settings[idx];
+            s.validation.extend(best_validation(&run, metric));
+            if let Some(sum) = &summary {
+                s.test_recon.push(sum.test_recon);
+                s.fid.extend(sum.fid_cnn);
+                s.mmd.push(sum.latent_mmd_x1000);
+            }
+        }
+    }
+    // The best setting per method: the lowest mean validation value.
+    let mut best: std::collections::HashMap<&str, (usize, f64)> = Default::default();
+    for (i, s) in settings.iter().enumerate() {
+        if let Some((m, _)) = mean_sd(&s.validation) {
+            let e = best.entry(s.method.as_str()).or_insert((i, m));
+            if m < e.1 {
+                *e = (i, m);
+            }
+        }
+    }
+    let mut md = format!("| method | setting | runs | validation {metric} | test reconstruction | FID (MNIST CNN) | MMD x1000 | best |\n|---|---|---|---|---|---|---|---|\n");
+    let mut csv = format!("method,setting,runs,validation_{metric}_mean,validation_{metric}_sd,test_recon_mean,test_recon_sd,fid_mean,fid_sd,best\n");
+    for (i, s) in settings.iter().enumerate() {
+        let is_best = best.get(s.method.as_str()).is_some_and(|b| b.0 == i);
+        let runs = s.validation.len().max(s.test_recon.len());
+        md.push_str(&format!(
+            "| {} | {} | {runs} | {} | {} | {} | {} | {} |\n",
+            s.method,
+            if s.label.is_empty() { "-" } else { &s.label },
+            shown(&s.validation, 4),
+            shown(&s.test_recon, 4),
+            shown(&s.fid, 2),
+            shown(&s.mmd, 2),
+            if is_best { "best" } else { "" }
+        ));
+        let (vm, vs) = mean_sd(&s.validation).unwrap_or((f64::NAN, f64::NAN));
+        let (rm, rs) = mean_sd(&s.test_recon).unwrap_or((f64::NAN, f64::NAN));
+        let (fm, fs) = mean_sd(&s.fid).unwrap_or((f64::NAN, f64::NAN));
+        csv.push_str(&format!(
+            "{},{},{runs},{vm},{vs},{rm},{rs},{fm},{fs},{is_best}\n",
+            s.method, s.label
+        ));
+    }
+    if best.is_empty() {
+        md.push_str(&format!("\nNo member has validation metrics, so no setting is picked: add `validation split(...)` to the model's `train` clause (the best is never chosen on the test set).\n"));
+    } else {
+        md.push_str(&format!("\nbest: the lowest mean validation {metric} of each method (mean ± standard deviation over seeds).\n"));
+    }
+    Ok((md, csv))
+}

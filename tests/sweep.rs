@@ -1,0 +1,234 @@
+//! Overrides and sweeps through the real binary: `run --set` records the effective model; a
+//! sweep's members are checked when it is made, trained K at a time (finished ones skipped,
+//! interrupted ones resumed), shown by `sweep status` and compared by setting with the best
+//! picked on the validation split; `sweep slurm` writes the array script.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+const MODEL: &str =
+    "import \"std/nets\"\nlet gamma = 1\ndata rings(n = 512)\nlatent R^2 ~ normal()\n\
+    encoder { mlp(2, hidden = 16) }\ngenerator { mlp(2, hidden = 16) }\n\
+    penalty gamma * sinkhorn(epsilon = 0.1, iterations = 10)\n\
+    train { batch 64 epochs 2 validation split(fraction = 0.25) }\n";
+
+fn model(root: &Path) -> PathBuf {
+    let m = root.join("model.sae");
+    std::fs::write(&m, MODEL).expect("model");
+    m
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
+
+#[test]
+fn a_run_with_overrides_records_the_effective_model() {
+    let root = common::tempdir("set");
+    let m = model(&root);
+    let run = root.join("run");
+    let out = common::sae(&[
+        "run",
+        s(&m),
+        "--out",
+        s(&run),
+        "--device",
+        "cpu",
+        "--no-eval",
+        "--quiet",
+        "--set",
+        "gamma=2.5",
+        "--set",
+        "epochs=1",
+        "--set",
+        "lr=0.01",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let text = std::fs::read_to_string(run.join("model.sae")).expect("model.sae");
+    assert!(text.contains("let gamma = 2.5"), "{text}");
+    assert!(
+        text.contains("epochs 1") && text.contains("optimizer adam(lr = 0.01)"),
+        "{text}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(config["run"]["overrides"]["gamma"], "2.5");
+    assert_eq!(config["model"]["constants"][0][1], "2.5");
+    assert_eq!(config["model"]["penalties"][0]["weight"], 2.5);
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
+    assert_eq!(lines.lines().count(), 1);
+    let g = common::sae(&["graph", s(&m), "--set", "gamma=7"]);
+    let graph = String::from_utf8_lossy(&g.stdout);
+    assert!(
+        graph.contains("let       gamma = 7") && graph.contains("penalty   7 * sinkhorn"),
+        "{graph}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_sweep_is_made_trained_resumed_and_compared() {
+    let root = common::tempdir("sweep");
+    let m = model(&root);
+    let dir = root.join("sweep");
+    // A member that does not compile: nothing is written, the member and the reason are named.
+    let bad = common::sae(&["sweep", s(&m), "--grid", "gamma=1,-1", "--out", s(&dir)]);
+    let err = common::flat_stderr(&bad);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains("member 1 (gamma=-1) does not compile")
+            && err.contains("`gamma` is given here"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+    let out = common::sae(&[
+        "sweep",
+        s(&m),
+        "--grid",
+        "gamma=1,10",
+        "--grid",
+        "seed=0,1",
+        "--out",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["members"].as_array().map(Vec::len), Some(4));
+    let m3 = std::fs::read_to_string(dir.join("members/0003/model.sae")).expect("member 3");
+    assert!(
+        m3.contains("let gamma = 10") && m3.contains("seed 1"),
+        "{m3}"
+    );
+
+    // Member 0 stops at epoch 2 (a full disk at its second checkpoint): interrupted after 1.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sae-dsl"));
+    let o = c
+        .args([
+            "sweep",
+            "run",
+            s(&dir),
+            "--index",
+            "0",
+            "--device",
+            "cpu",
+            "--no-eval",
+        ])
+        .env("SAE_DSL_FAULT", "fail-write@checkpoint:2")
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    let st = common::sae(&["sweep", "status", s(&dir)]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        text.contains("interrupted after 1 epochs") && text.contains("0 of 4 members finished"),
+        "{text}"
+    );
+
+    let run = common::sae(&[
+        "sweep",
+        "run",
+        s(&dir),
+        "--jobs",
+        "2",
+        "--device",
+        "cpu",
+        "--no-eval",
+    ]);
+    assert!(run.status.success(), "{}", common::flat_stderr(&run));
+    let st = common::sae(&["sweep", "status", s(&dir)]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("4 of 4 members finished"), "{text}");
+    // Member 0 was resumed, not restarted: its metrics list epochs 1 and 2 once each.
+    let metrics =
+        std::fs::read_to_string(dir.join("members/0000/run/metrics.jsonl")).expect("metrics");
+    let epochs: Vec<i64> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["epoch"].as_i64())
+        .collect();
+    assert_eq!(epochs, vec![1, 2]);
+    // A second `sweep run` has nothing left to do.
+    let again = common::sae(&[
+        "sweep",
+        "run",
+        s(&dir),
+        "--index",
+        "2",
+        "--device",
+        "cpu",
+        "--no-eval",
+    ]);
+    assert!(String::from_utf8_lossy(&again.stdout)
+        .contains("member 2 (gamma=10 seed=0): already trained"));
+
+    let csv = root.join("c.csv");
+    let cmp = common::sae(&["compare", s(&dir), "--metric", "recon", "--csv", s(&csv)]);
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(cmp.status.success(), "{}", common::flat_stderr(&cmp));
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("gamma=")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows.iter().all(|r| r.contains("| 2 |")),
+        "two seeds per setting: {table}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.ends_with("| best |")).count(),
+        1,
+        "{table}"
+    );
+
+    let bad = common::sae(&["sweep", "run", s(&dir), "--index", "9"]);
+    assert!(common::flat_stderr(&bad).contains("has members 0 to 3, not 9"));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn the_slurm_script_runs_one_member_per_array_task() {
+    let root = common::tempdir("sbatch");
+    let m = model(&root);
+    let dir = root.join("sweep");
+    let out = common::sae(&["sweep", s(&m), "--grid", "seed=0,1,2", "--out", s(&dir)]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let out = common::sae(&[
+        "sweep",
+        "slurm",
+        s(&dir),
+        "--partition",
+        "gpu",
+        "--time",
+        "1:00:00",
+        "--gpus-per-task",
+        "1",
+        "--cpus-per-task",
+        "4",
+        "--array-max",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let script = std::fs::read_to_string(dir.join("sweep.sbatch")).expect("script");
+    for want in [
+        "#SBATCH --array=0-2%2",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=1:00:00",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --cpus-per-task=4",
+        "/logs/%A_%a.out",
+        "sweep run",
+        "--index \"$SLURM_ARRAY_TASK_ID\" --threads 4",
+    ] {
+        assert!(script.contains(want), "{want} in\n{script}");
+    }
+    let bad = common::sae(&[
+        "sweep",
+        s(&m),
+        "--range",
+        "lr=1e-4:1e-2:log",
+        "--out",
+        s(&root.join("x")),
+    ]);
+    assert!(common::flat_stderr(&bad).contains("--range needs --random N"));
+    let _ = std::fs::remove_dir_all(root);
+}
