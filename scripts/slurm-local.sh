@@ -25,6 +25,9 @@ stop() {
       rm -f "$dir/$p.pid"
     fi
   done
+  # Daemons whose pid files are gone: found by the paths in their command lines.
+  pkill -f "$dir/slurm.conf" 2>/dev/null || true
+  pkill -f "$dir/munge/" 2>/dev/null || true
 }
 
 if [ "$cmd" = stop ]; then

@@ -4,6 +4,17 @@ mod common;
 
 use sae_dsl::{compile_source, pipeline, train};
 
+/// libtorch's random generator is one per process and training re-seeds it at every step: two
+/// trainings in parallel threads would draw from each other's streams. Each test holds this lock,
+/// so that every run here is the deterministic run of its seed.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn compile(text: &str) -> sae_dsl::ir::Model {
     let c = compile_source("toy.sae", text, None);
     assert!(
@@ -16,6 +27,7 @@ fn compile(text: &str) -> sae_dsl::ir::Model {
 
 #[test]
 fn synthetic_model_trains_and_writes_its_run() {
+    let _serial = serial();
     let model = compile(
         r#"
         import "std/nets"
@@ -80,6 +92,7 @@ fn synthetic_model_trains_and_writes_its_run() {
 /// than the mean image does, and writes its pictures and the decoded simplex vertices.
 #[test]
 fn mnist_dirichlet_model_writes_pictures() {
+    let _serial = serial();
     let Some(data) = common::data() else { return };
     // The reference Dirichlet setting (gamma 7.84, epsilon 0.02): models/dirichlet_mnist.sae's
     // gamma 100 keeps the decoder at the mean image for its first epochs (BENCHMARKS.md).
@@ -127,6 +140,7 @@ fn mnist_dirichlet_model_writes_pictures() {
 /// envelope Sinkhorn with tolerance and epsilon scaling) trains, and resumes from its state.
 #[test]
 fn every_penalty_trains_and_reports_sinkhorn_iterations() {
+    let _serial = serial();
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/ui/ok/every_penalty.sae"

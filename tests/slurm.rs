@@ -40,7 +40,7 @@ fn a_sweep_runs_as_a_slurm_job_array() {
         );
         return;
     }
-    let _cluster = Cluster(cdir.clone());
+    let cluster = Cluster(cdir.clone());
     let conf = cdir.join("slurm.conf");
     let m = root.join("model.sae");
     std::fs::write(
@@ -105,5 +105,6 @@ fn a_sweep_runs_as_a_slurm_job_array() {
             });
         assert!(log, "a log of task {i}");
     }
+    drop(cluster);
     let _ = std::fs::remove_dir_all(root);
 }
