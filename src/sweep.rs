@@ -15,6 +15,8 @@ use crate::rundir;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "sweep.json";
+/// A member's last failure (the error as shown), beside its run directory.
+pub const FAILED: &str = "failed.txt";
 
 /// One member: its overrides and where its files are (relative to the sweep directory).
 #[derive(Clone, Debug, Serialize, Deserialize)]

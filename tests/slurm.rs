@@ -105,6 +105,11 @@ fn a_sweep_runs_as_a_slurm_job_array() {
             });
         assert!(log, "a log of task {i}");
     }
+    // compare pools the four seeds of the one setting.
+    let cmp = common::sae(&["compare", &s(&dir), "--csv", &s(&root.join("c.csv"))]);
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(cmp.status.success(), "{}", common::flat_stderr(&cmp));
+    assert!(table.lines().any(|l| l.contains("| - | 4 |")), "{table}");
     drop(cluster);
     let _ = std::fs::remove_dir_all(root);
 }

@@ -185,6 +185,79 @@ fn a_sweep_is_made_trained_resumed_and_compared() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// A grid over the latent size (shapes re-inferred per member), a member that fails (recorded,
+/// the others go on, exit 1 with the failed members named), a member file edited by hand.
+#[test]
+fn structural_grids_failures_and_edited_sweeps() {
+    let root = common::tempdir("sweep-bad");
+    let m = root.join("model.sae");
+    std::fs::write(
+        &m,
+        "let d = 2
+let lr = 1e-3
+data rings(n = 256)
+latent R^d ~ normal()
+encoder { linear(8) relu linear(d) }
+         generator { linear(8) relu linear(2) }
+penalty mmd()
+train { optimizer adam(lr = lr) batch 64 epochs 1 }
+",
+    )
+    .expect("model");
+    let dir = root.join("sweep");
+    let out = common::sae(&[
+        "sweep",
+        s(&m),
+        "--grid",
+        "d=1,3",
+        "--grid",
+        "lr=1e-3,1e6",
+        "--out",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let g = common::sae(&["graph", s(&dir.join("members/0002/model.sae"))]);
+    assert!(String::from_utf8_lossy(&g.stdout).contains("latent    z: R^3"));
+    // lr = 1e6 diverges: those members fail, the others train.
+    let run = common::sae(&[
+        "sweep",
+        "run",
+        s(&dir),
+        "--jobs",
+        "2",
+        "--device",
+        "cpu",
+        "--no-eval",
+    ]);
+    let err = common::flat_stderr(&run);
+    assert!(!run.status.success());
+    assert!(err.contains("members [1, 3] failed"), "{err}");
+    let st =
+        String::from_utf8_lossy(&common::sae(&["sweep", "status", s(&dir)]).stdout).to_string();
+    assert!(st.contains("2 of 4 members finished"), "{st}");
+    assert!(
+        st.lines().filter(|l| l.contains("failed:")).count() == 2,
+        "{st}"
+    );
+    assert!(dir.join("members/0001/failed.txt").is_file());
+    // A member file edited into something that does not compile.
+    std::fs::write(
+        dir.join("members/0001/model.sae"),
+        "data rings(
+",
+    )
+    .expect("edit");
+    let out = common::sae(&["sweep", "run", s(&dir), "--index", "1", "--device", "cpu"]);
+    let err = common::flat_stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("member 1's model no longer compiles"), "{err}");
+    // A manifest edited into something that is not one.
+    std::fs::write(dir.join("sweep.json"), "{").expect("edit");
+    let out = common::sae(&["sweep", "status", s(&dir)]);
+    assert!(common::flat_stderr(&out).contains("sweep.json: EOF while parsing"));
+    let _ = std::fs::remove_dir_all(root);
+}
+
 #[test]
 fn the_slurm_script_runs_one_member_per_array_task() {
     let root = common::tempdir("sbatch");

@@ -139,6 +139,7 @@ fn run_member(
         ..Default::default()
     };
     let st = sweep::state(&run, Some(model.train.epochs));
+    let _ = std::fs::remove_file(dir.join(&m.dir).join(sweep::FAILED));
     let result = match st {
         State::Done => {
             println!("member {i} ({}): already done", m.label());
@@ -177,8 +178,11 @@ fn run_member(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("member {i} ({}):", m.label());
-            eprintln!("{:?}", miette::Report::new(e));
+            let text = format!("{:?}", miette::Report::new(e));
+            eprintln!("member {i} ({}):\n{text}", m.label());
+            // Recorded beside the run, for `sweep status` and for whoever reads the sweep later.
+            let _ =
+                crate::util::write_atomic(&dir.join(&m.dir).join(sweep::FAILED), text.as_bytes());
             Err(ExitCode::from(1))
         }
     }
@@ -260,7 +264,20 @@ fn status(dir: &Path) -> Outcome {
         if matches!(st, State::Done | State::Trained) {
             done += 1;
         }
-        println!("{:>4}  {:<40}  {st}", m.index, m.label());
+        let failed = std::fs::read_to_string(dir.join(&m.dir).join(sweep::FAILED)).ok();
+        match failed {
+            Some(why) if !matches!(st, State::Done | State::Trained | State::Running(_)) => {
+                let first = why
+                    .lines()
+                    .find(|l| l.contains('×'))
+                    .unwrap_or_else(|| why.lines().next().unwrap_or(""))
+                    .trim()
+                    .trim_start_matches('×')
+                    .trim();
+                println!("{:>4}  {:<40}  failed: {first} ({st})", m.index, m.label());
+            }
+            _ => println!("{:>4}  {:<40}  {st}", m.index, m.label()),
+        }
     }
     println!(
         "{done} of {} members finished ({})",

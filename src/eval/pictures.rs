@@ -66,6 +66,17 @@ pub fn project_2d(codes: &Tensor, space: Space) -> (Tensor, &'static str, &'stat
     if d == 2 {
         return (codes, "z1", "z2");
     }
+    // A 1-D latent: the codes along x, spread along y by their index so that they do not overlap.
+    if d < 2 {
+        let n = codes.size()[0];
+        let spread = Tensor::arange(n, (Kind::Double, codes.device())) / (n.max(1) as f64);
+        let x = if d == 1 {
+            codes.to_kind(Kind::Double).squeeze_dim(1)
+        } else {
+            spread.zeros_like()
+        };
+        return (Tensor::stack(&[x, spread], 1), "z1", "example (index / n)");
+    }
     let centred = &codes - codes.mean_dim(0, true, Kind::Double);
     let cov = centred.tr().matmul(&centred);
     let (_, vecs) = cov.linalg_eigh("L");
