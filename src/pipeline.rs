@@ -43,7 +43,8 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
 /// until the end.
 fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let dir = t.summary.dir.clone();
-    eval::draw(&dir, &t.model, &t.net, &t.train, &t.test)?;
+    let train = t.full_train.as_ref().unwrap_or(&t.train);
+    eval::draw(&dir, &t.model, &t.net, train, &t.test)?;
     rundir::write_json(&dir, rundir::SUMMARY, &t.summary).map_err(|error| TrainError::Io {
         path: dir.clone(),
         error,
@@ -55,7 +56,7 @@ fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
             summary_file: None,
         };
         eval::evaluate(
-            &dir, &t.model, &t.source, &t.net, &t.train, &t.test, t.seed, &eval_opts,
+            &dir, &t.model, &t.source, &t.net, train, &t.test, t.seed, &eval_opts,
         )?;
     }
     Ok(t.summary)

@@ -21,7 +21,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 use crate::data::{self, DataError, Dataset};
 use crate::ir;
@@ -212,6 +212,9 @@ pub struct Trained {
     pub test: Dataset,
     /// The validation split held out of `train`, when the model declares one.
     pub validation: Option<Dataset>,
+    /// The whole training set, validation split included: what evaluation measures with (its
+    /// classifier is trained on it, so that FIDs of runs with and without a split compare).
+    pub full_train: Option<Dataset>,
     pub seed: i64,
     _lock: RunLock,
 }
@@ -221,6 +224,8 @@ struct Data {
     train: Dataset,
     test: Dataset,
     validation: Option<Dataset>,
+    /// The training set before the split, when there is one.
+    full_train: Option<Dataset>,
 }
 
 /// Loads a model's train and test sets, and holds its validation split out of the training set.
@@ -232,17 +237,23 @@ fn load_data(
 ) -> Result<Data, TrainError> {
     let train = data::load(&model.data, "train", data_dir, seed, device)?;
     let test = data::load(&model.data, "test", data_dir, seed, device)?;
-    let (train, validation) = match &model.train.validation {
+    let (train, validation, full_train) = match &model.train.validation {
         Some(v) if !train.is_empty() => {
+            let full = Dataset {
+                x: train.x.shallow_clone(),
+                labels: train.labels.as_ref().map(Tensor::shallow_clone),
+                origin: train.origin.clone(),
+            };
             let (t, va) = validate::split(train, v)?;
-            (t, Some(va))
+            (t, Some(va), Some(full))
         }
-        _ => (train, None),
+        _ => (train, None, None),
     };
     Ok(Data {
         train,
         test,
         validation,
+        full_train,
     })
 }
 
@@ -281,6 +292,7 @@ pub fn run(
         train,
         test,
         validation,
+        full_train,
     } = load_data(model, opts.data_dir.as_deref(), seed, device)?;
     if train.is_empty() {
         return Err(DataError::Corrupt {
@@ -331,6 +343,7 @@ pub fn run(
         train,
         test,
         validation,
+        full_train,
         seed,
         epochs,
         lock,
@@ -380,6 +393,7 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         train,
         test,
         validation,
+        full_train,
     } = load_data(&model, data_dir.as_deref(), seed, device)?;
     // The data a run started on must be the data it continues on.
     if let (Some(was), Some(now)) = (
@@ -429,6 +443,7 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         train,
         test,
         validation,
+        full_train,
         seed,
         epochs,
         lock,
@@ -491,6 +506,7 @@ struct Ready {
     train: Dataset,
     test: Dataset,
     validation: Option<Dataset>,
+    full_train: Option<Dataset>,
     seed: i64,
     epochs: i64,
     lock: RunLock,
@@ -533,6 +549,7 @@ impl Ready {
             train: self.train,
             test: self.test,
             validation: self.validation,
+            full_train: self.full_train,
             seed: self.seed,
             _lock: self.lock,
         })
