@@ -305,3 +305,65 @@ fn the_slurm_script_runs_one_member_per_array_task() {
     assert!(common::flat_stderr(&bad).contains("--range needs --random N"));
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// With evaluation, each member's summary has the FID against its validation images, and
+/// `compare --metric fid` picks a setting by it.
+#[test]
+fn settings_are_picked_by_the_fid_on_the_validation_split() {
+    let Some(data) = common::data() else { return };
+    let root = common::tempdir("sweep-fid");
+    let m = root.join("model.sae");
+    std::fs::write(
+        &m,
+        "let gamma = 1\ndata mnist(limit = 512)\nlatent R^4 ~ normal()\n\
+         encoder { flatten linear(32) relu linear(4) }\ngenerator { linear(784) sigmoid reshape(1, 28, 28) }\n\
+         cost bce\npenalty gamma * mmd()\ntrain { batch 64 epochs 1 validation split(fraction = 0.25) }\n",
+    )
+    .expect("model");
+    let dir = root.join("sweep");
+    let out = common::sae(&["sweep", s(&m), "--grid", "gamma=1,100", "--out", s(&dir)]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let run = common::sae(&[
+        "sweep",
+        "run",
+        s(&dir),
+        "--device",
+        "cpu",
+        "--data-dir",
+        s(&data),
+    ]);
+    assert!(run.status.success(), "{}", common::flat_stderr(&run));
+    for i in 0..2 {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("members/{i:04}/run/summary.json")))
+                .expect("summary"),
+        )
+        .expect("json");
+        let (f, v) = (
+            summary["fid_cnn"].as_f64(),
+            summary["fid_validation"].as_f64(),
+        );
+        assert!(
+            f.is_some_and(f64::is_finite) && v.is_some_and(f64::is_finite),
+            "{summary}"
+        );
+        assert_ne!(f, v, "the validation images are not the test images");
+    }
+    let cmp = common::sae(&[
+        "compare",
+        s(&dir),
+        "--metric",
+        "fid",
+        "--csv",
+        s(&root.join("c.csv")),
+    ]);
+    let table = String::from_utf8_lossy(&cmp.stdout);
+    assert!(cmp.status.success(), "{}", common::flat_stderr(&cmp));
+    assert!(table.contains("validation fid"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.ends_with("| best |")).count(),
+        1,
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

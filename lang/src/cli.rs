@@ -237,8 +237,10 @@ pub enum Command {
         /// Where to write the CSV (default: compare.csv in the current directory).
         #[arg(long, default_value = "compare.csv")]
         csv: PathBuf,
-        /// For sweeps: the validation metric that picks the best setting (lower is better).
-        #[arg(long, default_value = "recon", value_parser = ["recon", "penalty", "total", "latent_mmd"])]
+        /// For sweeps: the validation metric that picks the best setting (lower is better):
+        /// one of training's validation metrics, or `fid` (the FID against the validation images,
+        /// computed by the evaluation).
+        #[arg(long, default_value = "recon", value_parser = ["recon", "penalty", "total", "latent_mmd", "fid"])]
         metric: String,
     },
     /// Export a run's encoder and generator for use from Python: TorchScript modules, or plain

@@ -23,6 +23,10 @@ pub fn eval(
         quiet,
         samples: Some(samples),
         summary_file: gmm.then(|| "summary.gmm.json".to_string()),
+        validation: match &run.model.train.validation {
+            Some(v) => crate::train::validation_images(&train, v).map_err(report)?,
+            None => None,
+        },
     };
     let s = eval::evaluate(
         dir,

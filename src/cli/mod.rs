@@ -161,6 +161,9 @@ fn print_summary(e: &Summary) {
     if let (Some(f), Some(a)) = (e.fid_cnn, e.classifier_test_accuracy) {
         println!("  FID {f:.2} (MNIST-CNN features, classifier test accuracy {:.2}%; not the Inception FID)", a * 100.0);
     }
+    if let Some(f) = e.fid_validation {
+        println!("  FID against the validation split {f:.2}");
+    }
     if let Some(h) = e.sample_label_entropy_bits {
         println!("  sample label entropy {h:.2} bits of 3.32 (coverage of the 10 classes)");
     }

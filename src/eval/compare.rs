@@ -151,7 +151,12 @@ pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String)
                 }
             };
             let s = &mut settings[idx];
-            s.validation.extend(best_validation(&run, metric));
+            if metric == "fid" {
+                s.validation
+                    .extend(summary.as_ref().and_then(|x| x.fid_validation));
+            } else {
+                s.validation.extend(best_validation(&run, metric));
+            }
             if let Some(sum) = &summary {
                 s.test_recon.push(sum.test_recon);
                 s.fid.extend(sum.fid_cnn);

@@ -125,6 +125,9 @@ pub struct Summary {
     pub latent_mmd_x1000: f64,
     /// FID with the data set's CNN classifier (see `fid_note`); images only.
     pub fid_cnn: Option<f64>,
+    /// The same FID against the validation split's images (runs with a `validation` split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_validation: Option<f64>,
     pub fid_note: Option<String>,
     pub classifier_test_accuracy: Option<f64>,
     /// Share of samples per predicted class, and its entropy in bits (log2(10) = 3.32 is uniform).
@@ -202,13 +205,16 @@ pub fn sample(net: &Compiled, n: i64) -> Tensor {
 }
 
 /// Options of [`evaluate`].
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct EvalOptions {
     pub quiet: bool,
     /// Number of generated samples for FID and coverage (default 10,000).
     pub samples: Option<i64>,
     /// Where the summary goes (default `summary.json`; `summary.gmm.json` for a post-hoc sampler).
     pub summary_file: Option<String>,
+    /// The validation split's images, for the FID against them (choosing settings without the
+    /// test set).
+    pub validation: Option<Tensor>,
 }
 
 /// Computes the metrics of a trained network and writes `summary.json` into `dir`.
@@ -247,7 +253,8 @@ pub fn evaluate(
         accuracy: acc,
         histogram: hist,
         entropy,
-    } = sample_quality(model, net, train, test, seed, n_samples, opts.quiet)?;
+        fid_validation,
+    } = sample_quality(model, net, (train, test), seed, n_samples, opts)?;
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
     let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
     let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join(rundir::SUMMARY))
@@ -268,6 +275,7 @@ pub fn evaluate(
         test_mse,
         latent_mmd_x1000: mmd,
         fid_cnn: fid,
+        fid_validation,
         fid_note: fid.map(|_| FID_NOTE.to_string()),
         classifier_test_accuracy: acc,
         sample_label_histogram: hist,
@@ -295,17 +303,19 @@ struct SampleQuality {
     accuracy: Option<f64>,
     histogram: Option<Vec<f64>>,
     entropy: Option<f64>,
+    fid_validation: Option<f64>,
 }
 
+// long: the classifier, the samples, then every figure computed from them.
 fn sample_quality(
     model: &ir::Model,
     net: &Compiled,
-    train: &Dataset,
-    test: &Dataset,
+    (train, test): (&Dataset, &Dataset),
     seed: i64,
     n_samples: i64,
-    quiet: bool,
+    opts: &EvalOptions,
 ) -> Result<SampleQuality, EvalError> {
+    let quiet = opts.quiet;
     let mut q = SampleQuality::default();
     if model.data.is_image() && model.data.shape == [1, 28, 28] {
         if let (Some(ty), Some(sy)) = (&train.labels, &test.labels) {
@@ -317,10 +327,12 @@ fn sample_quality(
                 .map_err(EvalError::Io)?;
             tch::manual_seed(seed.wrapping_add(777));
             let samples = sample(net, n_samples);
-            q.fid = Some(frechet_distance(
-                &c.features(&test.x),
-                &c.features(&samples),
-            ));
+            let sample_features = c.features(&samples);
+            q.fid = Some(frechet_distance(&c.features(&test.x), &sample_features));
+            q.fid_validation = opts
+                .validation
+                .as_ref()
+                .map(|v| frechet_distance(&c.features(v), &sample_features));
             q.accuracy = Some(c.test_accuracy);
             let pred = c.predict(&samples);
             let counts = pred.bincount::<&Tensor>(None, 10).to_kind(Kind::Double);

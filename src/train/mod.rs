@@ -257,6 +257,17 @@ fn load_data(
     })
 }
 
+/// The images of the validation split `v` of the training set `train` (the same examples that
+/// training held out).
+pub fn validation_images(train: &Dataset, v: &ir::Validation) -> Result<Option<Tensor>, DataError> {
+    let copy = Dataset {
+        x: train.x.shallow_clone(),
+        labels: None,
+        origin: train.origin.clone(),
+    };
+    Ok(Some(validate::split(copy, v)?.1.x))
+}
+
 /// Refuses bf16 on a device without CUDA autocast; on CUDA sets autocast's type to bf16.
 fn check_precision(model: &ir::Model, device: Device) -> Result<bool, TrainError> {
     if model.train.precision != ir::Precision::Bf16 {
