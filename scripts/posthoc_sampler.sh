@@ -2,7 +2,7 @@
 # The FID of decoded prior samples against that of decoded samples from a Gaussian mixture fitted
 # to the training codes (pythae's GaussianMixtureSampler), for every run under a folder.
 # Usage: scripts/posthoc_sampler.sh [RUNS_DIR (default runs/table)] [K (default 10)]
-# Needs finished, evaluated runs (summary.json), e.g. from scripts/reproduce_table.sh.
+# Needs finished, evaluated runs (summary.json), e.g. from scripts/reproduce_untuned_table.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

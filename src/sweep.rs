@@ -22,15 +22,19 @@ pub const FAILED: &str = "failed.txt";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Member {
     pub index: usize,
-    /// (name, value) in the order of the `--grid` and `--range` options.
+    /// (name, value): first the `--set` ones given to every member, then those of the
+    /// `--grid` and `--range` options in their order.
     pub overrides: Vec<(String, String)>,
+    /// How many of `overrides` are the `--set` ones (left out of labels).
+    #[serde(default)]
+    pub fixed: usize,
     pub dir: String,
 }
 
 impl Member {
     /// `gamma=10 seed=0`.
     pub fn label(&self) -> String {
-        self.overrides
+        self.overrides[self.fixed.min(self.overrides.len())..]
             .iter()
             .map(|(n, v)| format!("{n}={v}"))
             .collect::<Vec<_>>()
@@ -39,7 +43,7 @@ impl Member {
 
     /// The setting without its seed: members that differ only in `seed` are repeats.
     pub fn setting(&self) -> String {
-        self.overrides
+        self.overrides[self.fixed.min(self.overrides.len())..]
             .iter()
             .filter(|(n, _)| n != "seed")
             .map(|(n, v)| format!("{n}={v}"))
@@ -77,6 +81,8 @@ impl Manifest {
 
 /// The settings of a sweep: the grid's values per name, and random draws over ranges.
 pub struct Plan {
+    /// Given to every member, before the grid's values.
+    pub fixed: Vec<(String, String)>,
     pub grid: Vec<(String, Vec<String>)>,
     pub ranges: Vec<Range>,
     pub random: usize,
@@ -168,7 +174,7 @@ impl Plan {
     /// Every member's overrides: the grid's product (first option outermost), each with every
     /// random draw when there are ranges.
     pub fn members(&self) -> Vec<Vec<(String, String)>> {
-        let mut combos: Vec<Vec<(String, String)>> = vec![vec![]];
+        let mut combos: Vec<Vec<(String, String)>> = vec![self.fixed.clone()];
         for (name, values) in &self.grid {
             combos = combos
                 .into_iter()
@@ -320,6 +326,7 @@ pub fn create(file: &Path, plan: &Plan, out: &Path) -> Result<Manifest, String> 
         .map(|(i, overrides)| Member {
             index: i,
             overrides,
+            fixed: plan.fixed.len(),
             dir: format!("members/{i:04}"),
         })
         .collect();
@@ -400,6 +407,7 @@ mod tests {
     #[test]
     fn a_grid_is_a_product_and_random_draws_stay_in_their_ranges() {
         let plan = Plan {
+            fixed: vec![],
             grid: vec![
                 parse_grid("gamma=1,10").expect("grid"),
                 parse_grid("seed=0,1,2").expect("grid"),

@@ -263,8 +263,26 @@ fn the_slurm_script_runs_one_member_per_array_task() {
     let root = common::tempdir("sbatch");
     let m = model(&root);
     let dir = root.join("sweep");
-    let out = common::sae(&["sweep", s(&m), "--grid", "seed=0,1,2", "--out", s(&dir)]);
+    // `--set` gives every member the same value, and stays out of the members' labels.
+    let out = common::sae(&[
+        "sweep",
+        s(&m),
+        "--set",
+        "epochs=1",
+        "--grid",
+        "seed=0,1,2",
+        "--out",
+        s(&dir),
+    ]);
     assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let st =
+        String::from_utf8_lossy(&common::sae(&["sweep", "status", s(&dir)]).stdout).to_string();
+    assert!(
+        st.contains("   2  seed=2 ") && !st.contains("epochs=1"),
+        "{st}"
+    );
+    let m2 = std::fs::read_to_string(dir.join("members/0002/model.sae")).expect("member");
+    assert!(m2.contains("epochs 1") && m2.contains("seed 2"), "{m2}");
     let out = common::sae(&[
         "sweep",
         "slurm",

@@ -305,6 +305,9 @@ pub struct SweepCreate {
     /// The seed of the random draws.
     #[arg(long, default_value_t = 0)]
     pub draw_seed: u64,
+    /// NAME=VALUE given to every member (e.g. `--set validation="split(fraction = 0.1)"`).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<Override>,
     /// The sweep directory.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -84,6 +84,11 @@ fn make(c: SweepCreate) -> Outcome {
         return Err(ExitCode::from(2));
     }
     let plan = Plan {
+        fixed: c
+            .set
+            .iter()
+            .map(|o| (o.name.clone(), o.value.clone()))
+            .collect(),
         grid,
         ranges,
         random: c.random.unwrap_or(0),

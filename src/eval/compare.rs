@@ -112,7 +112,7 @@ fn best_validation(run: &std::path::Path, metric: &str) -> Option<f64> {
 }
 
 /// `compare` over sweep directories: one row per setting (its members that differ only in
-/// `seed` pooled: mean ± standard deviation), and the best setting of each method by the lowest
+/// `seed` pooled: mean ± standard deviation), and the best setting of each sweep by the lowest
 /// mean of validation metric `metric`, never by a test figure.
 pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String), EvalError> {
     let mut settings: Vec<Setting> = vec![];
@@ -129,9 +129,9 @@ pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String)
             let sweep_name = d
                 .file_name()
                 .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-            let method = summary.as_ref().map_or(sweep_name.clone(), |s| {
-                format!("{} ({sweep_name})", s.method)
-            });
+            // One sweep is one model file: its settings compete with each other (a method's
+            // name may change with a setting, as beta-VAE (4) with gamma).
+            let method = sweep_name.clone();
             let label = m.setting();
             let idx = match settings
                 .iter()
@@ -174,8 +174,8 @@ pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String)
             }
         }
     }
-    let mut md = format!("| method | setting | runs | validation {metric} | test reconstruction | FID (MNIST CNN) | MMD x1000 | best |\n|---|---|---|---|---|---|---|---|\n");
-    let mut csv = format!("method,setting,runs,validation_{metric}_mean,validation_{metric}_sd,test_recon_mean,test_recon_sd,fid_mean,fid_sd,best\n");
+    let mut md = format!("| sweep | setting | runs | validation {metric} | test reconstruction | FID (MNIST CNN) | MMD x1000 | best |\n|---|---|---|---|---|---|---|---|\n");
+    let mut csv = format!("sweep,setting,runs,validation_{metric}_mean,validation_{metric}_sd,test_recon_mean,test_recon_sd,fid_mean,fid_sd,best\n");
     for (i, s) in settings.iter().enumerate() {
         let is_best = best.get(s.method.as_str()).is_some_and(|b| b.0 == i);
         let runs = s.validation.len().max(s.test_recon.len());
@@ -200,7 +200,7 @@ pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String)
     if best.is_empty() {
         md.push_str(&format!("\nNo member has validation metrics, so no setting is picked: add `validation split(...)` to the model's `train` clause (the best is never chosen on the test set).\n"));
     } else {
-        md.push_str(&format!("\nbest: the lowest mean validation {metric} of each method (mean ± standard deviation over seeds).\n"));
+        md.push_str(&format!("\nbest: the lowest mean validation {metric} of each sweep (mean ± standard deviation over seeds).\n"));
     }
     Ok((md, csv))
 }
