@@ -55,30 +55,25 @@ pub fn sweep(action: Option<SweepAction>, create: SweepCreate) -> Outcome {
     }
 }
 
+/// Each option parsed by `parse`; the first that cannot be is a usage error (exit 2).
+fn parse_all<T>(opts: &[String], parse: fn(&str) -> Result<T, String>) -> Result<Vec<T>, ExitCode> {
+    opts.iter()
+        .map(|o| parse(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+}
+
 /// `sweep FILE --grid ... --out DIR`.
 fn make(c: SweepCreate) -> Outcome {
     let (Some(file), Some(out)) = (c.file, c.out) else {
         eprintln!("error: `sae-dsl sweep FILE --grid NAME=V1,V2 ... --out DIR` makes a sweep; `sae-dsl sweep run|status|slurm DIR` acts on one");
         return Err(ExitCode::from(2));
     };
-    let grid = c
-        .grid
-        .iter()
-        .map(|g| sweep::parse_grid(g))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?;
-    let ranges = c
-        .range
-        .iter()
-        .map(|r| sweep::parse_range(r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?;
+    let grid = parse_all(&c.grid, sweep::parse_grid)?;
+    let ranges = parse_all(&c.range, sweep::parse_range)?;
     if !ranges.is_empty() && c.random.unwrap_or(0) == 0 {
         eprintln!("error: --range needs --random N, the number of random settings to draw");
         return Err(ExitCode::from(2));
