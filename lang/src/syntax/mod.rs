@@ -69,39 +69,38 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
     Ok(module)
 }
 
-/// Parses a single expression (a `--set NAME=VALUE` value). `text` may start with spaces: the
-/// spans are offsets in it, so a value can be parsed in place within a longer argument.
-pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diag>> {
+/// Parses `text` as the one item of `rule` (`expr_only`, `call_only`); `what` names it in the
+/// error for an empty input.
+fn parse_one<'t>(
+    rule: Rule,
+    file: FileId,
+    text: &'t str,
+    what: &str,
+) -> Result<Pair<'t, Rule>, Vec<Diag>> {
     if let Some(d) = nesting_check(file, text) {
         return Err(vec![d]);
     }
-    let mut pairs =
-        SaeParser::parse(Rule::expr_only, text).map_err(|e| vec![syntax_error(file, text, e)])?;
-    let expr = pairs
+    let mut pairs = SaeParser::parse(rule, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    pairs
         .next()
         .and_then(|p| p.into_inner().next())
         .ok_or_else(|| {
             let end = Span::new(file, text.len(), text.len());
-            vec![msg::syntax("a value", "the end of the input").label(end, "expected a value")]
-        })?;
-    Ok(Builder { file }.expr(expr))
+            vec![msg::syntax(what, "the end of the input").label(end, format!("expected {what}"))]
+        })
+}
+
+/// Parses a single expression (a `--set NAME=VALUE` value). `text` may start with spaces: the
+/// spans are offsets in it, so a value can be parsed in place within a longer argument.
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diag>> {
+    let p = parse_one(Rule::expr_only, file, text, "a value")?;
+    Ok(Builder { file }.expr(p))
 }
 
 /// Parses a single call such as `ring_mixture(k = 8, radius = 2)` (used by `sae-dsl prior`).
 pub fn parse_call(file: FileId, text: &str) -> Result<Call, Vec<Diag>> {
-    if let Some(d) = nesting_check(file, text) {
-        return Err(vec![d]);
-    }
-    let mut pairs =
-        SaeParser::parse(Rule::call_only, text).map_err(|e| vec![syntax_error(file, text, e)])?;
-    let call = pairs
-        .next()
-        .and_then(|p| p.into_inner().next())
-        .ok_or_else(|| {
-            let end = Span::new(file, text.len(), text.len());
-            vec![msg::syntax("a call", "the end of the input").label(end, "expected a call")]
-        })?;
-    Ok(Builder { file }.call(call))
+    let p = parse_one(Rule::call_only, file, text, "a call")?;
+    Ok(Builder { file }.call(p))
 }
 
 /// The characters of `text` outside comments and strings (quotes left out), with their offsets:
