@@ -170,6 +170,38 @@ fn the_ir_survives_its_json_round_trip() {
     assert!(models > 20, "only {models} models compiled");
 }
 
+/// `text` and `other` (the same file printed or formatted) compile beside `path`'s folder, so that
+/// relative imports resolve the same way, to the same diagnostics, IR and prior programs.
+fn assert_same_compilation(name: &str, dir: Option<&Path>, text: &str, other: &str, what: &str) {
+    let name = name.to_string();
+    let a = compile_source(&name, text, dir);
+    let b = compile_source(&name, other, dir);
+    let codes =
+        |c: &sae_dsl::Compilation| c.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>();
+    assert_eq!(
+        codes(&a),
+        codes(&b),
+        "{name}: other diagnostics after {what}:\n{other}"
+    );
+    assert_eq!(
+        a.model.as_ref().map(ToString::to_string),
+        b.model.as_ref().map(ToString::to_string),
+        "{name}: another IR after {what}:\n{other}"
+    );
+    // A library's IR: its prior programs instantiated with their defaults.
+    let programs = |c: &sae_dsl::Compilation| {
+        c.library_priors
+            .iter()
+            .map(|(p, space)| format!("{p} on {space}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        programs(&a),
+        programs(&b),
+        "{name}: other prior programs after {what}"
+    );
+}
+
 #[test]
 fn parse_print_parse_gives_the_same_ir() {
     let mut checked = 0;
@@ -186,34 +218,7 @@ fn parse_print_parse_gives_the_same_ir() {
             panic!("{name}: the printed text does not parse: {d:?}\n{printed}")
         });
         assert_eq!(again.to_string(), printed, "{name}: printing is not stable");
-        // Compiled beside the original, so that relative imports resolve the same way.
-        let dir = path.parent();
-        let a = compile_source(&name, &text, dir);
-        let b = compile_source(&name, &printed, dir);
-        let codes =
-            |c: &sae_dsl::Compilation| c.diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>();
-        assert_eq!(
-            codes(&a),
-            codes(&b),
-            "{name}: other diagnostics after printing:\n{printed}"
-        );
-        assert_eq!(
-            a.model.as_ref().map(ToString::to_string),
-            b.model.as_ref().map(ToString::to_string),
-            "{name}: another IR after printing:\n{printed}"
-        );
-        // A library's IR: its prior programs instantiated with their defaults.
-        let programs = |c: &sae_dsl::Compilation| {
-            c.library_priors
-                .iter()
-                .map(|(p, space)| format!("{p} on {space}"))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            programs(&a),
-            programs(&b),
-            "{name}: other prior programs after printing"
-        );
+        assert_same_compilation(&name, path.parent(), &text, &printed, "printing");
         checked += 1;
     }
     assert!(checked > 50, "only {checked} files parsed");
@@ -286,4 +291,136 @@ fn syntax_errors_speak_the_users_language() {
         "{checked} broken variants, {} distinct messages",
         seen.len()
     );
+}
+
+/// The comments of a file, in order (outside strings).
+fn comment_texts(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    for line in text.lines() {
+        let mut in_string = false;
+        for (i, ch) in line.char_indices() {
+            match ch {
+                '"' => in_string = !in_string,
+                '#' if !in_string => {
+                    out.push(line[i..].trim_end().to_string());
+                    break;
+                }
+                '/' if !in_string && line[i..].starts_with("//") => {
+                    out.push(line[i..].trim_end().to_string());
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// `sae-dsl fmt` on every file that parses: the same IR and diagnostics, every comment kept in
+/// order, and formatting twice changes nothing.
+#[test]
+fn formatting_keeps_the_ir_and_every_comment_and_is_idempotent() {
+    let mut checked = 0;
+    for path in corpus() {
+        let name = path.display().to_string();
+        let Ok(text) = String::from_utf8(std::fs::read(&path).expect("readable fixture")) else {
+            continue; // not UTF-8 on purpose
+        };
+        let Ok(formatted) = syntax::format_source(0, &text) else {
+            assert!(syntax::parse(0, &text).is_err(), "{name}: parses but does not format");
+            continue;
+        };
+        let again = syntax::format_source(0, &formatted)
+            .unwrap_or_else(|d| panic!("{name}: the formatted text does not parse: {d:?}\n{formatted}"));
+        assert_eq!(again, formatted, "{name}: formatting is not idempotent");
+        assert_eq!(comment_texts(&formatted), comment_texts(&text), "{name}: comments changed");
+        assert_same_compilation(&name, path.parent(), &text, &formatted, "formatting");
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} files formatted");
+}
+
+/// Whitespace runs between tokens (outside strings and comments, and not the line break that
+/// ends a comment): where a perturbation may put other whitespace or a comment of its own.
+fn gaps(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = vec![];
+    let (mut i, mut in_string, mut in_comment) = (0, false, false);
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_comment {
+            in_comment = c != b'\n';
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' => in_string = !in_string,
+            b'#' if !in_string => in_comment = true,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => in_comment = true,
+            b' ' | b'\t' | b'\n' if !in_string => {
+                let start = i;
+                while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n') {
+                    i += 1;
+                }
+                // Never the first character after a comment (its line break).
+                if start == 0 || bytes[start - 1] != b'\n' || !line_has_comment(text, start - 1) {
+                    out.push((start, i));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether the line ending at `newline` holds a comment.
+fn line_has_comment(text: &str, newline: usize) -> bool {
+    let line_start = text[..newline].rfind('\n').map_or(0, |n| n + 1);
+    !comment_texts(&text[line_start..newline]).is_empty()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+    /// Generated models: a shipped or fixture model whose whitespace between tokens is replaced
+    /// at random (spaces, tabs, line breaks, blank lines, comments of its own) still formats to
+    /// a file with the same IR, keeps every comment, and is stable under a second formatting.
+    #[test]
+    fn formatting_generated_layouts(file in 0usize..1000, choices in proptest::collection::vec(0u8..8, 400)) {
+        let files: Vec<PathBuf> = corpus()
+            .into_iter()
+            .filter(|p| !p.display().to_string().contains("/err/"))
+            .collect();
+        let path = &files[file % files.len()];
+        let Ok(text) = String::from_utf8(std::fs::read(path).expect("readable fixture")) else {
+            return Ok(());
+        };
+        let mut out = String::new();
+        let mut last = 0;
+        for (k, (a, b)) in gaps(&text).into_iter().enumerate() {
+            out.push_str(&text[last..a]);
+            let ws = &text[a..b];
+            out.push_str(match choices[k % choices.len()] {
+                0 => " ",
+                1 => "\t  ",
+                2 => "\n",
+                3 => "\n\n\n",
+                4 => "  # a comment of the generator\n",
+                5 if !ws.contains('\n') => "   ",
+                _ => ws,
+            });
+            last = b;
+        }
+        out.push_str(&text[last..]);
+        let name = path.display().to_string();
+        let Ok(formatted) = syntax::format_source(0, &out) else {
+            proptest::prop_assert!(syntax::parse(0, &out).is_err(), "{}: parses but does not format", name);
+            return Ok(());
+        };
+        let again = syntax::format_source(0, &formatted).expect("formatted text parses");
+        proptest::prop_assert_eq!(&again, &formatted, "{}: not idempotent", name);
+        proptest::prop_assert_eq!(comment_texts(&formatted), comment_texts(&out), "{}: comments changed; input:\n{}\noutput:\n{}", name, out, formatted);
+        assert_same_compilation(&name, path.parent(), &text, &formatted, "perturbing and formatting");
+    }
 }

@@ -67,6 +67,19 @@ pub enum Command {
     /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
     /// costs, penalties and training settings.
     #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
+    /// Rewrite model files in the canonical style (comments and blank-line groups kept).
+    #[command(after_help = "Examples:\n  sae-dsl fmt models/            # every .sae file under models/\n  sae-dsl fmt --check models/ stdlib/\n  sae-dsl fmt --stdout my.sae")]
+    Fmt {
+        /// Files, or folders searched recursively for `.sae` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing: print a diff of what would change and exit 1 if anything would.
+        #[arg(long, conflicts_with = "stdout")]
+        check: bool,
+        /// Print the formatted text instead of rewriting the files.
+        #[arg(long)]
+        stdout: bool,
+    },
     Graph {
         file: PathBuf,
         /// Override a constant (`let NAME = ...`) or a `train` setting: `--set gamma=10`.
@@ -407,6 +420,11 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
             );
             Some(ExitCode::SUCCESS)
         }
+        Command::Fmt {
+            files,
+            check,
+            stdout,
+        } => Some(crate::tools::fmt::run(files, *check, *stdout)),
         Command::Graph { file, set } => {
             let Some(c) = front(file, None, set) else {
                 return Some(ExitCode::from(1));

@@ -24,6 +24,7 @@ pub mod load;
 pub mod overrides;
 pub mod prior;
 pub mod syntax;
+pub mod tools;
 
 pub use driver::{
     compile_file, compile_file_with, compile_source, compile_with, graph_text, Compilation,

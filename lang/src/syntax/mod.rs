@@ -4,10 +4,12 @@
 //! Entry point: [`parse`]. Pest errors are turned into [`Diag`]s whose messages name what was
 //! expected in words ("expected a layer or `}`"), never grammar rule names.
 
+mod format;
 mod mistakes;
 mod print;
 mod tree;
 
+pub use format::{format_source, WIDTH};
 pub use tree::*;
 
 use pest::iterators::Pair;
