@@ -89,3 +89,63 @@ fn fmt_reports_syntax_errors_and_leaves_the_file_alone() {
     assert!(text(&out.stderr).contains("no .sae files under"), "{}", text(&out.stderr));
     assert!(!Path::new(&dir).join(".bad.sae.fmt").exists());
 }
+
+/// `graph --dot`: every layer's node (activations folded into the layer before), the data, each
+/// latent component in the code's cluster, priors, penalties and the cost, with the edges between
+/// them; rendered by Graphviz when it is installed.
+#[test]
+fn graph_dot_draws_the_model() {
+    let model = format!("{ROOT}/models/what_where_mnist.sae");
+    let out = front(&["graph", "--dot", &model]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    insta::assert_snapshot!("what_where_dot", dot);
+    for needle in [
+        "subgraph cluster_code",
+        "latent_what [shape=ellipse",
+        "latent_where [shape=ellipse",
+        "subgraph cluster_encoder_where",
+        "subgraph cluster_encoder_what",
+        "subgraph cluster_generator",
+        "data -> encoder_where_1;",
+        "encoder_where_10 -> latent_where;",
+        "latent_where -> encoder_what_1 [style=dotted",
+        "latent_what -> generator_1;",
+        "conv2d(1 -> 16, kernel 4, stride 2, padding 1) + relu\\n[16, 32, 32], 272 params",
+        "generator_9 -> cost",
+        "prior_what -> penalty_0",
+        "latent_where -> penalty_1",
+    ] {
+        assert!(dot.contains(needle), "missing {needle:?} in\n{dot}");
+    }
+    match Command::new("dot").arg("-V").output() {
+        Ok(_) => {
+            let out = front(&["graph", "--svg", &model]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let svg = text(&out.stdout);
+            assert!(svg.contains("<svg") && svg.contains("what: S^9"), "{svg}");
+        }
+        Err(_) => eprintln!("SKIPPED: Graphviz `dot` not installed, --svg not rendered"),
+    }
+}
+
+/// What a user sees from `--svg` without Graphviz, and from a model with errors.
+#[test]
+fn graph_svg_without_graphviz_explains() {
+    let model = format!("{ROOT}/models/dirichlet_mnist.sae");
+    let out = Command::new(FRONT)
+        .args(["graph", "--svg", &model])
+        .env("SAE_DSL_DOT", "/nonexistent/dot")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    println!("{err}");
+    assert!(err.contains("cannot run Graphviz's `/nonexistent/dot`"), "{err}");
+    assert!(err.contains("use `--dot`"), "{err}");
+    let bad = format!("{ROOT}/tests/ui/err/latent_shape.sae");
+    let out = front(&["graph", "--dot", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).is_empty());
+    assert!(text(&out.stderr).contains("sae::check::latent_shape"));
+}

@@ -82,6 +82,12 @@ pub enum Command {
     },
     Graph {
         file: PathBuf,
+        /// Print the model as a Graphviz graph (pipe it to `dot -Tsvg`).
+        #[arg(long, conflicts_with = "svg")]
+        dot: bool,
+        /// Print the model as an SVG picture (needs Graphviz's `dot` on the PATH).
+        #[arg(long)]
+        svg: bool,
         /// Override a constant (`let NAME = ...`) or a `train` setting: `--set gamma=10`.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<Override>,
@@ -397,6 +403,38 @@ pub fn front(file: &Path, color: Option<bool>, set: &[Override]) -> Option<Compi
     Some(c)
 }
 
+/// `dot` text rendered by Graphviz's `dot -Tsvg` (the program named by $SAE_DSL_DOT, else `dot`).
+fn render_svg(dot: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = std::env::var("SAE_DSL_DOT").unwrap_or_else(|_| "dot".to_string());
+    let mut child = Command::new(&program)
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot run Graphviz's `{program}` ({e}); install Graphviz (e.g. `apt-get install graphviz`) or use `--dot` and render the text elsewhere")
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(dot.as_bytes())
+            .map_err(|e| format!("cannot write to `{program}`: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("`{program}` failed: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{program} -Tsvg` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| format!("`{program}` wrote something that is not UTF-8"))
+}
+
 /// `check` and `graph`, which need no libtorch. None for the other commands.
 pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
     use std::process::ExitCode;
@@ -425,16 +463,38 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
             check,
             stdout,
         } => Some(crate::tools::fmt::run(files, *check, *stdout)),
-        Command::Graph { file, set } => {
+        Command::Graph {
+            file,
+            set,
+            dot,
+            svg,
+        } => {
             let Some(c) = front(file, None, set) else {
                 return Some(ExitCode::from(1));
             };
-            match crate::driver::graph_text(&c) {
-                Some(text) if !c.has_errors() => {
-                    print!("{text}");
+            let model = c.model.as_ref().filter(|_| !c.has_errors());
+            match (model, *dot, *svg) {
+                (Some(m), true, _) => {
+                    print!("{}", crate::ir::to_dot(m));
                     Some(ExitCode::SUCCESS)
                 }
-                _ => Some(ExitCode::from(1)),
+                (Some(m), _, true) => match render_svg(&crate::ir::to_dot(m)) {
+                    Ok(svg) => {
+                        print!("{svg}");
+                        Some(ExitCode::SUCCESS)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        Some(ExitCode::from(1))
+                    }
+                },
+                _ => match crate::driver::graph_text(&c) {
+                    Some(text) if !c.has_errors() => {
+                        print!("{text}");
+                        Some(ExitCode::SUCCESS)
+                    }
+                    _ => Some(ExitCode::from(1)),
+                },
             }
         }
         _ => None,

@@ -4,12 +4,14 @@
 //! printed by `sae-dsl graph` and snapshotted in tests.
 
 mod display;
+mod dot;
 mod train;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use dot::to_dot;
 pub use train::{
     Adam, LrSchedule, Precision, ScheduleKind, TrainConfig, Validation, VALIDATION_METRICS,
 };
