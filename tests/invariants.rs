@@ -327,13 +327,21 @@ fn formatting_keeps_the_ir_and_every_comment_and_is_idempotent() {
             continue; // not UTF-8 on purpose
         };
         let Ok(formatted) = syntax::format_source(0, &text) else {
-            assert!(syntax::parse(0, &text).is_err(), "{name}: parses but does not format");
+            assert!(
+                syntax::parse(0, &text).is_err(),
+                "{name}: parses but does not format"
+            );
             continue;
         };
-        let again = syntax::format_source(0, &formatted)
-            .unwrap_or_else(|d| panic!("{name}: the formatted text does not parse: {d:?}\n{formatted}"));
+        let again = syntax::format_source(0, &formatted).unwrap_or_else(|d| {
+            panic!("{name}: the formatted text does not parse: {d:?}\n{formatted}")
+        });
         assert_eq!(again, formatted, "{name}: formatting is not idempotent");
-        assert_eq!(comment_texts(&formatted), comment_texts(&text), "{name}: comments changed");
+        assert_eq!(
+            comment_texts(&formatted),
+            comment_texts(&text),
+            "{name}: comments changed"
+        );
         assert_same_compilation(&name, path.parent(), &text, &formatted, "formatting");
         checked += 1;
     }

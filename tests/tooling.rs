@@ -10,7 +10,10 @@ const FRONT: &str = env!("CARGO_BIN_EXE_sae-dsl");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn front(args: &[&str]) -> Output {
-    Command::new(FRONT).args(args).output().expect("sae-dsl runs")
+    Command::new(FRONT)
+        .args(args)
+        .output()
+        .expect("sae-dsl runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -20,7 +23,12 @@ fn text(b: &[u8]) -> String {
 /// The files we ship are formatted: what CI's `fmt --check` guarantees.
 #[test]
 fn shipped_models_and_stdlib_are_formatted() {
-    let out = front(&["fmt", "--check", &format!("{ROOT}/models"), &format!("{ROOT}/stdlib")]);
+    let out = front(&[
+        "fmt",
+        "--check",
+        &format!("{ROOT}/models"),
+        &format!("{ROOT}/stdlib"),
+    ]);
     assert!(
         out.status.success(),
         "run `sae-dsl fmt models stdlib`:\n{}{}",
@@ -43,7 +51,11 @@ fn fmt_rewrites_checks_and_prints() {
     let diff = text(&out.stdout);
     assert!(diff.contains("-let  gamma=10 # weight"), "{diff}");
     assert!(diff.contains("+let gamma = 10  # weight"), "{diff}");
-    assert!(text(&out.stderr).contains("1 of 1 file would be reformatted"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 of 1 file would be reformatted"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&file).expect("read"), messy);
 
     // --stdout prints, changes nothing.
@@ -69,24 +81,45 @@ fn fmt_reports_syntax_errors_and_leaves_the_file_alone() {
     let good = dir.join("good.sae");
     std::fs::write(&bad, "latent R^2 ~ normal(\n").expect("write");
     std::fs::write(&good, "cost   squared_l2\n").expect("write");
-    let out = front(&["fmt", bad.to_str().expect("path"), good.to_str().expect("path")]);
+    let out = front(&[
+        "fmt",
+        bad.to_str().expect("path"),
+        good.to_str().expect("path"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = common::flat_stderr(&out);
     println!("{err}");
     assert!(err.contains("sae::parse::syntax"), "{err}");
     assert!(err.contains("bad.sae"), "{err}");
-    assert!(err.contains("1 file not formatted because of the errors above"), "{err}");
-    assert_eq!(std::fs::read_to_string(&bad).expect("read"), "latent R^2 ~ normal(\n");
-    assert_eq!(std::fs::read_to_string(&good).expect("read"), "cost squared_l2\n");
+    assert!(
+        err.contains("1 file not formatted because of the errors above"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bad).expect("read"),
+        "latent R^2 ~ normal(\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&good).expect("read"),
+        "cost squared_l2\n"
+    );
 
     let out = front(&["fmt", dir.join("missing.sae").to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot read model file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot read model file"),
+        "{}",
+        text(&out.stderr)
+    );
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
     let out = front(&["fmt", empty.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no .sae files under"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no .sae files under"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!Path::new(&dir).join(".bad.sae.fmt").exists());
 }
 
@@ -141,11 +174,270 @@ fn graph_svg_without_graphviz_explains() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     println!("{err}");
-    assert!(err.contains("cannot run Graphviz's `/nonexistent/dot`"), "{err}");
+    assert!(
+        err.contains("cannot run Graphviz's `/nonexistent/dot`"),
+        "{err}"
+    );
     assert!(err.contains("use `--dot`"), "{err}");
     let bad = format!("{ROOT}/tests/ui/err/latent_shape.sae");
     let out = front(&["graph", "--dot", &bad]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).is_empty());
     assert!(text(&out.stderr).contains("sae::check::latent_shape"));
+}
+
+/// A JSON-RPC client of `sae-dsl lsp` over its standard input and output.
+struct Client {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    incoming: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: i64,
+}
+
+impl Client {
+    fn start() -> Client {
+        use std::io::{BufRead, Read};
+        use std::process::Stdio;
+        let mut child = Command::new(FRONT)
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sae-dsl lsp starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, incoming) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            loop {
+                let mut length = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(n) = line.strip_prefix("Content-Length: ") {
+                        length = n.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; length.expect("a Content-Length header")];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).expect("JSON from the server");
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            incoming,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, v: serde_json::Value) {
+        use std::io::Write;
+        let body = v.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len())
+            .expect("write to the server");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next message that satisfies `want`, within 20 s.
+    fn wait(&self, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self
+                .incoming
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {what} from the server within 20 s"));
+            if want(&v) {
+                return v;
+            }
+        }
+    }
+
+    fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        let v = self.wait(method, |v| v["id"] == id);
+        assert!(v.get("error").is_none(), "{method}: {v}");
+        v["result"].clone()
+    }
+
+    fn notify(&mut self, method: &str, params: serde_json::Value) {
+        self.send(serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    fn diagnostics(&self, uri: &str) -> Vec<serde_json::Value> {
+        let v = self.wait("publishDiagnostics", |v| {
+            v["method"] == "textDocument/publishDiagnostics" && v["params"]["uri"] == uri
+        });
+        v["params"]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A scripted editor session against the real binary: initialize, open a malformed file,
+/// its diagnostics, a change that fixes it, empty diagnostics, hover, definition, completion,
+/// symbols, formatting, shutdown and exit.
+#[test]
+fn language_server_session() {
+    let dir = common::tempdir("lsp");
+    let path = dir.join("model.sae");
+    let uri = format!("file://{}", path.display());
+    let broken = "import \"std/nets\"\n\nnet body(w = 16) {\n  linear(w) relu\n}\n\ndata rings(n = 64)\nlatent R^2 ~ normal()\nencoder { body(8) linear(3) }\ngenerator { mlp(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\ntrain { batch 32 epochs 1 }\n";
+    let fixed = broken.replace("linear(3)", "linear(2)");
+    std::fs::write(&path, broken).expect("write");
+
+    let mut c = Client::start();
+    let init = c.request(
+        "initialize",
+        serde_json::json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    let caps = &init["capabilities"];
+    for cap in [
+        "hoverProvider",
+        "definitionProvider",
+        "completionProvider",
+        "documentSymbolProvider",
+        "documentFormattingProvider",
+    ] {
+        assert!(!caps[cap].is_null(), "{cap} not announced: {init}");
+    }
+    c.notify("initialized", serde_json::json!({}));
+
+    let started = std::time::Instant::now();
+    c.notify(
+        "textDocument/didOpen",
+        serde_json::json!({"textDocument": {"uri": uri, "languageId": "sae", "version": 1, "text": broken}}),
+    );
+    let diags = c.diagnostics(&uri);
+    println!(
+        "diagnostics after open ({:?}): {}",
+        started.elapsed(),
+        serde_json::Value::from(diags.clone())
+    );
+    let d = diags
+        .iter()
+        .find(|d| d["code"] == "sae::check::latent_shape")
+        .unwrap_or_else(|| panic!("no latent_shape diagnostic: {diags:?}"));
+    assert_eq!(d["severity"], 1);
+    assert_eq!(d["source"], "sae-dsl");
+    assert_eq!(d["range"]["start"]["line"], 8, "{d}");
+    assert!(
+        d["message"].as_str().is_some_and(|m| m.contains("help:")),
+        "{d}"
+    );
+
+    c.notify(
+        "textDocument/didChange",
+        serde_json::json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    assert_eq!(c.diagnostics(&uri), Vec::<serde_json::Value>::new());
+
+    let at = |line: u32, character: u32| serde_json::json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}});
+    // Hover on `linear(2)` in the encoder (line 8).
+    let hover = c.request("textDocument/hover", at(8, 19));
+    let text = hover["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(text.contains("`[8] -> [2]`, 18 parameters"), "{hover}");
+    // Hover on the net call `body(8)`.
+    let hover = c.request("textDocument/hover", at(8, 11));
+    let text = hover["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains("net body(w = 16)") && text.contains("in 2 layers"),
+        "{hover}"
+    );
+
+    // Definition of `body` (line 2) and of `mlp` (the standard library, served as a file).
+    let def = c.request("textDocument/definition", at(8, 11));
+    assert_eq!(def["uri"], uri.as_str());
+    assert_eq!(
+        def["range"]["start"],
+        serde_json::json!({"line": 2, "character": 4})
+    );
+    let def = c.request("textDocument/definition", at(9, 13));
+    let target = def["uri"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("file://")
+        .to_string();
+    assert!(
+        std::fs::read_to_string(&target).is_ok_and(|t| t.contains("net mlp(")),
+        "{def}"
+    );
+
+    // Completion: named arguments of sinkhorn with defaults; layers in a pipeline.
+    let items = c.request("textDocument/completion", at(10, 29));
+    let labels: Vec<&str> = items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"epsilon") && labels.contains(&"iterations"),
+        "{labels:?}"
+    );
+    let items = c.request("textDocument/completion", at(9, 12));
+    let labels: Vec<&str> = items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"conv2d") && labels.contains(&"body"),
+        "{labels:?}"
+    );
+
+    let symbols = c.request(
+        "textDocument/documentSymbol",
+        serde_json::json!({"textDocument": {"uri": uri}}),
+    );
+    let names: Vec<&str> = symbols
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"body") && names.contains(&"latent"),
+        "{names:?}"
+    );
+    let edits = c.request(
+        "textDocument/formatting",
+        serde_json::json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(
+        edits,
+        serde_json::json!([]),
+        "the fixed model is formatted already"
+    );
+
+    c.request("shutdown", serde_json::Value::Null);
+    c.notify("exit", serde_json::Value::Null);
+    let status = c.child.wait().expect("the server exits");
+    assert!(status.success(), "{status}");
 }

@@ -67,8 +67,12 @@ pub enum Command {
     /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
     /// costs, penalties and training settings.
     #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
+    /// Run the language server over standard input and output (for editors; see editors/vscode).
+    Lsp,
     /// Rewrite model files in the canonical style (comments and blank-line groups kept).
-    #[command(after_help = "Examples:\n  sae-dsl fmt models/            # every .sae file under models/\n  sae-dsl fmt --check models/ stdlib/\n  sae-dsl fmt --stdout my.sae")]
+    #[command(
+        after_help = "Examples:\n  sae-dsl fmt models/            # every .sae file under models/\n  sae-dsl fmt --check models/ stdlib/\n  sae-dsl fmt --stdout my.sae"
+    )]
     Fmt {
         /// Files, or folders searched recursively for `.sae` files.
         #[arg(required = true)]
@@ -432,7 +436,8 @@ fn render_svg(dot: &str) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    String::from_utf8(out.stdout).map_err(|_| format!("`{program}` wrote something that is not UTF-8"))
+    String::from_utf8(out.stdout)
+        .map_err(|_| format!("`{program}` wrote something that is not UTF-8"))
 }
 
 /// `check` and `graph`, which need no libtorch. None for the other commands.
@@ -463,6 +468,7 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
             check,
             stdout,
         } => Some(crate::tools::fmt::run(files, *check, *stdout)),
+        Command::Lsp => Some(crate::tools::lsp::serve()),
         Command::Graph {
             file,
             set,

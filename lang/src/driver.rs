@@ -17,6 +17,8 @@ pub struct Compilation {
     pub program: load::Program,
     /// A library's priors instantiated with their defaults (placeholders where none).
     pub library_priors: Vec<(ir::Program, ir::Space)>,
+    /// Every layer instantiated, with the call it was written as (for editors).
+    pub layer_sites: Vec<check::LayerSite>,
     /// With `--set` overrides: the model text with their values substituted (what a run
     /// records as its model.sae).
     pub effective: Option<String>,
@@ -60,13 +62,18 @@ pub fn compile_with(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    let (model, library, library_priors) =
+    let (model, library, library_priors, layer_sites) =
         if diags.iter().any(Diag::is_error) || program.modules.is_empty() {
-            (None, false, vec![])
+            (None, false, vec![], vec![])
         } else {
             let checked = check::check(&program, &stem);
             diags.extend(checked.diags);
-            (checked.model, checked.library, checked.library_priors)
+            (
+                checked.model,
+                checked.library,
+                checked.library_priors,
+                checked.layer_sites,
+            )
         };
     Compilation {
         sources: program.sources.clone(),
@@ -75,6 +82,7 @@ pub fn compile_with(
         library,
         program,
         library_priors,
+        layer_sites,
         effective,
     }
 }

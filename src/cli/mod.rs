@@ -26,7 +26,7 @@ use crate::runtime::device::parse_device;
 /// Runs one command; its exit code.
 pub fn run(command: Command) -> ExitCode {
     let out = match command {
-        Command::Check { .. } | Command::Graph { .. } | Command::Fmt { .. } => {
+        Command::Check { .. } | Command::Graph { .. } | Command::Fmt { .. } | Command::Lsp => {
             Ok(run_front_end(&command).unwrap_or(ExitCode::from(2)))
         }
         Command::Run {

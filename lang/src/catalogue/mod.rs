@@ -637,16 +637,7 @@ pub(crate) fn find(table: &'static [Builtin], name: &str) -> Option<&'static Bui
 pub(crate) fn signature(name: &str, params: &[P]) -> String {
     call_form(
         name,
-        params.iter().map(|p| {
-            let default = match p.default {
-                REQ => None,
-                I(i) => Some(i.to_string()),
-                R(r) => Some(ir::num(r)),
-                B(b) => Some(b.to_string()),
-                S(s) => Some(format!("\"{s}\"")),
-            };
-            (p.name, default)
-        }),
+        params.iter().map(|p| (p.name, default_text(p.default))),
     )
 }
 
@@ -675,6 +666,55 @@ pub struct Entry {
     pub doc: &'static str,
     /// How it is called, with its defaults: `linear(out, bias = true)`.
     pub signature: String,
+    /// Its parameters in order.
+    pub params: Vec<ParamDoc>,
+}
+
+/// A parameter of a built-in, for tools: name, default as written, and why its range holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    /// None when the parameter is required.
+    pub default: Option<String>,
+    pub why: &'static str,
+}
+
+fn default_text(d: Dflt) -> Option<String> {
+    match d {
+        REQ => None,
+        I(i) => Some(i.to_string()),
+        R(r) => Some(ir::num(r)),
+        B(b) => Some(b.to_string()),
+        S(s) => Some(format!("\"{s}\"")),
+    }
+}
+
+/// The distributions a prior program can draw from (`x ~ NAME(...)`), with their parameters,
+/// and the functions it can apply: for tools (completion, hover).
+pub fn program_builtins() -> (Vec<Entry>, Vec<&'static str>) {
+    let dists = distributions::PRIMS
+        .iter()
+        .map(|(name, _, params)| {
+            let params: Vec<ParamDoc> = params
+                .iter()
+                .map(|(n, d)| ParamDoc {
+                    name: n,
+                    default: d.map(ir::num),
+                    why: "",
+                })
+                .collect();
+            Entry {
+                kind: "distribution",
+                name,
+                doc: "a primitive distribution of prior programs (`x ~ ...`); `dim = d` draws d independent coordinates",
+                signature: call_form(name, params.iter().map(|p| (p.name, p.default.clone()))),
+                params,
+            }
+        })
+        .collect();
+    let mut funcs: Vec<&'static str> = distributions::FUNCS.iter().map(|(n, _)| *n).collect();
+    funcs.extend(distributions::SPECIAL);
+    (dists, funcs)
 }
 
 /// Every built-in of the catalogue with its doc line and signature.
@@ -698,6 +738,15 @@ pub fn reference() -> Vec<Entry> {
                 name: b.name,
                 doc: b.doc,
                 signature: signature(b.name, b.params),
+                params: b
+                    .params
+                    .iter()
+                    .map(|p| ParamDoc {
+                        name: p.name,
+                        default: default_text(p.default),
+                        why: p.why,
+                    })
+                    .collect(),
             })
         })
         .collect()

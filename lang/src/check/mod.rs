@@ -40,6 +40,19 @@ pub struct Checked {
     pub library: bool,
     /// A library's prior programs, instantiated with their defaults (for `graph`).
     pub library_priors: Vec<(ir::Program, Space)>,
+    /// Every layer instantiated, with where it is written: what editors show on hover.
+    pub layer_sites: Vec<LayerSite>,
+}
+
+/// One layer of a checked network and the source it came from.
+#[derive(Clone, Debug)]
+pub struct LayerSite {
+    /// The layer's own call (inside a net's body when it comes from a net).
+    pub call: Span,
+    /// The call in the model's pipeline it was expanded from (the same as `call` for a layer
+    /// written in the pipeline itself).
+    pub site: Span,
+    pub layer: ir::Layer,
 }
 
 /// Largest tensor (elements per example) or parameter count accepted before allocation.
@@ -58,6 +71,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
         role: Role::Library,
         consts: Env::new(),
         const_spans: HashMap::new(),
+        sites: vec![],
     };
     c.constants();
     c.collect_nets();
@@ -71,6 +85,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
             diags: diags.into_vec(),
             library: true,
             library_priors,
+            layer_sites: std::mem::take(&mut c.sites),
         };
     }
     let model = c.model(name, &main.clauses);
@@ -80,6 +95,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
         diags: c.diags.into_vec(),
         library: false,
         library_priors: vec![],
+        layer_sites: c.sites,
     }
 }
 
@@ -96,6 +112,8 @@ struct Checker<'a> {
     consts: Env,
     /// Where each constant's value is written (in the file, or in a `--set` argument).
     const_spans: HashMap<String, Span>,
+    /// Every layer instantiated so far, with its source.
+    sites: Vec<LayerSite>,
 }
 
 /// The pipeline being expanded.

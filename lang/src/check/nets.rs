@@ -277,6 +277,7 @@ impl<'a> Checker<'a> {
             init: None,
         });
         flow.spans.push(at);
+        self.record_site(call, at, flow);
         flow.shape = Some(output);
     }
 
@@ -369,6 +370,17 @@ impl<'a> Checker<'a> {
         Some((op, init))
     }
 
+    /// Remembers the layer just added to `flow` with its call and site (for editors' hover).
+    fn record_site(&mut self, call: &Call, at: Span, flow: &Flow) {
+        if let Some(layer) = flow.layers.last() {
+            self.sites.push(LayerSite {
+                call: call.span,
+                site: at,
+                layer: layer.clone(),
+            });
+        }
+    }
+
     pub(super) fn layer(&mut self, call: &Call, env: &Env, flow: &mut Flow, at: Span) {
         let name = name_of(call);
         if matches!(name, "select" | "place" | "crop") {
@@ -398,6 +410,7 @@ impl<'a> Checker<'a> {
                     init,
                 });
                 flow.spans.push(at);
+                self.record_site(call, at, flow);
                 flow.shape = Some(output);
             }
             Err((d, help)) => {

@@ -62,7 +62,13 @@ fn reads(op: &LayerOp) -> Option<(&str, &'static str)> {
 }
 
 /// Writes one network as a cluster of its layers; returns the ids of its first and last node.
-fn network(out: &mut String, key: &str, title: &str, net: &Network, latent_id: &dyn Fn(&str) -> String) -> (String, String) {
+fn network(
+    out: &mut String,
+    key: &str,
+    title: &str,
+    net: &Network,
+    latent_id: &dyn Fn(&str) -> String,
+) -> (String, String) {
     let _ = writeln!(out, "  subgraph cluster_{key} {{");
     let _ = writeln!(
         out,
@@ -119,7 +125,11 @@ fn network(out: &mut String, key: &str, title: &str, net: &Network, latent_id: &
     let first = ids.first().cloned().unwrap_or_else(|| id(&[key, "empty"]));
     let last = ids.last().cloned().unwrap_or_else(|| first.clone());
     if ids.is_empty() {
-        let _ = writeln!(out, "  {first} [label=\"{}\"];", esc(&format!("{title} (no layers)")));
+        let _ = writeln!(
+            out,
+            "  {first} [label=\"{}\"];",
+            esc(&format!("{title} (no layers)"))
+        );
     }
     (first, last)
 }
@@ -141,11 +151,20 @@ pub fn to_dot(m: &Model) -> String {
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
 
     // Data.
-    let transforms: String = m.data.transforms.iter().map(|t| format!("\n-> {t}")).collect();
+    let transforms: String = m
+        .data
+        .transforms
+        .iter()
+        .map(|t| format!("\n-> {t}"))
+        .collect();
     let _ = writeln!(
         out,
         "  data [shape=cylinder, fillcolor=\"#dbe9f6\", label=\"{}\"];",
-        esc(&format!("data {}{transforms}\n{}", m.data.source, shape_str(&m.data.shape)))
+        esc(&format!(
+            "data {}{transforms}\n{}",
+            m.data.source,
+            shape_str(&m.data.shape)
+        ))
     );
 
     // Latent components (a cluster when the code has several), each with its prior.
@@ -157,7 +176,10 @@ pub fn to_dot(m: &Model) -> String {
         let _ = writeln!(
             out,
             "    label=\"{}\"; style=dashed; color=\"#6a51a3\";",
-            esc(&format!("code: {} components, {dims} coordinates", m.latents.len()))
+            esc(&format!(
+                "code: {} components, {dims} coordinates",
+                m.latents.len()
+            ))
         );
     }
     for l in &m.latents {
@@ -186,7 +208,10 @@ pub fn to_dot(m: &Model) -> String {
     for (k, e) in m.encoders.iter().enumerate() {
         let key = match &e.component {
             Some(c) => id(&["encoder", c]),
-            None => format!("encoder{}", if k == 0 { String::new() } else { k.to_string() }),
+            None => format!(
+                "encoder{}",
+                if k == 0 { String::new() } else { k.to_string() }
+            ),
         };
         let title = match &e.component {
             Some(c) => format!("encoder {c}"),
@@ -231,14 +256,22 @@ pub fn to_dot(m: &Model) -> String {
     for (i, p) in m.penalties.iter().enumerate() {
         let node = id(&["penalty", &i.to_string()]);
         let text = p.to_string();
-        let first_line = text.lines().next().unwrap_or_default().replacen(" on ", "\non ", 1);
+        let first_line = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replacen(" on ", "\non ", 1);
         let _ = writeln!(
             out,
             "  {node} [shape=hexagon, fillcolor=\"#f2dede\", label=\"{}\"];",
             esc(&format!("penalty\n{first_line}"))
         );
         let _ = writeln!(out, "  {} -> {node} [label=\"codes\"];", latent_id(&p.on));
-        let _ = writeln!(out, "  {} -> {node} [style=dashed, label=\"draws\"];", id(&["prior", &p.on]));
+        let _ = writeln!(
+            out,
+            "  {} -> {node} [style=dashed, label=\"draws\"];",
+            id(&["prior", &p.on])
+        );
     }
     out.push_str("}\n");
     out

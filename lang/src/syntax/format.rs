@@ -124,7 +124,11 @@ impl<'t> Formatter<'t> {
         let mut end = p.as_span().end();
         loop {
             end = start + self.text[start..end].trim_end().len();
-            match self.comments.iter().find(|c| c.start >= start && c.start < end && c.end >= end) {
+            match self
+                .comments
+                .iter()
+                .find(|c| c.start >= start && c.start < end && c.end >= end)
+            {
                 Some(c) => end = c.start,
                 None => return (start, end),
             }
@@ -163,7 +167,11 @@ impl<'t> Formatter<'t> {
     /// it, taken.
     fn trailing_comment(&mut self, end: usize) -> Option<String> {
         let c = self.comments.get(self.next)?;
-        if c.start >= end && self.text[end..c.start].trim_matches([' ', '\t', '\r']).is_empty() {
+        if c.start >= end
+            && self.text[end..c.start]
+                .trim_matches([' ', '\t', '\r'])
+                .is_empty()
+        {
             self.next += 1;
             self.last_end = c.end;
             Some(c.text.clone())
@@ -297,7 +305,10 @@ impl<'t> Formatter<'t> {
             let joined: Vec<&str> = g.iter().map(|&i| texts[i].as_str()).collect();
             let joined = joined.join(" ");
             if INDENT.len() * inner + joined.len() <= WIDTH || g.len() == 1 {
-                let (s, e) = (self.span(&items[g[0]]).0, self.span(&items[g[g.len() - 1]]).1);
+                let (s, e) = (
+                    self.span(&items[g[0]]).0,
+                    self.span(&items[g[g.len() - 1]]).1,
+                );
                 self.code_line(inner, s, e, joined);
             } else {
                 for i in g {
@@ -368,7 +379,11 @@ impl<'t> Formatter<'t> {
                         out.push_str(code);
                         if let Some(t) = trailing {
                             let used = out.len() - out[..].rfind('\n').map_or(0, |n| n + 1);
-                            let pad = if j > i { column.saturating_sub(used) } else { 2 };
+                            let pad = if j > i {
+                                column.saturating_sub(used)
+                            } else {
+                                2
+                            };
                             out.push_str(&" ".repeat(pad.max(2)));
                             out.push_str(t);
                         }
@@ -643,7 +658,10 @@ mod tests {
     #[test]
     fn a_comment_after_more_code_on_the_line_is_not_trailing() {
         let src = "import \"std/nets\" cost squared_l2 # about the cost\n";
-        assert_eq!(fmt(src), "import \"std/nets\"\ncost squared_l2  # about the cost\n");
+        assert_eq!(
+            fmt(src),
+            "import \"std/nets\"\ncost squared_l2  # about the cost\n"
+        );
     }
 
     #[test]

@@ -2,3 +2,4 @@
 //! the language server ([`lsp`]). They sit above the driver and never touch libtorch.
 
 pub mod fmt;
+pub mod lsp;
