@@ -71,7 +71,7 @@ pub enum Nesting {
 pub fn nesting_too_deep(what: Nesting, limit: usize) -> Diag {
     let what = match what {
         Nesting::Brackets => "levels of nested brackets",
-        Nesting::Operators => "arithmetic operators in one file",
+        Nesting::Operators => "arithmetic operators in one expression",
     };
     Diag::error(Code::NestingTooDeep, format!("more than {limit} {what}"))
 }

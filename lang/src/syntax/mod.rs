@@ -152,11 +152,35 @@ fn open_brackets(text: &str, pos: usize) -> Vec<(char, usize)> {
 /// Rejects bracket nesting deeper than [`MAX_NESTING`] before pest's recursive descent sees it.
 fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
     let mut depth = 0usize;
+    // Round and square brackets only: an expression ends at a line break outside them.
+    let mut parens = 0usize;
     let mut operators = 0usize;
+    let mut last = ' ';
+    // A line ended outside brackets, not after an operator: the next line starts a new
+    // expression unless it begins with an operator.
+    let mut line_ended = false;
+    let is_operator = |i: usize, ch: char| {
+        matches!(ch, '+' | '*' | '/' | '^') || (ch == '-' && !text[i..].starts_with("->"))
+    };
     for (i, ch) in code_chars(text) {
+        if ch == '\n' {
+            line_ended = parens == 0 && !matches!(last, '+' | '*' | '/' | '^' | '-');
+            continue;
+        }
+        if ch.is_whitespace() {
+            continue;
+        }
+        if line_ended && !is_operator(i, ch) {
+            operators = 0;
+        }
+        line_ended = false;
+        last = ch;
         match ch {
             '(' | '[' | '{' => {
                 depth += 1;
+                if ch != '{' {
+                    parens += 1;
+                }
                 if depth > MAX_NESTING {
                     return Some(
                         msg::nesting_too_deep(Nesting::Brackets, MAX_NESTING)
@@ -165,14 +189,19 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
                     );
                 }
             }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            '+' | '*' | '/' | '^' | '-' if !text[i..].starts_with("->") => {
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                if ch != '}' {
+                    parens = parens.saturating_sub(1);
+                }
+            }
+            _ if is_operator(i, ch) => {
                 operators += 1;
                 if operators > MAX_OPERATORS {
                     return Some(
                         msg::nesting_too_deep(Nesting::Operators, MAX_OPERATORS)
                             .label(Span::new(file, i, i + 1), "one operator too many")
-                            .help("model files need a handful of operators; compute long expressions elsewhere"),
+                            .help("split the expression into `let` constants or prior statements"),
                     );
                 }
             }
@@ -761,6 +790,23 @@ mod tests {
         assert!(err[0].message.contains("a layer"), "{}", err[0].message);
         assert!(err[0].message.contains("`}`"), "{}", err[0].message);
         assert!(!err[0].message.contains("Rule"), "{}", err[0].message);
+    }
+
+    #[test]
+    fn operator_limit_counts_one_expression_not_the_file() {
+        // Many short expressions: fine, however long the file.
+        let many = "let a = 1 + 2 * 3\n".repeat(400);
+        assert!(parse(0, &many).is_ok());
+        // One long chain, on one line or continued over lines: refused.
+        let chain = format!("let a = 1{}\n", " + 1".repeat(300));
+        assert_eq!(parse(0, &chain).unwrap_err()[0].code, Code::NestingTooDeep);
+        let split = format!("let a = 1{}\n", " +\n 1".repeat(300));
+        assert_eq!(parse(0, &split).unwrap_err()[0].code, Code::NestingTooDeep);
+        let leading = format!("let a = 1{}\n", "\n + 1".repeat(300));
+        assert_eq!(
+            parse(0, &leading).unwrap_err()[0].code,
+            Code::NestingTooDeep
+        );
     }
 
     #[test]

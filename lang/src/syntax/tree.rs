@@ -2,7 +2,8 @@
 
 use crate::diag::{FileId, Span};
 
-/// Most arithmetic operators in one file: operator chains recurse in the parser and evaluator.
+/// Most arithmetic operators in one expression: operator chains recurse in the parser and
+/// evaluator.
 pub const MAX_OPERATORS: usize = 256;
 
 /// A name with its location.

@@ -43,28 +43,26 @@ impl Document {
     pub fn new(uri: Url, text: String) -> Self {
         let compiled = compile(&uri, &text);
         let index = LineIndex::new(&text);
-        let mut d = Document {
+        Document {
             uri,
             text,
             index,
             compiled,
             last_parsed: None,
-        };
-        d.remember_parsed();
-        d
+        }
     }
 
-    /// Replaces the text and checks it again.
+    /// Replaces the text and checks it again. When the new text does not parse, the last
+    /// compilation that did is kept for names and definitions.
     pub fn update(&mut self, text: String) {
-        self.compiled = compile(&self.uri, &text);
-        self.index = LineIndex::new(&text);
-        self.text = text;
-        self.remember_parsed();
-    }
-
-    fn remember_parsed(&mut self) {
+        let compiled = compile(&self.uri, &text);
+        let old = std::mem::replace(&mut self.compiled, compiled);
+        let old_text = std::mem::replace(&mut self.text, text);
+        self.index = LineIndex::new(&self.text);
         if main_module(&self.compiled).is_some() {
-            self.last_parsed = Some((compile(&self.uri, &self.text), self.text.clone()));
+            self.last_parsed = None;
+        } else if main_module(&old).is_some() {
+            self.last_parsed = Some((old, old_text));
         }
     }
 
@@ -1061,6 +1059,26 @@ mod tests {
         let edits = messy.format().expect("parses");
         assert_eq!(edits.len(), 1);
         assert_eq!(edits[0].new_text, MODEL);
+    }
+
+    #[test]
+    fn names_survive_an_edit_that_does_not_parse() {
+        let mut d = doc(MODEL);
+        let broken = MODEL.replace(
+            "encoder { body(8) linear(2) }",
+            "encoder { body(8) linear(2 }",
+        );
+        d.update(broken);
+        assert!(!d.diagnostics().is_empty());
+        let labels: Vec<String> = d
+            .completion(pos_of(&d, "linear(2 }", 0))
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+        assert!(labels.contains(&"body".to_string()), "{labels:?}");
+        assert!(d.definition(pos_of(&d, "body(8)", 1)).is_some());
+        d.update(MODEL.to_string());
+        assert!(d.diagnostics().is_empty());
     }
 
     #[test]
