@@ -134,6 +134,8 @@ fn network(
     (first, last)
 }
 
+// long: one section per part of the picture (data, code, encoders, generator, objective), in
+// drawing order; they share the node ids.
 /// The model as a Graphviz `digraph`.
 pub fn to_dot(m: &Model) -> String {
     let mut out = String::new();

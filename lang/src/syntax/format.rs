@@ -426,6 +426,7 @@ fn expr_text(p: Pair<'_, Rule>) -> String {
     out
 }
 
+// long: one arm per grammar rule with its own spacing; together they are the style's spacing rules.
 fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
     let rule = p.as_rule();
     match rule {
