@@ -441,3 +441,72 @@ fn language_server_session() {
     let status = c.child.wait().expect("the server exits");
     assert!(status.success(), "{status}");
 }
+
+/// The folder holding vscode-textmate and vscode-oniguruma: $SAE_DSL_NODE_MODULES, or installed
+/// with npm from tests/editor/package.json into ~/.cache/sae-dsl/editor-tests (once). None, with
+/// the reason, when node, npm or the registry is not there.
+fn textmate_modules() -> Result<std::path::PathBuf, String> {
+    if let Some(dir) = std::env::var_os("SAE_DSL_NODE_MODULES") {
+        return Ok(dir.into());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("node not found".into());
+    }
+    let home = std::env::var_os("HOME").ok_or("HOME not set")?;
+    let dir = Path::new(&home).join(".cache/sae-dsl/editor-tests");
+    let modules = dir.join("node_modules");
+    if modules.join("vscode-textmate").is_dir() && modules.join("vscode-oniguruma").is_dir() {
+        return Ok(modules);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::copy(format!("{ROOT}/tests/editor/package.json"), dir.join("package.json"))
+        .map_err(|e| e.to_string())?;
+    let out = Command::new("timeout")
+        .args(["180", "npm", "install", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if !out.status.success() || !modules.join("vscode-textmate").is_dir() {
+        return Err(format!("npm install failed (offline?): {}", text(&out.stderr).trim()));
+    }
+    Ok(modules)
+}
+
+/// The TextMate grammar of editors/vscode tokenises every shipped model and library file with
+/// the right scopes for keywords, comments, strings and numbers (tests/editor/tokenize.mjs, run
+/// by node with vscode-textmate, VS Code's tokeniser).
+#[test]
+fn textmate_grammar_scopes_every_shipped_file() {
+    let modules = match textmate_modules() {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("SKIPPED: the TextMate grammar test needs node and npm: {why}");
+            return;
+        }
+    };
+    let mut files = vec![];
+    for dir in ["models", "stdlib", "tests/ui/ok"] {
+        let mut stack = vec![Path::new(ROOT).join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("folder").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "sae") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 20, "{files:?}");
+    let out = Command::new("node")
+        .arg(format!("{ROOT}/tests/editor/tokenize.mjs"))
+        .args(&files)
+        .env("SAE_DSL_NODE_MODULES", &modules)
+        .output()
+        .expect("node runs");
+    println!("{}", text(&out.stdout));
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+}
