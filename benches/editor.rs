@@ -16,7 +16,7 @@ use sae_dsl_lang::tools::lsp::Document;
 fn generated(lines: usize) -> String {
     let mut s = String::from("import \"std/nets\"\nimport \"std/priors\"\n\n");
     let mut i: usize = 0;
-    while s.lines().count() + 40 < lines {
+    while s.lines().count() + 14 < lines {
         let _ = writeln!(s, "# Block {i}: a small body with a skip of nothing.\nlet width{i} = {}\nnet body{i}(d, w = width{i}) {{\n  linear(w) relu      # hidden\n  linear(d)\n}}\n", 8 + i % 5);
         let _ = writeln!(s, "prior ring{i}(k: int = 4, radius: real = 1) on R^2 {{\n  c ~ categorical(k)\n  angle = 2 * pi * c / k\n  z ~ normal([radius * cos(angle), radius * sin(angle)], 0.1)\n  return z\n}}\n");
         i += 1;

@@ -104,6 +104,16 @@ fn fmt_reports_syntax_errors_and_leaves_the_file_alone() {
         "cost squared_l2\n"
     );
 
+    let latin1 = dir.join("latin1.sae");
+    std::fs::write(&latin1, b"# caf\xe9\ncost squared_l2\n").expect("write");
+    let out = front(&["fmt", latin1.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not UTF-8 text: byte 0xe9 at line 1"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = front(&["fmt", dir.join("missing.sae").to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -179,6 +189,14 @@ fn graph_svg_without_graphviz_explains() {
         "{err}"
     );
     assert!(err.contains("use `--dot`"), "{err}");
+    let library = format!("{ROOT}/stdlib/nets.sae");
+    let out = front(&["graph", "--dot", &library]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("has no model clauses (a library of nets and priors)"),
+        "{}",
+        text(&out.stderr)
+    );
     let bad = format!("{ROOT}/tests/ui/err/latent_shape.sae");
     let out = front(&["graph", "--dot", &bad]);
     assert_eq!(out.status.code(), Some(1));
@@ -436,6 +454,33 @@ fn language_server_session() {
         "the fixed model is formatted already"
     );
 
+    // A request the server does not handle, and one with bad parameters: JSON-RPC errors that
+    // say what went wrong, and the server goes on.
+    let id = 900;
+    c.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/rename", "params": at(0, 0)}));
+    let v = c.wait("rename error", |v| v["id"] == id);
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "sae-dsl lsp does not handle `textDocument/rename`"
+    );
+    let id = 901;
+    c.send(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover", "params": {"position": 3}}));
+    let v = c.wait("hover error", |v| v["id"] == id);
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("bad parameters for `textDocument/hover`")),
+        "{v}"
+    );
+    // A document the server never saw: no answer rather than an error.
+    let other = serde_json::json!({"textDocument": {"uri": "file:///nowhere.sae"}, "position": {"line": 0, "character": 0}});
+    assert_eq!(
+        c.request("textDocument/hover", other),
+        serde_json::Value::Null
+    );
+
     c.request("shutdown", serde_json::Value::Null);
     c.notify("exit", serde_json::Value::Null);
     let status = c.child.wait().expect("the server exits");
@@ -459,15 +504,28 @@ fn textmate_modules() -> Result<std::path::PathBuf, String> {
         return Ok(modules);
     }
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::copy(format!("{ROOT}/tests/editor/package.json"), dir.join("package.json"))
-        .map_err(|e| e.to_string())?;
+    std::fs::copy(
+        format!("{ROOT}/tests/editor/package.json"),
+        dir.join("package.json"),
+    )
+    .map_err(|e| e.to_string())?;
     let out = Command::new("timeout")
-        .args(["180", "npm", "install", "--no-audit", "--no-fund", "--silent"])
+        .args([
+            "180",
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+        ])
         .current_dir(&dir)
         .output()
         .map_err(|e| format!("cannot run npm: {e}"))?;
     if !out.status.success() || !modules.join("vscode-textmate").is_dir() {
-        return Err(format!("npm install failed (offline?): {}", text(&out.stderr).trim()));
+        return Err(format!(
+            "npm install failed (offline?): {}",
+            text(&out.stderr).trim()
+        ));
     }
     Ok(modules)
 }
@@ -507,6 +565,17 @@ fn textmate_grammar_scopes_every_shipped_file() {
         .output()
         .expect("node runs");
     println!("{}", text(&out.stdout));
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(text(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("ok "))
+            .count(),
+        files.len()
+    );
 }

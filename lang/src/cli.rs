@@ -494,6 +494,13 @@ pub fn run_front_end(command: &Command) -> Option<std::process::ExitCode> {
                         Some(ExitCode::from(1))
                     }
                 },
+                (None, true, _) | (None, _, true) if !c.has_errors() => {
+                    eprintln!(
+                        "error: `graph --dot`/`--svg` draws a model, and {} has no model clauses (a library of nets and priors); `sae-dsl graph` without them prints its priors",
+                        file.display()
+                    );
+                    Some(ExitCode::from(1))
+                }
                 _ => match crate::driver::graph_text(&c) {
                     Some(text) if !c.has_errors() => {
                         print!("{text}");
