@@ -211,14 +211,22 @@ impl<'p, 'a> Inst<'p, 'a> {
                     && args[0].on() == On::Sphere
                     && matches!(&args[1], Val::Const { shape, .. } if shape.is_empty());
                 if !ok {
+                    // A constant vector off the sphere: say its norm, so a rounding slip shows.
+                    let found = match &args[0] {
+                        Val::Const { data, shape, .. } if shape.len() == 1 => {
+                            let norm = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+                            format!("mu of norm {norm} (unit within {UNIT_TOLERANCE:e})")
+                        }
+                        _ => "other values".to_string(),
+                    };
                     self.err(
                         msg::invalid_value(
                             "`mu` and `kappa` of `von_mises_fisher`",
                             "a constant unit vector and a constant number",
-                            "other values",
+                            &found,
                         )
                         .label(spans[0], "mu")
-                        .help("e.g. `von_mises_fisher([0, 0, 1], 10)`; normalise mu yourself"),
+                        .help("e.g. `von_mises_fisher([0, 0, 1], 10)`, or `normalize([1, 2, 2])`"),
                     );
                     return None;
                 }

@@ -488,6 +488,15 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let out_shape = if f == Func::Sum { vec![] } else { shape };
         let int = v.int() && matches!(f, Func::Abs | Func::Floor | Func::Sum);
+        if let Val::Const { data, .. } = &v {
+            // Constants fold through pure functions, so that every static check (ranges,
+            // unit norms, dimensions) sees `-sqrt(4)` as the -2 it is.
+            return Some(Val::Const {
+                data: fold(f, data),
+                shape: out_shape,
+                int,
+            });
+        }
         let on = match f {
             Func::Softmax => On::Simplex,
             Func::Normalize => On::Sphere,
@@ -553,5 +562,76 @@ impl<'p, 'a> Inst<'p, 'a> {
     fn division_by_zero(&mut self, at: Span) -> Option<Val> {
         self.err(ConstError::DivisionByZero.diag(at));
         None
+    }
+}
+
+/// `f` applied to constant data, in float64 (what the runtime computes in float32).
+fn fold(f: Func, data: &[f64]) -> Vec<f64> {
+    let map = |g: fn(f64) -> f64| data.iter().map(|&x| g(x)).collect::<Vec<f64>>();
+    match f {
+        Func::Exp => map(f64::exp),
+        Func::Log => map(f64::ln),
+        Func::Sin => map(f64::sin),
+        Func::Cos => map(f64::cos),
+        Func::Sqrt => map(f64::sqrt),
+        Func::Abs => map(f64::abs),
+        Func::Tanh => map(f64::tanh),
+        Func::Sigmoid => map(|x| 1.0 / (1.0 + (-x).exp())),
+        Func::Floor => map(f64::floor),
+        Func::Sum => vec![data.iter().sum()],
+        Func::Softmax => {
+            let m = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = data.iter().map(|&x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            e.into_iter().map(|x| x / z).collect()
+        }
+        Func::Normalize => {
+            let n = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+            data.iter().map(|x| x / n).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold;
+    use crate::ir::Func;
+
+    /// Folding against closed forms and independent formulas.
+    #[test]
+    fn folding_matches_closed_forms() {
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(&fold(Func::Sqrt, &[4.0, 900.0]), &[2.0, 30.0]));
+        assert!(close(
+            &fold(Func::Exp, &[0.0, 1.0]),
+            &[1.0, std::f64::consts::E]
+        ));
+        assert!(close(
+            &fold(Func::Log, &[1.0, std::f64::consts::E]),
+            &[0.0, 1.0]
+        ));
+        assert!(close(&fold(Func::Sigmoid, &[0.0]), &[0.5]));
+        assert!(close(&fold(Func::Abs, &[-2.0, 3.0]), &[2.0, 3.0]));
+        assert!(close(&fold(Func::Floor, &[-1.5, 2.5]), &[-2.0, 2.0]));
+        assert!(close(&fold(Func::Sum, &[1.0, 2.0, 3.5]), &[6.5]));
+        assert!(close(
+            &fold(Func::Normalize, &[1.0, 2.0, 2.0]),
+            &[1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0]
+        ));
+        // softmax([0, ln 3]) = [1/4, 3/4], also for shifted inputs.
+        assert!(close(
+            &fold(Func::Softmax, &[0.0, 3f64.ln()]),
+            &[0.25, 0.75]
+        ));
+        assert!(close(
+            &fold(Func::Softmax, &[1000.0, 1000.0 + 3f64.ln()]),
+            &[0.25, 0.75]
+        ));
+        let (s, c) = (fold(Func::Sin, &[1.0])[0], fold(Func::Cos, &[1.0])[0]);
+        assert!((s * s + c * c - 1.0).abs() < 1e-12);
+        assert!(close(
+            &fold(Func::Tanh, &[0.5]),
+            &[(1.0 - (-1.0f64).exp()) / (1.0 + (-1.0f64).exp())]
+        ));
     }
 }

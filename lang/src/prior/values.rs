@@ -107,12 +107,16 @@ impl Val {
 }
 
 /// Whether a constant vector lies on the unit sphere or the simplex.
+/// How far from 1 a constant's norm (or sum) may be to count as on the sphere (or simplex): a
+/// float32-accurate literal such as 0.70710678 is within it, a typo is not.
+pub(super) const UNIT_TOLERANCE: f64 = 1e-6;
+
 pub(super) fn const_on(data: &[f64]) -> On {
     let norm: f64 = data.iter().map(|x| x * x).sum::<f64>().sqrt();
     let sum: f64 = data.iter().sum();
-    if (norm - 1.0).abs() < 1e-9 {
+    if (norm - 1.0).abs() < UNIT_TOLERANCE {
         On::Sphere
-    } else if data.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < 1e-9 {
+    } else if data.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < UNIT_TOLERANCE {
         On::Simplex
     } else {
         On::Any
