@@ -268,13 +268,25 @@ impl<'a> Checker<'a> {
         prior: &Call,
     ) -> Option<(ir::Latent, Span)> {
         let pname = name_of(prior);
-        let (program, declared, dspan) = self.priors.instantiate(prior, &mut self.diags)?;
+        // A dimension parameter left out is taken from the latent clause.
+        let inferred = self.priors.with_dimension(prior, &sp);
+        let call = inferred.as_ref().unwrap_or(prior);
+        let (program, declared, dspan) = self.priors.instantiate(call, &mut self.diags)?;
         if declared != sp {
+            let help = match self.priors.dimension_parameter(pname, &sp) {
+                Some((p, v)) => format!(
+                    "its dimension is the parameter `{p}`: write `{p} = {v}` (or leave `{p}` out to take it from the latent clause)"
+                ),
+                None => format!(
+                    "`{pname}` is declared on {declared} only; declare the latent on that space, or give the prior a dimension parameter, e.g. `prior {pname}(d: int) on R^d`"
+                ),
+            };
             self.err(
                 msg::prior_space(pname, &declared.to_string(), &sp.to_string())
                     .label(prior.span, format!("samples lie on {declared}"))
                     .label(space.span(), "the latent space is declared here")
-                    .label(dspan, "the prior's space"),
+                    .label(dspan, "the prior's space")
+                    .help(help),
             );
             return None;
         }

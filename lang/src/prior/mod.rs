@@ -121,6 +121,79 @@ impl<'a> Priors<'a> {
         }
     }
 
+    /// The parameter that decides a prior's dimension, when its space is written with one
+    /// (`on R^d`, `on S^(d - 1)`, `on simplex(d)`, `on R^(d + 3)`): its name, and the value that
+    /// gives `target`. None when the space is fixed or written otherwise.
+    pub fn dimension_parameter(&self, name: &str, target: &Space) -> Option<(String, i64)> {
+        let def = self.defs.get(name)?;
+        // The number written in the space: R^n and simplex(n) have n coordinates, S^n has n + 1.
+        let (written, expr) = match (&def.space, target) {
+            (SpaceExpr::Pow { base, exponent, .. }, Space::Euclidean { dim })
+                if base.name == "R" =>
+            {
+                (*dim, exponent)
+            }
+            (SpaceExpr::Pow { base, exponent, .. }, Space::Sphere { dim }) if base.name == "S" => {
+                (*dim - 1, exponent)
+            }
+            (SpaceExpr::Call(c), Space::Simplex { dim })
+                if c.name.name == "simplex" && c.args.len() == 1 =>
+            {
+                (*dim, &c.args[0].value)
+            }
+            _ => return None,
+        };
+        let param = |e: &Expr| match &e.kind {
+            ExprKind::Call(c) if c.args.is_empty() && !c.parens => def
+                .params
+                .iter()
+                .find(|p| p.name.name == c.name.name)
+                .map(|p| p.name.name.clone()),
+            _ => None,
+        };
+        let int = |e: &Expr| match e.kind {
+            ExprKind::Int(k) => Some(k),
+            _ => None,
+        };
+        let (p, value) = match &expr.kind {
+            ExprKind::Binary(BinOp::Sub, a, b) => (param(a)?, written.checked_add(int(b)?)?),
+            ExprKind::Binary(BinOp::Add, a, b) => (param(a)?, written.checked_sub(int(b)?)?),
+            _ => (param(expr)?, written),
+        };
+        (value >= 1).then_some((p, value))
+    }
+
+    /// `call` with the dimension parameter added from the latent space `target`, when the prior
+    /// has one (see [`Priors::dimension_parameter`]) and the call does not give it.
+    pub fn with_dimension(&self, call: &Call, target: &Space) -> Option<Call> {
+        let def = self.defs.get(&call.name.name)?;
+        let (param, value) = self.dimension_parameter(&call.name.name, target)?;
+        let position = def.params.iter().position(|p| p.name.name == param)?;
+        let positional = call.args.iter().filter(|a| a.name.is_none()).count();
+        let named = call
+            .args
+            .iter()
+            .any(|a| a.name.as_ref().is_some_and(|n| n.name == param));
+        if named || positional > position {
+            return None;
+        }
+        let mut call = call.clone();
+        let at = call.span;
+        call.args.push(Arg {
+            name: Some(crate::syntax::Ident {
+                name: param,
+                span: at,
+            }),
+            value: Expr {
+                kind: ExprKind::Int(value),
+                span: at,
+            },
+            span: at,
+        });
+        call.parens = true;
+        Some(call)
+    }
+
     /// Instantiates the prior called by `call` (which must be defined): the program, its
     /// declared space and the span of that declaration.
     pub fn instantiate(
