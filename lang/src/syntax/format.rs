@@ -457,18 +457,7 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
             out.push(' ');
         }
         Rule::pow => out.push('^'),
-        Rule::expr => {
-            for c in p.into_inner() {
-                if c.as_rule() == Rule::expr {
-                    // A parenthesised sub-expression: the only way an expr sits in an expr.
-                    out.push('(');
-                    write_pair(out, c);
-                    out.push(')');
-                } else {
-                    write_pair(out, c);
-                }
-            }
-        }
+        Rule::expr | Rule::weight => p.into_inner().for_each(|c| write_operand(out, c)),
         Rule::index => {
             out.push('[');
             p.into_inner().for_each(|c| write_pair(out, c));
@@ -520,26 +509,7 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
                 out.push_str(base.as_str());
             }
             out.push('^');
-            for c in parts {
-                if c.as_rule() == Rule::expr {
-                    out.push('(');
-                    write_pair(out, c);
-                    out.push(')');
-                } else {
-                    write_pair(out, c);
-                }
-            }
-        }
-        Rule::weight => {
-            for c in p.into_inner() {
-                if c.as_rule() == Rule::expr {
-                    out.push('(');
-                    write_pair(out, c);
-                    out.push(')');
-                } else {
-                    write_pair(out, c);
-                }
-            }
+            parts.for_each(|c| write_operand(out, c));
         }
         Rule::latent_clause => {
             // `latent NAME: SPACE ~ CALL`: the colon sits right after the name.
@@ -583,6 +553,18 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
                 prev = Some(r);
             }
         }
+    }
+}
+
+/// A child of an expression, a weight or a space's exponent: an `expr` there was written in
+/// parentheses (the grammar's only way to nest one), so it is printed in them.
+fn write_operand(out: &mut String, c: Pair<'_, Rule>) {
+    if c.as_rule() == Rule::expr {
+        out.push('(');
+        write_pair(out, c);
+        out.push(')');
+    } else {
+        write_pair(out, c);
     }
 }
 
