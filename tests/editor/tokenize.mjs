@@ -2,7 +2,7 @@
 // (the engine VS Code uses) and checks the scopes against an independent scan of each line:
 // every comment character gets a comment scope, every string a string scope, every keyword a
 // keyword or storage scope, every number constant.numeric, and no word inside a comment or
-// string gets a keyword scope.
+// string gets a keyword scope, nor any other identifier (keywords match only as whole words).
 //
 // Usage: SAE_DSL_NODE_MODULES=DIR node tests/editor/tokenize.mjs FILE.sae...
 // (DIR holds vscode-textmate and vscode-oniguruma; see tests/editor/package.json.)
@@ -36,7 +36,7 @@ const KEYWORDS = new Set(['import', 'net', 'data', 'latent', 'encoder', 'generat
 
 // The independent scan of one line: ranges of comments, strings, keywords and numbers.
 function scan(line) {
-  const out = { comments: [], strings: [], keywords: [], numbers: [], covered: [] };
+  const out = { comments: [], strings: [], keywords: [], numbers: [], words: [], covered: [] };
   let i = 0;
   while (i < line.length) {
     const ch = line[i];
@@ -56,7 +56,7 @@ function scan(line) {
     if (/[A-Za-z_]/.test(ch)) {
       let j = i;
       while (j < line.length && /[A-Za-z0-9_]/.test(line[j])) j++;
-      if (KEYWORDS.has(line.slice(i, j))) out.keywords.push([i, j]);
+      (KEYWORDS.has(line.slice(i, j)) ? out.keywords : out.words).push([i, j]);
       i = j;
       continue;
     }
@@ -73,7 +73,7 @@ function scan(line) {
 
 function check(name, text) {
   const problems = [];
-  const counts = { keywords: 0, comments: 0, strings: 0, numbers: 0 };
+  const counts = { keywords: 0, comments: 0, strings: 0, numbers: 0, words: 0 };
   let state = vsctm.INITIAL;
   text.split('\n').forEach((line, n) => {
     const r = grammar.tokenizeLine(line, state);
@@ -100,15 +100,50 @@ function check(name, text) {
     expect(s.strings, 'strings', (sc) => has('string.')(sc) && !has('keyword.')(sc));
     expect(s.keywords, 'keywords', (sc) => has('keyword.')(sc) || has('storage.type')(sc));
     expect(s.numbers, 'numbers', has('constant.numeric'));
+    // Keywords match only as whole words: `conv28_encoder`, `latent_dim`, `one` are not keywords.
+    expect(s.words, 'words', (sc) => !has('keyword.')(sc) && !has('storage.')(sc));
   });
   return { problems, counts };
 }
 
-// A case that cannot pass vacuously: a keyword inside a comment and a string, real numbers.
-const selfCheck = 'let lr = 1e-3  # the net latent on\nlatent where: R^16 ~ normal(0.5, 2.)\ndata mnist(dir = "net train")\n';
+// A case that cannot pass vacuously: keywords inside both kinds of comment and a string, real
+// numbers, a space `R^16`, names being defined.
+const selfCheck = [
+  'let lr = 1e-3  # the net latent on',
+  'latent where: R^16 ~ normal(0.5, 2.)  // prior return train',
+  'data mnist(dir = "net train", scale = 2.5E+4)',
+  'prior ring(k: int, r: real = 1) on S^9 { return z }',
+  'encoder { conv28_encoder(latent_dim) one netx }',
+].join('\n');
 const self = check('self-check', selfCheck);
-if (self.counts.keywords !== 3 || self.counts.comments !== 1 || self.counts.strings !== 1 || self.counts.numbers !== 4 || self.problems.length) {
-  console.error('self-check failed', self);
+const want = { keywords: 7, comments: 2, strings: 1, numbers: 7 };
+const selfProblems = [...self.problems];
+for (const k of Object.keys(want)) {
+  if (self.counts[k] !== want[k]) selfProblems.push(`${k}: found ${self.counts[k]}, expected ${want[k]}`);
+}
+// Scopes at a given line and column of the self-check source.
+const scopesAt = (lineNo, col) => {
+  let state = vsctm.INITIAL;
+  const lines = selfCheck.split('\n');
+  for (let n = 0; n < lineNo; n++) state = grammar.tokenizeLine(lines[n], state).ruleStack;
+  const t = grammar.tokenizeLine(lines[lineNo], state).tokens.find((t) => t.startIndex <= col && col < t.endIndex);
+  return t ? t.scopes : [];
+};
+const expectScope = (lineNo, text, scope) => {
+  const col = selfCheck.split('\n')[lineNo].indexOf(text);
+  const scopes = scopesAt(lineNo, col);
+  if (!scopes.some((s) => s.startsWith(scope))) selfProblems.push(`${text}: has scopes ${scopes.join(' ')}, expected ${scope}`);
+};
+expectScope(0, 'lr', 'variable.other.constant');
+expectScope(1, 'R^16', 'support.type.space');
+expectScope(1, 'normal', 'entity.name.function.call');
+expectScope(1, '// prior', 'comment.line.double-slash');
+expectScope(0, '# the', 'comment.line.number-sign');
+expectScope(3, 'ring', 'entity.name.function');
+expectScope(3, 'S^9', 'support.type.space');
+if (selfProblems.length) {
+  console.error('self-check failed:');
+  selfProblems.forEach((p) => console.error(`  ${p}`));
   process.exit(1);
 }
 
