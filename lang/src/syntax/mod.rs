@@ -106,8 +106,8 @@ pub fn parse_call(file: FileId, text: &str) -> Result<Call, Vec<Diag>> {
 }
 
 /// The characters of `text` outside comments and strings (quotes left out), with their offsets:
-/// what the bracket scanners below look at.
-fn code_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+/// what the bracket scanners below (and the language server's context search) look at.
+pub(crate) fn code_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     let mut in_comment = false;
     let mut in_string = false;
     text.char_indices().filter(move |&(i, ch)| match ch {

@@ -710,39 +710,12 @@ fn header_params(header: &str) -> Vec<(String, Option<String>, String)> {
 
 /// The text with comments and string contents replaced by spaces (same length).
 fn mask(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_comment, mut in_string) = (false, false);
-    let bytes = text.as_bytes();
-    for (i, ch) in text.char_indices() {
-        let blank = match ch {
-            '\n' => {
-                in_comment = false;
-                in_string = false;
-                false
-            }
-            _ if in_comment => true,
-            '"' => {
-                in_string = !in_string;
-                true
-            }
-            _ if in_string => true,
-            '#' => {
-                in_comment = true;
-                true
-            }
-            '/' if bytes.get(i + 1) == Some(&b'/') => {
-                in_comment = true;
-                true
-            }
-            _ => false,
-        };
-        if blank {
-            out.extend(std::iter::repeat_n(' ', ch.len_utf8()));
-        } else {
-            out.push(ch);
-        }
+    // Every byte a space, then the code characters put back where they were.
+    let mut out = vec![b' '; text.len()];
+    for (i, ch) in crate::syntax::code_chars(text) {
+        ch.encode_utf8(&mut out[i..i + ch.len_utf8()]);
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The name of the call whose parentheses the end of `code` is inside.
