@@ -136,17 +136,24 @@ impl Canvas {
         }
     }
 
-    /// A grey image (values in [0, 1], row-major) scaled by `zoom`.
+    /// An image (values in [0, 1]) scaled by `zoom`: grey (h x w, row-major), or colour when
+    /// `values` holds three planes (3 x h x w, red, green, blue).
     pub fn image(&mut self, x: isize, y: isize, w: usize, h: usize, values: &[f32], zoom: usize) {
+        let plane = w * h;
+        let colour = values.len() == 3 * plane;
+        let at = |i: usize| {
+            (values.get(i).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0).round() as u8
+        };
         for r in 0..h * zoom {
             for col in 0..w * zoom {
-                let v = values
-                    .get((r / zoom) * w + col / zoom)
-                    .copied()
-                    .unwrap_or(0.0)
-                    .clamp(0.0, 1.0);
-                let g = (v * 255.0).round() as u8;
-                self.set(x + col as isize, y + r as isize, [g, g, g]);
+                let i = (r / zoom) * w + col / zoom;
+                let c = if colour {
+                    [at(i), at(plane + i), at(2 * plane + i)]
+                } else {
+                    let g = at(i);
+                    [g, g, g]
+                };
+                self.set(x + col as isize, y + r as isize, c);
             }
         }
     }
@@ -475,7 +482,7 @@ pub fn scatter_frame(
     f
 }
 
-/// Grey images in rows (values in [0, 1], each h x w, row-major), without labels: the pictures
+/// Images in rows (values in [0, 1], each h x w grey or 3 x h x w colour), without labels: the pictures
 /// training sends to TensorBoard.
 pub fn image_grid(rows: &[Vec<Vec<f32>>], h: usize, w: usize, zoom: usize) -> Canvas {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -496,7 +503,7 @@ pub fn image_grid(rows: &[Vec<Vec<f32>>], h: usize, w: usize, zoom: usize) -> Ca
     c
 }
 
-/// Grey images in rows with a title above and an optional label left of each row.
+/// Images (grey or colour, as [`Canvas::image`]) in rows with a title above and an optional label left of each row.
 pub fn image_rows(
     path: &Path,
     title: &str,

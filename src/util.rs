@@ -23,6 +23,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// A folder of the cache: `$SAE_DSL_CACHE/SUB`, else `~/.cache/sae-dsl/SUB`.
+pub fn cache_dir(sub: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let base = std::env::var_os("SAE_DSL_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sae-dsl")))
+        .unwrap_or_else(|| PathBuf::from(".sae-dsl-cache"));
+    base.join(sub)
+}
+
 /// The peak resident memory of this process in MiB (VmHWM), NaN where /proc is unavailable.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

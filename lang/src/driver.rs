@@ -68,8 +68,14 @@ pub fn compile_with(
         } else {
             let checked = check::check(&program, &stem);
             diags.extend(checked.diags);
+            let mut model = checked.model;
+            if let (Some(m), Some(d)) = (model.as_mut(), dir) {
+                // Relative data paths start from the model file's folder.
+                let d = std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf());
+                m.data.base = Some(d.display().to_string());
+            }
             (
-                checked.model,
+                model,
                 checked.library,
                 checked.library_priors,
                 checked.layer_sites,

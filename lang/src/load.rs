@@ -15,6 +15,7 @@ use crate::syntax::{self, Module};
 pub const STDLIB: &[(&str, &str)] = &[
     ("nets", include_str!("../../stdlib/nets.sae")),
     ("priors", include_str!("../../stdlib/priors.sae")),
+    ("rgb", include_str!("../../stdlib/rgb.sae")),
 ];
 
 /// All files of a program, parsed; `modules[0]` is the main file.

@@ -159,13 +159,45 @@ fn open_with_data(
 fn print_summary(e: &Summary) {
     println!("  latent MMD x1000 {:.3}", e.latent_mmd_x1000);
     if let (Some(f), Some(a)) = (e.fid_cnn, e.classifier_test_accuracy) {
-        println!("  FID {f:.2} (MNIST-CNN features, classifier test accuracy {:.2}%; not the Inception FID)", a * 100.0);
+        let net = match e.fid_features.as_deref() {
+            Some(s) if s.starts_with("cnn v1: conv(1->32") && s.contains("linear(3136") => {
+                "MNIST-CNN features".to_string()
+            }
+            Some(s) => format!(
+                "features of a CNN trained on the data's labels: {}",
+                s.split(';').next().unwrap_or(s)
+            ),
+            None => "CNN features".to_string(),
+        };
+        println!(
+            "  FID {f:.2} ({net}, classifier test accuracy {:.2}%; not the Inception FID)",
+            a * 100.0
+        );
     }
     if let Some(f) = e.fid_validation {
         println!("  FID against the validation split {f:.2}");
     }
-    if let Some(h) = e.sample_label_entropy_bits {
-        println!("  sample label entropy {h:.2} bits of 3.32 (coverage of the 10 classes)");
+    if let (Some(h), Some(hist)) = (e.sample_label_entropy_bits, &e.sample_label_histogram) {
+        let k = hist.len().max(1);
+        println!(
+            "  sample label entropy {h:.2} bits of {:.2} (coverage of the {k} classes)",
+            (k as f64).log2()
+        );
+    }
+    if let Some(p) = &e.factor_probe {
+        let parts: Vec<String> = p
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{n} {}{v:.3}",
+                    if n == "shape" { "accuracy " } else { "R^2 " }
+                )
+            })
+            .collect();
+        println!(
+            "  linear read-out of the factors from the codes (test): {}",
+            parts.join(", ")
+        );
     }
     println!(
         "  data-space Sinkhorn divergence {:.4} (epsilon {})",

@@ -1,23 +1,32 @@
-//! Data sets: MNIST-format IDX files found on disk (or downloaded and verified), and small
-//! synthetic 2-D sets generated from the seed.
+//! Data sets: MNIST-format IDX files found on disk (or downloaded and verified), image folders,
+//! NumPy arrays, CIFAR-10, the procedural `shapes` set, and small synthetic 2-D sets generated
+//! from the seed.
 //!
 //! Entry point: [`load`]. Search order for IDX folders: `--data-dir`, `$SAE_DSL_DATA`, then
 //! [`default_search_path`]. Each data set lives in a sub-folder named like `mnist`.
 //!
 //! Parts: [`search`] (where files are looked for), [`download`] (canonical mirrors, verified
 //! downloads), [`idx`] (the IDX format), [`synthetic`] (2-D sets from a seed), [`transforms`]
-//! (transforms of a model file), [`npy`] (NumPy arrays).
+//! (transforms of a model file), [`npy`] (NumPy arrays), [`folder`] (image folders and their
+//! cache), [`cifar`] (CIFAR-10's binary files), [`shapes`] (the procedural RGB set), [`split`]
+//! (seeded shuffles and test splits), [`sources`] (the file sources as data sets).
 
+mod cifar;
 mod download;
+pub mod folder;
 mod idx;
 pub mod npy;
 mod search;
+pub mod shapes;
+mod sources;
+mod split;
 mod synthetic;
 mod transforms;
 
 pub use download::{fetch_verified, hex};
 pub use idx::{read_idx_images, read_idx_labels};
 pub use search::{default_search_path, find_file, search_path};
+pub use split::{shuffled, test_rows, SplitMix};
 pub use synthetic::synthetic_points;
 pub use transforms::transform;
 
@@ -62,6 +71,40 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {what}")]
+    #[diagnostic(code(sae::data::array), help("{help}"))]
+    Array {
+        path: PathBuf,
+        what: String,
+        help: String,
+    },
+    #[error("{path} has no array \"{key}\" (the {what}); it has: {keys}")]
+    #[diagnostic(
+        code(sae::data::array_key),
+        help("name one of its arrays, e.g. `key = \"...\"` for the images or `labels = \"...\"`")
+    )]
+    MissingKey {
+        path: PathBuf,
+        key: String,
+        keys: String,
+        what: String,
+    },
+    #[error("{path} {what}")]
+    #[diagnostic(code(sae::data::folder), help("{help}"))]
+    Folder {
+        path: PathBuf,
+        what: String,
+        help: String,
+    },
+    #[error("{path}: cannot decode the image: {what}")]
+    #[diagnostic(
+        code(sae::data::image),
+        help("the run stopped here; fix or remove the file, or pass `bad_files = \"skip\"` to leave unreadable images out with a warning")
+    )]
+    Image { path: PathBuf, what: String },
+    #[error("cannot find the data file or folder \"{path}\"")]
+    #[diagnostic(code(sae::data::path), help("{help}"))]
+    Path { path: String, help: String },
 }
 
 /// A data set on the device: images or points as one float tensor in [0, 1] (points unscaled),
@@ -71,6 +114,8 @@ pub struct Dataset {
     pub labels: Option<Tensor>,
     /// Where the examples came from, for the run's configuration record.
     pub origin: String,
+    /// The generating factors of a procedural set ([n, F] floats), with their names.
+    pub factors: Option<(Vec<String>, Tensor)>,
 }
 
 impl Dataset {
@@ -79,6 +124,33 @@ impl Dataset {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The examples at `rows` (a 1-D int64 tensor), labels and factors with them.
+    pub fn rows(&self, rows: &Tensor, origin: String) -> Dataset {
+        let i = rows.to_device(self.x.device());
+        Dataset {
+            x: self.x.index_select(0, &i),
+            labels: self.labels.as_ref().map(|l| l.index_select(0, &i)),
+            origin,
+            factors: self
+                .factors
+                .as_ref()
+                .map(|(n, f)| (n.clone(), f.index_select(0, &i.to_device(f.device())))),
+        }
+    }
+
+    /// The same data set, sharing its tensors.
+    pub fn shallow_clone(&self) -> Dataset {
+        Dataset {
+            x: self.x.shallow_clone(),
+            labels: self.labels.as_ref().map(Tensor::shallow_clone),
+            origin: self.origin.clone(),
+            factors: self
+                .factors
+                .as_ref()
+                .map(|(n, f)| (n.clone(), f.shallow_clone())),
+        }
     }
 }
 
@@ -108,6 +180,9 @@ fn load_source(
     device: Device,
 ) -> Result<Dataset, DataError> {
     let source_shape = spec.source_shape();
+    if let Some(set) = sources::load(spec, split, data_dir, device)? {
+        return Ok(set);
+    }
     match &spec.source {
         DataSource::Idx {
             dir,
@@ -167,6 +242,7 @@ fn load_source(
                 x,
                 labels: Some(y),
                 origin: images.display().to_string(),
+                factors: None,
             })
         }
         synthetic => {
@@ -181,6 +257,7 @@ fn load_source(
                 x: x.to_device(device),
                 labels: Some(y.to_device(device)),
                 origin: synthetic.to_string(),
+                factors: None,
             })
         }
     }

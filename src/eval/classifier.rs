@@ -10,8 +10,27 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-/// The architecture and training settings; part of the cache key.
-pub const SPEC: &str = "cnn v1: conv(1->32,k3,p1) relu maxpool2, conv(32->64,k3,p1) relu maxpool2, linear(3136->128) relu [features], linear(128->10); adam 1e-3 then 2e-4 for the last 4 epochs, batch 128, 12 epochs, seed 1234";
+/// The architecture and training settings for `c x h x w` images and `k` classes; part of the
+/// cache key, and the name of the feature network every FID output gives. For MNIST (1 x 28 x
+/// 28, 10 classes) it is the text of the first version, so cached classifiers stay valid.
+pub fn spec(c: i64, h: i64, w: i64, k: i64) -> String {
+    format!(
+        "cnn v1: conv({c}->32,k3,p1) relu maxpool2, conv(32->64,k3,p1) relu maxpool2, linear({}->128) relu [features], linear(128->{k}); adam 1e-3 then 2e-4 for the last 4 epochs, batch 128, 12 epochs, seed 1234",
+        64 * (h / 4) * (w / 4)
+    )
+}
+
+/// The input shape [C, H, W] of images `[N, C, H, W]`, and the number of classes of `labels`
+/// (the largest label + 1, at least 2).
+fn geometry(x: &Tensor, labels: &Tensor) -> (i64, i64, i64, i64) {
+    let s = x.size();
+    let k = if labels.numel() == 0 {
+        2
+    } else {
+        (labels.max().int64_value(&[]) + 1).max(2)
+    };
+    (s[1], s[2], s[3], k)
+}
 const EPOCHS: i64 = 12;
 const SEED: i64 = 1234;
 /// Dimension of the features.
@@ -20,6 +39,8 @@ pub const FEATURES: i64 = 128;
 /// A trained classifier and what is known about it.
 pub struct Classifier {
     vs: nn::VarStore,
+    /// The feature network's description ([`spec`]).
+    pub spec: String,
     conv1: nn::Conv2D,
     conv2: nn::Conv2D,
     fc1: nn::Linear,
@@ -45,11 +66,7 @@ impl std::fmt::Debug for Classifier {
 
 /// The cache folder: `$SAE_DSL_CACHE/classifiers`, else `~/.cache/sae-dsl/classifiers`.
 pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("SAE_DSL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sae-dsl")))
-        .unwrap_or_else(|| PathBuf::from(".sae-dsl-cache"));
-    base.join("classifiers")
+    crate::util::cache_dir("classifiers")
 }
 
 fn tensor_bytes(t: &Tensor) -> Vec<u8> {
@@ -62,7 +79,8 @@ fn tensor_bytes(t: &Tensor) -> Vec<u8> {
 /// The content hash of a data set (train and test images and labels) and the classifier spec.
 pub fn content_hash(name: &str, train: (&Tensor, &Tensor), test: (&Tensor, &Tensor)) -> String {
     let mut h = Sha256::new();
-    h.update(SPEC.as_bytes());
+    let (c, ht, w, k) = geometry(train.0, train.1);
+    h.update(spec(c, ht, w, k).as_bytes());
     h.update(name.as_bytes());
     for t in [train.0, train.1, test.0, test.1] {
         h.update(
@@ -79,7 +97,7 @@ pub fn content_hash(name: &str, train: (&Tensor, &Tensor), test: (&Tensor, &Tens
 }
 
 impl Classifier {
-    fn build(device: Device) -> Classifier {
+    fn build(device: Device, (c, h, w, k): (i64, i64, i64, i64)) -> Classifier {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let conv = nn::ConvConfig {
@@ -87,10 +105,16 @@ impl Classifier {
             ..Default::default()
         };
         Classifier {
-            conv1: nn::conv2d(&root / "conv1", 1, 32, 3, conv),
+            conv1: nn::conv2d(&root / "conv1", c, 32, 3, conv),
             conv2: nn::conv2d(&root / "conv2", 32, 64, 3, conv),
-            fc1: nn::linear(&root / "fc1", 64 * 7 * 7, FEATURES, Default::default()),
-            fc2: nn::linear(&root / "fc2", FEATURES, 10, Default::default()),
+            fc1: nn::linear(
+                &root / "fc1",
+                64 * (h / 4) * (w / 4),
+                FEATURES,
+                Default::default(),
+            ),
+            fc2: nn::linear(&root / "fc2", FEATURES, k, Default::default()),
+            spec: spec(c, h, w, k),
             vs,
             test_accuracy: 0.0,
             path: PathBuf::new(),
@@ -98,7 +122,7 @@ impl Classifier {
         }
     }
 
-    /// The penultimate-layer features of images `[N, 1, 28, 28]` in [0, 1].
+    /// The penultimate-layer features of images `[N, C, H, W]` in [0, 1].
     pub fn features(&self, x: &Tensor) -> Tensor {
         let mut out = vec![];
         let n = x.size()[0];
@@ -155,7 +179,8 @@ impl Classifier {
         let hash = content_hash(name, train, test);
         let dir = cache_dir();
         let path = dir.join(format!("{name}-{hash}.safetensors"));
-        let mut c = Classifier::build(device);
+        let geometry = geometry(train.0, train.1);
+        let mut c = Classifier::build(device, geometry);
         if path.is_file() {
             if c.vs.load(&path).is_ok() {
                 c.test_accuracy = c.accuracy(test.0, test.1);
@@ -176,7 +201,7 @@ impl Classifier {
             );
         }
         tch::manual_seed(SEED);
-        let mut c = Classifier::build(device);
+        let mut c = Classifier::build(device, geometry);
         let mut opt = nn::Adam::default()
             .build(&c.vs, 1e-3)
             .map_err(|e| e.to_string())?;

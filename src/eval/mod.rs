@@ -129,6 +129,14 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fid_validation: Option<f64>,
     pub fid_note: Option<String>,
+    /// The feature network of the FID (architecture, input shape, classes, training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_features: Option<String>,
+    /// For data with generating factors (`shapes`): how well a linear read-out of the codes,
+    /// fitted on the training set, recovers each factor on the test set (R^2; for the
+    /// categorical `shape`, the accuracy of the read-out's largest one-hot score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor_probe: Option<Vec<(String, f64)>>,
     pub classifier_test_accuracy: Option<f64>,
     /// Share of samples per predicted class, and its entropy in bits (log2(10) = 3.32 is uniform).
     pub sample_label_histogram: Option<Vec<f64>>,
@@ -254,7 +262,9 @@ pub fn evaluate(
         histogram: hist,
         entropy,
         fid_validation,
+        features,
     } = sample_quality(model, net, (train, test), seed, n_samples, opts)?;
+    let factor_probe = factor_probe(net, train, test);
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
     let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
     let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join(rundir::SUMMARY))
@@ -277,6 +287,8 @@ pub fn evaluate(
         fid_cnn: fid,
         fid_validation,
         fid_note: fid.map(|_| FID_NOTE.to_string()),
+        fid_features: features,
+        factor_probe,
         classifier_test_accuracy: acc,
         sample_label_histogram: hist,
         sample_label_entropy_bits: entropy,
@@ -304,6 +316,8 @@ struct SampleQuality {
     histogram: Option<Vec<f64>>,
     entropy: Option<f64>,
     fid_validation: Option<f64>,
+    /// The feature network's description.
+    features: Option<String>,
 }
 
 // long: the classifier, the samples, then every figure computed from them.
@@ -317,38 +331,89 @@ fn sample_quality(
 ) -> Result<SampleQuality, EvalError> {
     let quiet = opts.quiet;
     let mut q = SampleQuality::default();
-    if model.data.is_image() && model.data.shape == [1, 28, 28] {
-        if let (Some(ty), Some(sy)) = (&train.labels, &test.labels) {
-            let name = match &model.data.source {
-                ir::DataSource::Idx { dir, .. } => dir.clone(),
-                _ => "data".into(),
-            };
-            let c = Classifier::get(&name, (&train.x, ty), (&test.x, sy), net.device, quiet)
-                .map_err(EvalError::Io)?;
-            tch::manual_seed(seed.wrapping_add(777));
-            let samples = sample(net, n_samples);
-            let sample_features = c.features(&samples);
-            q.fid = Some(frechet_distance(&c.features(&test.x), &sample_features));
-            q.fid_validation = opts
-                .validation
-                .as_ref()
-                .map(|v| frechet_distance(&c.features(v), &sample_features));
-            q.accuracy = Some(c.test_accuracy);
-            let pred = c.predict(&samples);
-            let counts = pred.bincount::<&Tensor>(None, 10).to_kind(Kind::Double);
-            let shares = &counts / counts.sum(Kind::Double);
-            let v: Vec<f64> =
-                Vec::<f64>::try_from(shares.to_device(Device::Cpu)).unwrap_or_default();
-            q.entropy = Some(
-                -v.iter()
-                    .filter(|p| **p > 0.0)
-                    .map(|p| p * p.log2())
-                    .sum::<f64>(),
-            );
-            q.histogram = Some(v);
-        }
+    let big_enough = model.data.is_image() && model.data.shape[1] >= 4 && model.data.shape[2] >= 4;
+    if let (true, Some(ty), Some(sy)) = (big_enough, &train.labels, &test.labels) {
+        let name = match &model.data.source {
+            ir::DataSource::Idx { dir, .. } => dir.clone(),
+            ir::DataSource::Cifar10 { .. } => "cifar10".into(),
+            ir::DataSource::Shapes { size, .. } => format!("shapes{size}"),
+            _ => "data".into(),
+        };
+        let c = Classifier::get(&name, (&train.x, ty), (&test.x, sy), net.device, quiet)
+            .map_err(EvalError::Io)?;
+        tch::manual_seed(seed.wrapping_add(777));
+        let samples = sample(net, n_samples);
+        let sample_features = c.features(&samples);
+        q.fid = Some(frechet_distance(&c.features(&test.x), &sample_features));
+        q.fid_validation = opts
+            .validation
+            .as_ref()
+            .map(|v| frechet_distance(&c.features(v), &sample_features));
+        q.accuracy = Some(c.test_accuracy);
+        q.features = Some(c.spec.clone());
+        let pred = c.predict(&samples);
+        let classes = ty.max().int64_value(&[]).max(sy.max().int64_value(&[])) + 1;
+        let counts = pred
+            .bincount::<&Tensor>(None, classes)
+            .to_kind(Kind::Double);
+        let shares = &counts / counts.sum(Kind::Double);
+        let v: Vec<f64> = Vec::<f64>::try_from(shares.to_device(Device::Cpu)).unwrap_or_default();
+        q.entropy = Some(
+            -v.iter()
+                .filter(|p| **p > 0.0)
+                .map(|p| p * p.log2())
+                .sum::<f64>(),
+        );
+        q.histogram = Some(v);
     }
     Ok(q)
+}
+
+/// A linear probe per generating factor: least squares (ridge 1e-3) from the codes and a bias,
+/// fitted on the training codes, scored on the test codes.
+fn factor_probe(net: &Compiled, train: &Dataset, test: &Dataset) -> Option<Vec<(String, f64)>> {
+    let ((names, ftrain), (_, ftest)) = (train.factors.as_ref()?, test.factors.as_ref()?);
+    let with_bias = |x: &Tensor| {
+        let z = encode_all(net, x)
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu);
+        Tensor::cat(&[z.ones_like().narrow(1, 0, 1), z], 1)
+    };
+    let (ztr, zte) = (with_bias(&train.x), with_bias(&test.x));
+    let k = ztr.size()[1];
+    let gram = ztr.tr().matmul(&ztr) + Tensor::eye(k, (Kind::Double, Device::Cpu)) * 1e-3;
+    let fit = |y: &Tensor| -> Tensor { Tensor::linalg_solve(&gram, &ztr.tr().matmul(y), true) };
+    let (ftr, fte) = (
+        ftrain.to_kind(Kind::Double).to_device(Device::Cpu),
+        ftest.to_kind(Kind::Double).to_device(Device::Cpu),
+    );
+    let mut out = vec![];
+    for (j, name) in names.iter().enumerate() {
+        let (ytr, yte) = (ftr.narrow(1, j as i64, 1), fte.narrow(1, j as i64, 1));
+        let score = if name == "shape" {
+            let classes = ytr.max().int64_value(&[]) + 1;
+            let onehot = ytr
+                .squeeze_dim(1)
+                .to_kind(Kind::Int64)
+                .one_hot(classes)
+                .to_kind(Kind::Double);
+            let pred = zte.matmul(&fit(&onehot)).argmax(1, false);
+            pred.eq_tensor(&yte.squeeze_dim(1).to_kind(Kind::Int64))
+                .to_kind(Kind::Double)
+                .mean(Kind::Double)
+                .double_value(&[])
+        } else {
+            let pred = zte.matmul(&fit(&ytr));
+            let resid = (&yte - pred).square().sum(Kind::Double).double_value(&[]);
+            let total = (&yte - yte.mean(Kind::Double))
+                .square()
+                .sum(Kind::Double)
+                .double_value(&[]);
+            1.0 - resid / total.max(1e-12)
+        };
+        out.push((name.clone(), score));
+    }
+    Some(out)
 }
 
 /// The debiased Sinkhorn divergence between decoded prior samples and test data (1000 each), and

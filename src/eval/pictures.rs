@@ -14,11 +14,14 @@ use crate::runtime::model::Compiled;
 use crate::runtime::space::latent_path;
 use crate::util::write_atomic;
 
+/// Each example of `t` ([N, C, h, w]) as its values, channel planes in order.
 pub(crate) fn images(t: &Tensor, h: i64, w: i64) -> Vec<Vec<f32>> {
+    let n = t.size().first().copied().unwrap_or(0);
     let t = t
         .to_device(Device::Cpu)
         .to_kind(Kind::Float)
-        .reshape([-1, h * w]);
+        .reshape([n, -1]);
+    debug_assert!(n == 0 || t.size()[1] % (h * w) == 0);
     (0..t.size()[0])
         .map(|i| Vec::<f32>::try_from(t.get(i)).unwrap_or_default())
         .collect()
@@ -402,28 +405,35 @@ pub fn write_samples(
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
         "npy" if model.data.is_image() => {
-            let (h, w) = (model.data.shape[1], model.data.shape[2]);
+            let (c, h, w) = (
+                model.data.shape[0],
+                model.data.shape[1],
+                model.data.shape[2],
+            );
+            // Grey images as [n, H, W]; colour as [n, H, W, C], the layout FID tools read.
             let u8s = (s.clamp(0.0, 1.0) * 255.0)
                 .round()
                 .to_kind(Kind::Uint8)
-                .reshape([n, h, w])
+                .reshape([n, c, h, w])
+                .permute([0, 2, 3, 1])
+                .contiguous()
                 .to_device(Device::Cpu);
+            let shape: Vec<usize> = if c == 1 {
+                vec![n as usize, h as usize, w as usize]
+            } else {
+                vec![n as usize, h as usize, w as usize, c as usize]
+            };
             let v: Vec<u8> = Vec::<u8>::try_from(u8s.flatten(0, -1)).unwrap_or_default();
-            write_atomic(
-                out,
-                &crate::data::npy::encode_u8(&[n as usize, h as usize, w as usize], &v),
-            )
-            .map_err(io(out))
+            let bytes = crate::data::npy::encode_u8(&shape, &v).map_err(io(out))?;
+            write_atomic(out, &bytes).map_err(io(out))
         }
         "npy" => {
             let d = s.size()[1];
             let v: Vec<f32> =
                 Vec::<f32>::try_from(s.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
-            write_atomic(
-                out,
-                &crate::data::npy::encode_f32(&[n as usize, d as usize], &v),
-            )
-            .map_err(io(out))
+            let bytes =
+                crate::data::npy::encode_f32(&[n as usize, d as usize], &v).map_err(io(out))?;
+            write_atomic(out, &bytes).map_err(io(out))
         }
         "png" if model.data.is_image() => {
             let cols = (n as f64).sqrt().ceil() as usize;
@@ -470,11 +480,8 @@ pub fn write_prior_samples(
     let (n, d) = (z.size()[0], z.size()[1]);
     let npy = dir.join(format!("{name}.npy"));
     let v: Vec<f32> = Vec::<f32>::try_from(z.flatten(0, -1)).unwrap_or_default();
-    write_atomic(
-        &npy,
-        &crate::data::npy::encode_f32(&[n as usize, d as usize], &v),
-    )
-    .map_err(io(&npy))?;
+    let bytes = crate::data::npy::encode_f32(&[n as usize, d as usize], &v).map_err(io(&npy))?;
+    write_atomic(&npy, &bytes).map_err(io(&npy))?;
     let png = dir.join(format!("{name}.png"));
     let points = |x: &Tensor, y: &Tensor| -> Vec<(f64, f64)> {
         let x = Vec::<f64>::try_from(x.to_kind(Kind::Double)).unwrap_or_default();

@@ -239,11 +239,7 @@ fn load_data(
     let test = data::load(&model.data, "test", data_dir, seed, device)?;
     let (train, validation, full_train) = match &model.train.validation {
         Some(v) if !train.is_empty() => {
-            let full = Dataset {
-                x: train.x.shallow_clone(),
-                labels: train.labels.as_ref().map(Tensor::shallow_clone),
-                origin: train.origin.clone(),
-            };
+            let full = train.shallow_clone();
             let (t, va) = validate::split(train, v)?;
             (t, Some(va), Some(full))
         }
@@ -260,11 +256,7 @@ fn load_data(
 /// The images of the validation split `v` of the training set `train` (the same examples that
 /// training held out).
 pub fn validation_images(train: &Dataset, v: &ir::Validation) -> Result<Option<Tensor>, DataError> {
-    let copy = Dataset {
-        x: train.x.shallow_clone(),
-        labels: None,
-        origin: train.origin.clone(),
-    };
+    let copy = train.shallow_clone();
     Ok(Some(validate::split(copy, v)?.1.x))
 }
 

@@ -128,10 +128,8 @@ pub(super) fn grids(net: &Compiled, train: &Dataset, seed: i64) -> Option<(Canva
     };
     let (h, w) = (*h as usize, *w as usize);
     let rows = |t: &Tensor| -> Option<Vec<Vec<f32>>> {
-        let t = t
-            .narrow(1, 0, 1)
-            .to_kind(Kind::Float)
-            .to_device(Device::Cpu);
+        // Grey or colour: Canvas::image tells them apart by the number of planes.
+        let t = t.to_kind(Kind::Float).to_device(Device::Cpu);
         (0..t.size()[0])
             .map(|i| Vec::<f32>::try_from(t.get(i).flatten(0, -1)).ok())
             .collect()

@@ -24,17 +24,15 @@ pub(crate) fn split(train: Dataset, v: &ir::Validation) -> Result<(Dataset, Data
             ),
         });
     }
-    let idx = shuffled(n, v.seed as u64);
+    let idx = crate::data::shuffled(n, v.seed as u64);
     let (mut val, mut rest) = (idx[..held].to_vec(), idx[held..].to_vec());
     val.sort_unstable();
     rest.sort_unstable();
     let take = |rows: &[i64], what: &str| {
-        let i = Tensor::from_slice(rows).to_device(train.x.device());
-        Dataset {
-            x: train.x.index_select(0, &i),
-            labels: train.labels.as_ref().map(|l| l.index_select(0, &i)),
-            origin: format!("{} ({what})", train.origin),
-        }
+        train.rows(
+            &Tensor::from_slice(rows),
+            format!("{} ({what})", train.origin),
+        )
     };
     let (t, va) = (take(&rest, "training part"), take(&val, "validation part"));
     // The origin names the file (the data's SHA-256 is taken from it): keep it as it was.
@@ -45,25 +43,6 @@ pub(crate) fn split(train: Dataset, v: &ir::Validation) -> Result<(Dataset, Data
         },
         va,
     ))
-}
-
-/// 0..n shuffled by Fisher-Yates with a splitmix64 stream: written here, not taken from a crate,
-/// so that a seed chooses the same examples in every version.
-fn shuffled(n: usize, seed: u64) -> Vec<i64> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut idx: Vec<i64> = (0..n as i64).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        idx.swap(i, j);
-    }
-    idx
 }
 
 /// The cheap metrics on the validation split.
@@ -228,6 +207,7 @@ mod tests {
             x: x.shallow_clone(),
             labels: None,
             origin: "f".into(),
+            factors: None,
         };
         let v = ir::Validation {
             fraction: 0.2,

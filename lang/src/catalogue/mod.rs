@@ -27,6 +27,8 @@ pub(crate) enum Range {
     /// [0, 1).
     Fraction,
     OneOf(&'static [&'static str]),
+    /// One of the listed integers (e.g. 1 or 3 channels).
+    Ints(&'static [i64]),
 }
 
 #[derive(Clone, Copy)]
@@ -79,7 +81,7 @@ pub(crate) const fn b(name: &'static str, doc: &'static str, params: &'static [P
 }
 
 pub(crate) use Dflt::{Required as REQ, B, I, R, S};
-pub(crate) use Range::{AtLeast, Fraction, NonNegative, OneOf, Positive};
+pub(crate) use Range::{AtLeast, Fraction, Ints, NonNegative, OneOf, Positive};
 
 pub(crate) const SIZE: &str = "sizes count units, so they must be positive";
 
@@ -291,6 +293,135 @@ pub(crate) const DATASETS: &[Builtin] = &[
             ),
         ],
     ),
+    b(
+        "images",
+        "a folder of PNG/JPEG images (searched recursively; labels from its first-level sub-folders)",
+        IMAGES_PARAMS,
+    ),
+    b(
+        "arrays",
+        "NumPy arrays from a .npy or .npz file: images [N, H, W], [N, C, H, W], [N, H, W, C] or vectors [N, D]",
+        ARRAYS_PARAMS,
+    ),
+    b(
+        "cifar10",
+        "CIFAR-10, 32 x 32 RGB, from its binary files (cifar-10-batches-bin)",
+        &[
+            p("split", Ty::Str, S("train"), OneOf(&["train", "test"]), "CIFAR-10 has a train and a test split"),
+            LIMIT,
+        ],
+    ),
+    b(
+        "shapes",
+        "coloured shapes on black (procedural, RGB): square, circle, triangle, cross at a drawn scale, rotation, position and hue; the factors are kept as labels",
+        &[
+            p("n", Ty::Int, I(20000), Positive, SIZE),
+            p("size", Ty::Int, I(32), AtLeast(8.0), "a shape needs at least 8 x 8 pixels to be told apart"),
+            p("seed", Ty::Int, I(0), NonNegative, "the data set is drawn from this seed, the same in every run"),
+        ],
+    ),
+];
+
+const LIMIT: P = p(
+    "limit",
+    Ty::Int,
+    I(0),
+    NonNegative,
+    "limit is a number of examples; 0 means all",
+);
+const CHANNELS: P = p(
+    "channels",
+    Ty::Int,
+    I(3),
+    Ints(&[1, 3]),
+    "images are grey (1 channel) or RGB (3)",
+);
+const TEST_FRACTION: P = p(
+    "test_fraction",
+    Ty::Real,
+    R(0.1),
+    Fraction,
+    "the share held out as the test set when the source has no test split; in [0, 1)",
+);
+const SPLIT_SEED: P = p(
+    "split_seed",
+    Ty::Int,
+    I(0),
+    NonNegative,
+    "the seed that chooses the test examples",
+);
+
+pub(crate) const IMAGES_PARAMS: &[P] = &[
+    p("path", Ty::Str, REQ, Range::Any, ""),
+    CHANNELS,
+    p("size", Ty::Int, I(64), Positive, SIZE),
+    p(
+        "crop",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "the side of the centre square cut before resizing; 0 takes the largest",
+    ),
+    LIMIT,
+    TEST_FRACTION,
+    SPLIT_SEED,
+    p(
+        "bad_files",
+        Ty::Str,
+        S("stop"),
+        OneOf(&["stop", "skip"]),
+        "an unreadable image stops the run, or is skipped with a warning",
+    ),
+];
+
+pub(crate) const ARRAYS_PARAMS: &[P] = &[
+    p("path", Ty::Str, REQ, Range::Any, ""),
+    p(
+        "key",
+        Ty::Str,
+        S(""),
+        Range::Any,
+        "the array's name in a .npz file",
+    ),
+    p(
+        "labels",
+        Ty::Str,
+        S(""),
+        Range::Any,
+        "the labels: a key of the same .npz, or a .npy file",
+    ),
+    CHANNELS,
+    p(
+        "size",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "the images' side; 0 for vectors",
+    ),
+    p(
+        "dim",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "the length of a vector example; 0 for images",
+    ),
+    p(
+        "test_key",
+        Ty::Str,
+        S(""),
+        Range::Any,
+        "the test images' name in a .npz file; empty: split by test_fraction",
+    ),
+    p(
+        "test_labels",
+        Ty::Str,
+        S(""),
+        Range::Any,
+        "the test labels' key or .npy file",
+    ),
+    LIMIT,
+    TEST_FRACTION,
+    SPLIT_SEED,
 ];
 
 pub(crate) const IDX_PARAMS: &[P] = &[

@@ -214,6 +214,7 @@ impl<'a> Checker<'a> {
             (AtLeast(m), v) => v.as_f64().is_some_and(|x| !(x >= *m)),
             (Fraction, v) => v.as_f64().is_some_and(|x| !(0.0..1.0).contains(&x)),
             (OneOf(opts), Value::Str(s)) => !opts.contains(&s.as_str()),
+            (Ints(opts), Value::Int(i)) => !opts.contains(i),
             _ => false,
         };
         if bad {
@@ -232,6 +233,13 @@ impl<'a> Checker<'a> {
                     "one of {}",
                     opts.iter()
                         .map(|o| format!("\"{o}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Ints(opts) => format!(
+                    "one of {}",
+                    opts.iter()
+                        .map(|o| o.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

@@ -90,6 +90,73 @@ impl<'a> Checker<'a> {
                 vec![2],
                 false,
             ),
+            "images" => {
+                let c = b.int("channels");
+                let size = b.int("size");
+                let path = self.data_path(call, &b)?;
+                (
+                    DataSource::Images {
+                        path,
+                        channels: c,
+                        size,
+                        crop: b.int("crop"),
+                        split: split_of(&b),
+                        skip_bad: b.str("bad_files") == "skip",
+                    },
+                    vec![c, size, size],
+                    false,
+                )
+            }
+            "arrays" => {
+                let path = self.data_path(call, &b)?;
+                let (size, dim) = (b.int("size"), b.int("dim"));
+                let shape = match (size, dim) {
+                    (0, d) if d > 0 => vec![d],
+                    (s, 0) if s > 0 => vec![b.int("channels"), s, s],
+                    _ => {
+                        self.err(
+                            msg::invalid_value(
+                                "`size` and `dim` of `arrays`",
+                                "exactly one of them given",
+                                &format!("size = {size}, dim = {dim}"),
+                            )
+                            .label(call.span, "the example's shape is not declared")
+                            .help("declare images with `channels` and `size` (e.g. `arrays(\"x.npz\", key = \"x\", channels = 1, size = 28)`) or vectors with `dim` (e.g. `dim = 10`)"),
+                        );
+                        return None;
+                    }
+                };
+                (
+                    DataSource::Arrays {
+                        path,
+                        key: b.str("key"),
+                        labels: b.str("labels"),
+                        test_key: b.str("test_key"),
+                        test_labels: b.str("test_labels"),
+                        shape: shape.clone(),
+                        split: split_of(&b),
+                    },
+                    shape,
+                    false,
+                )
+            }
+            "cifar10" => (
+                DataSource::Cifar10 {
+                    split: b.str("split"),
+                    limit: b.int("limit") as usize,
+                },
+                vec![3, 32, 32],
+                false,
+            ),
+            "shapes" => (
+                DataSource::Shapes {
+                    n: b.int("n") as usize,
+                    size: b.int("size"),
+                    seed: b.int("seed") as u64,
+                },
+                vec![3, b.int("size"), b.int("size")],
+                false,
+            ),
             _ => (
                 DataSource::SwissRoll {
                     n: b.int("n") as usize,
@@ -104,6 +171,30 @@ impl<'a> Checker<'a> {
             shape,
             binarize,
             transforms: vec![],
+            base: None,
         })
+    }
+
+    /// The `path` argument of a file source, which must not be empty.
+    fn data_path(&mut self, call: &Call, b: &args::Bound) -> Option<String> {
+        let path = b.str("path");
+        if path.trim().is_empty() {
+            self.err(
+                msg::invalid_value(&format!("`path` of `{}`", name_of(call)), "a file or folder", "\"\"")
+                    .label(call.span, "no path")
+                    .help("give the path relative to the model file, absolute, or under the data directory"),
+            );
+            return None;
+        }
+        Some(path)
+    }
+}
+
+/// The `limit`, `test_fraction` and `split_seed` arguments of a source without its own split.
+fn split_of(b: &args::Bound) -> ir::Split {
+    ir::Split {
+        limit: b.int("limit") as usize,
+        test_fraction: b.real("test_fraction"),
+        seed: b.int("split_seed") as u64,
     }
 }

@@ -243,8 +243,9 @@ impl<'a> Checker<'a> {
         let n = match data.source {
             DataSource::Rings { n, .. }
             | DataSource::GaussianGrid { n, .. }
-            | DataSource::SwissRoll { n, .. } => n,
-            DataSource::Idx { limit, .. } if limit > 0 => limit,
+            | DataSource::SwissRoll { n, .. }
+            | DataSource::Shapes { n, .. } => n,
+            DataSource::Idx { limit, .. } | DataSource::Cifar10 { limit, .. } if limit > 0 => limit,
             _ => return,
         };
         if batch <= n as i64 {

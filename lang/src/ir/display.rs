@@ -249,7 +249,74 @@ impl fmt::Display for DataSource {
             DataSource::SwissRoll { n, noise } => {
                 write!(f, "swiss_roll(n = {n}, noise = {})", num(*noise))
             }
+            DataSource::Images {
+                path,
+                channels,
+                size,
+                crop,
+                split,
+                skip_bad,
+            } => {
+                write!(f, "images {path:?} ({channels} x {size} x {size}")?;
+                if *crop > 0 {
+                    write!(f, ", crop {crop}")?;
+                }
+                write!(f, "{split}")?;
+                if *skip_bad {
+                    write!(f, ", bad files skipped")?;
+                }
+                write!(f, ")")
+            }
+            DataSource::Arrays {
+                path,
+                key,
+                labels,
+                test_key,
+                test_labels,
+                shape,
+                split,
+            } => {
+                write!(f, "arrays {path:?}")?;
+                for (what, k) in [
+                    ("key", key),
+                    ("labels", labels),
+                    ("test_key", test_key),
+                    ("test_labels", test_labels),
+                ] {
+                    if !k.is_empty() {
+                        write!(f, " {what} {k:?}")?;
+                    }
+                }
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                write!(f, " ([{}]", dims.join(", "))?;
+                if test_key.is_empty() {
+                    write!(f, "{split}")?;
+                } else if split.limit > 0 {
+                    write!(f, ", first {}", split.limit)?;
+                }
+                write!(f, ")")
+            }
+            DataSource::Cifar10 { split, limit } => {
+                write!(f, "cifar10 (split {split}")?;
+                if *limit > 0 {
+                    write!(f, ", first {limit}")?;
+                }
+                write!(f, ")")
+            }
+            DataSource::Shapes { n, size, seed } => {
+                write!(f, "shapes(n = {n}, size = {size}, seed = {seed})")
+            }
         }
+    }
+}
+
+impl fmt::Display for Split {
+    /// The split as a continuation of a data source's description: ", test 0.1 (seed 0)".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.limit > 0 {
+            write!(f, ", first {}", self.limit)?;
+        }
+        write!(f, ", test {} (seed {})", num(self.test_fraction), self.seed)
     }
 }
 

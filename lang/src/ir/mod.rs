@@ -109,6 +109,41 @@ pub enum DataSource {
     GaussianGrid { n: usize, k: usize, std: f64 },
     /// The 2-D Swiss roll, scaled to about [-1, 1]^2.
     SwissRoll { n: usize, noise: f64 },
+    /// A folder of PNG/JPEG images, converted to `channels`, centre-cropped (a `crop` square, or
+    /// the largest) and resized to `size x size`; labels from the first-level sub-folders.
+    Images {
+        path: String,
+        channels: i64,
+        size: i64,
+        crop: i64,
+        split: Split,
+        skip_bad: bool,
+    },
+    /// NumPy arrays: `key` of a .npz (or the .npy itself); `shape` is one example's shape.
+    Arrays {
+        path: String,
+        key: String,
+        labels: String,
+        test_key: String,
+        test_labels: String,
+        shape: Shape,
+        split: Split,
+    },
+    /// CIFAR-10's binary batches.
+    Cifar10 { split: String, limit: usize },
+    /// Procedural coloured shapes at `size x size`, drawn from `seed`.
+    Shapes { n: usize, size: i64, seed: u64 },
+}
+
+/// How a source without a test split is split, and how many examples are kept.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Split {
+    /// The first `limit` examples (0: all), taken before the split.
+    pub limit: usize,
+    /// The share held out as the test set (when the source has no test split of its own).
+    pub test_fraction: f64,
+    /// The seed choosing the test examples.
+    pub seed: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,6 +154,9 @@ pub struct DataSpec {
     pub binarize: bool,
     /// Applied in order to every example (train and test, each with its own fixed seed).
     pub transforms: Vec<Transform>,
+    /// The folder relative data paths start from (the model file's), when known.
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 impl DataSpec {
@@ -131,6 +169,10 @@ impl DataSpec {
     pub fn source_shape(&self) -> Shape {
         match self.source {
             DataSource::Idx { .. } => vec![1, 28, 28],
+            DataSource::Images { channels, size, .. } => vec![channels, size, size],
+            DataSource::Arrays { ref shape, .. } => shape.clone(),
+            DataSource::Cifar10 { .. } => vec![3, 32, 32],
+            DataSource::Shapes { size, .. } => vec![3, size, size],
             _ => vec![2],
         }
     }

@@ -1,0 +1,352 @@
+//! The file and procedural sources (`images`, `arrays`, `cifar10`, `shapes`) as data sets: paths
+//! resolved, examples chosen (`limit`), the test split held out where the source has none.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use tch::{Device, Kind, Tensor};
+
+use super::npy::{NpFile, Numbers};
+use super::{cifar, folder, shapes, split, DataError, Dataset};
+use crate::ir::{DataSource, DataSpec, Split};
+
+/// The data set of a file or procedural source, or None for the other sources.
+pub(super) fn load(
+    spec: &DataSpec,
+    which: &str,
+    data_dir: Option<&Path>,
+    device: Device,
+) -> Result<Option<Dataset>, DataError> {
+    let base = spec.base.as_deref().map(Path::new);
+    let set = match &spec.source {
+        DataSource::Images {
+            path,
+            channels,
+            size,
+            crop,
+            split,
+            skip_bad,
+        } => {
+            let root = resolve(path, base, data_dir)?;
+            let s = folder::Settings {
+                channels: *channels as usize,
+                size: *size as usize,
+                crop: *crop as usize,
+                skip_bad: *skip_bad,
+            };
+            let d = folder::load(&root, &s)?;
+            let shape = [*channels, *size, *size];
+            let whole = |im: &folder::Images| Dataset {
+                x: pixels_u8(&im.pixels, im.n, &shape),
+                labels: im.labels.as_ref().map(|l| Tensor::from_slice(l)),
+                origin: root.display().to_string(),
+                factors: None,
+            };
+            match &d.test {
+                Some(test) => {
+                    let im = if which == "test" { test } else { &d.train };
+                    let set = whole(im);
+                    let keep = chosen(set.len() as usize, split);
+                    set.rows(&keep, format!("{} ({which}/)", root.display()))
+                }
+                None => {
+                    let set = whole(&d.train);
+                    let keep = chosen(set.len() as usize, split);
+                    let origin = set.origin.clone();
+                    held_out(set.rows(&keep, origin), split, which)
+                }
+            }
+        }
+        DataSource::Arrays {
+            path,
+            key,
+            labels,
+            test_key,
+            test_labels,
+            shape,
+            split,
+        } => {
+            let file = resolve(path, base, data_dir)?;
+            let mut f = NpFile::open(&file)?;
+            if test_key.is_empty() {
+                let set = array_set(&mut f, key, labels, shape)?;
+                held_out(first(set, split.limit), split, which)
+            } else if which == "test" {
+                array_set(&mut f, test_key, test_labels, shape)?
+            } else {
+                first(array_set(&mut f, key, labels, shape)?, split.limit)
+            }
+        }
+        DataSource::Cifar10 { split, limit } => {
+            let which = if which == "test" {
+                "test"
+            } else {
+                split.as_str()
+            };
+            let files = cifar::find(which, &super::search_path(data_dir))?;
+            let (mut pixels, mut labels) = (vec![], vec![]);
+            for f in &files {
+                let (p, l) = cifar::read(f)?;
+                pixels.extend(p);
+                labels.extend(l);
+            }
+            let set = Dataset {
+                x: pixels_u8(&pixels, labels.len(), &[3, 32, 32]),
+                labels: Some(Tensor::from_slice(&labels)),
+                origin: files[0]
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .display()
+                    .to_string(),
+                factors: None,
+            };
+            first(set, *limit)
+        }
+        DataSource::Shapes { n, size, seed } => {
+            // The test set is a fifth as large, drawn from a stream of its own.
+            let (count, stream) = if which == "test" {
+                ((n / 5).max(1), seed.wrapping_add(0x5EED))
+            } else {
+                (*n, *seed)
+            };
+            let d = shapes::draw(count, *size as usize, stream);
+            let s = *size;
+            Dataset {
+                x: Tensor::from_slice(&d.pixels).reshape([count as i64, 3, s, s]),
+                labels: Some(Tensor::from_slice(&d.labels)),
+                origin: spec.source.to_string(),
+                factors: Some((
+                    shapes::FACTORS.iter().map(|f| f.to_string()).collect(),
+                    Tensor::from_slice(&d.factors)
+                        .reshape([count as i64, shapes::FACTORS.len() as i64]),
+                )),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(on_device(set, device)))
+}
+
+fn on_device(set: Dataset, device: Device) -> Dataset {
+    Dataset {
+        x: set.x.to_device(device),
+        labels: set.labels.map(|l| l.to_device(device)),
+        origin: set.origin,
+        factors: set.factors.map(|(n, f)| (n, f.to_device(device))),
+    }
+}
+
+/// uint8 pixels [n, C, H, W] as floats in [0, 1].
+fn pixels_u8(pixels: &[u8], n: usize, shape: &[i64]) -> Tensor {
+    let mut dims = vec![n as i64];
+    dims.extend_from_slice(shape);
+    Tensor::from_slice(pixels)
+        .reshape(dims)
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+/// The first `limit` examples (all for 0).
+fn first(set: Dataset, limit: usize) -> Dataset {
+    let n = set.len() as usize;
+    if limit == 0 || limit >= n {
+        if limit > n {
+            eprintln!(
+                "warning: limit {limit} is more than the {n} examples of {}; all {n} are used",
+                set.origin
+            );
+        }
+        return set;
+    }
+    let origin = set.origin.clone();
+    set.rows(
+        &Tensor::arange(limit as i64, (Kind::Int64, Device::Cpu)),
+        origin,
+    )
+}
+
+/// `limit` examples of an image folder chosen by the split's seed (a folder sorted by class
+/// would otherwise give the first classes only), in their original order.
+fn chosen(n: usize, s: &Split) -> Tensor {
+    if s.limit == 0 || s.limit >= n {
+        return Tensor::arange(n as i64, (Kind::Int64, Device::Cpu));
+    }
+    let mut rows = split::shuffled(n, s.seed.wrapping_add(1))[..s.limit].to_vec();
+    rows.sort_unstable();
+    Tensor::from_slice(&rows)
+}
+
+/// The training or test part of a source without a test split of its own.
+fn held_out(set: Dataset, s: &Split, which: &str) -> Dataset {
+    if s.test_fraction == 0.0 {
+        if which == "test" {
+            eprintln!(
+                "warning: test_fraction = 0 holds out no test set; evaluation measures on the training examples of {}",
+                set.origin
+            );
+        }
+        return set;
+    }
+    let (test, train) = split::test_rows(set.len() as usize, s.test_fraction, s.seed);
+    let rows = if which == "test" { test } else { train };
+    let origin = set.origin.clone();
+    set.rows(&Tensor::from_slice(&rows), origin)
+}
+
+/// Where a data path is: absolute (or `~/...`) as given; relative paths from the model file's
+/// folder, then `--data-dir`, `$SAE_DSL_DATA` and the default data folders.
+fn resolve(path: &str, base: Option<&Path>, data_dir: Option<&Path>) -> Result<PathBuf, DataError> {
+    let p = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    };
+    let candidates: Vec<PathBuf> = if p.is_absolute() {
+        vec![p]
+    } else {
+        base.into_iter()
+            .map(Path::to_path_buf)
+            .chain(super::search_path(data_dir))
+            .map(|d| d.join(&p))
+            .collect()
+    };
+    if let Some(found) = candidates.iter().find(|c| c.exists()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|c| format!("  {}", c.display()))
+        .collect();
+    Err(DataError::Path {
+        path: path.to_string(),
+        help: format!(
+            "looked for:\n{}\na relative path starts from the model file's folder, then --data-dir, ${} and the default data folders",
+            looked.join("\n"),
+            super::DATA_ENV
+        ),
+    })
+}
+
+/// One array (and its labels) of a NumPy file as a data set of examples shaped `shape`.
+fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<Dataset, DataError> {
+    let path = f.path().to_path_buf();
+    let (key, a) = f.numbers(key, "images")?;
+    let shown = if key.is_empty() {
+        String::new()
+    } else {
+        format!("array \"{key}\" ")
+    };
+    let bad = |what: String, help: &str| DataError::Array {
+        path: path.clone(),
+        what,
+        help: help.to_string(),
+    };
+    let found = a.shape();
+    let (values, scale) = match a {
+        Numbers::U8(a) => (a.mapv(f32::from), shape.len() == 3),
+        Numbers::F32(a) => (a, false),
+        Numbers::F64(a) => (a.mapv(|v| v as f32), false),
+    };
+    let values = arranged(values, shape).ok_or_else(|| {
+        let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        let expected = if shape.len() == 1 {
+            format!("[N, {}]", shape[0])
+        } else {
+            let (c, s) = (shape[0], shape[1]);
+            let grey = if c == 1 { format!("[N, {s}, {s}], ") } else { String::new() };
+            format!("{grey}[N, {c}, {s}, {s}] or [N, {s}, {s}, {c}]")
+        };
+        bad(
+            format!(
+                "{shown}has shape {found:?}; the model declares examples [{}], so it must be {expected}",
+                dims.join(", ")
+            ),
+            "declare the shape the file holds (`channels` and `size` for images, `dim` for vectors), or reshape the array",
+        )
+    })?;
+    let n = values.shape()[0];
+    if n == 0 {
+        return Err(bad(
+            format!("{shown}holds no examples"),
+            "the first axis counts the examples",
+        ));
+    }
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        let count = values.iter().filter(|v| !v.is_finite()).count();
+        let per = values.len() / n;
+        return Err(bad(
+            format!("{shown}holds {count} non-finite value{} (the first, {v}, in example {})", if count == 1 { "" } else { "s" }, i / per),
+            "remove or repair the examples with NaN or infinite values; nothing is replaced silently",
+        ));
+    }
+    let mut flat: Vec<f32> = values.iter().copied().collect();
+    if scale {
+        flat.iter_mut().for_each(|v| *v /= 255.0);
+    } else if shape.len() == 3 {
+        let (lo, hi) = flat
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        if lo < 0.0 || hi > 1.0 {
+            eprintln!(
+                "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
+                path.display()
+            );
+        }
+    }
+    let mut dims = vec![n as i64];
+    dims.extend_from_slice(shape);
+    let labels = if labels.is_empty() {
+        None
+    } else {
+        Some(label_array(f, labels, n)?)
+    };
+    Ok(Dataset {
+        x: Tensor::from_slice(&flat).reshape(dims),
+        labels: labels.map(|l| Tensor::from_slice(&l)),
+        origin: path.display().to_string(),
+        factors: None,
+    })
+}
+
+/// The examples of `a` as [N, ...shape]: [N, S, S] for grey images gains a channel axis,
+/// [N, S, S, C] is moved to [N, C, S, S]; None when the array holds no such examples.
+fn arranged(a: ArrayD<f32>, shape: &[i64]) -> Option<ArrayD<f32>> {
+    let s: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let d = a.shape().to_vec();
+    match (s.as_slice(), d.as_slice()) {
+        ([dim], [_, got]) if got == dim => Some(a),
+        ([1, h, w], [_, gh, gw]) if (gh, gw) == (h, w) => Some(a.insert_axis(Axis(1))),
+        ([c, h, w], [_, gc, gh, gw]) if (gc, gh, gw) == (c, h, w) => Some(a),
+        ([c, h, w], [n, gh, gw, gc]) if (gc, gh, gw) == (c, h, w) => {
+            let moved = a.permuted_axes(IxDyn(&[0, 3, 1, 2]));
+            let v: Vec<f32> = moved.iter().copied().collect();
+            ArrayD::from_shape_vec(IxDyn(&[*n, *c, *h, *w]), v).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The labels named `key`: of the same .npz, or a .npy file beside the data when it ends so.
+fn label_array(f: &mut NpFile, key: &str, n: usize) -> Result<Vec<i64>, DataError> {
+    let labels = if key.ends_with(".npy") {
+        let p = f.path().parent().unwrap_or(Path::new(".")).join(key);
+        NpFile::open(&p)?.integers("", "labels")?
+    } else {
+        f.integers(key, "labels")?
+    };
+    let path = f.path().to_path_buf();
+    if labels.len() != n {
+        return Err(DataError::Array {
+            path,
+            what: format!("{} labels (\"{key}\") for {n} examples", labels.len()),
+            help: "the labels need one entry per example, in the same order".into(),
+        });
+    }
+    if let Some(v) = labels.iter().find(|v| **v < 0) {
+        return Err(DataError::Array {
+            path,
+            what: format!("the labels (\"{key}\") include {v}; labels are classes 0, 1, 2, ..."),
+            help: "number the classes from 0".into(),
+        });
+    }
+    Ok(labels)
+}
