@@ -76,6 +76,10 @@ pub fn read_run_record(dir: &Path) -> Result<RunRecord, String> {
     if let Some(name) = config.as_ref().and_then(|c| c["model"]["name"].as_str()) {
         model.name = name.to_string();
     }
+    // Relative data paths start from the original model file's folder, not the run's.
+    if let Some(base) = config.as_ref().and_then(|c| c["run"]["data_base"].as_str()) {
+        model.data.base = Some(base.to_string());
+    }
     Ok(RunRecord {
         model,
         source,

@@ -124,12 +124,16 @@ fn run_member(
     let run = manifest.run_dir(dir, m);
     let model_path = dir.join(&m.dir).join(crate::rundir::MODEL);
     let c = crate::compile_file(&model_path).map_err(fail)?;
-    let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
+    let Some(mut model) = c.model.clone().filter(|_| !c.has_errors()) else {
         return Err(fail(format!(
             "member {i}'s model no longer compiles:\n{}",
             c.sources.render(&c.diags, false, 100)
         )));
     };
+    // Relative data paths start from the swept model file's folder, not the member's copy.
+    if let Some(folder) = std::path::Path::new(&manifest.file).parent() {
+        model.data.base = Some(folder.display().to_string());
+    }
     let opts = RunOptions {
         out: Some(run.clone()),
         data_dir,

@@ -274,7 +274,7 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
         let count = values.iter().filter(|v| !v.is_finite()).count();
         let per = values.len() / n;
         return Err(bad(
-            format!("{shown}holds {count} non-finite value{} (the first, {v}, in example {})", if count == 1 { "" } else { "s" }, i / per),
+            format!("{shown}holds {count} NaN or infinite value{} (the first, {v}, in example {})", if count == 1 { "" } else { "s" }, i / per),
             "remove or repair the examples with NaN or infinite values; nothing is replaced silently",
         ));
     }

@@ -326,6 +326,7 @@ pub fn run(
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
             "validation_examples": validation.as_ref().map(Dataset::len),
             "train_data_sha256": file_sha256(&train.origin),
+            "data_base": model.data.base,
             "init_from": opts.init_from.as_ref().map(|p| p.display().to_string()),
             "overrides": opts.overrides.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
             "sae_dsl": env!("CARGO_PKG_VERSION"),

@@ -116,8 +116,8 @@ impl<'a> Checker<'a> {
                     _ => {
                         self.err(
                             msg::invalid_value(
-                                "`size` and `dim` of `arrays`",
-                                "exactly one of them given",
+                                "the example shape of `arrays`",
+                                "given by `size` (images) or by `dim` (vectors), one of the two",
                                 &format!("size = {size}, dim = {dim}"),
                             )
                             .label(call.span, "the example's shape is not declared")
