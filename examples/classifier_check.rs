@@ -15,6 +15,7 @@ fn main() {
         shape: vec![1, 28, 28],
         binarize: false,
         transforms: vec![],
+        base: None,
     };
     let train = sae_dsl::data::load(&spec, "train", dir.as_deref(), 0, Device::Cpu).expect("train");
     let test = sae_dsl::data::load(&spec, "test", dir.as_deref(), 0, Device::Cpu).expect("test");

@@ -48,6 +48,7 @@ fn spec() -> DataSpec {
         shape: vec![1, 28, 28],
         binarize: false,
         transforms: vec![],
+        base: None,
     }
 }
 

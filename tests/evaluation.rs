@@ -59,6 +59,7 @@ fn mnist_classifier_is_cached_by_content_and_fid_separates_noise() {
         shape: vec![1, 28, 28],
         binarize: false,
         transforms: vec![],
+        base: None,
     };
     let train = sae_dsl::data::load(&spec, "train", Some(&data), 0, Device::Cpu).expect("train");
     let test = sae_dsl::data::load(&spec, "test", Some(&data), 0, Device::Cpu).expect("test");

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use image::GenericImageView;
 use rayon::prelude::*;
@@ -40,10 +41,30 @@ pub struct Decoded {
 }
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
-const CACHE_MAGIC: &[u8; 8] = b"SAEIMG01";
 
-/// Image files under `dir`, recursively, sorted by path.
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+/// The last folder this process loaded, with its settings: a run loads the training set and
+/// then the test set of one folder, and the second load takes the first's result.
+static LAST: std::sync::Mutex<Option<(PathBuf, String, Arc<Decoded>)>> =
+    std::sync::Mutex::new(None);
+
+/// Forgets the entry kept in memory, so that the next load reads the cache file (benchmarks).
+pub fn forget() {
+    if let Ok(mut l) = LAST.lock() {
+        *l = None;
+    }
+}
+const CACHE_MAGIC: &[u8; 8] = b"SAEIMG02";
+
+/// An image file with its size and modification time (nanoseconds), the cache key's parts.
+#[derive(Clone, Debug)]
+struct File {
+    path: PathBuf,
+    size: u64,
+    mtime: u128,
+}
+
+/// Image files under `dir`, recursively, sorted by path; one `stat` each.
+fn image_files(dir: &Path) -> Result<Vec<File>, DataError> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -53,17 +74,33 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         })?;
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            // The entry's type comes with the directory listing; follow links with a stat.
+            let dir = match e.file_type() {
+                Ok(t) if t.is_symlink() => p.is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => false,
+            };
+            if dir {
                 stack.push(p);
             } else if p
                 .extension()
                 .is_some_and(|x| EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str()))
             {
-                out.push(p);
+                let meta = std::fs::metadata(&p).ok();
+                let size = meta.as_ref().map_or(0, |m| m.len());
+                let mtime = meta
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                out.push(File {
+                    path: p,
+                    size,
+                    mtime,
+                });
             }
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
@@ -78,7 +115,21 @@ fn class_of(root: &Path, file: &Path) -> Option<String> {
 
 /// Loads the image folder `root`: `train/` and `test/` sub-folders are the splits when both
 /// exist, otherwise every image is in one set (the caller splits it).
-pub fn load(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
+pub fn load(root: &Path, s: &Settings) -> Result<Arc<Decoded>, DataError> {
+    let settings = format!("{s:?}");
+    if let Some((r, k, d)) = LAST.lock().ok().and_then(|l| l.clone()) {
+        if r == root && k == settings {
+            return Ok(d);
+        }
+    }
+    let d = Arc::new(load_fresh(root, s)?);
+    if let Ok(mut l) = LAST.lock() {
+        *l = Some((root.to_path_buf(), settings, d.clone()));
+    }
+    Ok(d)
+}
+
+fn load_fresh(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
     if !root.is_dir() {
         return Err(DataError::Folder {
             path: root.to_path_buf(),
@@ -93,7 +144,7 @@ pub fn load(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
     } else {
         vec![root.to_path_buf()]
     };
-    let lists: Vec<Vec<PathBuf>> = roots
+    let lists: Vec<Vec<File>> = roots
         .iter()
         .map(|r| image_files(r))
         .collect::<Result<_, _>>()?;
@@ -110,7 +161,7 @@ pub fn load(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
     let classes_of: Vec<Vec<Option<String>>> = roots
         .iter()
         .zip(&lists)
-        .map(|(r, l)| l.iter().map(|f| class_of(r, f)).collect())
+        .map(|(r, l)| l.iter().map(|f| class_of(r, &f.path)).collect())
         .collect();
     let in_folders = classes_of.iter().flatten().filter(|c| c.is_some()).count();
     let total: usize = lists.iter().map(Vec::len).sum();
@@ -142,7 +193,7 @@ pub fn load(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
             pixels,
             n: kept.len(),
             labels,
-            files: kept.iter().map(|&i| list[i].clone()).collect(),
+            files: kept.iter().map(|&i| list[i].path.clone()).collect(),
         });
     }
     let test = if split { sets.pop() } else { None };
@@ -160,27 +211,21 @@ pub fn load(root: &Path, s: &Settings) -> Result<Decoded, DataError> {
 
 /// The cache key of decoding `files` with `s`: every path with its size and modification
 /// time, and the settings.
-fn cache_key(files: &[PathBuf], s: &Settings) -> String {
+fn cache_key(files: &[File], s: &Settings) -> String {
     let mut h = Sha256::new();
     h.update(format!(
         "images v1 {} {} {} {}\n",
         s.channels, s.size, s.crop, s.skip_bad
     ));
     for f in files {
-        let meta = std::fs::metadata(f).ok();
-        let size = meta.as_ref().map_or(0, |m| m.len());
-        let mtime = meta
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        h.update(format!("{}\t{size}\t{mtime}\n", f.display()));
+        h.update(format!("{}\t{}\t{}\n", f.path.display(), f.size, f.mtime));
     }
     super::hex(&h.finalize())
 }
 
 /// The decoded pixels of `files` and the indices of the files kept, from the cache when a
 /// complete entry exists, otherwise decoded and cached.
-fn decode_cached(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), DataError> {
+fn decode_cached(files: &[File], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), DataError> {
     let dir = crate::util::cache_dir("images");
     let path = dir.join(format!("{}.bin", cache_key(files, s)));
     let per = s.channels * s.size * s.size;
@@ -207,7 +252,37 @@ fn decode_cached(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>
     Ok((pixels, kept))
 }
 
-/// A cache entry: magic, file count, kept count, kept indices, pixels, then the SHA-256 of
+/// A 64-bit checksum of `b` (four multiply-xorshift lanes over 8-byte words): catches a damaged
+/// or partly copied entry at memory speed, where SHA-256 of a large entry took longer than
+/// reading it.
+fn checksum(b: &[u8]) -> [u8; 32] {
+    const K: [u64; 4] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xC2B2_AE3D_27D4_EB4F,
+        0x1656_67B1_9E37_79F9,
+        0x85EB_CA77_C2B2_AE63,
+    ];
+    let mut lanes = [1u64, 2, 3, 4];
+    let words = b.chunks_exact(32);
+    let rest = words.remainder();
+    for c in words {
+        for (l, (w, k)) in lanes.iter_mut().zip(c.chunks_exact(8).zip(K)) {
+            let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            *l = (*l ^ v).wrapping_mul(k).rotate_left(29);
+        }
+    }
+    let mut tail = [0u8; 32];
+    tail[..rest.len()].copy_from_slice(rest);
+    let mut out = [0u8; 32];
+    for (i, (l, k)) in lanes.iter().zip(K).enumerate() {
+        let v = u64::from_le_bytes(tail[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let x = (*l ^ v ^ b.len() as u64).wrapping_mul(k);
+        out[i * 8..i * 8 + 8].copy_from_slice(&(x ^ (x >> 31)).to_le_bytes());
+    }
+    out
+}
+
+/// A cache entry: magic, file count, kept count, kept indices, pixels, then a checksum of
 /// everything before it (so a damaged or partly written entry is never used).
 fn write_entry(files: usize, kept: &[usize], pixels: &[u8], per: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + 8 * kept.len() + pixels.len() + 32);
@@ -219,7 +294,7 @@ fn write_entry(files: usize, kept: &[usize], pixels: &[u8], per: usize) -> Vec<u
         out.extend_from_slice(&(k as u64).to_le_bytes());
     }
     out.extend_from_slice(pixels);
-    let digest = Sha256::digest(&out);
+    let digest = checksum(&out);
     out.extend_from_slice(&digest);
     out
 }
@@ -227,7 +302,7 @@ fn write_entry(files: usize, kept: &[usize], pixels: &[u8], per: usize) -> Vec<u
 /// The pixels and kept indices of a cache entry, when it is complete and matches.
 fn read_entry(b: &[u8], files: usize, per: usize) -> Option<(Vec<u8>, Vec<usize>)> {
     let body = b.get(..b.len().checked_sub(32)?)?;
-    if Sha256::digest(body).as_slice() != &b[body.len()..] || body.get(..8)? != CACHE_MAGIC {
+    if checksum(body)[..] != b[body.len()..] || body.get(..8)? != CACHE_MAGIC {
         return None;
     }
     let word = |i: usize| -> Option<usize> {
@@ -244,7 +319,7 @@ fn read_entry(b: &[u8], files: usize, per: usize) -> Option<(Vec<u8>, Vec<usize>
 
 /// Decodes every file in parallel with a progress bar (on a terminal). A bad file stops the
 /// load, or with `skip_bad` is left out with a warning that names it.
-fn decode_all(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), DataError> {
+fn decode_all(files: &[File], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), DataError> {
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     if std::io::stderr().is_terminal() && files.len() >= 1000 {
         bar.set_style(
@@ -259,7 +334,7 @@ fn decode_all(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), 
     let decoded: Vec<Result<(Vec<u8>, (u32, u32), bool), String>> = files
         .par_iter()
         .map(|f| {
-            let r = decode(f, s);
+            let r = decode(&f.path, s);
             bar.inc(1);
             r
         })
@@ -277,10 +352,10 @@ fn decode_all(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), 
                 *sizes.entry(dims).or_default() += 1;
                 alpha += a as usize;
             }
-            Err(e) if s.skip_bad => skipped.push(format!("  {}: {e}", files[i].display())),
+            Err(e) if s.skip_bad => skipped.push(format!("  {}: {e}", files[i].path.display())),
             Err(e) => {
                 return Err(DataError::Image {
-                    path: files[i].clone(),
+                    path: files[i].path.clone(),
                     what: e,
                 })
             }
@@ -296,7 +371,11 @@ fn decode_all(files: &[PathBuf], s: &Settings) -> Result<(Vec<u8>, Vec<usize>), 
     }
     if kept.is_empty() {
         return Err(DataError::Folder {
-            path: files[0].parent().unwrap_or(Path::new(".")).to_path_buf(),
+            path: files[0]
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
             what: "holds no readable image: every file was skipped".into(),
             help: "check the files (the warning above names each one)".into(),
         });
@@ -380,5 +459,13 @@ mod tests {
         assert_eq!(read_entry(&flipped, 5, 8), None, "damaged");
         assert_eq!(read_entry(&e, 6, 8), None, "another file list");
         assert_eq!(read_entry(&[], 5, 8), None);
+        // Every single bit flip of a longer entry is caught.
+        let pixels: Vec<u8> = (0..200).map(|i| (i * 7) as u8).collect();
+        let e = write_entry(25, &[3], &pixels, 200);
+        for byte in 0..e.len() {
+            let mut f = e.clone();
+            f[byte] ^= 1 << (byte % 8);
+            assert_eq!(read_entry(&f, 25, 200), None, "flip at {byte}");
+        }
     }
 }

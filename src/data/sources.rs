@@ -34,28 +34,7 @@ pub(super) fn load(
                 crop: *crop as usize,
                 skip_bad: *skip_bad,
             };
-            let d = folder::load(&root, &s)?;
-            let shape = [*channels, *size, *size];
-            let whole = |im: &folder::Images| Dataset {
-                x: pixels_u8(&im.pixels, im.n, &shape),
-                labels: im.labels.as_ref().map(|l| Tensor::from_slice(l)),
-                origin: root.display().to_string(),
-                factors: None,
-            };
-            match &d.test {
-                Some(test) => {
-                    let im = if which == "test" { test } else { &d.train };
-                    let set = whole(im);
-                    let keep = chosen(set.len() as usize, split);
-                    set.rows(&keep, format!("{} ({which}/)", root.display()))
-                }
-                None => {
-                    let set = whole(&d.train);
-                    let keep = chosen(set.len() as usize, split);
-                    let origin = set.origin.clone();
-                    held_out(set.rows(&keep, origin), split, which)
-                }
-            }
+            folder_set(&root, &s, split, which)?
         }
         DataSource::Arrays {
             path,
@@ -66,8 +45,7 @@ pub(super) fn load(
             shape,
             split,
         } => {
-            let file = resolve(path, base, data_dir)?;
-            let mut f = NpFile::open(&file)?;
+            let mut f = NpFile::open(&resolve(path, base, data_dir)?)?;
             if test_key.is_empty() {
                 let set = array_set(&mut f, key, labels, shape)?;
                 held_out(first(set, split.limit), split, which)
@@ -83,48 +61,96 @@ pub(super) fn load(
             } else {
                 split.as_str()
             };
-            let files = cifar::find(which, &super::search_path(data_dir))?;
-            let (mut pixels, mut labels) = (vec![], vec![]);
-            for f in &files {
-                let (p, l) = cifar::read(f)?;
-                pixels.extend(p);
-                labels.extend(l);
-            }
-            let set = Dataset {
-                x: pixels_u8(&pixels, labels.len(), &[3, 32, 32]),
-                labels: Some(Tensor::from_slice(&labels)),
-                origin: files[0]
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .display()
-                    .to_string(),
-                factors: None,
-            };
-            first(set, *limit)
+            first(cifar_set(which, data_dir)?, *limit)
         }
-        DataSource::Shapes { n, size, seed } => {
-            // The test set is a fifth as large, drawn from a stream of its own.
-            let (count, stream) = if which == "test" {
-                ((n / 5).max(1), seed.wrapping_add(0x5EED))
-            } else {
-                (*n, *seed)
-            };
-            let d = shapes::draw(count, *size as usize, stream);
-            let s = *size;
-            Dataset {
-                x: Tensor::from_slice(&d.pixels).reshape([count as i64, 3, s, s]),
-                labels: Some(Tensor::from_slice(&d.labels)),
-                origin: spec.source.to_string(),
-                factors: Some((
-                    shapes::FACTORS.iter().map(|f| f.to_string()).collect(),
-                    Tensor::from_slice(&d.factors)
-                        .reshape([count as i64, shapes::FACTORS.len() as i64]),
-                )),
-            }
-        }
+        DataSource::Shapes { n, size, seed } => shapes_set(spec, *n, *size, *seed, which),
         _ => return Ok(None),
     };
     Ok(Some(on_device(set, device)))
+}
+
+/// The training or test images of a folder.
+fn folder_set(
+    root: &Path,
+    s: &folder::Settings,
+    split: &Split,
+    which: &str,
+) -> Result<Dataset, DataError> {
+    let d = folder::load(root, s)?;
+    let shape = [s.channels as i64, s.size as i64, s.size as i64];
+    // Rows are chosen before any conversion: only the chosen images become floats.
+    let (im, rows, origin) = match &d.test {
+        Some(test) => {
+            let im = if which == "test" { test } else { &d.train };
+            let rows = chosen(im.n, split);
+            (im, rows, format!("{} ({which}/)", root.display()))
+        }
+        None => {
+            let origin = root.display().to_string();
+            let kept = chosen(d.train.n, split);
+            let rows = held_out_rows(kept.len(), split, which, &origin)
+                .into_iter()
+                .map(|r| kept[r as usize])
+                .collect();
+            (&d.train, rows, origin)
+        }
+    };
+    let per = shape.iter().product::<i64>() as usize;
+    let mut pixels = Vec::with_capacity(rows.len() * per);
+    for &r in &rows {
+        pixels.extend_from_slice(&im.pixels[r as usize * per..(r as usize + 1) * per]);
+    }
+    Ok(Dataset {
+        x: pixels_u8(&pixels, rows.len(), &shape),
+        labels: im
+            .labels
+            .as_ref()
+            .map(|l| Tensor::from_slice(&rows.iter().map(|&r| l[r as usize]).collect::<Vec<_>>())),
+        origin,
+        factors: None,
+    })
+}
+
+/// CIFAR-10's training (all five batches) or test set.
+fn cifar_set(which: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError> {
+    let files = cifar::find(which, &super::search_path(data_dir))?;
+    let (mut pixels, mut labels) = (vec![], vec![]);
+    for f in &files {
+        let (p, l) = cifar::read(f)?;
+        pixels.extend(p);
+        labels.extend(l);
+    }
+    Ok(Dataset {
+        x: pixels_u8(&pixels, labels.len(), &[3, 32, 32]),
+        labels: Some(Tensor::from_slice(&labels)),
+        origin: files[0]
+            .parent()
+            .unwrap_or(Path::new("."))
+            .display()
+            .to_string(),
+        factors: None,
+    })
+}
+
+/// The procedural shapes: the test set is a fifth as large, drawn from a stream of its own.
+fn shapes_set(spec: &DataSpec, n: usize, size: i64, seed: u64, which: &str) -> Dataset {
+    let (count, stream) = if which == "test" {
+        ((n / 5).max(1), seed.wrapping_add(0x5EED))
+    } else {
+        (n, seed)
+    };
+    let d = shapes::draw(count, size as usize, stream);
+    let factors =
+        Tensor::from_slice(&d.factors).reshape([count as i64, shapes::FACTORS.len() as i64]);
+    Dataset {
+        x: Tensor::from_slice(&d.pixels).reshape([count as i64, 3, size, size]),
+        labels: Some(Tensor::from_slice(&d.labels)),
+        origin: spec.source.to_string(),
+        factors: Some((
+            shapes::FACTORS.iter().map(|f| f.to_string()).collect(),
+            factors,
+        )),
+    }
 }
 
 fn on_device(set: Dataset, device: Device) -> Dataset {
@@ -167,29 +193,40 @@ fn first(set: Dataset, limit: usize) -> Dataset {
 
 /// `limit` examples of an image folder chosen by the split's seed (a folder sorted by class
 /// would otherwise give the first classes only), in their original order.
-fn chosen(n: usize, s: &Split) -> Tensor {
+fn chosen(n: usize, s: &Split) -> Vec<i64> {
     if s.limit == 0 || s.limit >= n {
-        return Tensor::arange(n as i64, (Kind::Int64, Device::Cpu));
+        return (0..n as i64).collect();
     }
     let mut rows = split::shuffled(n, s.seed.wrapping_add(1))[..s.limit].to_vec();
     rows.sort_unstable();
-    Tensor::from_slice(&rows)
+    rows
+}
+
+/// The rows (of `n`) of the training or test part of a source without a test split of its own.
+fn held_out_rows(n: usize, s: &Split, which: &str, origin: &str) -> Vec<i64> {
+    if s.test_fraction == 0.0 {
+        if which == "test" {
+            eprintln!(
+                "warning: test_fraction = 0 holds out no test set; evaluation measures on the training examples of {origin}"
+            );
+        }
+        return (0..n as i64).collect();
+    }
+    let (test, train) = split::test_rows(n, s.test_fraction, s.seed);
+    if which == "test" {
+        test
+    } else {
+        train
+    }
 }
 
 /// The training or test part of a source without a test split of its own.
 fn held_out(set: Dataset, s: &Split, which: &str) -> Dataset {
-    if s.test_fraction == 0.0 {
-        if which == "test" {
-            eprintln!(
-                "warning: test_fraction = 0 holds out no test set; evaluation measures on the training examples of {}",
-                set.origin
-            );
-        }
+    let origin = set.origin.clone();
+    let rows = held_out_rows(set.len() as usize, s, which, &origin);
+    if rows.len() as i64 == set.len() {
         return set;
     }
-    let (test, train) = split::test_rows(set.len() as usize, s.test_fraction, s.seed);
-    let rows = if which == "test" { test } else { train };
-    let origin = set.origin.clone();
     set.rows(&Tensor::from_slice(&rows), origin)
 }
 

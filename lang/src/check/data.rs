@@ -57,6 +57,7 @@ impl<'a> Checker<'a> {
         ok.then_some(spec)
     }
 
+    // long: a dispatch with one arm per data set.
     pub(super) fn data_set(&mut self, call: &Call) -> Option<ir::DataSpec> {
         let params = self.lookup(call, DATASETS, Unknown::Dataset, "data sets")?;
         let b = self.bind(call, params, &Env::new())?;
