@@ -55,6 +55,7 @@ fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
             samples: None,
             summary_file: None,
             validation: t.validation.as_ref().map(|v| v.x.shallow_clone()),
+            features: None,
         };
         eval::evaluate(
             &dir, &t.model, &t.source, &t.net, train, &t.test, t.seed, &eval_opts,

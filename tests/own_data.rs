@@ -364,6 +364,101 @@ fn a_folder_and_an_npz_array_train_from_the_command_line_and_evaluate() {
         "{shown}"
     );
 
+    // A user's TorchScript feature network gives a second FID, named by its file. Features
+    // that ignore the image make every set look alike: FID 0, where the CNN's is not.
+    let probe = || Tensor::rand([2, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let constant = dir.join("constant.pt");
+    tch::CModule::create_by_tracing("Constant", "forward", &[probe()], &mut |t| {
+        vec![t[0].flatten(1, -1).narrow(1, 0, 3) * 0.0]
+    })
+    .expect("traced")
+    .save(&constant)
+    .expect("saved");
+    let eval_with = |features: &Path| {
+        Command::new(BIN)
+            .args([
+                "eval",
+                &o.run.display().to_string(),
+                "--device",
+                "cpu",
+                "--samples",
+                "500",
+                "--features",
+            ])
+            .arg(features)
+            .env("SAE_DSL_CACHE", dir.join("cache"))
+            .output()
+            .expect("runs")
+    };
+    let out = eval_with(&constant);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(o.run.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert!(
+        summary["fid_external"]
+            .as_f64()
+            .expect("external FID")
+            .abs()
+            < 1e-6
+    );
+    assert!(summary["fid_cnn"].as_f64().expect("CNN FID") > 1e-3);
+    let named = summary["fid_external_features"].as_str().expect("named");
+    assert!(
+        named.starts_with("TorchScript ")
+            && named.contains("constant.pt")
+            && named.contains("sha256"),
+        "{named}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(features of TorchScript"));
+    // Features of the wrong shape, and a file that is not TorchScript.
+    let flat = dir.join("flat.pt");
+    tch::CModule::create_by_tracing("Flat", "forward", &[probe()], &mut |t| {
+        vec![t[0].flatten(0, -1)]
+    })
+    .expect("traced")
+    .save(&flat)
+    .expect("saved");
+    let out = eval_with(&flat);
+    assert!(!out.status.success());
+    let err = words(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        err.contains("sae::eval::features")
+            && err.contains("for 4 images; features must be [4, F]"),
+        "{err}"
+    );
+    // Samples as a folder of PNG files, for external FID tools.
+    let out = Command::new(BIN)
+        .args(["sample", &o.run.display().to_string(), "-n", "3", "--out"])
+        .arg(dir.join("samples"))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..3 {
+        let img = image::open(dir.join(format!("samples/{i:06}.png"))).expect("a PNG");
+        assert_eq!(
+            (img.width(), img.height(), img.color()),
+            (8, 8, image::ColorType::L8)
+        );
+    }
+    assert!(!dir.join("samples/000003.png").exists());
+    std::fs::write(dir.join("junk.pt"), "not a module").expect("write");
+    let out = eval_with(&dir.join("junk.pt"));
+    let err = words(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("junk.pt: not a TorchScript module"),
+        "{err}"
+    );
+
     let d = dir.join("data");
     std::fs::create_dir_all(&d).expect("dir");
     let x = Array4::<u8>::from_shape_fn((40, 1, 8, 8), |(i, _, r, c)| {

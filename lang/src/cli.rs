@@ -164,10 +164,16 @@ pub enum Command {
         /// figures go to summary.gmm.json and the samples to samples_gmm.png).
         #[arg(long, default_value = "prior", value_parser = ["prior", "gmm"])]
         sampler: String,
+        /// A TorchScript feature network (images [N, C, H, W] in [0, 1] -> features [N, F]) for a
+        /// second FID, e.g. an Inception network exported from PyTorch, so that figures can be
+        /// compared with published ones.
+        #[arg(long, value_name = "FILE.pt")]
+        features: Option<PathBuf>,
     },
-    /// Decode prior samples: .npy (uint8 images, or float32 points) or a .png grid.
+    /// Decode prior samples: .npy (uint8 images, or float32 points), a .png grid, or (images) a
+    /// folder of PNG files (a path without an extension).
     #[command(
-        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 64 --out grid.png"
+        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 64 --out grid.png\n  sae-dsl sample runs/dir16 -n 10000 --out samples/   (one PNG per sample)"
     )]
     Sample {
         dir: PathBuf,

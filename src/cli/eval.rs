@@ -15,6 +15,7 @@ pub fn eval(
     samples: i64,
     quiet: bool,
     sampler: &str,
+    features: Option<PathBuf>,
 ) -> Outcome {
     let (mut run, train, test) = open_with_data(dir, dev, data_dir)?;
     use_sampler(&mut run, sampler)?;
@@ -27,6 +28,7 @@ pub fn eval(
             Some(v) => crate::train::validation_images(&train, v).map_err(report)?,
             None => None,
         },
+        features,
     };
     let s = eval::evaluate(
         dir,

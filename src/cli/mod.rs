@@ -53,7 +53,8 @@ pub fn run(command: Command) -> ExitCode {
             samples,
             quiet,
             sampler,
-        } => eval::eval(&dir, &device, data_dir, samples, quiet, &sampler),
+            features,
+        } => eval::eval(&dir, &device, data_dir, samples, quiet, &sampler, features),
         Command::Sample {
             dir,
             n,
@@ -173,6 +174,9 @@ fn print_summary(e: &Summary) {
             "  FID {f:.2} ({net}, classifier test accuracy {:.2}%; not the Inception FID)",
             a * 100.0
         );
+    }
+    if let (Some(f), Some(net)) = (e.fid_external, &e.fid_external_features) {
+        println!("  FID {f:.2} (features of {net})");
     }
     if let Some(f) = e.fid_validation {
         println!("  FID against the validation split {f:.2}");

@@ -51,6 +51,12 @@ pub enum EvalError {
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::eval::torch))]
     Torch(#[from] tch::TchError),
+    #[error("{path}: {what}")]
+    #[diagnostic(
+        code(sae::eval::features),
+        help("--features takes a TorchScript file (torch.jit.script or torch.jit.trace, then .save) whose forward maps images [N, C, H, W] in [0, 1] to features [N, F]")
+    )]
+    Features { path: String, what: String },
 }
 
 /// A trained run, loaded.
@@ -132,6 +138,12 @@ pub struct Summary {
     /// The feature network of the FID (architecture, input shape, classes, training).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fid_features: Option<String>,
+    /// The FID with a user's TorchScript feature network (`eval --features FILE.pt`), and that
+    /// network: its file and SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_external: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_external_features: Option<String>,
     /// For data with generating factors (`shapes`): how well a linear read-out of the codes,
     /// fitted on the training set, recovers each factor on the test set (R^2; for the
     /// categorical `shape`, the accuracy of the read-out's largest one-hot score).
@@ -223,6 +235,8 @@ pub struct EvalOptions {
     /// The validation split's images, for the FID against them (choosing settings without the
     /// test set).
     pub validation: Option<Tensor>,
+    /// A TorchScript feature network for a second FID (`--features FILE.pt`).
+    pub features: Option<PathBuf>,
 }
 
 /// Computes the metrics of a trained network and writes `summary.json` into `dir`.
@@ -265,6 +279,10 @@ pub fn evaluate(
         features,
     } = sample_quality(model, net, (train, test), seed, n_samples, opts)?;
     let factor_probe = factor_probe(net, train, test);
+    let external = match &opts.features {
+        Some(p) => Some(external_fid(p, net, test, seed, n_samples)?),
+        None => None,
+    };
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
     let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
     let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join(rundir::SUMMARY))
@@ -288,6 +306,8 @@ pub fn evaluate(
         fid_validation,
         fid_note: fid.map(|_| FID_NOTE.to_string()),
         fid_features: features,
+        fid_external: external.as_ref().map(|e| e.0),
+        fid_external_features: external.map(|e| e.1),
         factor_probe,
         classifier_test_accuracy: acc,
         sample_label_histogram: hist,
@@ -367,6 +387,60 @@ fn sample_quality(
         q.histogram = Some(v);
     }
     Ok(q)
+}
+
+/// The FID of decoded prior samples (the same draws as the CNN FID's) against the test images
+/// in the features of a TorchScript network, and a description naming the file and its SHA-256.
+fn external_fid(
+    path: &Path,
+    net: &Compiled,
+    test: &Dataset,
+    seed: i64,
+    n_samples: i64,
+) -> Result<(f64, String), EvalError> {
+    let fail = |what: String| EvalError::Features {
+        path: path.display().to_string(),
+        what,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let sha = data::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let module = tch::CModule::load_on_device(path, net.device).map_err(|e| {
+        fail(format!(
+            "not a TorchScript module: {}",
+            e.to_string().lines().next().unwrap_or("")
+        ))
+    })?;
+    let features = |x: &Tensor| -> Result<Tensor, EvalError> {
+        let mut out = vec![];
+        let n = x.size()[0];
+        let mut i = 0;
+        while i < n {
+            let b = (n - i).min(500);
+            let f = tch::no_grad(|| module.forward_ts(&[x.narrow(0, i, b)])).map_err(|e| {
+                fail(format!(
+                    "forward failed on images {:?}: {}",
+                    x.narrow(0, i, b).size(),
+                    e.to_string().lines().next().unwrap_or("")
+                ))
+            })?;
+            if f.dim() != 2 || f.size()[0] != b {
+                return Err(fail(format!(
+                    "forward returned shape {:?} for {b} images; features must be [{b}, F]",
+                    f.size()
+                )));
+            }
+            out.push(f.to_kind(Kind::Double));
+            i += b;
+        }
+        Ok(Tensor::cat(&out, 0))
+    };
+    tch::manual_seed(seed.wrapping_add(777));
+    let samples = sample(net, n_samples);
+    let fid = frechet_distance(&features(&test.x)?, &features(&samples)?);
+    Ok((
+        fid,
+        format!("TorchScript {} (sha256 {})", path.display(), &sha[..16]),
+    ))
 }
 
 /// A linear probe per generating factor: least squares (ridge 1e-3) from the codes and a bias,

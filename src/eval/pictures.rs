@@ -458,11 +458,42 @@ pub fn write_samples(
             }],
         )
         .map_err(io(out)),
+        "" if model.data.is_image() => write_png_folder(&s, out),
         _ => Err(EvalError::Io(format!(
-            "{}: write samples as .npy or .png",
+            "{}: write samples as .npy, .png, or (images) a folder of PNG files (a path without an extension)",
             out.display()
         ))),
     }
+}
+
+/// Writes images `s` ([n, C, H, W] in [0, 1]) as `out/000000.png`, ... (8-bit grey or RGB), the
+/// input external FID tools read; each file is written atomically.
+fn write_png_folder(s: &Tensor, out: &Path) -> Result<(), EvalError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let size = s.size();
+    let (n, c, h, w) = (size[0], size[1], size[2] as u32, size[3] as u32);
+    let u8s = (s.clamp(0.0, 1.0) * 255.0)
+        .round()
+        .to_kind(Kind::Uint8)
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .to_device(Device::Cpu);
+    let all: Vec<u8> = Vec::<u8>::try_from(u8s.flatten(0, -1)).unwrap_or_default();
+    let per = (c as usize) * (h * w) as usize;
+    for i in 0..n as usize {
+        let px = all.get(i * per..(i + 1) * per).unwrap_or_default().to_vec();
+        let img = if c == 1 {
+            image::DynamicImage::from(image::GrayImage::from_raw(w, h, px).unwrap_or_default())
+        } else {
+            image::DynamicImage::from(image::RgbImage::from_raw(w, h, px).unwrap_or_default())
+        };
+        let mut bytes = std::io::Cursor::new(vec![]);
+        img.write_to(&mut bytes, image::ImageFormat::Png)
+            .map_err(|e| EvalError::Io(format!("{}: {e}", out.display())))?;
+        let file = out.join(format!("{i:06}.png"));
+        write_atomic(&file, bytes.get_ref()).map_err(io(&file))?;
+    }
+    Ok(())
 }
 
 /// Writes prior samples `z` ([n, d]) as DIR/NAME.npy (float32) and DIR/NAME.png: a scatter for
