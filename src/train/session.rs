@@ -209,6 +209,7 @@ impl Session<'_> {
         let perm = Tensor::randperm(train.len(), (Kind::Int64, self.device));
         let mut sums = Sums::new((from.sum_rec, from.sum_pen), lp.terms.len(), self.device);
         let first = from.step.min(steps);
+        let mut data_seconds = 0.0;
         if let Some(b) = &lp.bar {
             b.reset();
             b.set_prefix(format!("epoch {epoch}/{}", self.epochs));
@@ -222,11 +223,13 @@ impl Session<'_> {
             let log_point = step % 10 == 9 || step + 1 == steps;
             let global = (epoch - 1) * steps + step + 1;
             self.set_lr(global - 1, steps);
+            let t_data = Instant::now();
             let idx = perm.narrow(0, step * lp.batch, lp.batch);
             let mut x = train.x.index_select(0, &idx);
             if model.data.binarize {
                 x = x.bernoulli();
             }
+            data_seconds += t_data.elapsed().as_secs_f64();
             let out = self.step(&x, global, log_point, (epoch, step), &mut sums, lp);
             sums.rec += out.rec.detach();
             sums.pen += out.pen.detach();
@@ -244,6 +247,7 @@ impl Session<'_> {
             penalty: sp / k,
             total: (sr + sp) / k,
             seconds: t0.elapsed().as_secs_f64(),
+            data_seconds,
             sinkhorn_iterations: (sums.iter_count > 0)
                 .then(|| sums.iter_sum as f64 / sums.iter_count as f64),
             lr: self.opt.lr(),
