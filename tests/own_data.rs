@@ -341,18 +341,22 @@ fn a_folder_and_an_npz_array_train_from_the_command_line_and_evaluate() {
     assert!(o.run.join("reconstructions.png").is_file());
     // Evaluated again from the run directory: the relative path still starts from the model's
     // folder (recorded in config.json).
-    let out = Command::new(BIN)
-        .args([
-            "eval",
-            &o.run.display().to_string(),
-            "--device",
-            "cpu",
-            "--samples",
-            "500",
-        ])
-        .env("SAE_DSL_CACHE", dir.join("cache"))
-        .output()
-        .expect("runs");
+    let eval_with = |extra: &[&Path]| {
+        Command::new(BIN)
+            .args([
+                "eval",
+                &o.run.display().to_string(),
+                "--device",
+                "cpu",
+                "--samples",
+                "500",
+            ])
+            .args(extra.iter().flat_map(|p| [Path::new("--features"), p]))
+            .env("SAE_DSL_CACHE", dir.join("cache"))
+            .output()
+            .expect("runs")
+    };
+    let out = eval_with(&[]);
     assert!(
         out.status.success(),
         "{}",
@@ -374,23 +378,7 @@ fn a_folder_and_an_npz_array_train_from_the_command_line_and_evaluate() {
     .expect("traced")
     .save(&constant)
     .expect("saved");
-    let eval_with = |features: &Path| {
-        Command::new(BIN)
-            .args([
-                "eval",
-                &o.run.display().to_string(),
-                "--device",
-                "cpu",
-                "--samples",
-                "500",
-                "--features",
-            ])
-            .arg(features)
-            .env("SAE_DSL_CACHE", dir.join("cache"))
-            .output()
-            .expect("runs")
-    };
-    let out = eval_with(&constant);
+    let out = eval_with(&[&constant]);
     assert!(
         out.status.success(),
         "{}",
@@ -424,7 +412,7 @@ fn a_folder_and_an_npz_array_train_from_the_command_line_and_evaluate() {
     .expect("traced")
     .save(&flat)
     .expect("saved");
-    let out = eval_with(&flat);
+    let out = eval_with(&[&flat]);
     assert!(!out.status.success());
     let err = words(&String::from_utf8_lossy(&out.stderr));
     assert!(
@@ -452,7 +440,7 @@ fn a_folder_and_an_npz_array_train_from_the_command_line_and_evaluate() {
     }
     assert!(!dir.join("samples/000003.png").exists());
     std::fs::write(dir.join("junk.pt"), "not a module").expect("write");
-    let out = eval_with(&dir.join("junk.pt"));
+    let out = eval_with(&[&dir.join("junk.pt")]);
     let err = words(&String::from_utf8_lossy(&out.stderr));
     assert!(
         !out.status.success() && err.contains("junk.pt: not a TorchScript module"),
