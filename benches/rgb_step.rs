@@ -42,14 +42,9 @@ fn main() {
         ..Default::default()
     };
     let mut step = || {
-        let terms = net.step_terms(&x, &draws, &mut [], false, false);
-        let pen: Tensor = model
-            .penalties
-            .iter()
-            .zip(terms.penalties)
-            .map(|(p, out)| out.value * p.weight)
-            .sum();
-        let loss = terms.rec + pen;
+        let loss = net
+            .step_terms(&x, &draws, &mut [], false, false)
+            .loss(&model);
         opt.zero_grad();
         loss.backward();
         opt.step();

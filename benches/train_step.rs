@@ -92,14 +92,9 @@ fn main() {
         ..Default::default()
     };
     let step = time(3, 20, device, || {
-        let terms = net.step_terms(&x, &draws, &mut [], false, false);
-        let pen: Tensor = model
-            .penalties
-            .iter()
-            .zip(terms.penalties)
-            .map(|(p, out)| out.value * p.weight)
-            .sum();
-        let loss = terms.rec + pen;
+        let loss = net
+            .step_terms(&x, &draws, &mut [], false, false)
+            .loss(&model);
         opt.zero_grad();
         loss.backward();
         opt.step();

@@ -250,11 +250,9 @@ fn sae_side(dir: &Path, name: &str, c: &Case, kind: Kind) -> (Vec<f64>, nn::VarS
             noise: inputs.get("noise").map(|t| t.get(s)),
             projections: inputs.get("theta").map(|t| t.get(s)),
         };
-        let terms = net.step_terms(&inputs["x"].get(s), &draws, &mut [], false, false);
-        let mut loss = terms.rec;
-        for (p, out) in model.penalties.iter().zip(terms.penalties) {
-            loss = loss + out.value * p.weight;
-        }
+        let loss = net
+            .step_terms(&inputs["x"].get(s), &draws, &mut [], false, false)
+            .loss(&model);
         assert_eq!(
             loss.kind(),
             kind,

@@ -18,6 +18,7 @@ pub(super) fn load(
     device: Device,
 ) -> Result<Option<Dataset>, DataError> {
     let base = spec.base.as_deref().map(Path::new);
+    // The variants' field lists taken apart here and in ir/display.rs: both ends of a stage.
     let set = match &spec.source {
         DataSource::Images {
             path,

@@ -220,6 +220,18 @@ pub struct Terms {
     pub penalties: Vec<PenaltyOut>,
 }
 
+impl Terms {
+    /// The loss: the reconstruction plus each penalty times its weight (discriminator losses,
+    /// which train a critic, are not part of it).
+    pub fn loss(self, model: &ir::Model) -> Tensor {
+        model
+            .penalties
+            .iter()
+            .zip(self.penalties)
+            .fold(self.rec, |loss, (p, out)| loss + out.value * p.weight)
+    }
+}
+
 /// Test reconstruction: (mean cost per example in the model's cost, mean squared error per value).
 pub fn reconstruction(net: &Compiled, x: &Tensor) -> (f64, f64) {
     let n = x.size()[0];
