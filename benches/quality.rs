@@ -166,8 +166,8 @@ fn main() {
         };
         let classifier = Classifier::get(
             "mnist",
-            (&trainset.x, ty),
-            (&testset.x, sy),
+            (&trainset.x(), ty),
+            (&testset.x(), sy),
             Device::Cpu,
             true,
         )
@@ -177,7 +177,7 @@ fn main() {
             .reshape([-1, 1, 28, 28])
             .to_kind(Kind::Float)
             / 255.0;
-        let real = classifier.features(&testset.x);
+        let real = classifier.features(&testset.x());
         let fid_theirs = frechet_distance(&real, &classifier.features(&theirs));
         // Our FID with our samples quantised like theirs (the pipeline's is unquantised).
         tch::manual_seed(777 + seed);

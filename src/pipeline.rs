@@ -54,7 +54,7 @@ fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
             quiet: opts.quiet || opts.json,
             samples: None,
             summary_file: None,
-            validation: t.validation.as_ref().map(|v| v.x.shallow_clone()),
+            validation: t.validation.as_ref().map(|v| v.x()),
             features: None,
         };
         eval::evaluate(

@@ -89,9 +89,9 @@ fn good_files_load() {
         None,
     )
     .expect("loads");
-    assert_eq!(d.x.size(), vec![3, 1, 28, 28]);
+    assert_eq!(d.x().size(), vec![3, 1, 28, 28]);
     // Every pixel in its place, scaled to [0, 1]; every label.
-    let got: Vec<f32> = Vec::<f32>::try_from(d.x.flatten(0, -1)).expect("pixels");
+    let got: Vec<f32> = Vec::<f32>::try_from(d.x().flatten(0, -1)).expect("pixels");
     let want: Vec<f32> = (0..3 * 784).map(|k| f32::from(pixel(k)) / 255.0).collect();
     assert_eq!(got, want);
     let labels: Vec<i64> =

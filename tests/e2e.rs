@@ -120,8 +120,8 @@ fn mnist_dirichlet_model_writes_pictures() {
         sae_dsl::data::load(&model.data, "train", Some(&data), 0, tch::Device::Cpu).expect("train");
     let test =
         sae_dsl::data::load(&model.data, "test", Some(&data), 0, tch::Device::Cpu).expect("test");
-    let mean_image = train.x.mean_dim(0, true, tch::Kind::Double);
-    let baseline = (test.x.to_kind(tch::Kind::Double) - mean_image)
+    let mean_image = train.x().mean_dim(0, true, tch::Kind::Double);
+    let baseline = (test.x().to_kind(tch::Kind::Double) - mean_image)
         .square()
         .mean(tch::Kind::Double)
         .double_value(&[]);

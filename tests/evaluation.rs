@@ -63,12 +63,27 @@ fn mnist_classifier_is_cached_by_content_and_fid_separates_noise() {
     };
     let train = sae_dsl::data::load(&spec, "train", Some(&data), 0, Device::Cpu).expect("train");
     let test = sae_dsl::data::load(&spec, "test", Some(&data), 0, Device::Cpu).expect("test");
-    let (ty, sy) = (train.labels.expect("labels"), test.labels.expect("labels"));
-    let c = Classifier::get("mnist", (&train.x, &ty), (&test.x, &sy), Device::Cpu, true)
-        .expect("classifier");
+    let (ty, sy) = (
+        train.labels.as_ref().expect("labels"),
+        test.labels.as_ref().expect("labels"),
+    );
+    let c = Classifier::get(
+        "mnist",
+        (&train.x(), ty),
+        (&test.x(), sy),
+        Device::Cpu,
+        true,
+    )
+    .expect("classifier");
     assert!(c.test_accuracy >= 0.98, "test accuracy {}", c.test_accuracy);
-    let again = Classifier::get("mnist", (&train.x, &ty), (&test.x, &sy), Device::Cpu, true)
-        .expect("classifier");
+    let again = Classifier::get(
+        "mnist",
+        (&train.x(), ty),
+        (&test.x(), sy),
+        Device::Cpu,
+        true,
+    )
+    .expect("classifier");
     assert!(
         !again.trained,
         "the second call loads from the cache ({})",
@@ -77,13 +92,13 @@ fn mnist_classifier_is_cached_by_content_and_fid_separates_noise() {
     assert_eq!(again.path, c.path);
     assert!((again.test_accuracy - c.test_accuracy).abs() < 1e-12);
 
-    let ft = c.features(&test.x);
+    let ft = c.features(&test.x());
     assert!(frechet_distance(&ft, &ft).abs() < 1e-6);
     let noise = c.features(&Tensor::rand(
         [10_000, 1, 28, 28],
         (Kind::Float, Device::Cpu),
     ));
-    let train_f = c.features(&train.x);
+    let train_f = c.features(&train.x());
     let (real, far) = (
         frechet_distance(&ft, &train_f),
         frechet_distance(&ft, &noise),
@@ -91,10 +106,10 @@ fn mnist_classifier_is_cached_by_content_and_fid_separates_noise() {
     assert!(far > 50.0 * real, "FID test/train {real}, test/noise {far}");
 
     // Changed data: another content hash, another cache file.
-    let changed = train.x.copy();
+    let changed = train.x().copy();
     let _ = changed.get(0).fill_(0.5);
-    let p1 = cached_path("mnist", (&train.x, &ty), (&test.x, &sy));
-    let p2 = cached_path("mnist", (&changed, &ty), (&test.x, &sy));
+    let p1 = cached_path("mnist", (&train.x(), ty), (&test.x(), sy));
+    let p2 = cached_path("mnist", (&changed, ty), (&test.x(), sy));
     assert_ne!(p1, p2, "the cache key follows the data");
     assert!(p1.is_file() && !p2.is_file());
     let _ = cache;

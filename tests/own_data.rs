@@ -126,9 +126,9 @@ fn an_image_folder_loads_exactly_splits_by_seed_and_is_cached() {
     let first = t0.elapsed();
     let test = load(&dir, &text, "test").expect("loads");
     assert_eq!((train.len(), test.len()), (24, 6));
-    assert_eq!(train.x.size(), [24, 1, 8, 8]);
+    assert_eq!(train.x().size(), [24, 1, 8, 8]);
     // Every loaded image is one written, with the label of its folder.
-    let all = Tensor::cat(&[&train.x, &test.x], 0);
+    let all = Tensor::cat(&[&train.x(), &test.x()], 0);
     let labels = Tensor::cat(
         &[
             train.labels.as_ref().expect("labels"),
@@ -155,7 +155,7 @@ fn an_image_folder_loads_exactly_splits_by_seed_and_is_cached() {
     // The cache is used the second time: same tensors, no decoding.
     let t1 = std::time::Instant::now();
     let again = load(&dir, &text, "train").expect("loads");
-    assert!(again.x.equal(&train.x));
+    assert!(again.x().equal(&train.x()));
     let cached = std::fs::read_dir(dir.join("cache/images"))
         .expect("cache")
         .count();
@@ -168,16 +168,71 @@ fn an_image_folder_loads_exactly_splits_by_seed_and_is_cached() {
         "test",
     )
     .expect("loads");
-    assert!(!other.x.equal(&test.x));
+    assert!(!other.x().equal(&test.x()));
     // A colour reading of the same folder: three equal planes.
     let rgb_text = model(
         "images(\"pngs\", channels = 3, size = 8, test_fraction = 0.2, split_seed = 1)",
         &[3, 8, 8],
     );
     let rgb = load(&dir, &rgb_text, "train").expect("loads");
-    assert_eq!(rgb.x.size(), [24, 3, 8, 8]);
-    assert!(rgb.x.narrow(1, 0, 1).equal(&rgb.x.narrow(1, 2, 1)));
+    assert_eq!(rgb.x().size(), [24, 3, 8, 8]);
+    assert!(rgb.x().narrow(1, 0, 1).equal(&rgb.x().narrow(1, 2, 1)));
     std::env::remove_var("SAE_DSL_CACHE");
+}
+
+#[test]
+fn uint8_images_are_stored_as_bytes_and_batches_are_the_float_values() {
+    let _env = env_lock();
+    let dir = common::tempdir("u8store");
+    std::env::set_var("SAE_DSL_CACHE", dir.join("cache"));
+    write_png_folder(&dir.join("pngs"), 2, 10);
+    let text = model("images(\"pngs\", channels = 1, size = 8)", &[1, 8, 8]);
+    let train = load(&dir, &text, "train").expect("loads");
+    std::env::remove_var("SAE_DSL_CACHE");
+    assert!(train.is_u8(), "PNG pixels are kept as uint8");
+    assert_eq!(
+        train.bytes(),
+        (train.len() * 64) as f64,
+        "one byte per value"
+    );
+    let x = train.x();
+    assert_eq!(x.kind(), Kind::Float);
+    let rows = Tensor::from_slice(&[5i64, 0, 3]);
+    let batch = train.batch(&rows);
+    assert_eq!(batch.kind(), Kind::Float);
+    // Bit for bit the floats of the whole set: the same division by 255.
+    assert!(batch.equal(&x.index_select(0, &rows)));
+    assert!(train.head(4).equal(&x.narrow(0, 0, 4)));
+    // Kept in host memory for training (a GPU's fallback), the batches are the same.
+    let host = train.shallow_clone().place(Device::Cpu, true);
+    assert!(host.batch(&rows).equal(&batch));
+    // Float arrays stay floats; uint8 image arrays are bytes too.
+    let d = dir.join("data");
+    std::fs::create_dir_all(&d).expect("dir");
+    let f = Array3::<f32>::from_shape_fn((6, 4, 4), |(n, i, j)| (n + i + j) as f32 / 20.0);
+    f.write_npy(std::fs::File::create(d.join("f.npy")).expect("f"))
+        .expect("npy");
+    let u = Array3::<u8>::from_shape_fn((6, 4, 4), |(n, i, j)| (n * 16 + i * 4 + j) as u8);
+    u.write_npy(std::fs::File::create(d.join("u.npy")).expect("u"))
+        .expect("npy");
+    let floats = load(
+        &dir,
+        &model("arrays(\"f.npy\", channels = 1, size = 4)", &[1, 4, 4]),
+        "train",
+    )
+    .expect("loads");
+    assert!(!floats.is_u8());
+    let bytes = load(
+        &dir,
+        &model("arrays(\"u.npy\", channels = 1, size = 4)", &[1, 4, 4]),
+        "train",
+    )
+    .expect("loads");
+    assert!(bytes.is_u8());
+    let v: Vec<f32> = Vec::try_from(bytes.x().flatten(0, -1)).expect("values");
+    assert!(v
+        .iter()
+        .all(|p| (p * 255.0 - (p * 255.0).round()).abs() < 1e-4 && *p <= 1.0));
 }
 
 #[test]
@@ -204,7 +259,7 @@ fn train_and_test_sub_folders_are_the_splits_and_crop_then_resize_is_applied() {
         "images(\"wide\", channels = 1, size = 3, test_fraction = 0)",
         &[1, 3, 3],
     );
-    let x = load(&dir, &t, "train").expect("loads").x;
+    let x = load(&dir, &t, "train").expect("loads").x();
     let v: Vec<f32> = Vec::try_from(x.flatten(0, -1)).expect("values");
     assert!(
         v.iter().all(|p| (p * 255.0 - 200.0).abs() < 1.0),
@@ -234,7 +289,7 @@ fn arrays_load_in_every_layout_with_labels() {
     let train = load(&dir, &text, "train").expect("loads");
     let test = load(&dir, &text, "test").expect("loads");
     assert_eq!((train.len(), test.len()), (15, 5));
-    let all = Tensor::cat(&[&train.x, &test.x], 0);
+    let all = Tensor::cat(&[&train.x(), &test.x()], 0);
     let sum = (all.sum(Kind::Double).double_value(&[]) * 255.0).round() as i64;
     assert_eq!(
         sum,
@@ -256,7 +311,7 @@ fn arrays_load_in_every_layout_with_labels() {
         "arrays(\"rgb.npy\", channels = 3, size = 2, test_fraction = 0)",
         &[3, 2, 2],
     );
-    let x = load(&dir, &t, "train").expect("loads").x;
+    let x = load(&dir, &t, "train").expect("loads").x();
     assert_eq!(x.size(), [6, 3, 2, 2]);
     for ch in 0..3 {
         let plane = x.narrow(1, ch, 1);
@@ -272,7 +327,7 @@ fn arrays_load_in_every_layout_with_labels() {
     vecs.write_npy(std::fs::File::create(d.join("table.npy")).expect("file"))
         .expect("npy");
     let t = model("arrays(\"table.npy\", dim = 5, test_fraction = 0)", &[5]);
-    let x = load(&dir, &t, "train").expect("loads").x;
+    let x = load(&dir, &t, "train").expect("loads").x();
     assert_eq!(x.size(), [10, 5]);
     assert_eq!(
         x.double_value(&[0, 0]),
@@ -300,12 +355,12 @@ fn cifar_batches_are_read_record_by_record() {
     std::fs::write(d.join("test_batch.bin"), record(7, 99)).expect("write");
     let text = model("cifar10()", &[3, 32, 32]);
     let train = load(&dir, &text, "train").expect("loads");
-    assert_eq!(train.x.size(), [20, 3, 32, 32]);
+    assert_eq!(train.x().size(), [20, 3, 32, 32]);
     // Example 5 is batch 2's second record: label 3, red plane 21.
     assert_eq!(train.labels.as_ref().expect("labels").int64_value(&[5]), 3);
-    assert!((train.x.double_value(&[5, 0, 10, 10]) * 255.0 - 21.0).abs() < 1e-3);
+    assert!((train.x().double_value(&[5, 0, 10, 10]) * 255.0 - 21.0).abs() < 1e-3);
     assert!(
-        (train.x.double_value(&[5, 1, 0, 1]) * 255.0 - 1.0).abs() < 1e-3,
+        (train.x().double_value(&[5, 1, 0, 1]) * 255.0 - 1.0).abs() < 1e-3,
         "green follows red"
     );
     let test = load(&dir, &text, "test").expect("loads");
@@ -474,8 +529,8 @@ fn the_shapes_set_is_reproducible_and_labelled_with_its_factors() {
     let text = model("shapes(n = 50, size = 16, seed = 3)", &[3, 16, 16]);
     let a = load(&dir, &text, "train").expect("draws");
     let b = load(&dir, &text, "train").expect("draws");
-    assert!(a.x.equal(&b.x));
-    assert_eq!(a.x.size(), [50, 3, 16, 16]);
+    assert!(a.x().equal(&b.x()));
+    assert_eq!(a.x().size(), [50, 3, 16, 16]);
     let (names, f) = a.factors.as_ref().expect("factors");
     assert_eq!(names.len(), 6);
     assert_eq!(f.size(), [50, 6]);
@@ -487,7 +542,7 @@ fn the_shapes_set_is_reproducible_and_labelled_with_its_factors() {
     let test = load(&dir, &text, "test").expect("draws");
     assert_eq!(test.len(), 10);
     assert!(
-        !test.x.equal(&a.x.narrow(0, 0, 10)),
+        !test.x().equal(&a.x().narrow(0, 0, 10)),
         "the test set is another draw"
     );
 }
@@ -611,7 +666,7 @@ fn a_damaged_cache_entry_is_never_used() {
     let o = run(&dir, &text, false);
     assert!(o.ok, "{}", o.stderr);
     let again = load(&dir, &text, "train").expect("loads");
-    assert!(again.x.equal(&good.x), "decoded again, the same images");
+    assert!(again.x().equal(&good.x()), "decoded again, the same images");
     std::env::remove_var("SAE_DSL_CACHE");
     // The binary used its own cache folder (DIR/cache too): its message.
     std::fs::write(&entry, &bytes[..10]).expect("truncate");

@@ -417,6 +417,36 @@ fn too_large_for_memory_is_refused_before_allocation() {
 }
 
 #[test]
+fn data_too_large_for_memory_are_refused_before_they_are_drawn() {
+    let root = common::tempdir("memdata");
+    let text = "data shapes(n = 2000000000, size = 64)\nlatent R^2 ~ normal()\n\
+                encoder { flatten linear(2) }\ngenerator { linear(12288) sigmoid reshape(3, 64, 64) }\n\
+                penalty 1 * sinkhorn(epsilon = 1, iterations = 5)\ntrain { batch 8 epochs 1 }\n";
+    let model = write_model(&root, text);
+    let d = root.join("run");
+    let t = Instant::now();
+    let out = run_model(&model, &d, &[]);
+    let err = stderr(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!out.status.success());
+    assert!(
+        err.contains("sae::run::memory")
+            && err.contains("needs about")
+            && err.contains("its data take about")
+            && err.contains("lower `n` or `limit`"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "refused before drawing"
+    );
+    assert!(!d.exists(), "no run directory is left");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn unconverged_sinkhorn_warns_once() {
     let root = common::tempdir("warn");
     let text = toy(2, "").replace(

@@ -19,7 +19,7 @@ const GMM_JSON: &str = "sampler_gmm.json";
 /// Fits `k` components to the encoded training set of the run in `dir`.
 pub fn fit_sampler(dir: &Path, k: i64, seed: i64, dev: &str, data_dir: Option<PathBuf>) -> Outcome {
     let (run, train, _) = open_with_data(dir, dev, data_dir)?;
-    let codes = eval::encode_all(&run.net, &train.x);
+    let codes = eval::encode_all(&run.net, &train.x());
     let (gmm, report) = Gmm::fit(&codes, &run.model, k, seed, 100).map_err(|e| {
         eprintln!(
             "error: cannot fit {k} components to the codes of {}: {e}",

@@ -107,10 +107,17 @@ pub enum DataError {
     Path { path: String, help: String },
 }
 
-/// A data set on the device: images or points as one float tensor in [0, 1] (points unscaled),
-/// and labels when the set has them.
+/// A data set: images or points, labels when the set has them.
+///
+/// Images of uint8 sources (IDX, folders, uint8 arrays, CIFAR) are stored as uint8, a quarter of
+/// float32's memory, and become floats in [0, 1] batch by batch (the same division by 255 as
+/// before, so the values are bit for bit those of a float copy). The store may stay in host
+/// memory while training runs on a GPU: [`Dataset::batch`] then copies each batch over.
 pub struct Dataset {
-    pub x: Tensor,
+    /// The examples as stored: uint8 pixel values or float32.
+    pub(crate) store: Tensor,
+    /// The device that batches and [`Dataset::x`] are on (the training device).
+    pub(crate) device: Device,
     pub labels: Option<Tensor>,
     /// Where the examples came from, for the run's configuration record.
     pub origin: String,
@@ -119,19 +126,105 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A data set of `x` (uint8 pixel values or floats) on `x`'s device.
+    pub fn new(x: Tensor, labels: Option<Tensor>, origin: String) -> Dataset {
+        Dataset {
+            device: x.device(),
+            store: x,
+            labels,
+            origin,
+            factors: None,
+        }
+    }
+
     pub fn len(&self) -> i64 {
-        self.x.size()[0]
+        self.store.size()[0]
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The shape of one example.
+    pub fn example_shape(&self) -> Vec<i64> {
+        self.store.size()[1..].to_vec()
+    }
+
+    /// All examples as floats on the set's device (a new tensor for a uint8 store: evaluation
+    /// uses it; training takes [`Dataset::batch`]es).
+    pub fn x(&self) -> Tensor {
+        as_float(self.store.to_device(self.device))
+    }
+
+    /// The examples at `rows` (1-D int64) as floats on the set's device.
+    pub fn batch(&self, rows: &Tensor) -> Tensor {
+        let picked = self
+            .store
+            .index_select(0, &rows.to_device(self.store.device()));
+        as_float(picked.to_device(self.device))
+    }
+
+    /// The first `k` examples (at most all) as floats on the set's device.
+    pub fn head(&self, k: i64) -> Tensor {
+        as_float(
+            self.store
+                .narrow(0, 0, k.min(self.len()))
+                .to_device(self.device),
+        )
+    }
+
+    /// The bytes its examples take as stored.
+    pub fn bytes(&self) -> f64 {
+        (self.store.numel() * self.store.kind().elt_size_in_bytes()) as f64
+    }
+
+    /// Whether the examples are stored as uint8.
+    pub fn is_u8(&self) -> bool {
+        self.store.kind() == Kind::Uint8
+    }
+
+    /// Whether the examples are kept in host memory while batches go to another device.
+    pub fn on_host(&self) -> bool {
+        self.store.device() == Device::Cpu && self.device != Device::Cpu
+    }
+
+    /// The set for training on `device`: labels and factors moved there, the examples too
+    /// unless `host` keeps them in host memory (batches are then copied over one by one).
+    pub fn place(self, device: Device, host: bool) -> Dataset {
+        let store = if host {
+            host_store(self.store, device)
+        } else {
+            match self.store.f_to_device(device) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "note: the examples of {} ({}) do not fit on {device:?} ({}); they stay in host memory and each batch is copied over",
+                        self.origin,
+                        crate::runtime::device::bytes(self.bytes()),
+                        e.to_string().lines().next().unwrap_or_default()
+                    );
+                    host_store(self.store, device)
+                }
+            }
+        };
+        Dataset {
+            store,
+            device,
+            labels: self.labels.map(|l| l.to_device(device)),
+            origin: self.origin,
+            factors: self.factors.map(|(n, f)| (n, f.to_device(device))),
+        }
+    }
+
     /// The examples at `rows` (a 1-D int64 tensor), labels and factors with them.
     pub fn rows(&self, rows: &Tensor, origin: String) -> Dataset {
-        let i = rows.to_device(self.x.device());
+        let i = rows.to_device(self.store.device());
         Dataset {
-            x: self.x.index_select(0, &i),
-            labels: self.labels.as_ref().map(|l| l.index_select(0, &i)),
+            store: self.store.index_select(0, &i),
+            device: self.device,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| l.index_select(0, &i.to_device(l.device()))),
             origin,
             factors: self
                 .factors
@@ -143,7 +236,8 @@ impl Dataset {
     /// The same data set, sharing its tensors.
     pub fn shallow_clone(&self) -> Dataset {
         Dataset {
-            x: self.x.shallow_clone(),
+            store: self.store.shallow_clone(),
+            device: self.device,
             labels: self.labels.as_ref().map(Tensor::shallow_clone),
             origin: self.origin.clone(),
             factors: self
@@ -151,6 +245,26 @@ impl Dataset {
                 .as_ref()
                 .map(|(n, f)| (n.clone(), f.shallow_clone())),
         }
+    }
+}
+
+/// A store in host memory for batches on `device`: pinned for a GPU when the pages can be
+/// pinned (the per-batch copies then skip a staging copy).
+fn host_store(store: Tensor, device: Device) -> Tensor {
+    let s = store.to_device(Device::Cpu);
+    if device.is_cuda() {
+        s.f_pin_memory(device).unwrap_or(s)
+    } else {
+        s
+    }
+}
+
+/// uint8 pixel values as floats in [0, 1]; floats as they are.
+fn as_float(x: Tensor) -> Tensor {
+    if x.kind() == Kind::Uint8 {
+        x.to_kind(Kind::Float) / 255.0
+    } else {
+        x
     }
 }
 
@@ -164,7 +278,8 @@ pub fn load(
 ) -> Result<Dataset, DataError> {
     let mut set = load_source(spec, split, data_dir, seed, device)?;
     if !spec.transforms.is_empty() {
-        set.x = transform(&set.x, &spec.transforms, split);
+        // Transforms work on floats: the transformed set is stored as float32.
+        set.store = transform(&set.x(), &spec.transforms, split);
         let names: Vec<String> = spec.transforms.iter().map(|t| t.to_string()).collect();
         set.origin = format!("{} -> {}", set.origin, names.join(" -> "));
     }
@@ -233,17 +348,10 @@ fn load_source(
             }
             let x = Tensor::from_slice(&pixels[..keep * rows * cols])
                 .reshape([keep as i64, 1, rows as i64, cols as i64])
-                .to_device(device)
-                .to_kind(Kind::Float)
-                / 255.0;
+                .to_device(device);
             let y = Tensor::from_slice(&lab[..keep].iter().map(|&l| l as i64).collect::<Vec<_>>())
                 .to_device(device);
-            Ok(Dataset {
-                x,
-                labels: Some(y),
-                origin: images.display().to_string(),
-                factors: None,
-            })
+            Ok(Dataset::new(x, Some(y), images.display().to_string()))
         }
         synthetic => {
             // The test split is an independent draw from the same distribution.
@@ -253,12 +361,11 @@ fn load_source(
                 seed
             };
             let (x, y) = synthetic_points(synthetic, s);
-            Ok(Dataset {
-                x: x.to_device(device),
-                labels: Some(y.to_device(device)),
-                origin: synthetic.to_string(),
-                factors: None,
-            })
+            Ok(Dataset::new(
+                x.to_device(device),
+                Some(y.to_device(device)),
+                synthetic.to_string(),
+            ))
         }
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn load(
         DataSource::Shapes { n, size, seed } => shapes_set(spec, *n, *size, *seed, which),
         _ => return Ok(None),
     };
-    Ok(Some(on_device(set, device)))
+    Ok(Some(set.place(device, false)))
 }
 
 /// The training or test images of a folder.
@@ -101,15 +101,13 @@ fn folder_set(
     for &r in &rows {
         pixels.extend_from_slice(&im.pixels[r as usize * per..(r as usize + 1) * per]);
     }
-    Ok(Dataset {
-        x: pixels_u8(&pixels, rows.len(), &shape),
-        labels: im
-            .labels
+    Ok(Dataset::new(
+        pixels_u8(&pixels, rows.len(), &shape),
+        im.labels
             .as_ref()
             .map(|l| Tensor::from_slice(&rows.iter().map(|&r| l[r as usize]).collect::<Vec<_>>())),
         origin,
-        factors: None,
-    })
+    ))
 }
 
 /// CIFAR-10's training (all five batches) or test set.
@@ -121,16 +119,12 @@ fn cifar_set(which: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError>
         pixels.extend(p);
         labels.extend(l);
     }
-    Ok(Dataset {
-        x: pixels_u8(&pixels, labels.len(), &[3, 32, 32]),
-        labels: Some(Tensor::from_slice(&labels)),
-        origin: files[0]
-            .parent()
-            .unwrap_or(Path::new("."))
-            .display()
-            .to_string(),
-        factors: None,
-    })
+    let origin = files[0].parent().unwrap_or(Path::new("."));
+    Ok(Dataset::new(
+        pixels_u8(&pixels, labels.len(), &[3, 32, 32]),
+        Some(Tensor::from_slice(&labels)),
+        origin.display().to_string(),
+    ))
 }
 
 /// The procedural shapes: the test set is a fifth as large, drawn from a stream of its own.
@@ -144,33 +138,23 @@ fn shapes_set(spec: &DataSpec, n: usize, size: i64, seed: u64, which: &str) -> D
     let factors =
         Tensor::from_slice(&d.factors).reshape([count as i64, shapes::FACTORS.len() as i64]);
     Dataset {
-        x: Tensor::from_slice(&d.pixels).reshape([count as i64, 3, size, size]),
-        labels: Some(Tensor::from_slice(&d.labels)),
-        origin: spec.source.to_string(),
         factors: Some((
             shapes::FACTORS.iter().map(|f| f.to_string()).collect(),
             factors,
         )),
+        ..Dataset::new(
+            Tensor::from_slice(&d.pixels).reshape([count as i64, 3, size, size]),
+            Some(Tensor::from_slice(&d.labels)),
+            spec.source.to_string(),
+        )
     }
 }
 
-fn on_device(set: Dataset, device: Device) -> Dataset {
-    Dataset {
-        x: set.x.to_device(device),
-        labels: set.labels.map(|l| l.to_device(device)),
-        origin: set.origin,
-        factors: set.factors.map(|(n, f)| (n, f.to_device(device))),
-    }
-}
-
-/// uint8 pixels [n, C, H, W] as floats in [0, 1].
+/// uint8 pixels as a [n, C, H, W] uint8 tensor (values 0..255: a quarter of float32's memory).
 fn pixels_u8(pixels: &[u8], n: usize, shape: &[i64]) -> Tensor {
     let mut dims = vec![n as i64];
     dims.extend_from_slice(shape);
-    Tensor::from_slice(pixels)
-        .reshape(dims)
-        .to_kind(Kind::Float)
-        / 255.0
+    Tensor::from_slice(pixels).reshape(dims)
 }
 
 /// The first `limit` examples (all for 0).
@@ -279,18 +263,17 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
         help: help.to_string(),
     };
     let found = a.shape();
-    let (values, scale) = match a {
-        Numbers::U8(a) => (a.mapv(f32::from), shape.len() == 3),
-        Numbers::F32(a) => (a, false),
-        Numbers::F64(a) => (a.mapv(|v| v as f32), false),
-    };
-    let values = arranged(values, shape).ok_or_else(|| {
+    let mismatch = || {
         let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
         let expected = if shape.len() == 1 {
             format!("[N, {}]", shape[0])
         } else {
             let (c, s) = (shape[0], shape[1]);
-            let grey = if c == 1 { format!("[N, {s}, {s}], ") } else { String::new() };
+            let grey = if c == 1 {
+                format!("[N, {s}, {s}], ")
+            } else {
+                String::new()
+            };
             format!("{grey}[N, {c}, {s}, {s}] or [N, {s}, {s}, {c}]")
         };
         bad(
@@ -300,54 +283,76 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
             ),
             "declare the shape the file holds (`channels` and `size` for images, `dim` for vectors), or reshape the array",
         )
-    })?;
-    let n = values.shape()[0];
-    if n == 0 {
-        return Err(bad(
+    };
+    let none = || {
+        bad(
             format!("{shown}holds no examples"),
             "the first axis counts the examples",
-        ));
-    }
-    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        let count = values.iter().filter(|v| !v.is_finite()).count();
-        let per = values.len() / n;
-        return Err(bad(
-            format!("{shown}holds {count} NaN or infinite value{} (the first, {v}, in example {})", if count == 1 { "" } else { "s" }, i / per),
-            "remove or repair the examples with NaN or infinite values; nothing is replaced silently",
-        ));
-    }
-    let mut flat: Vec<f32> = values.iter().copied().collect();
-    if scale {
-        flat.iter_mut().for_each(|v| *v /= 255.0);
-    } else if shape.len() == 3 {
-        let (lo, hi) = flat
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
-        if lo < 0.0 || hi > 1.0 {
-            eprintln!(
-                "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
-                path.display()
-            );
-        }
-    }
-    let mut dims = vec![n as i64];
+        )
+    };
+    let mut dims = vec![0i64];
     dims.extend_from_slice(shape);
+    let x = match a {
+        // uint8 images stay uint8 (divided by 255 batch by batch); uint8 vectors are numbers.
+        Numbers::U8(a) if shape.len() == 3 => {
+            let values = arranged(a, shape).ok_or_else(mismatch)?;
+            dims[0] = values.shape()[0] as i64;
+            if dims[0] == 0 {
+                return Err(none());
+            }
+            let flat: Vec<u8> = values.iter().copied().collect();
+            Tensor::from_slice(&flat).reshape(&dims)
+        }
+        a => {
+            let values = match a {
+                Numbers::U8(a) => a.mapv(f32::from),
+                Numbers::F32(a) => a,
+                Numbers::F64(a) => a.mapv(|v| v as f32),
+            };
+            let values = arranged(values, shape).ok_or_else(mismatch)?;
+            let n = values.shape()[0];
+            if n == 0 {
+                return Err(none());
+            }
+            dims[0] = n as i64;
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                let count = values.iter().filter(|v| !v.is_finite()).count();
+                let per = values.len() / n;
+                return Err(bad(
+                    format!("{shown}holds {count} NaN or infinite value{} (the first, {v}, in example {})", if count == 1 { "" } else { "s" }, i / per),
+                    "remove or repair the examples with NaN or infinite values; nothing is replaced silently",
+                ));
+            }
+            let flat: Vec<f32> = values.iter().copied().collect();
+            if shape.len() == 3 {
+                let (lo, hi) = flat
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+                if lo < 0.0 || hi > 1.0 {
+                    eprintln!(
+                        "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
+                        path.display()
+                    );
+                }
+            }
+            Tensor::from_slice(&flat).reshape(&dims)
+        }
+    };
     let labels = if labels.is_empty() {
         None
     } else {
-        Some(label_array(f, labels, n)?)
+        Some(label_array(f, labels, dims[0] as usize)?)
     };
-    Ok(Dataset {
-        x: Tensor::from_slice(&flat).reshape(dims),
-        labels: labels.map(|l| Tensor::from_slice(&l)),
-        origin: path.display().to_string(),
-        factors: None,
-    })
+    Ok(Dataset::new(
+        x,
+        labels.map(|l| Tensor::from_slice(&l)),
+        path.display().to_string(),
+    ))
 }
 
 /// The examples of `a` as [N, ...shape]: [N, S, S] for grey images gains a channel axis,
 /// [N, S, S, C] is moved to [N, C, S, S]; None when the array holds no such examples.
-fn arranged(a: ArrayD<f32>, shape: &[i64]) -> Option<ArrayD<f32>> {
+fn arranged<T: Copy>(a: ArrayD<T>, shape: &[i64]) -> Option<ArrayD<T>> {
     let s: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     let d = a.shape().to_vec();
     match (s.as_slice(), d.as_slice()) {
@@ -356,7 +361,7 @@ fn arranged(a: ArrayD<f32>, shape: &[i64]) -> Option<ArrayD<f32>> {
         ([c, h, w], [_, gc, gh, gw]) if (gc, gh, gw) == (c, h, w) => Some(a),
         ([c, h, w], [n, gh, gw, gc]) if (gc, gh, gw) == (c, h, w) => {
             let moved = a.permuted_axes(IxDyn(&[0, 3, 1, 2]));
-            let v: Vec<f32> = moved.iter().copied().collect();
+            let v: Vec<T> = moved.iter().copied().collect();
             ArrayD::from_shape_vec(IxDyn(&[*n, *c, *h, *w]), v).ok()
         }
         _ => None,

@@ -32,7 +32,7 @@ pub fn geodesic(
             n - 1
         )));
     }
-    let x = Tensor::stack(&[test.x.get(i), test.x.get(j)], 0);
+    let x = test.batch(&Tensor::from_slice(&[i, j]));
     let z = tch::no_grad(|| net.encode(&x, false));
     let f = |zz: &Tensor| net.decode(zz, false);
     let space = model.space();
@@ -142,7 +142,7 @@ fn magnification_picture(
         &[
             straight.shallow_clone(),
             g.curve.shallow_clone(),
-            encode_all(net, &test.x.narrow(0, 0, n.min(2000))),
+            encode_all(net, &test.head(n.min(2000))),
         ],
         0,
     );

@@ -254,9 +254,11 @@ pub fn evaluate(
     let t0 = std::time::Instant::now();
     let device = net.device;
     tch::manual_seed(seed.wrapping_add(4242));
-    let (test_recon, test_mse) = tch::no_grad(|| reconstruction(net, &test.x));
+    let x = test.x();
+    let (test_recon, test_mse) = tch::no_grad(|| reconstruction(net, &x));
     // Latent MMD x 1000 between the encoded test set and as many prior samples.
-    let codes = encode_all(net, &test.x);
+    let codes = encode_all(net, &x);
+    drop(x);
     let prior = tch::no_grad(|| net.sample_prior(codes.size()[0]));
     let d = model.space().dim() as f64;
     let mmd = tch::no_grad(|| {
@@ -359,12 +361,12 @@ fn sample_quality(
             ir::DataSource::Shapes { size, .. } => format!("shapes{size}"),
             _ => "data".into(),
         };
-        let c = Classifier::get(&name, (&train.x, ty), (&test.x, sy), net.device, quiet)
+        let c = Classifier::get(&name, (&train.x(), ty), (&test.x(), sy), net.device, quiet)
             .map_err(EvalError::Io)?;
         tch::manual_seed(seed.wrapping_add(777));
         let samples = sample(net, n_samples);
         let sample_features = c.features(&samples);
-        q.fid = Some(frechet_distance(&c.features(&test.x), &sample_features));
+        q.fid = Some(frechet_distance(&c.features(&test.x()), &sample_features));
         q.fid_validation = opts
             .validation
             .as_ref()
@@ -436,7 +438,7 @@ fn external_fid(
     };
     tch::manual_seed(seed.wrapping_add(777));
     let samples = sample(net, n_samples);
-    let fid = frechet_distance(&features(&test.x)?, &features(&samples)?);
+    let fid = frechet_distance(&features(&test.x())?, &features(&samples)?);
     Ok((
         fid,
         format!("TorchScript {} (sha256 {})", path.display(), &sha[..16]),
@@ -453,7 +455,7 @@ fn factor_probe(net: &Compiled, train: &Dataset, test: &Dataset) -> Option<Vec<(
             .to_device(Device::Cpu);
         Tensor::cat(&[z.ones_like().narrow(1, 0, 1), z], 1)
     };
-    let (ztr, zte) = (with_bias(&train.x), with_bias(&test.x));
+    let (ztr, zte) = (with_bias(&train.x()), with_bias(&test.x()));
     let k = ztr.size()[1];
     let gram = ztr.tr().matmul(&ztr) + Tensor::eye(k, (Kind::Double, Device::Cpu)) * 1e-3;
     let fit = |y: &Tensor| -> Tensor { Tensor::linalg_solve(&gram, &ztr.tr().matmul(y), true) };
@@ -496,7 +498,7 @@ fn data_sinkhorn(model: &ir::Model, net: &Compiled, test: &Dataset, seed: i64) -
     tch::manual_seed(seed.wrapping_add(99));
     let k = test.len().min(1000);
     let gen = sample(net, k).flatten(1, -1).to_kind(Kind::Double);
-    let real = test.x.narrow(0, 0, k).flatten(1, -1).to_kind(Kind::Double);
+    let real = test.head(k).flatten(1, -1).to_kind(Kind::Double);
     let eps = if model.data.is_image() { 1.0 } else { 0.05 };
     let o = ot::SinkhornOptions {
         epsilon: eps,

@@ -134,7 +134,7 @@ fn image_pictures(
         2,
     )?;
     let k = test.len().min(32);
-    let x = test.x.narrow(0, 0, k);
+    let x = test.head(k);
     let r = net.decode(&net.encode(&x, false), false);
     let (xi, ri) = (images(&x, h, w), images(&r, h, w));
     let mut rows = vec![];
@@ -175,7 +175,7 @@ fn point_pictures(
     train: &Dataset,
 ) -> Result<(), EvalError> {
     let many = sample(net, 1000);
-    let data = train.x.narrow(0, 0, train.len().min(1000));
+    let data = train.head(train.len().min(1000));
     let rec = net.decode(&net.encode(&data, false), false);
     let g = |name: &str, c: usize, t: &Tensor| Series {
         name: name.into(),
@@ -209,7 +209,7 @@ fn latent_picture(
     test: &Dataset,
 ) -> Result<Tensor, EvalError> {
     let k = test.len().min(5000);
-    let codes = encode_all(net, &test.x.narrow(0, 0, k));
+    let codes = encode_all(net, &test.head(k));
     let (xy, xl, yl) = project_2d(&codes, model.space());
     let labels: Vec<i64> = test
         .labels
@@ -308,7 +308,7 @@ pub fn interpolation(
     }
     let (h, w) = (model.data.shape[1], model.data.shape[2]);
     tch::no_grad(|| {
-        let x = Tensor::stack(&[test.x.get(i), test.x.get(j)], 0);
+        let x = test.batch(&Tensor::from_slice(&[i, j]));
         let z = net.encode(&x, false);
         // Each component along its own space's path (a great circle for a sphere component).
         let mut off = 0;

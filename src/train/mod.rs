@@ -26,7 +26,9 @@ use tch::{nn, Device, Tensor};
 use crate::data::{self, DataError, Dataset};
 use crate::ir;
 use crate::rundir;
-use crate::runtime::device::{available_memory, bytes, estimate_memory};
+use crate::runtime::device::{
+    available_memory, bytes, data_on_host, estimate_data, estimate_memory,
+};
 use crate::runtime::model::Compiled;
 use crate::runtime::objective::{discriminators, Discriminator};
 use crate::runtime::optim::Adam;
@@ -188,19 +190,56 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError +
     }
 }
 
+/// Refuses a model whose training would not fit in memory, before anything is allocated: the
+/// network's estimate plus its data where the model file says how large they are.
 fn check_memory(model: &ir::Model, device: Device) -> Result<(), TrainError> {
-    let need = estimate_memory(model);
+    let (net, data) = (estimate_memory(model), estimate_data(&model.data));
+    // On a GPU, data that do not fit stay in host memory: only the network must fit there.
+    let need = if device == Device::Cpu {
+        net + data.unwrap_or(0.0)
+    } else {
+        net
+    };
     match available_memory(device) {
         Some(have) if need > have => Err(TrainError::Memory {
             need: bytes(need),
             have: bytes(have),
-            help: format!(
-                "the batch of {} dominates (the unrolled Sinkhorn keeps batch^2 x iterations values); lower `batch` or `iterations`",
-                model.train.batch
-            ),
+            help: match data {
+                Some(d) if d > net => format!(
+                    "its data take about {} of it; lower `n` or `limit`",
+                    bytes(d)
+                ),
+                _ => format!(
+                    "the batch of {} dominates (the unrolled Sinkhorn keeps batch^2 x iterations values); lower `batch` or `iterations`",
+                    model.train.batch
+                ),
+            },
         }),
         _ => Ok(()),
     }
+}
+
+/// Whether the examples of `sets` stay in host memory for training on `device`: on a GPU when
+/// they do not fit beside the network (with a note); never on the CPU.
+fn keep_on_host(model: &ir::Model, device: Device, sets: &[&Dataset], quiet: bool) -> bool {
+    if device == Device::Cpu {
+        return false;
+    }
+    let data: f64 = sets.iter().map(|s| s.bytes()).sum();
+    let net = estimate_memory(model);
+    let Some(free) = available_memory(device) else {
+        return false;
+    };
+    let host = data_on_host(net, data, free).unwrap_or(true);
+    if host && !quiet {
+        eprintln!(
+            "note: the data ({}) do not fit on {device:?} beside the network (about {}; {} free): they stay in host memory and each batch is copied over",
+            bytes(data),
+            bytes(net),
+            bytes(free)
+        );
+    }
+    host
 }
 
 /// A finished training, still holding the run's lock: what evaluation needs next.
@@ -238,8 +277,11 @@ fn load_data(
     seed: i64,
     device: Device,
 ) -> Result<Data, TrainError> {
-    let train = data::load(&model.data, "train", data_dir, seed, device)?;
-    let test = data::load(&model.data, "test", data_dir, seed, device)?;
+    // Read into host memory first: where the examples go depends on their size.
+    let train = data::load(&model.data, "train", data_dir, seed, Device::Cpu)?;
+    let test = data::load(&model.data, "test", data_dir, seed, Device::Cpu)?;
+    let host = keep_on_host(model, device, &[&train, &test], false);
+    let (train, test) = (train.place(device, host), test.place(device, host));
     let (train, validation, full_train) = match &model.train.validation {
         Some(v) if !train.is_empty() => {
             let full = train.shallow_clone();
@@ -260,7 +302,7 @@ fn load_data(
 /// training held out).
 pub fn validation_images(train: &Dataset, v: &ir::Validation) -> Result<Option<Tensor>, DataError> {
     let copy = train.shallow_clone();
-    Ok(Some(validate::split(copy, v)?.1.x))
+    Ok(Some(validate::split(copy, v)?.1.x()))
 }
 
 /// Refuses bf16 on a device without CUDA autocast; on CUDA sets autocast's type to bf16.

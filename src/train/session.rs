@@ -181,7 +181,7 @@ impl Session<'_> {
             }
         }
         lp.tracker.flush();
-        let (test_recon, test_mse) = tch::no_grad(|| reconstruction(self.net, &test.x));
+        let (test_recon, test_mse) = tch::no_grad(|| reconstruction(self.net, &test.x()));
         let validated = self.validation.is_some() && lp.best.epoch > 0;
         Ok(RunSummary {
             dir: self.dir.to_path_buf(),
@@ -225,7 +225,7 @@ impl Session<'_> {
             self.set_lr(global - 1, steps);
             let t_data = Instant::now();
             let idx = perm.narrow(0, step * lp.batch, lp.batch);
-            let mut x = train.x.index_select(0, &idx);
+            let mut x = train.batch(&idx);
             if model.data.binarize {
                 x = x.bernoulli();
             }
@@ -303,7 +303,7 @@ impl Session<'_> {
         }
         // Seeded like a step, so that a resumed run validates with the same prior draws.
         tch::manual_seed(step_seed(self.seed, m.epoch, -2));
-        let vm = validate::measure(self.net, &data.x, self.model.train.batch);
+        let vm = validate::measure(self.net, &data.x(), self.model.train.batch);
         let value = vm.get(&v.metric);
         if lp.best.update(value, m.epoch, v.patience) {
             rundir::save_weights(self.vs, self.dir, rundir::BEST)?;

@@ -137,7 +137,7 @@ pub(super) fn grids(net: &Compiled, train: &Dataset, seed: i64) -> Option<(Canva
     tch::manual_seed(seed);
     let (samples, x, xhat) = tch::no_grad(|| {
         let s = net.decode(&net.sample_prior(16), false);
-        let x = train.x.narrow(0, 0, train.len().min(8));
+        let x = train.head(train.len().min(8));
         let xhat = net.decode(&net.encode(&x, false), false);
         (s, x, xhat)
     });

@@ -203,12 +203,7 @@ mod tests {
     #[test]
     fn the_split_is_disjoint_seeded_and_complete() {
         let x = Tensor::arange(100, (Kind::Float, tch::Device::Cpu)).reshape([100, 1]);
-        let d = || Dataset {
-            x: x.shallow_clone(),
-            labels: None,
-            origin: "f".into(),
-            factors: None,
-        };
+        let d = || Dataset::new(x.shallow_clone(), None, "f".into());
         let v = ir::Validation {
             fraction: 0.2,
             seed: 3,
@@ -218,14 +213,14 @@ mod tests {
         };
         let (t, va) = split(d(), &v).expect("split");
         assert_eq!((t.len(), va.len()), (80, 20));
-        let mut all: Vec<f32> = Vec::<f32>::try_from(t.x.flatten(0, -1)).expect("t");
-        all.extend(Vec::<f32>::try_from(va.x.flatten(0, -1)).expect("v"));
+        let mut all: Vec<f32> = Vec::<f32>::try_from(t.x().flatten(0, -1)).expect("t");
+        all.extend(Vec::<f32>::try_from(va.x().flatten(0, -1)).expect("v"));
         all.sort_by(f32::total_cmp);
         assert_eq!(all, (0..100).map(|i| i as f32).collect::<Vec<_>>());
         let (_, again) = split(d(), &v).expect("again");
         assert_eq!(
-            Vec::<f32>::try_from(again.x.flatten(0, -1)).expect("a"),
-            Vec::<f32>::try_from(va.x.flatten(0, -1)).expect("v")
+            Vec::<f32>::try_from(again.x().flatten(0, -1)).expect("a"),
+            Vec::<f32>::try_from(va.x().flatten(0, -1)).expect("v")
         );
         let tiny = ir::Validation {
             fraction: 0.001,

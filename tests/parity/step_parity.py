@@ -5,7 +5,8 @@ written as a PyTorch user writes it, trained for a few Adam steps on given batch
 Usage: step_parity.py DIR. Reads DIR/job.json and DIR/<case>.inputs.safetensors (written by the
 Rust test), writes for each case DIR/<case>.init.safetensors (PyTorch's default initial weights,
 under sae-dsl's variable names) and DIR/<case>.out.safetensors (per-step losses and the final
-weights), and DIR/init_stats.safetensors (freshly initialised layers of every kind). Needs only
+weights; for float32 cases with "nudges": n, also DIR/<case>.nudged<k>.safetensors, k = 1..n, the
+same training from weights moved by one rounding), and DIR/init_stats.safetensors (freshly initialised layers of every kind). Needs only
 the torch package: safetensors files are read and written here with the standard library.
 
 Every penalty below is written from its definition, independently of sae-dsl's code.
@@ -159,15 +160,26 @@ def penalty(spec, z, w, stats, theta):
     raise ValueError(kind)
 
 
-def run_case(case, folder):
+def run_case(case, folder, nudge=None):
+    """Trains one case; with `nudge` (a seed), from the same weights moved by one unit in the
+    last place each, in random directions: a run that differs from the first only by rounding."""
     dtype = {"float32": torch.float32, "float64": torch.float64}[case["dtype"]]
     inputs = read_safetensors(os.path.join(folder, case["name"] + ".inputs.safetensors"))
     torch.manual_seed(case["seed"])
     model = SAE(case["latent"], case["head"])  # PyTorch's default initialisation
     model = model.to(dtype)
     names = model.sae_names()
-    write_safetensors(os.path.join(folder, case["name"] + ".init.safetensors"),
-                      {names[k]: v for k, v in model.state_dict().items()})
+    if nudge is None:
+        write_safetensors(os.path.join(folder, case["name"] + ".init.safetensors"),
+                          {names[k]: v for k, v in model.state_dict().items()})
+    else:
+        g = torch.Generator().manual_seed(nudge)
+        with torch.no_grad():
+            for p in model.parameters():
+                up = torch.rand(p.shape, generator=g) < 0.5
+                towards = torch.where(up, torch.full_like(p, float("inf")),
+                                      torch.full_like(p, float("-inf")))
+                p.copy_(torch.nextafter(p, towards))
     opt = torch.optim.Adam(model.parameters(), lr=case["lr"], betas=(0.9, 0.999), eps=1e-8)
     losses, recs, pens = [], [], []
     for s in range(case["steps"]):
@@ -189,7 +201,8 @@ def run_case(case, folder):
     out["loss"] = torch.tensor(losses, dtype=torch.float64)
     out["rec"] = torch.tensor(recs, dtype=torch.float64)
     out["pen"] = torch.tensor(pens, dtype=torch.float64)
-    write_safetensors(os.path.join(folder, case["name"] + ".out.safetensors"), out)
+    suffix = ".out" if nudge is None else ".nudged%d" % nudge
+    write_safetensors(os.path.join(folder, case["name"] + suffix + ".safetensors"), out)
 
 
 def init_stats(folder):
@@ -214,6 +227,8 @@ def main():
         job = json.load(f)
     for case in job["cases"]:
         run_case(case, folder)
+        for nudge in range(case.get("nudges", 0)):
+            run_case(case, folder, nudge + 1)
     init_stats(folder)
     print("ok")
 
