@@ -102,7 +102,7 @@ fn run_directory_commands_explain_bad_arguments() {
         "--device",
         "cpu",
     ]);
-    assert!(e.contains("write samples as .npy, .png"), "{e}");
+    assert!(e.contains("write samples as .npy, .npz, .png"), "{e}");
     let e = err(&[
         "interpolate",
         r,

@@ -212,12 +212,26 @@ fn image_pictures_and_samples() {
     assert_eq!(png_size(&dir.join("interpolation.png")).1, 40 + 2 * 58 + 8);
     assert_eq!(png_size(&dir.join("latent.png")), (680, 640));
     let run = eval::open_run(&dir, Device::Cpu).expect("opens");
+    tch::manual_seed(5);
     eval::write_samples(&run.net, &run.model, 12, &root.join("s.npy")).expect("npy");
     let bytes = std::fs::read(root.join("s.npy")).expect("npy");
     assert!(
         String::from_utf8_lossy(&bytes[..80]).contains("'descr': '|u1'")
             && String::from_utf8_lossy(&bytes[..80]).contains("(12, 28, 28)")
     );
+    // The same draws as .npz: key arr_0, with the channel axis FID evaluators expect.
+    tch::manual_seed(5);
+    eval::write_samples(&run.net, &run.model, 12, &root.join("s.npz")).expect("npz");
+    let mut z = sae_dsl::data::npy::NpFile::open(&root.join("s.npz")).expect("opens");
+    assert_eq!(z.keys().expect("keys"), vec!["arr_0".to_string()]);
+    let (_, a) = z.numbers("arr_0", "samples").expect("reads");
+    assert_eq!(a.shape(), vec![12, 28, 28, 1]);
+    let npy = sae_dsl::data::npy::read(&root.join("s.npy")).expect("npy");
+    let sae_dsl::data::npy::Numbers::U8(a) = a else {
+        panic!("uint8 samples")
+    };
+    let a: Vec<f64> = a.iter().map(|v| f64::from(*v)).collect();
+    assert_eq!(a, npy.data, "the .npz holds the .npy's values");
     eval::write_samples(&run.net, &run.model, 9, &root.join("s.png")).expect("png");
     assert_eq!(png_size(&root.join("s.png")).1, 40 + 3 * 58 + 8);
     let _ = std::fs::remove_dir_all(root);

@@ -170,10 +170,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE.pt")]
         features: Option<PathBuf>,
     },
-    /// Decode prior samples: .npy (uint8 images, or float32 points), a .png grid, or (images) a
-    /// folder of PNG files (a path without an extension).
+    /// Decode prior samples: .npy or .npz (uint8 images, or float32 points; .npz under the key
+    /// arr_0, images as N x H x W x C), a .png grid, or (images) a folder of PNG files (a path
+    /// without an extension).
     #[command(
-        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 64 --out grid.png\n  sae-dsl sample runs/dir16 -n 10000 --out samples/   (one PNG per sample)"
+        after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npz   (for FID evaluators)\n  sae-dsl sample runs/dir16 -n 64 --out grid.png\n  sae-dsl sample runs/dir16 -n 10000 --out samples/   (one PNG per sample)"
     )]
     Sample {
         dir: PathBuf,

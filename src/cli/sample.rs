@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{at_least_one, device, fit_sampler::use_sampler, report, Outcome};
 use crate::eval;
 
-/// Writes `n` samples to `out` (.npy or .png).
+/// Writes `n` samples to `out` (.npy, .npz, .png or a folder of PNGs).
 /// `sampler` is "prior" or "gmm" (the mixture of `fit-sampler`).
 pub fn sample(
     dir: &Path,

@@ -289,6 +289,29 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The bytes of a `.npz` file holding one uint8 array under the key `arr_0` (numpy's
+/// `savez` name, the one FID evaluators read).
+pub fn encode_npz_u8(shape: &[usize], data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let a = ndarray::ArrayViewD::from_shape(IxDyn(shape), data).map_err(std::io::Error::other)?;
+    npz_with(|z| z.add_array("arr_0", &a))
+}
+
+/// The bytes of a `.npz` file holding one float32 array under the key `arr_0`.
+pub fn encode_npz_f32(shape: &[usize], data: &[f32]) -> std::io::Result<Vec<u8>> {
+    let a = ndarray::ArrayViewD::from_shape(IxDyn(shape), data).map_err(std::io::Error::other)?;
+    npz_with(|z| z.add_array("arr_0", &a))
+}
+
+fn npz_with(
+    add: impl FnOnce(
+        &mut ndarray_npy::NpzWriter<std::io::Cursor<Vec<u8>>>,
+    ) -> Result<(), ndarray_npy::WriteNpzError>,
+) -> std::io::Result<Vec<u8>> {
+    let mut z = ndarray_npy::NpzWriter::new(std::io::Cursor::new(vec![]));
+    add(&mut z).map_err(std::io::Error::other)?;
+    Ok(z.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

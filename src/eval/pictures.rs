@@ -394,7 +394,9 @@ fn manifold(
     }
 }
 
-/// Writes `n` decoded prior samples to `out`: `.npy` (uint8 images, or float32 points) or `.png`.
+/// Writes `n` decoded prior samples to `out`: `.npy` or `.npz` (uint8 images, or float32
+/// points; in `.npz` under the key `arr_0`, images as [n, H, W, C]), `.png` (a grid, or a
+/// scatter of points), or for images a folder of PNG files (a path without an extension).
 pub fn write_samples(
     net: &Compiled,
     model: &ir::Model,
@@ -404,13 +406,14 @@ pub fn write_samples(
     let s = sample(net, n);
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     match ext {
-        "npy" if model.data.is_image() => {
+        "npy" | "npz" if model.data.is_image() => {
             let (c, h, w) = (
                 model.data.shape[0],
                 model.data.shape[1],
                 model.data.shape[2],
             );
-            // Grey images as [n, H, W]; colour as [n, H, W, C], the layout FID tools read.
+            // Colour as [n, H, W, C], the layout FID tools read; grey in .npy as [n, H, W],
+            // in .npz (the evaluators' input) with its channel axis.
             let u8s = (s.clamp(0.0, 1.0) * 255.0)
                 .round()
                 .to_kind(Kind::Uint8)
@@ -418,22 +421,29 @@ pub fn write_samples(
                 .permute([0, 2, 3, 1])
                 .contiguous()
                 .to_device(Device::Cpu);
-            let shape: Vec<usize> = if c == 1 {
-                vec![n as usize, h as usize, w as usize]
-            } else {
-                vec![n as usize, h as usize, w as usize, c as usize]
-            };
+            let mut shape = vec![n as usize, h as usize, w as usize, c as usize];
+            if c == 1 && ext == "npy" {
+                shape.pop();
+            }
             let v: Vec<u8> = Vec::<u8>::try_from(u8s.flatten(0, -1)).unwrap_or_default();
-            let bytes = crate::data::npy::encode_u8(&shape, &v).map_err(io(out))?;
-            write_atomic(out, &bytes).map_err(io(out))
+            let bytes = if ext == "npz" {
+                crate::data::npy::encode_npz_u8(&shape, &v)
+            } else {
+                crate::data::npy::encode_u8(&shape, &v)
+            };
+            write_atomic(out, &bytes.map_err(io(out))?).map_err(io(out))
         }
-        "npy" => {
+        "npy" | "npz" => {
             let d = s.size()[1];
             let v: Vec<f32> =
                 Vec::<f32>::try_from(s.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
-            let bytes =
-                crate::data::npy::encode_f32(&[n as usize, d as usize], &v).map_err(io(out))?;
-            write_atomic(out, &bytes).map_err(io(out))
+            let shape = [n as usize, d as usize];
+            let bytes = if ext == "npz" {
+                crate::data::npy::encode_npz_f32(&shape, &v)
+            } else {
+                crate::data::npy::encode_f32(&shape, &v)
+            };
+            write_atomic(out, &bytes.map_err(io(out))?).map_err(io(out))
         }
         "png" if model.data.is_image() => {
             let cols = (n as f64).sqrt().ceil() as usize;
@@ -460,7 +470,7 @@ pub fn write_samples(
         .map_err(io(out)),
         "" if model.data.is_image() => write_png_folder(&s, out),
         _ => Err(EvalError::Io(format!(
-            "{}: write samples as .npy, .png, or (images) a folder of PNG files (a path without an extension)",
+            "{}: write samples as .npy, .npz, .png, or (images) a folder of PNG files (a path without an extension)",
             out.display()
         ))),
     }
