@@ -176,8 +176,8 @@ impl Net {
         for op in &self.ops {
             h = match op {
                 Op::Linear(l) => h.apply(l),
-                Op::Conv(c) => h.apply(c),
-                Op::ConvT(c) => h.apply(c),
+                Op::Conv(c) => channels_last(&h).apply(c),
+                Op::ConvT(c) => channels_last(&h).apply(c),
                 Op::Bn(b) => h.apply_t(b, train),
                 Op::Relu => h.relu(),
                 Op::LeakyRelu(s) => h.leaky_relu_with_slope(*s),
@@ -214,6 +214,18 @@ impl Net {
             };
         }
         (h, stats)
+    }
+}
+
+/// `x` ([N, C, H, W]) with its values stored channel-last, as a convolution's input on the
+/// CPU in float32: libtorch's oneDNN kernels then run without converting to and from their
+/// blocked layout, which makes a 64x64 RGB training step about 15% faster (BENCHMARKS.md,
+/// "Own data"). The values and shape are unchanged; an input already so stored is not copied.
+fn channels_last(x: &Tensor) -> Tensor {
+    if x.device() == tch::Device::Cpu && x.kind() == tch::Kind::Float && x.dim() == 4 {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        x.shallow_clone()
     }
 }
 
