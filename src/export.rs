@@ -214,8 +214,10 @@ fn py_layer(l: &ir::Layer) -> String {
             stride,
             padding,
             bias,
+            dilation,
+            groups,
         } => format!(
-            "nn.Conv2d({input}, {output}, {kernel}, stride={stride}, padding={padding}, bias={})",
+            "nn.Conv2d({input}, {output}, {kernel}, stride={stride}, padding={padding}, dilation={dilation}, groups={groups}, bias={})",
             b(*bias)
         ),
         LayerOp::ConvTranspose2d {
@@ -226,8 +228,10 @@ fn py_layer(l: &ir::Layer) -> String {
             padding,
             output_padding,
             bias,
+            dilation,
+            groups,
         } => format!(
-            "nn.ConvTranspose2d({input}, {output}, {kernel}, stride={stride}, padding={padding}, output_padding={output_padding}, bias={})",
+            "nn.ConvTranspose2d({input}, {output}, {kernel}, stride={stride}, padding={padding}, output_padding={output_padding}, groups={groups}, bias={}, dilation={dilation})",
             b(*bias)
         ),
         LayerOp::BatchNorm { features } if l.input.len() == 3 => {
@@ -240,6 +244,34 @@ fn py_layer(l: &ir::Layer) -> String {
         LayerOp::Sigmoid => "nn.Sigmoid()".into(),
         LayerOp::Softmax => "nn.Softmax(dim=-1)".into(),
         LayerOp::Flatten => "nn.Flatten()".into(),
+        LayerOp::Identity => "nn.Identity()".into(),
+        LayerOp::Gelu => "nn.GELU()".into(),
+        LayerOp::Silu => "nn.SiLU()".into(),
+        LayerOp::Elu { alpha } => format!("nn.ELU({alpha:?})"),
+        LayerOp::Softplus { beta, threshold } => format!("nn.Softplus({beta:?}, {threshold:?})"),
+        LayerOp::Dropout { p } => format!("nn.Dropout({p:?})"),
+        LayerOp::LayerNorm { shape } => {
+            let s: Vec<String> = shape.iter().map(i64::to_string).collect();
+            format!("nn.LayerNorm([{}])", s.join(", "))
+        }
+        LayerOp::GroupNorm { groups, channels } => format!("nn.GroupNorm({groups}, {channels})"),
+        LayerOp::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+        } => format!("nn.AvgPool2d({kernel}, stride={stride}, padding={padding})"),
+        LayerOp::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+        } => format!("nn.MaxPool2d({kernel}, stride={stride}, padding={padding})"),
+        LayerOp::AdaptiveAvgPool2d { size } => format!("nn.AdaptiveAvgPool2d({size})"),
+        LayerOp::Upsample { scale, mode } => {
+            format!("nn.Upsample(scale_factor={scale}, mode={:?})", mode.name())
+        }
+        LayerOp::Interpolate { size, mode } => {
+            format!("nn.Upsample(size=({size}, {size}), mode={:?})", mode.name())
+        }
         LayerOp::Reshape { shape } => {
             let s: Vec<String> = shape.iter().map(i64::to_string).collect();
             format!("Reshape({})", s.join(", "))
@@ -436,12 +468,12 @@ mod tests {
         let m = c.model.expect("a model");
         let py = python_module(&m);
         for want in [
-            "nn.Conv2d(1, 8, 4, stride=2, padding=1, bias=True)",
+            "nn.Conv2d(1, 8, 4, stride=2, padding=1, dilation=1, groups=1, bias=True)",
             "nn.BatchNorm2d(8)",
             "LeakyReLU(0.2)",
             "GaussianHead(32, 8)",
             "Reshape(8, 7, 7)",
-            "nn.ConvTranspose2d(8, 1, 4, stride=4, padding=0, output_padding=0, bias=True)",
+            "nn.ConvTranspose2d(8, 1, 4, stride=4, padding=0, output_padding=0, groups=1, bias=True, dilation=1)",
         ] {
             assert!(py.contains(want), "{want} in\n{py}");
         }

@@ -109,6 +109,20 @@ fn a_conv_net_with_batch_norm_and_a_gaussian_head_exports_exactly() {
     );
 }
 
+/// The layers of issue 16 (dilated and grouped convolutions, group and layer normalisation,
+/// pooling, resizing, GELU, SiLU, ELU, softplus, dropout, identity) against the same modules
+/// of PyTorch: after a trained epoch, the exported PyTorch network and the traced modules
+/// encode and decode as sae-dsl does.
+#[test]
+fn every_new_layer_matches_its_pytorch_module() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/ok/layers_v2.sae"
+    ))
+    .expect("fixture");
+    check("export-layers-v2", &text, None);
+}
+
 #[test]
 fn a_model_with_a_spatial_transformer_is_refused_with_the_reason() {
     let root = common::tempdir("export-place");

@@ -19,6 +19,21 @@ enum Op {
     Sigmoid,
     Softmax,
     Flatten,
+    Identity,
+    Gelu,
+    Silu,
+    Elu(f64),
+    /// (beta, threshold).
+    Softplus(f64, f64),
+    Dropout(f64),
+    LayerNorm(nn::LayerNorm),
+    GroupNorm(nn::GroupNorm),
+    /// (kernel, stride, padding).
+    AvgPool(i64, i64, i64),
+    MaxPool(i64, i64, i64),
+    AdaptiveAvgPool(i64),
+    /// To (scale x, or a fixed size) with bilinear or nearest filling.
+    Resize(Resize, ir::Resample),
     Reshape(Vec<i64>),
     Normalize,
     /// Mean and log-variance heads.
@@ -31,6 +46,13 @@ enum Op {
     /// A window cut at the position of an encoded component: (component index, size, shift,
     /// zoom).
     Crop(usize, i64, f64, f64),
+}
+
+/// The output size of a resizing layer.
+#[derive(Debug, Clone, Copy)]
+enum Resize {
+    Scale(i64),
+    Size(i64),
 }
 
 /// A layer pipeline on the device.
@@ -64,9 +86,11 @@ impl Net {
                         stride,
                         padding,
                         bias,
+                        dilation,
+                        groups,
                     } => {
                         let (ws_init, bs_init) =
-                            layer_inits(init, &[*output, *input, *kernel, *kernel]);
+                            layer_inits(init, &[*output, *input / *groups, *kernel, *kernel]);
                         Op::Conv(nn::conv2d(
                             &p,
                             *input,
@@ -75,6 +99,8 @@ impl Net {
                             nn::ConvConfig {
                                 stride: *stride,
                                 padding: *padding,
+                                dilation: *dilation,
+                                groups: *groups,
                                 bias: *bias,
                                 ws_init,
                                 bs_init,
@@ -91,10 +117,12 @@ impl Net {
                         padding,
                         output_padding,
                         bias,
+                        dilation,
+                        groups,
                     } => {
-                        // PyTorch's transposed weight is [in, out, k, k].
+                        // PyTorch's transposed weight is [in, out / groups, k, k].
                         let (ws_init, bs_init) =
-                            layer_inits(init, &[*input, *output, *kernel, *kernel]);
+                            layer_inits(init, &[*input, *output / *groups, *kernel, *kernel]);
                         Op::ConvT(nn::conv_transpose2d(
                             &p,
                             *input,
@@ -104,6 +132,8 @@ impl Net {
                                 stride: *stride,
                                 padding: *padding,
                                 output_padding: *output_padding,
+                                dilation: *dilation,
+                                groups: *groups,
                                 bias: *bias,
                                 ws_init,
                                 bs_init,
@@ -124,6 +154,32 @@ impl Net {
                     LayerOp::Sigmoid => Op::Sigmoid,
                     LayerOp::Softmax => Op::Softmax,
                     LayerOp::Flatten => Op::Flatten,
+                    LayerOp::Identity => Op::Identity,
+                    LayerOp::Gelu => Op::Gelu,
+                    LayerOp::Silu => Op::Silu,
+                    LayerOp::Elu { alpha } => Op::Elu(*alpha),
+                    LayerOp::Softplus { beta, threshold } => Op::Softplus(*beta, *threshold),
+                    LayerOp::Dropout { p } => Op::Dropout(*p),
+                    // PyTorch's defaults: eps 1e-5, scale 1 and shift 0.
+                    LayerOp::LayerNorm { shape } => {
+                        Op::LayerNorm(nn::layer_norm(&p, shape.clone(), Default::default()))
+                    }
+                    LayerOp::GroupNorm { groups, channels } => {
+                        Op::GroupNorm(nn::group_norm(&p, *groups, *channels, Default::default()))
+                    }
+                    LayerOp::AvgPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    } => Op::AvgPool(*kernel, *stride, *padding),
+                    LayerOp::MaxPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    } => Op::MaxPool(*kernel, *stride, *padding),
+                    LayerOp::AdaptiveAvgPool2d { size } => Op::AdaptiveAvgPool(*size),
+                    LayerOp::Upsample { scale, mode } => Op::Resize(Resize::Scale(*scale), *mode),
+                    LayerOp::Interpolate { size, mode } => Op::Resize(Resize::Size(*size), *mode),
                     LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
                     LayerOp::Normalize => Op::Normalize,
                     LayerOp::Gaussian { input, output } => Op::Gaussian(
@@ -185,6 +241,24 @@ impl Net {
                 Op::Sigmoid => h.sigmoid(),
                 Op::Softmax => h.softmax(-1, h.kind()),
                 Op::Flatten => h.flatten(1, -1),
+                Op::Identity => h,
+                Op::Gelu => h.gelu("none"),
+                Op::Silu => h.silu(),
+                Op::Elu(alpha) => h.clamp_min(0.0) + (h.clamp_max(0.0).exp() - 1.0) * *alpha,
+                Op::Softplus(beta, threshold) => {
+                    let bx = &h * *beta;
+                    let soft = bx.exp().log1p() / *beta;
+                    soft.where_self(&bx.le(*threshold), &h)
+                }
+                Op::Dropout(p) => h.dropout(*p, train),
+                Op::LayerNorm(l) => h.apply(l),
+                Op::GroupNorm(g) => h.apply(g),
+                Op::AvgPool(k, s, p) => {
+                    h.avg_pool2d([*k, *k], [*s, *s], [*p, *p], false, true, None)
+                }
+                Op::MaxPool(k, s, p) => h.max_pool2d([*k, *k], [*s, *s], [*p, *p], [1, 1], false),
+                Op::AdaptiveAvgPool(size) => h.adaptive_avg_pool2d([*size, *size]),
+                Op::Resize(to, mode) => resize(&h, *to, *mode),
                 Op::Reshape(s) => {
                     let mut shape = vec![-1i64];
                     shape.extend_from_slice(s);
@@ -213,7 +287,22 @@ impl Net {
                 },
             };
         }
-        (h, stats)
+        // Convolutions may leave their output stored channel-last: callers get the usual layout.
+        (h.contiguous(), stats)
+    }
+}
+
+/// `x` ([N, C, H, W]) resized as PyTorch's `nn.Upsample` does: by a scale (passed to the
+/// kernel, as `scale_factor` is) or to a size; bilinear without aligned corners.
+fn resize(x: &Tensor, to: Resize, mode: ir::Resample) -> Tensor {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let (size, scale) = match to {
+        Resize::Scale(s) => ([h * s, w * s], Some(s as f64)),
+        Resize::Size(s) => ([s, s], None),
+    };
+    match mode {
+        ir::Resample::Nearest => x.upsample_nearest2d(size, scale, scale),
+        ir::Resample::Bilinear => x.upsample_bilinear2d(size, false, scale, scale),
     }
 }
 

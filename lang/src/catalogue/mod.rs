@@ -130,6 +130,8 @@ pub(crate) const LAYERS: &[Builtin] = &[
             ),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
             LAYER_INIT,
+            DILATION,
+            GROUPS,
         ],
     ),
     // Kept apart from conv2d's row: the same parameters plus output_padding, in PyTorch's order.
@@ -160,6 +162,8 @@ pub(crate) const LAYERS: &[Builtin] = &[
             ),
             p("bias", Ty::Bool, B(true), Range::Any, ""),
             LAYER_INIT,
+            DILATION,
+            GROUPS,
         ],
     ),
     b("batch_norm", "batch normalisation over features or channels; shape unchanged", &[]),
@@ -174,6 +178,36 @@ pub(crate) const LAYERS: &[Builtin] = &[
         )],
     ),
     b("tanh", "hyperbolic tangent; shape unchanged", &[]),
+    b("gelu", "Gaussian error linear unit x Phi(x) (exact, PyTorch's default); shape unchanged", &[]),
+    b("silu", "x sigmoid(x) (swish); shape unchanged", &[]),
+    b("elu", "x for x > 0, alpha (exp(x) - 1) otherwise; shape unchanged",
+        &[p("alpha", Ty::Real, R(1.0), Positive, "alpha scales the negative side")],
+    ),
+    b("softplus", "log(1 + exp(beta x)) / beta (x where beta x > threshold); shape unchanged",
+        &[
+            p("beta", Ty::Real, R(1.0), Positive, "beta is a sharpness"),
+            p("threshold", Ty::Real, R(20.0), Positive, "beyond the threshold softplus is x"),
+        ],
+    ),
+    b("identity", "passes its input on; shape unchanged", &[]),
+    b("dropout", "zeroes each value with probability p in training (the rest scaled by 1 / (1 - p)), off in evaluation; shape unchanged",
+        &[p("p", Ty::Real, R(0.5), Fraction, "a probability lies in [0, 1)")],
+    ),
+    b("layer_norm", "normalisation over all of an example's values, with a scale and shift per value (starting at 1 and 0); shape unchanged", &[]),
+    b("group_norm", "normalisation over groups of channels, with a scale and shift per channel (starting at 1 and 0): [C, ...] unchanged",
+        &[p("groups", Ty::Int, REQ, Positive, "groups divide the channels")],
+    ),
+    b("avg_pool2d", "average over kernel x kernel windows: [C, H, W] -> [C, H', W']", POOL),
+    b("max_pool2d", "maximum over kernel x kernel windows: [C, H, W] -> [C, H', W']", POOL),
+    b("adaptive_avg_pool2d", "averages to a size x size output: [C, H, W] -> [C, size, size]",
+        &[p("size", Ty::Int, REQ, Positive, SIZE)],
+    ),
+    b("upsample", "resizes by an integer factor: [C, H, W] -> [C, scale H, scale W]",
+        &[p("scale", Ty::Int, I(2), Positive, "the factor multiplies the size"), RESAMPLE],
+    ),
+    b("interpolate", "resizes to size x size: [C, H, W] -> [C, size, size]",
+        &[p("size", Ty::Int, REQ, Positive, SIZE), RESAMPLE],
+    ),
     b("sigmoid", "the logistic function, onto (0, 1); shape unchanged", &[]),
     b("softmax", "onto the simplex: [F] unchanged", &[]),
     b("flatten", "any shape -> [F]", &[]),
@@ -185,6 +219,53 @@ pub(crate) const LAYERS: &[Builtin] = &[
     b("select", "the coordinates of a latent component (generator only)", &[]),
     b("place", "a spatial transformer: draws an image onto a size x size canvas at a component's position (generator only)", PLACEMENT),
     b("crop", "the window that place would fill, cut out of a canvas (component encoders only)", PLACEMENT),
+];
+
+/// A convolution's spacing of kernel taps.
+pub(crate) const DILATION: P = p(
+    "dilation",
+    Ty::Int,
+    I(1),
+    Positive,
+    "a dilation of 1 uses adjacent pixels",
+);
+
+/// A convolution's channel groups.
+pub(crate) const GROUPS: P = p(
+    "groups",
+    Ty::Int,
+    I(1),
+    Positive,
+    "groups divide the input and output channels",
+);
+
+/// How `upsample` and `interpolate` fill new pixels.
+pub(crate) const RESAMPLE: P = p(
+    "mode",
+    Ty::Str,
+    S("nearest"),
+    OneOf(&["nearest", "bilinear"]),
+    "PyTorch's resampling modes (bilinear with align_corners = False)",
+);
+
+/// The window of `avg_pool2d` / `max_pool2d`; a stride of 0 means the kernel size (PyTorch's
+/// default).
+pub(crate) const POOL: &[P] = &[
+    p("kernel", Ty::Int, REQ, Positive, SIZE),
+    p(
+        "stride",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "0 means the kernel size",
+    ),
+    p(
+        "padding",
+        Ty::Int,
+        I(0),
+        NonNegative,
+        "padding cannot be negative",
+    ),
 ];
 
 /// The window or canvas size and the placement scales of `place` / `crop` / `canvas`.

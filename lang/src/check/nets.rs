@@ -339,6 +339,8 @@ impl<'a> Checker<'a> {
                 stride: b.int("stride"),
                 padding: b.int("padding"),
                 bias: b.bool("bias"),
+                dilation: b.int("dilation"),
+                groups: b.int("groups"),
             },
             "conv_transpose2d" => LayerOp::ConvTranspose2d {
                 input: 0,
@@ -348,6 +350,8 @@ impl<'a> Checker<'a> {
                 padding: b.int("padding"),
                 output_padding: b.int("output_padding"),
                 bias: b.bool("bias"),
+                dilation: b.int("dilation"),
+                groups: b.int("groups"),
             },
             "batch_norm" => LayerOp::BatchNorm { features: 0 },
             "relu" => LayerOp::Relu,
@@ -358,6 +362,55 @@ impl<'a> Checker<'a> {
             "sigmoid" => LayerOp::Sigmoid,
             "softmax" => LayerOp::Softmax,
             "flatten" => LayerOp::Flatten,
+            "identity" => LayerOp::Identity,
+            "gelu" => LayerOp::Gelu,
+            "silu" => LayerOp::Silu,
+            "elu" => LayerOp::Elu {
+                alpha: b.real("alpha"),
+            },
+            "softplus" => LayerOp::Softplus {
+                beta: b.real("beta"),
+                threshold: b.real("threshold"),
+            },
+            "dropout" => LayerOp::Dropout { p: b.real("p") },
+            "layer_norm" => LayerOp::LayerNorm { shape: vec![] },
+            "group_norm" => LayerOp::GroupNorm {
+                groups: b.int("groups"),
+                channels: 0,
+            },
+            "avg_pool2d" | "max_pool2d" => {
+                let kernel = b.int("kernel");
+                // PyTorch's default stride is the kernel size.
+                let stride = match b.int("stride") {
+                    0 => kernel,
+                    s => s,
+                };
+                let padding = b.int("padding");
+                if name == "avg_pool2d" {
+                    LayerOp::AvgPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    }
+                } else {
+                    LayerOp::MaxPool2d {
+                        kernel,
+                        stride,
+                        padding,
+                    }
+                }
+            }
+            "adaptive_avg_pool2d" => LayerOp::AdaptiveAvgPool2d {
+                size: b.int("size"),
+            },
+            "upsample" => LayerOp::Upsample {
+                scale: b.int("scale"),
+                mode: resample(&b.str("mode")),
+            },
+            "interpolate" => LayerOp::Interpolate {
+                size: b.int("size"),
+                mode: resample(&b.str("mode")),
+            },
             "gaussian" => LayerOp::Gaussian {
                 input: 0,
                 output: b.int("out"),
@@ -429,4 +482,13 @@ impl<'a> Checker<'a> {
     }
 
     // ---- arguments -----------------------------------------------------------------------------
+}
+
+/// A bound `mode` (checked against the catalogue's choices) as the IR's resampling mode.
+fn resample(mode: &str) -> ir::Resample {
+    if mode == "bilinear" {
+        ir::Resample::Bilinear
+    } else {
+        ir::Resample::Nearest
+    }
 }

@@ -16,6 +16,21 @@ pub(super) fn name_of(c: &Call) -> &str {
     c.name.name.as_str()
 }
 
+/// `groups` must divide a convolution's input and output channels.
+fn divides(name: &str, groups: i64, input: i64, output: i64) -> Result<(), (Diag, String)> {
+    if input % groups == 0 && output % groups == 0 {
+        return Ok(());
+    }
+    Err((
+        msg::invalid_value(
+            &format!("`groups` of `{name}`"),
+            &format!("a divisor of both the {input} input and the {output} output channels"),
+            &groups.to_string(),
+        ),
+        "each group maps the same number of input channels to the same number of outputs".into(),
+    ))
+}
+
 /// Shape inference for one layer: the resolved op, its output shape and its parameter count.
 // long: one arm per layer operation, each with its own shape rule and diagnostic.
 pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64), (Diag, String)> {
@@ -68,21 +83,31 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
             stride,
             padding,
             bias,
+            dilation,
+            groups,
             ..
         } => {
             if input.len() != 3 {
                 return Err(image_needed("conv2d"));
             }
             let (c, h, w) = (input[0], input[1], input[2]);
-            let oh = (h + 2 * padding - kernel).div_euclid(stride) + 1;
-            let ow = (w + 2 * padding - kernel).div_euclid(stride) + 1;
-            if h + 2 * padding < kernel || w + 2 * padding < kernel || oh < 1 || ow < 1 {
-                let m = kernel - 2 * padding;
+            divides("conv2d", groups, c, output)?;
+            // The kernel's span with its taps spread `dilation` apart.
+            let span = dilation * (kernel - 1) + 1;
+            let oh = (h + 2 * padding - span).div_euclid(stride) + 1;
+            let ow = (w + 2 * padding - span).div_euclid(stride) + 1;
+            if h + 2 * padding < span || w + 2 * padding < span || oh < 1 || ow < 1 {
+                let m = span - 2 * padding;
+                let spread = if dilation == 1 {
+                    String::new()
+                } else {
+                    format!(" (dilation {dilation})")
+                };
                 return Err((
                     msg::layer_input(
                         "conv2d",
                         &format!(
-                            "at least {m}x{m} pixels for kernel {kernel} with padding {padding}"
+                            "at least {m}x{m} pixels for kernel {kernel}{spread} with padding {padding}"
                         ),
                         &format!("{h}x{w} pixels"),
                     ),
@@ -90,7 +115,7 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
                         .into(),
                 ));
             }
-            let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
+            let params = (output as i128) * (c as i128 / groups as i128) * (kernel as i128).pow(2)
                 + if bias { output as i128 } else { 0 };
             let out = vec![output, oh, ow];
             if params > MAX_ELEMENTS || numel(&out) > MAX_ELEMENTS {
@@ -104,6 +129,8 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
                     stride,
                     padding,
                     bias,
+                    dilation,
+                    groups,
                 },
                 out,
                 params as u64,
@@ -117,24 +144,28 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
             padding,
             output_padding,
             bias,
+            dilation,
+            groups,
             ..
         } => {
             if input.len() != 3 {
                 return Err(image_needed("conv_transpose2d"));
             }
-            if output_padding >= stride {
+            if output_padding >= stride.max(dilation) {
                 return Err((
                     msg::invalid_value(
                         "`output_padding` of `conv_transpose2d`",
-                        &format!("smaller than the stride {stride}"),
+                        &format!("smaller than the stride {stride} or the dilation {dilation}"),
                         &output_padding.to_string(),
                     ),
                     "output_padding only resolves the ambiguity of a strided transposed convolution".into(),
                 ));
             }
             let (c, h, w) = (input[0], input[1], input[2]);
-            let oh = (h - 1) * stride - 2 * padding + kernel + output_padding;
-            let ow = (w - 1) * stride - 2 * padding + kernel + output_padding;
+            divides("conv_transpose2d", groups, c, output)?;
+            let span = dilation * (kernel - 1) + 1;
+            let oh = (h - 1) * stride - 2 * padding + span + output_padding;
+            let ow = (w - 1) * stride - 2 * padding + span + output_padding;
             if oh < 1 || ow < 1 {
                 return Err((
                     msg::layer_input(
@@ -145,7 +176,7 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
                     "reduce the padding".into(),
                 ));
             }
-            let params = (output as i128) * (c as i128) * (kernel as i128).pow(2)
+            let params = (output as i128 / groups as i128) * (c as i128) * (kernel as i128).pow(2)
                 + if bias { output as i128 } else { 0 };
             let out = vec![output, oh, ow];
             if params > MAX_ELEMENTS || numel(&out) > MAX_ELEMENTS {
@@ -160,10 +191,120 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
                     padding,
                     output_padding,
                     bias,
+                    dilation,
+                    groups,
                 },
                 out,
                 params as u64,
             )
+        }
+        LayerOp::LayerNorm { .. } => {
+            let n: i128 = numel(input);
+            if 2 * n > MAX_ELEMENTS {
+                return Err(too_large(&format!("{} parameters", 2 * n)));
+            }
+            (
+                LayerOp::LayerNorm {
+                    shape: input.clone(),
+                },
+                input.clone(),
+                2 * n as u64,
+            )
+        }
+        LayerOp::GroupNorm { groups, .. } => {
+            let c = input[0];
+            if c % groups != 0 {
+                return Err((
+                    msg::invalid_value(
+                        "`groups` of `group_norm`",
+                        &format!("a divisor of the {c} channels"),
+                        &groups.to_string(),
+                    ),
+                    format!(
+                        "each group holds the same number of channels: choose a divisor of {c}"
+                    ),
+                ));
+            }
+            (
+                LayerOp::GroupNorm {
+                    groups,
+                    channels: c,
+                },
+                input.clone(),
+                2 * c as u64,
+            )
+        }
+        LayerOp::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+        }
+        | LayerOp::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+        } => {
+            let name = if matches!(op, LayerOp::AvgPool2d { .. }) {
+                "avg_pool2d"
+            } else {
+                "max_pool2d"
+            };
+            if input.len() != 3 {
+                return Err(image_needed(name));
+            }
+            if 2 * padding > kernel {
+                return Err((
+                    msg::invalid_value(
+                        &format!("`padding` of `{name}`"),
+                        &format!("at most half the kernel ({})", kernel / 2),
+                        &padding.to_string(),
+                    ),
+                    "a window must overlap the image (PyTorch's rule)".into(),
+                ));
+            }
+            let (c, h, w) = (input[0], input[1], input[2]);
+            let oh = (h + 2 * padding - kernel).div_euclid(stride) + 1;
+            let ow = (w + 2 * padding - kernel).div_euclid(stride) + 1;
+            if h + 2 * padding < kernel || w + 2 * padding < kernel || oh < 1 || ow < 1 {
+                let m = kernel - 2 * padding;
+                return Err((
+                    msg::layer_input(
+                        name,
+                        &format!(
+                            "at least {m}x{m} pixels for kernel {kernel} with padding {padding}"
+                        ),
+                        &format!("{h}x{w} pixels"),
+                    ),
+                    "use a smaller kernel, or fewer down-sampling layers before it".into(),
+                ));
+            }
+            (op, vec![c, oh, ow], 0)
+        }
+        LayerOp::AdaptiveAvgPool2d { size } => {
+            if input.len() != 3 {
+                return Err(image_needed("adaptive_avg_pool2d"));
+            }
+            (op, vec![input[0], size, size], 0)
+        }
+        LayerOp::Upsample { scale, .. } => {
+            if input.len() != 3 {
+                return Err(image_needed("upsample"));
+            }
+            let out = vec![input[0], input[1] * scale, input[2] * scale];
+            if numel(&out) > MAX_ELEMENTS {
+                return Err(too_large("that many elements"));
+            }
+            (op, out, 0)
+        }
+        LayerOp::Interpolate { size, .. } => {
+            if input.len() != 3 {
+                return Err(image_needed("interpolate"));
+            }
+            let out = vec![input[0], size, size];
+            if numel(&out) > MAX_ELEMENTS {
+                return Err(too_large("that many elements"));
+            }
+            (op, out, 0)
         }
         LayerOp::BatchNorm { .. } => {
             if input.len() != 1 && input.len() != 3 {
@@ -226,6 +367,12 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
         | LayerOp::LeakyRelu { .. }
         | LayerOp::Tanh
         | LayerOp::Sigmoid
+        | LayerOp::Identity
+        | LayerOp::Gelu
+        | LayerOp::Silu
+        | LayerOp::Elu { .. }
+        | LayerOp::Softplus { .. }
+        | LayerOp::Dropout { .. }
         | LayerOp::Select { .. }
         | LayerOp::Place { .. }
         | LayerOp::Crop { .. } => (op, input.clone(), 0),

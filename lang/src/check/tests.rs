@@ -106,7 +106,15 @@ fn every_catalogue_layer_compiles() {
         let call = match e.name {
             "select" | "place" | "crop" => continue,
             "reshape" | "unflatten" => format!("{}(784)", e.name),
-            _ if e.signature.contains("(out") => format!("{}(2)", e.name),
+            // A required first parameter (a size, a kernel, a group count): 2 fits every context.
+            _ if e
+                .signature
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split([',', ')']).next())
+                .is_some_and(|first| !first.is_empty() && !first.contains('=')) =>
+            {
+                format!("{}(2)", e.name)
+            }
             _ => e.name.to_string(),
         };
         let contexts = [

@@ -98,22 +98,35 @@ impl fmt::Display for Prior {
     }
 }
 
+/// ", dilation d, groups g" where they are not 1.
+fn spread(dilation: i64, groups: i64) -> String {
+    let mut s = String::new();
+    if dilation != 1 {
+        s += &format!(", dilation {dilation}");
+    }
+    if groups != 1 {
+        s += &format!(", groups {groups}");
+    }
+    s
+}
+
 impl fmt::Display for LayerOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = |bias: &bool| if *bias { "" } else { ", no bias" };
         match self {
             LayerOp::Linear { input, output, bias } => write!(f, "linear({input} -> {output}{})", b(bias)),
-            LayerOp::Conv2d { input, output, kernel, stride, padding, bias } => write!(
+            LayerOp::Conv2d { input, output, kernel, stride, padding, bias, dilation, groups } => write!(
                 f,
-                "conv2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}{})",
+                "conv2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}{}{})",
+                spread(*dilation, *groups),
                 b(bias)
             ),
-            LayerOp::ConvTranspose2d { input, output, kernel, stride, padding, output_padding, bias } => {
+            LayerOp::ConvTranspose2d { input, output, kernel, stride, padding, output_padding, bias, dilation, groups } => {
                 write!(f, "conv_transpose2d({input} -> {output}, kernel {kernel}, stride {stride}, padding {padding}")?;
                 if *output_padding != 0 {
                     write!(f, ", output_padding {output_padding}")?;
                 }
-                write!(f, "{})", b(bias))
+                write!(f, "{}{})", spread(*dilation, *groups), b(bias))
             }
             LayerOp::BatchNorm { features } => write!(f, "batch_norm({features})"),
             LayerOp::Relu => write!(f, "relu"),
@@ -122,6 +135,22 @@ impl fmt::Display for LayerOp {
             LayerOp::Sigmoid => write!(f, "sigmoid"),
             LayerOp::Softmax => write!(f, "softmax"),
             LayerOp::Flatten => write!(f, "flatten"),
+            LayerOp::Identity => write!(f, "identity"),
+            LayerOp::Gelu => write!(f, "gelu"),
+            LayerOp::Silu => write!(f, "silu"),
+            LayerOp::Elu { alpha } => write!(f, "elu({})", num(*alpha)),
+            LayerOp::Softplus { beta, threshold } => write!(f, "softplus(beta {}, threshold {})", num(*beta), num(*threshold)),
+            LayerOp::Dropout { p } => write!(f, "dropout({})", num(*p)),
+            LayerOp::LayerNorm { shape } => {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                write!(f, "layer_norm([{}])", dims.join(", "))
+            }
+            LayerOp::GroupNorm { groups, channels } => write!(f, "group_norm({groups} groups of {channels} channels)"),
+            LayerOp::AvgPool2d { kernel, stride, padding } => write!(f, "avg_pool2d(kernel {kernel}, stride {stride}, padding {padding})"),
+            LayerOp::MaxPool2d { kernel, stride, padding } => write!(f, "max_pool2d(kernel {kernel}, stride {stride}, padding {padding})"),
+            LayerOp::AdaptiveAvgPool2d { size } => write!(f, "adaptive_avg_pool2d({size}x{size})"),
+            LayerOp::Upsample { scale, mode } => write!(f, "upsample(x{scale}, {})", mode.name()),
+            LayerOp::Interpolate { size, mode } => write!(f, "interpolate({size}x{size}, {})", mode.name()),
             LayerOp::Reshape { shape } => {
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
                 write!(f, "reshape({})", dims.join(", "))

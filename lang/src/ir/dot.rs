@@ -47,7 +47,16 @@ fn prior_text(p: &Prior) -> String {
 fn activation(op: &LayerOp) -> bool {
     matches!(
         op,
-        LayerOp::Relu | LayerOp::LeakyRelu { .. } | LayerOp::Tanh | LayerOp::Sigmoid
+        LayerOp::Relu
+            | LayerOp::LeakyRelu { .. }
+            | LayerOp::Tanh
+            | LayerOp::Sigmoid
+            | LayerOp::Identity
+            | LayerOp::Gelu
+            | LayerOp::Silu
+            | LayerOp::Elu { .. }
+            | LayerOp::Softplus { .. }
+            | LayerOp::Dropout { .. }
     )
 }
 

@@ -455,6 +455,13 @@ pub enum LayerOp {
         stride: i64,
         padding: i64,
         bias: bool,
+        /// Spacing of the kernel's taps (1: adjacent). Defaults for run records of earlier
+        /// versions.
+        #[serde(default = "one")]
+        dilation: i64,
+        /// Channel groups: each output channel sees `input / groups` input channels.
+        #[serde(default = "one")]
+        groups: i64,
     },
     ConvTranspose2d {
         input: i64,
@@ -464,6 +471,10 @@ pub enum LayerOp {
         padding: i64,
         output_padding: i64,
         bias: bool,
+        #[serde(default = "one")]
+        dilation: i64,
+        #[serde(default = "one")]
+        groups: i64,
     },
     BatchNorm {
         features: i64,
@@ -476,6 +487,58 @@ pub enum LayerOp {
     Sigmoid,
     Softmax,
     Flatten,
+    Identity,
+    /// The exact (erf) GELU, PyTorch's default.
+    Gelu,
+    /// x sigmoid(x).
+    Silu,
+    /// x for x > 0, alpha (exp(x) - 1) otherwise.
+    Elu {
+        alpha: f64,
+    },
+    /// log(1 + exp(beta x)) / beta, and x where beta x > threshold.
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
+    /// Zeroes each value with probability p in training (scaling the rest by 1 / (1 - p));
+    /// the identity in evaluation.
+    Dropout {
+        p: f64,
+    },
+    /// Normalisation over all of an example's values, with a learned scale and shift per value.
+    LayerNorm {
+        shape: Shape,
+    },
+    /// Normalisation over groups of channels, with a learned scale and shift per channel.
+    GroupNorm {
+        groups: i64,
+        channels: i64,
+    },
+    AvgPool2d {
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+    },
+    MaxPool2d {
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+    },
+    /// Average pooling to a `size x size` output, whatever the input's size.
+    AdaptiveAvgPool2d {
+        size: i64,
+    },
+    /// Resizing by an integer factor.
+    Upsample {
+        scale: i64,
+        mode: Resample,
+    },
+    /// Resizing to `size x size`.
+    Interpolate {
+        size: i64,
+        mode: Resample,
+    },
     Reshape {
         shape: Shape,
     },
@@ -511,6 +574,28 @@ pub enum LayerOp {
         shift: f64,
         zoom: f64,
     },
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// How `upsample` and `interpolate` fill the new pixels (PyTorch's modes; bilinear with
+/// `align_corners = False`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Resample {
+    Nearest,
+    Bilinear,
+}
+
+impl Resample {
+    /// The mode's name in the language and in PyTorch.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resample::Nearest => "nearest",
+            Resample::Bilinear => "bilinear",
+        }
+    }
 }
 
 /// A layer pipeline with its input and output shapes.
