@@ -198,7 +198,8 @@ fn safetensors(run: &LoadedRun, out: &Path) -> Result<Vec<PathBuf>, ExportError>
 }
 
 /// One layer as a PyTorch module expression.
-fn py_layer(l: &ir::Layer) -> String {
+fn py_layer(l: &ir::Layer, indent: &str) -> String {
+    let inner = format!("{indent}    ");
     let b = |x: bool| if x { "True" } else { "False" };
     match &l.op {
         LayerOp::Linear {
@@ -279,15 +280,32 @@ fn py_layer(l: &ir::Layer) -> String {
         LayerOp::Normalize => "Normalize()".into(),
         LayerOp::Gaussian { input, output } => format!("GaussianHead({input}, {output})"),
         LayerOp::Select { offset, len, .. } => format!("Select({offset}, {len})"),
+        LayerOp::Residual { body, projection } => format!(
+            "Residual({}, {})",
+            py_layers(body, &inner),
+            projection.as_ref().map_or("None".to_string(), |p| py_layers(
+                std::slice::from_ref(p.as_ref()),
+                &inner
+            ))
+        ),
+        LayerOp::Concat { branches } => {
+            let b: Vec<String> = branches.iter().map(|b| py_layers(b, &inner)).collect();
+            format!("Concat({})", b.join(", "))
+        }
         // Refused by `check_supported` before any code is generated.
         LayerOp::Place { .. } | LayerOp::Crop { .. } => "None".into(),
     }
 }
 
 fn py_pipeline(net: &Network, indent: &str) -> String {
+    py_layers(&net.layers, indent)
+}
+
+/// `Pipeline([...])` of `layers`, one per line.
+fn py_layers(layers: &[ir::Layer], indent: &str) -> String {
     let mut s = String::from("Pipeline([\n");
-    for l in &net.layers {
-        let _ = writeln!(s, "{indent}    {},  # {}", py_layer(l), l.op);
+    for l in layers {
+        let _ = writeln!(s, "{indent}    {},  # {}", py_layer(l, indent), l.op);
     }
     s + indent + "])"
 }
@@ -355,6 +373,31 @@ class Pipeline(nn.Module):
             layer = getattr(self, name)
             h = layer(h, x) if isinstance(layer, Select) else layer(h)
         return h
+
+
+class Residual(nn.Module):
+    """x + body(x), x through `proj` first when given (sae-dsl's `residual`)."""
+
+    def __init__(self, body, proj):
+        super().__init__()
+        self.body = body
+        self.proj = proj
+
+    def forward(self, h):
+        return self.body(h) + (h if self.proj is None else self.proj(h))
+
+
+class Concat(nn.Module):
+    """Branches on the same input, joined along dimension 1 (sae-dsl's `concat`)."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        self.n = len(branches)
+        for k, b in enumerate(branches):
+            self.add_module(f"b{k}", b)
+
+    def forward(self, h):
+        return torch.cat([getattr(self, f"b{k}")(h) for k in range(self.n)], dim=1)
 
 
 class LeakyReLU(nn.Module):

@@ -123,6 +123,18 @@ fn every_new_layer_matches_its_pytorch_module() {
     check("export-layers-v2", &text, None);
 }
 
+/// Residual blocks (with and without projections, in nets and inline, on images and vectors)
+/// and concatenations against the same blocks written with torch.nn modules.
+#[test]
+fn residual_and_concat_blocks_match_pytorch() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/ok/blocks.sae"
+    ))
+    .expect("fixture");
+    check("export-blocks", &text, None);
+}
+
 #[test]
 fn a_model_with_a_spatial_transformer_is_refused_with_the_reason() {
     let root = common::tempdir("export-place");

@@ -16,6 +16,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("nets", include_str!("../../stdlib/nets.sae")),
     ("priors", include_str!("../../stdlib/priors.sae")),
     ("rgb", include_str!("../../stdlib/rgb.sae")),
+    ("resnet", include_str!("../../stdlib/resnet.sae")),
 ];
 
 /// All files of a program, parsed; `modules[0]` is the main file.

@@ -34,6 +34,9 @@ enum Op {
     AdaptiveAvgPool(i64),
     /// To (scale x, or a fixed size) with bilinear or nearest filling.
     Resize(Resize, ir::Resample),
+    /// The body (under `body`), and the projection of the input (a one-layer net under `proj`).
+    Residual(Net, Option<Net>),
+    Concat(Vec<Net>),
     Reshape(Vec<i64>),
     Normalize,
     /// Mean and log-variance heads.
@@ -64,10 +67,14 @@ pub struct Net {
 impl Net {
     /// Builds the layers of `net` as variables under `path`; layers that name no
     /// initialisation start as `default` says.
-    // long: one arm per IR layer operation, each building its tch module.
     pub fn new(path: &nn::Path, net: &ir::Network, default: Init) -> Net {
-        let ops = net
-            .layers
+        Net::from_layers(path, &net.layers, default)
+    }
+
+    /// Builds `layers` as variables under `path` (`path.l0`, `path.l1`, ...).
+    // long: one arm per IR layer operation, each building its tch module.
+    fn from_layers(path: &nn::Path, layers: &[ir::Layer], default: Init) -> Net {
+        let ops = layers
             .iter()
             .enumerate()
             .map(|(i, l)| {
@@ -180,6 +187,23 @@ impl Net {
                     LayerOp::AdaptiveAvgPool2d { size } => Op::AdaptiveAvgPool(*size),
                     LayerOp::Upsample { scale, mode } => Op::Resize(Resize::Scale(*scale), *mode),
                     LayerOp::Interpolate { size, mode } => Op::Resize(Resize::Size(*size), *mode),
+                    LayerOp::Residual { body, projection } => Op::Residual(
+                        Net::from_layers(&(&p / "body"), body, default),
+                        projection.as_ref().map(|l| {
+                            Net::from_layers(
+                                &(&p / "proj"),
+                                std::slice::from_ref(l.as_ref()),
+                                default,
+                            )
+                        }),
+                    ),
+                    LayerOp::Concat { branches } => Op::Concat(
+                        branches
+                            .iter()
+                            .enumerate()
+                            .map(|(k, b)| Net::from_layers(&(&p / format!("b{k}")), b, default))
+                            .collect(),
+                    ),
                     LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
                     LayerOp::Normalize => Op::Normalize,
                     LayerOp::Gaussian { input, output } => Op::Gaussian(
@@ -259,6 +283,18 @@ impl Net {
                 Op::MaxPool(k, s, p) => h.max_pool2d([*k, *k], [*s, *s], [*p, *p], [1, 1], false),
                 Op::AdaptiveAvgPool(size) => h.adaptive_avg_pool2d([*size, *size]),
                 Op::Resize(to, mode) => resize(&h, *to, *mode),
+                Op::Residual(body, projection) => {
+                    let skip = match projection {
+                        Some(p) => p.forward_t(&h, train),
+                        None => h.shallow_clone(),
+                    };
+                    body.forward_t(&h, train) + skip
+                }
+                Op::Concat(branches) => {
+                    let outs: Vec<Tensor> =
+                        branches.iter().map(|b| b.forward_t(&h, train)).collect();
+                    Tensor::cat(&outs, 1)
+                }
                 Op::Reshape(s) => {
                     let mut shape = vec![-1i64];
                     shape.extend_from_slice(s);

@@ -190,6 +190,10 @@ pub(crate) const LAYERS: &[Builtin] = &[
         ],
     ),
     b("identity", "passes its input on; shape unchanged", &[]),
+    // Their arguments are layers and nets (handled before binding).
+    b("residual", "x + body(x): the layers and nets given, applied in order, plus the input (through a 1x1 convolution or linear projection when the body changes the shape)", &[]),
+    b("repeat", "repeat(n, layers...): the layers and nets given, n times in a row (depth as a parameter)", &[]),
+    b("concat", "each layer or net given is a branch on the same input; their outputs joined along the first axis (channels or features)", &[]),
     b("dropout", "zeroes each value with probability p in training (the rest scaled by 1 / (1 - p)), off in evaluation; shape unchanged",
         &[p("p", Ty::Real, R(0.5), Fraction, "a probability lies in [0, 1)")],
     ),

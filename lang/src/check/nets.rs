@@ -26,9 +26,22 @@ impl<'a> Checker<'a> {
 
     /// Expands a pipeline into layers, following nets; `site` is the outermost call's span.
     pub(super) fn expand(&mut self, p: &Pipeline, env: &Env, flow: &mut Flow, site: Option<Span>) {
-        for call in &p.layers {
+        self.expand_calls(&p.layers, env, flow, site);
+    }
+
+    /// Expands layer and net calls in order into `flow`.
+    fn expand_calls(&mut self, calls: &[Call], env: &Env, flow: &mut Flow, site: Option<Span>) {
+        for call in calls {
             let at = site.unwrap_or(call.span);
             let name = name_of(call);
+            if matches!(name, "residual" | "concat") {
+                self.block(call, env, flow, site);
+                continue;
+            }
+            if name == "repeat" {
+                self.repeat(call, env, flow, site);
+                continue;
+            }
             if find(LAYERS, name).is_some() {
                 self.layer(call, env, flow, at);
                 continue;
@@ -68,6 +81,319 @@ impl<'a> Checker<'a> {
             flow.origin.pop();
             flow.stack.pop();
         }
+    }
+
+    /// The layer and net calls given to a block as its arguments (`skip` leading ones are
+    /// read by the caller); None after reporting what else was given.
+    fn block_calls(&mut self, call: &Call, skip: usize) -> Option<Vec<Call>> {
+        let name = name_of(call);
+        let example = match name {
+            "concat" => "concat(conv2d(8, kernel = 1), conv2d(8, kernel = 3, padding = 1))",
+            "repeat" => "repeat(2, conv2d(16, kernel = 3, padding = 1), relu)",
+            _ => "residual(conv2d(16, kernel = 3, padding = 1), relu)",
+        };
+        let mut calls = vec![];
+        for a in call.args.iter().skip(skip) {
+            match (&a.name, &a.value.kind) {
+                (None, ExprKind::Call(c)) => calls.push(c.clone()),
+                (Some(n), _) => {
+                    self.err(
+                        msg::unknown_parameter(name, &n.name)
+                            .label(n.span, "named argument")
+                            .help(format!(
+                                "`{name}` takes layers and nets only, e.g. `{example}`"
+                            )),
+                    );
+                    return None;
+                }
+                (None, _) => {
+                    self.err(
+                        msg::arg_type(
+                            &format!("an argument of `{name}`"),
+                            "a layer or net",
+                            "a value",
+                        )
+                        .label(a.value.span, "not a layer")
+                        .help(format!("`{name}` takes layers and nets, e.g. `{example}`")),
+                    );
+                    return None;
+                }
+            }
+        }
+        if calls.is_empty() || (name == "concat" && calls.len() < 2) {
+            let need = if name == "concat" {
+                "at least two branches"
+            } else {
+                "layers"
+            };
+            self.err(
+                msg::missing_argument(name, need)
+                    .label(call.span, "here")
+                    .help(format!("e.g. `{example}`")),
+            );
+            return None;
+        }
+        Some(calls)
+    }
+
+    /// `repeat(n, a, b, ...)`: the layers and nets given, n times in a row (a network's depth
+    /// as a parameter); n = 0 adds nothing.
+    fn repeat(&mut self, call: &Call, env: &Env, flow: &mut Flow, site: Option<Span>) {
+        // 0 is allowed: `repeat(depth - 1, ...)` in a net of depth 1 adds nothing.
+        let spec = p(
+            "times",
+            Ty::Int,
+            REQ,
+            NonNegative,
+            "a count cannot be negative",
+        );
+        let times = match call.args.first() {
+            Some(a) if a.name.is_none() => self
+                .eval(&a.value, env)
+                .and_then(|v| self.typed(v, &spec, a.value.span, "repeat")),
+            _ => {
+                self.err(
+                    msg::missing_argument("repeat", "a number of times first")
+                        .label(call.span, "here")
+                        .help("e.g. `repeat(2, conv2d(16, kernel = 3, padding = 1), relu)`"),
+                );
+                None
+            }
+        };
+        let (Some(Value::Int(times)), Some(calls)) = (times, self.block_calls(call, 1)) else {
+            flow.shape = None;
+            return;
+        };
+        for _ in 0..times {
+            if flow.shape.is_none() {
+                return;
+            }
+            self.expand_calls(&calls, env, flow, Some(site.unwrap_or(call.span)));
+        }
+    }
+
+    /// `residual(a, b, ...)`: x + (a then b ...)(x), with a projection of x when the body
+    /// changes the shape; `concat(a, b, ...)`: each argument a branch on the same input, the
+    /// outputs joined along the first axis. Arguments are layers or net calls.
+    fn block(&mut self, call: &Call, env: &Env, flow: &mut Flow, site: Option<Span>) {
+        let at = site.unwrap_or(call.span);
+        let Some(calls) = self.block_calls(call, 0) else {
+            flow.shape = None;
+            return;
+        };
+        let Some(input) = flow.shape.clone() else {
+            return;
+        };
+        let built = if name_of(call) == "residual" {
+            self.residual_op(&calls, env, &input, flow, (site, at))
+        } else {
+            self.concat_op(&calls, env, &input, flow, (site, at))
+        };
+        let Some((op, output, params)) = built else {
+            flow.shape = None;
+            return;
+        };
+        flow.layers.push(ir::Layer {
+            op,
+            input,
+            output: output.clone(),
+            params,
+            origin: flow.origin.clone(),
+            init: None,
+        });
+        flow.spans.push(at);
+        self.record_site(call, at, flow);
+        flow.shape = Some(output);
+    }
+
+    /// `calls` expanded on `input` into a flow of their own, inside `outer`'s nets.
+    fn sub_flow(
+        &mut self,
+        calls: &[Call],
+        env: &Env,
+        input: &Shape,
+        outer: &Flow,
+        (site, at): (Option<Span>, Span),
+        block: &str,
+    ) -> Option<Flow> {
+        let mut f = Flow {
+            shape: Some(input.clone()),
+            layers: vec![],
+            spans: vec![],
+            origin: outer.origin.clone(),
+            stack: outer.stack.clone(),
+        };
+        self.expand_calls(calls, env, &mut f, site);
+        (f.shape.is_some() && self.block_layers_allowed(block, &f, at)).then_some(f)
+    }
+
+    /// A residual block's IR, output shape and parameter count.
+    fn residual_op(
+        &mut self,
+        calls: &[Call],
+        env: &Env,
+        input: &Shape,
+        flow: &Flow,
+        (site, at): (Option<Span>, Span),
+    ) -> Option<(LayerOp, Shape, u64)> {
+        let body = self.sub_flow(calls, env, input, flow, (site, at), "residual")?;
+        let out = body.shape.clone()?;
+        let projection = self.projection(input, &out, at, flow)?;
+        let params = body.layers.iter().map(|l| l.params).sum::<u64>()
+            + projection.as_ref().map_or(0, |p| p.params);
+        Some((
+            LayerOp::Residual {
+                body: body.layers,
+                projection: projection.map(Box::new),
+            },
+            out,
+            params,
+        ))
+    }
+
+    /// A concatenation's IR, output shape and parameter count; branches whose outputs do not
+    /// fit together are reported with each one's output.
+    fn concat_op(
+        &mut self,
+        calls: &[Call],
+        env: &Env,
+        input: &Shape,
+        flow: &Flow,
+        (site, at): (Option<Span>, Span),
+    ) -> Option<(LayerOp, Shape, u64)> {
+        let mut branches = vec![];
+        for c in calls {
+            let b = self.sub_flow(
+                std::slice::from_ref(c),
+                env,
+                input,
+                flow,
+                (site, at),
+                "concat",
+            )?;
+            branches.push((site.unwrap_or(c.span), b.shape.clone()?, b.layers));
+        }
+        let first = branches[0].1.clone();
+        let agree = branches
+            .iter()
+            .all(|(_, o, _)| o.len() == first.len() && o[1..] == first[1..]);
+        if !agree {
+            let outs: Vec<String> = branches.iter().map(|(_, o, _)| shape_str(o)).collect();
+            let mut d = msg::shape_mismatch(
+                "the branches of `concat`",
+                "outputs that agree in all but their first size",
+                &outs.join(" and "),
+            );
+            for (k, (span, o, _)) in branches.iter().enumerate() {
+                d = d.label(*span, format!("branch {}: output {}", k + 1, shape_str(o)));
+            }
+            self.err(d.help("down-sample or flatten the branches to the same size"));
+            return None;
+        }
+        let mut out = first;
+        out[0] = branches.iter().map(|(_, o, _)| o[0]).sum();
+        let params = branches
+            .iter()
+            .flat_map(|(_, _, ls)| ls.iter().map(|l| l.params))
+            .sum();
+        let branches = branches.into_iter().map(|(_, _, ls)| ls).collect();
+        Some((LayerOp::Concat { branches }, out, params))
+    }
+
+    /// Layers that read beside their input (`gaussian`, `select`, `place`, `crop`) stay outside
+    /// blocks.
+    fn block_layers_allowed(&mut self, block: &str, f: &Flow, at: Span) -> bool {
+        let inner = f.layers.iter().zip(&f.spans).find(|(l, _)| {
+            matches!(
+                l.op,
+                LayerOp::Gaussian { .. }
+                    | LayerOp::Select { .. }
+                    | LayerOp::Place { .. }
+                    | LayerOp::Crop { .. }
+            )
+        });
+        let Some((l, span)) = inner else {
+            return true;
+        };
+        let what = l.op.to_string();
+        let what = what.split('(').next().unwrap_or_default().to_string();
+        self.err(
+            msg::layer_input(
+                &what,
+                "a place in the pipeline itself",
+                &format!("one inside `{block}`"),
+            )
+            .label(*span, "inside a block")
+            .label(at, format!("the `{block}`"))
+            .help(format!("move `{what}` out of the `{block}`")),
+        );
+        false
+    }
+
+    /// The projection of a residual block's input onto its body's output shape: none when they
+    /// agree, a 1x1 convolution (stride: the body's down-sampling) for images, a linear map
+    /// for vectors.
+    fn projection(
+        &mut self,
+        input: &Shape,
+        out: &Shape,
+        at: Span,
+        flow: &Flow,
+    ) -> Option<Option<ir::Layer>> {
+        if input == out {
+            return Some(None);
+        }
+        let op = match (input.as_slice(), out.as_slice()) {
+            (&[c, h, w], &[oc, oh, ow])
+                if oh <= h && h % oh == 0 && h / oh == w / ow && w % ow == 0 =>
+            {
+                let stride = h / oh;
+                LayerOp::Conv2d {
+                    input: c,
+                    output: oc,
+                    kernel: 1,
+                    stride,
+                    padding: 0,
+                    bias: true,
+                    dilation: 1,
+                    groups: 1,
+                }
+            }
+            (&[f], &[of]) => LayerOp::Linear {
+                input: f,
+                output: of,
+                bias: true,
+            },
+            _ => {
+                self.err(
+                    msg::shape_mismatch(
+                        "the output of `residual`'s body",
+                        &format!(
+                            "a shape its input {} can be projected to (the same rank; for images the same size, or the size divided by a whole stride)",
+                            shape_str(input)
+                        ),
+                        &shape_str(out),
+                    )
+                    .label(at, format!("input {}, body output {}", shape_str(input), shape_str(out)))
+                    .help("keep the body's size, or down-sample by a whole factor in both directions"),
+                );
+                return None;
+            }
+        };
+        let params = match &op {
+            LayerOp::Conv2d { input, output, .. } | LayerOp::Linear { input, output, .. } => {
+                (*input as u64) * (*output as u64) + *output as u64
+            }
+            _ => 0,
+        };
+        Some(Some(ir::Layer {
+            op,
+            input: input.clone(),
+            output: out.clone(),
+            params,
+            origin: flow.origin.clone(),
+            init: None,
+        }))
     }
 
     pub(super) fn bind_net(&mut self, call: &Call, net: &NetDef, env: &Env) -> Option<Env> {
@@ -316,6 +642,7 @@ impl<'a> Checker<'a> {
 
     /// A built-in layer's IR form from its bound arguments; the sizes that depend on the input
     /// are filled in by shape inference.
+    // long: one arm per built-in layer, each reading its bound parameters.
     fn layer_op(&mut self, call: &Call, env: &Env) -> Option<(LayerOp, Option<ir::Init>)> {
         let name = name_of(call);
         let params = find(LAYERS, name).map_or(&[][..], |b| b.params);

@@ -361,6 +361,8 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
             let out = shape.clone();
             (op, out, 0)
         }
+        // Blocks are built with their shapes by `Checker::block`, never inferred here.
+        LayerOp::Residual { .. } | LayerOp::Concat { .. } => (op, input.clone(), 0),
         // Element-wise layers keep the shape. Listed by name, so that a new layer must state its
         // shape rule here. Component layers get their shapes where they are expanded.
         LayerOp::Relu

@@ -151,6 +151,13 @@ impl fmt::Display for LayerOp {
             LayerOp::AdaptiveAvgPool2d { size } => write!(f, "adaptive_avg_pool2d({size}x{size})"),
             LayerOp::Upsample { scale, mode } => write!(f, "upsample(x{scale}, {})", mode.name()),
             LayerOp::Interpolate { size, mode } => write!(f, "interpolate({size}x{size}, {})", mode.name()),
+            LayerOp::Residual { body, projection } => {
+                let n = body.len();
+                let layers = if n == 1 { "layer" } else { "layers" };
+                let skip = if projection.is_some() { "projected input" } else { "input" };
+                write!(f, "residual({n} {layers} + {skip})")
+            }
+            LayerOp::Concat { branches } => write!(f, "concat({} branches)", branches.len()),
             LayerOp::Reshape { shape } => {
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
                 write!(f, "reshape({})", dims.join(", "))

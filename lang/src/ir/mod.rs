@@ -380,7 +380,7 @@ pub struct Latent {
 }
 
 /// One layer with the shapes it maps between.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Layer {
     pub op: LayerOp,
     pub input: Shape,
@@ -538,6 +538,17 @@ pub enum LayerOp {
     Interpolate {
         size: i64,
         mode: Resample,
+    },
+    /// x + body(x); when the body changes the shape, x passes through `projection` (a 1x1
+    /// convolution with the body's down-sampling as stride, or a linear map) first.
+    Residual {
+        body: Vec<Layer>,
+        projection: Option<Box<Layer>>,
+    },
+    /// Branches applied to the same input, their outputs joined along the first axis
+    /// (channels of images, features of vectors).
+    Concat {
+        branches: Vec<Vec<Layer>>,
     },
     Reshape {
         shape: Shape,
@@ -704,30 +715,58 @@ fn write_network(f: &mut dyn fmt::Write, title: &str, net: &Network) -> fmt::Res
         shape_str(&net.output),
         thousands(net.params())
     )?;
-    let rows: Vec<(String, String, String)> = net
-        .layers
-        .iter()
-        .map(|l| {
-            let origin = if l.origin.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", l.origin.join(" > "))
-            };
-            let init = match l.init {
-                Some(i) => format!(" init {}", i.name()),
-                None => String::new(),
-            };
-            (
-                format!("{}{init}", l.op),
-                format!("-> {}", shape_str(&l.output)),
-                format!("{}{origin}", thousands(l.params)),
-            )
-        })
-        .collect();
-    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    for (i, (op, out, params)) in rows.iter().enumerate() {
-        writeln!(f, "  {:>2}  {op:<w0$}  {out:<w1$}  {params}", i + 1)?;
+    let mut rows = vec![];
+    layer_rows(&net.layers, "", &mut rows);
+    let wn = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(2);
+    let w0 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    for (n, op, out, params) in &rows {
+        writeln!(f, "  {n:>wn$}  {op:<w0$}  {out:<w1$}  {params}")?;
     }
     Ok(())
+}
+
+/// The rows (number, layer, output, parameters) of `layers`, numbered under `prefix`; the
+/// layers of a block follow it, indented and numbered within it ("3.1", "3.b2.1" for a
+/// branch, "3.p" for a projection).
+fn layer_rows(layers: &[Layer], prefix: &str, rows: &mut Vec<(String, String, String, String)>) {
+    let depth = prefix.matches('.').count();
+    let pad = "  ".repeat(depth);
+    for (i, l) in layers.iter().enumerate() {
+        let n = format!("{prefix}{}", i + 1);
+        let origin = if l.origin.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", l.origin.join(" > "))
+        };
+        let init = match l.init {
+            Some(i) => format!(" init {}", i.name()),
+            None => String::new(),
+        };
+        rows.push((
+            n.clone(),
+            format!("{pad}{}{init}", l.op),
+            format!("-> {}", shape_str(&l.output)),
+            format!("{}{origin}", thousands(l.params)),
+        ));
+        match &l.op {
+            LayerOp::Residual { body, projection } => {
+                layer_rows(body, &format!("{n}."), rows);
+                if let Some(p) = projection {
+                    rows.push((
+                        format!("{n}.p"),
+                        format!("{pad}  projection: {}", p.op),
+                        format!("-> {}", shape_str(&p.output)),
+                        thousands(p.params),
+                    ));
+                }
+            }
+            LayerOp::Concat { branches } => {
+                for (k, b) in branches.iter().enumerate() {
+                    layer_rows(b, &format!("{n}.b{}.", k + 1), rows);
+                }
+            }
+            _ => {}
+        }
+    }
 }
