@@ -149,6 +149,14 @@ fn run_program(
                     Func::Softmax => x.softmax(-1, Kind::Float),
                     Func::Normalize => normalize(x),
                     Func::Sum => x.sum_dim_intlist(-1, false, Kind::Float),
+                    Func::Log1p => x.log1p(),
+                    Func::Expm1 => x.expm1(),
+                    Func::Erf => x.erf(),
+                    Func::Logsumexp => x.logsumexp(-1, false),
+                    Func::Norm => x.square().sum_dim_intlist(-1, false, Kind::Float).sqrt(),
+                    Func::Cumsum => x.cumsum(-1, Kind::Float),
+                    Func::Max => x.amax(-1, false),
+                    Func::Min => x.amin(-1, false),
                 }
             }
             I::Neg(a) => -&regs[*a],
@@ -160,6 +168,9 @@ fn run_program(
                     ir::Arith::Mul => x * y,
                     ir::Arith::Div => x / y,
                     ir::Arith::Pow => x.pow(&y),
+                    ir::Arith::Minimum => x.minimum(&y),
+                    ir::Arith::Maximum => x.maximum(&y),
+                    ir::Arith::Atan2 => x.atan2(&y),
                 }
             }
             I::Index(src, idx) => {

@@ -53,7 +53,16 @@ pub(crate) const FUNCS: &[(&str, Func)] = &[
     ("normalize", Func::Normalize),
     ("normalise", Func::Normalize),
     ("sum", Func::Sum),
+    ("log1p", Func::Log1p),
+    ("expm1", Func::Expm1),
+    ("erf", Func::Erf),
+    ("logsumexp", Func::Logsumexp),
+    ("norm", Func::Norm),
+    ("cumsum", Func::Cumsum),
+    // With two arguments `min` and `max` are elementwise (`SPECIAL`'s two-argument forms).
+    ("max", Func::Max),
+    ("min", Func::Min),
 ];
 
 /// Names a prior program can call besides functions and priors.
-pub(crate) const SPECIAL: &[&str] = &["mixture", "concat", "vmf"];
+pub(crate) const SPECIAL: &[&str] = &["mixture", "concat", "vmf", "atan2", "pow", "dot", "clip"];

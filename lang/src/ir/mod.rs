@@ -282,6 +282,21 @@ pub enum Func {
     Normalize,
     /// Vector -> scalar.
     Sum,
+    /// log(1 + x), accurate near 0.
+    Log1p,
+    /// exp(x) - 1, accurate near 0.
+    Expm1,
+    Erf,
+    /// Vector -> scalar: log(sum(exp(x))), computed stably.
+    Logsumexp,
+    /// Vector -> scalar: the Euclidean norm.
+    Norm,
+    /// Vector -> vector: running sums.
+    Cumsum,
+    /// Vector -> scalar: the largest element.
+    Max,
+    /// Vector -> scalar: the smallest element.
+    Min,
 }
 
 impl Func {
@@ -299,7 +314,38 @@ impl Func {
             Func::Softmax => "softmax",
             Func::Normalize => "normalize",
             Func::Sum => "sum",
+            Func::Log1p => "log1p",
+            Func::Expm1 => "expm1",
+            Func::Erf => "erf",
+            Func::Logsumexp => "logsumexp",
+            Func::Norm => "norm",
+            Func::Cumsum => "cumsum",
+            Func::Max => "max",
+            Func::Min => "min",
         }
+    }
+
+    /// Whether the function needs a vector (reducing it, or mapping it as a whole).
+    pub fn needs_vector(self) -> bool {
+        matches!(
+            self,
+            Func::Softmax
+                | Func::Normalize
+                | Func::Sum
+                | Func::Logsumexp
+                | Func::Norm
+                | Func::Cumsum
+                | Func::Max
+                | Func::Min
+        )
+    }
+
+    /// Whether the function turns a vector into a scalar.
+    pub fn reduces(self) -> bool {
+        matches!(
+            self,
+            Func::Sum | Func::Logsumexp | Func::Norm | Func::Max | Func::Min
+        )
     }
 }
 
@@ -311,6 +357,12 @@ pub enum Arith {
     Mul,
     Div,
     Pow,
+    /// Elementwise `min(a, b)`.
+    Minimum,
+    /// Elementwise `max(a, b)`.
+    Maximum,
+    /// Elementwise `atan2(y, x)`: the angle of (x, y).
+    Atan2,
 }
 
 impl Arith {
@@ -321,6 +373,28 @@ impl Arith {
             Arith::Mul => "*",
             Arith::Div => "/",
             Arith::Pow => "^",
+            Arith::Minimum => "min",
+            Arith::Maximum => "max",
+            Arith::Atan2 => "atan2",
+        }
+    }
+
+    /// Whether the operation is written as a function call, `min(a, b)`, not infix.
+    pub fn is_call(self) -> bool {
+        matches!(self, Arith::Minimum | Arith::Maximum | Arith::Atan2)
+    }
+
+    /// The operation on two numbers (for folding constants and for references).
+    pub fn apply(self, x: f64, y: f64) -> f64 {
+        match self {
+            Arith::Add => x + y,
+            Arith::Sub => x - y,
+            Arith::Mul => x * y,
+            Arith::Div => x / y,
+            Arith::Pow => x.powf(y),
+            Arith::Minimum => x.min(y),
+            Arith::Maximum => x.max(y),
+            Arith::Atan2 => x.atan2(y),
         }
     }
 }

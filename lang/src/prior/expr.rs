@@ -184,7 +184,15 @@ impl<'p, 'a> Inst<'p, 'a> {
         })
     }
 
-    pub(super) fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+    /// The shape of an elementwise operation on `a` and `b` (of `what`), or the error.
+    fn operands(
+        &mut self,
+        what: &str,
+        a: &Val,
+        b: &Val,
+        sa: Span,
+        sb: Span,
+    ) -> Option<crate::ir::Shape> {
         let Some(shape) = broadcast(a.shape(), b.shape()).filter(|s| s.len() <= 1) else {
             let found = format!("{} and {}", shape_words(a.shape()), shape_words(b.shape()));
             let expected = if a.shape().len() > 1 || b.shape().len() > 1 {
@@ -193,13 +201,114 @@ impl<'p, 'a> Inst<'p, 'a> {
                 "of equal shape, or one a scalar"
             };
             self.err(
-                msg::shape_mismatch("the operands of arithmetic", expected, &found)
+                msg::shape_mismatch(what, expected, &found)
                     .label(sa, shape_words(a.shape()))
                     .label(sb, shape_words(b.shape()))
                     .help("arithmetic works on equal shapes, or a scalar with anything"),
             );
             return None;
         };
+        Some(shape)
+    }
+
+    /// `min(a, b)`, `max(a, b)`, `atan2(y, x)`, `pow(x, y)`: elementwise, broadcasting a scalar;
+    /// constants fold.
+    fn arith(&mut self, op: Arith, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+        let shape = self.operands(
+            &format!("the arguments of `{}`", op.symbol()),
+            &a,
+            &b,
+            sa,
+            sb,
+        )?;
+        let int = a.int() && b.int() && matches!(op, Arith::Minimum | Arith::Maximum);
+        if let (Val::Const { data: x, .. }, Val::Const { data: y, .. }) = (&a, &b) {
+            let n = shape.first().copied().unwrap_or(1) as usize;
+            let get = |v: &Vec<f64>, i: usize| if v.len() == 1 { v[0] } else { v[i] };
+            return Some(Val::Const {
+                data: (0..n).map(|i| op.apply(get(x, i), get(y, i))).collect(),
+                shape,
+                int,
+            });
+        }
+        let ra = self.lift(&a, "const");
+        let rb = self.lift(&b, "const");
+        let reg = self.push(op.symbol(), shape.clone(), int, Op::Binary(op, ra, rb));
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on: On::Any,
+            card: None,
+        })
+    }
+
+    /// The functions of two or three arguments: `min`, `max` (two arguments), `atan2`, `pow`,
+    /// `dot` and `clip(x, lo, hi)`.
+    fn call_of_many(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
+        let name = c.name.name.as_str();
+        let want = if name == "clip" { 3 } else { 2 };
+        if c.args.len() != want || c.args.iter().any(|a| a.name.is_some()) {
+            self.err(
+                msg::arg_count(name, Takes::Exactly(want), c.args.len())
+                    .label(c.span, "here")
+                    .help(match name {
+                        "clip" => "write `clip(x, lo, hi)`, positional",
+                        "atan2" => "write `atan2(y, x)`, positional",
+                        _ => "two positional arguments",
+                    }),
+            );
+            return None;
+        }
+        let mut vals = vec![];
+        for a in &c.args {
+            vals.push((self.value(&a.value, env)?, a.value.span));
+        }
+        let (a, sa) = vals[0].clone();
+        let (b, sb) = vals[1].clone();
+        match name {
+            "min" => self.arith(Arith::Minimum, a, b, sa, sb),
+            "max" => self.arith(Arith::Maximum, a, b, sa, sb),
+            "atan2" => self.arith(Arith::Atan2, a, b, sa, sb),
+            "pow" => self.arith(Arith::Pow, a, b, sa, sb),
+            "dot" => {
+                if a.shape().len() != 1 || a.shape() != b.shape() {
+                    let found =
+                        format!("{} and {}", shape_words(a.shape()), shape_words(b.shape()));
+                    self.err(
+                        msg::shape_mismatch(
+                            "the arguments of `dot`",
+                            "two vectors of one length",
+                            &found,
+                        )
+                        .label(sa, shape_words(a.shape()))
+                        .label(sb, shape_words(b.shape())),
+                    );
+                    return None;
+                }
+                let product = self.arith(Arith::Mul, a, b, sa, sb)?;
+                self.apply(Func::Sum, product, "dot", c.span)
+            }
+            _ => {
+                let (hi, shi) = vals[2].clone();
+                if let (Val::Const { data: l, .. }, Val::Const { data: h, .. }) = (&b, &hi) {
+                    if l.iter().zip(h.iter().cycle()).any(|(l, h)| l > h) {
+                        self.err(
+                            msg::invalid_value("the bounds of `clip`", "lo <= hi", "lo > hi")
+                                .label(sb, "lo")
+                                .label(shi, "hi"),
+                        );
+                        return None;
+                    }
+                }
+                let low = self.arith(Arith::Maximum, a, b, sa, sb)?;
+                self.arith(Arith::Minimum, low, hi, sa, shi)
+            }
+        }
+    }
+
+    pub(super) fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+        let shape = self.operands("the operands of arithmetic", &a, &b, sa, sb)?;
         let int = a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
         let arith = match op {
             BinOp::Add => Arith::Add,
@@ -385,6 +494,14 @@ impl<'p, 'a> Inst<'p, 'a> {
 
     pub(super) fn call(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
         let name = c.name.name.as_str();
+        let many = match name {
+            "min" | "max" => c.args.len() > 1,
+            "atan2" | "pow" | "dot" | "clip" => true,
+            _ => false,
+        };
+        if many {
+            return self.call_of_many(c, env);
+        }
         if let Some(&(_, f)) = FUNCS.iter().find(|(n, _)| *n == name) {
             return self.func(f, c, env);
         }
@@ -447,8 +564,13 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let arg = &c.args[0].value;
         let v = self.value(arg, env)?;
+        self.apply(f, v, &c.name.name, arg.span)
+    }
+
+    /// `f` applied to the value `v` (of the argument at `at`, of the call `name`).
+    fn apply(&mut self, f: Func, v: Val, name: &str, at: Span) -> Option<Val> {
         let shape = v.shape().to_vec();
-        let reduces = matches!(f, Func::Softmax | Func::Normalize | Func::Sum);
+        let reduces = f.needs_vector();
         // (what it needs, what it got): a matrix never, a scalar not where a vector is reduced.
         let wrong = match shape.len() {
             n if n > 1 => Some(("a scalar or a vector, so index a row first", "a matrix")),
@@ -457,14 +579,15 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if let Some((need, got)) = wrong {
             self.err(
-                msg::shape_mismatch(&format!("the argument of `{}`", c.name.name), need, got)
-                    .label(arg.span, got),
+                msg::shape_mismatch(&format!("the argument of `{}`", name), need, got)
+                    .label(at, got),
             );
             return None;
         }
         if let Val::Const { data, .. } = &v {
             let bad = match f {
                 Func::Log => data.iter().any(|x| *x <= 0.0),
+                Func::Log1p => data.iter().any(|x| *x <= -1.0),
                 Func::Sqrt => data.iter().any(|x| *x < 0.0),
                 Func::Normalize => data.iter().all(|x| *x == 0.0),
                 _ => false,
@@ -472,13 +595,14 @@ impl<'p, 'a> Inst<'p, 'a> {
             if bad {
                 self.err(
                     msg::invalid_value(
-                        &format!("the argument of `{}`", c.name.name),
+                        &format!("the argument of `{}`", name),
                         "in its domain",
                         "a constant outside it",
                     )
-                    .label(arg.span, "outside the domain")
+                    .label(at, "outside the domain")
                     .help(match f {
                         Func::Log => "log needs positive numbers",
+                        Func::Log1p => "log1p needs numbers above -1",
                         Func::Sqrt => "sqrt needs non-negative numbers",
                         _ => "the zero vector has no direction",
                     }),
@@ -486,8 +610,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                 return None;
             }
         }
-        let out_shape = if f == Func::Sum { vec![] } else { shape };
-        let int = v.int() && matches!(f, Func::Abs | Func::Floor | Func::Sum);
+        let out_shape = if f.reduces() { vec![] } else { shape };
+        let int = v.int()
+            && matches!(
+                f,
+                Func::Abs | Func::Floor | Func::Sum | Func::Cumsum | Func::Max | Func::Min
+            );
         if let Val::Const { data, .. } = &v {
             // Constants fold through pure functions, so that every static check (ranges,
             // unit norms, dimensions) sees `-sqrt(4)` as the -2 it is.
@@ -565,6 +693,45 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 }
 
+/// The error function, for folding constants: its Maclaurin series below 2.5, and beyond, erfc
+/// from its continued fraction (modified Lentz); both to about 1e-15.
+fn erf(x: f64) -> f64 {
+    if x.abs() < 2.5 {
+        // Maclaurin series: erf x = 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut term = x;
+        let mut sum = x;
+        let x2 = x * x;
+        for n in 1..200 {
+            term *= -x2 / n as f64;
+            let t = term / (2 * n + 1) as f64;
+            sum += t;
+            if t.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc x = exp(-x^2) / (x sqrt(pi)) times a continued fraction (Lentz), beyond 2.5.
+        let a = x.abs();
+        let mut f = a;
+        let mut c = a;
+        let mut d = 0.0;
+        for k in 1..200 {
+            let ak = k as f64 / 2.0;
+            d = a + ak * d;
+            d = if d == 0.0 { 1e-300 } else { 1.0 / d };
+            c = a + ak / c;
+            let delta = c * d;
+            f *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        let erfc = (-a * a).exp() / (f * std::f64::consts::PI.sqrt());
+        (1.0 - erfc).copysign(x)
+    }
+}
+
 /// `f` applied to constant data, in float64 (what the runtime computes in float32).
 fn fold(f: Func, data: &[f64]) -> Vec<f64> {
     let map = |g: fn(f64) -> f64| data.iter().map(|&x| g(x)).collect::<Vec<f64>>();
@@ -579,6 +746,23 @@ fn fold(f: Func, data: &[f64]) -> Vec<f64> {
         Func::Sigmoid => map(|x| 1.0 / (1.0 + (-x).exp())),
         Func::Floor => map(f64::floor),
         Func::Sum => vec![data.iter().sum()],
+        Func::Log1p => map(f64::ln_1p),
+        Func::Expm1 => map(f64::exp_m1),
+        Func::Erf => map(erf),
+        Func::Logsumexp => {
+            let m = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            vec![m + data.iter().map(|&x| (x - m).exp()).sum::<f64>().ln()]
+        }
+        Func::Norm => vec![data.iter().map(|x| x * x).sum::<f64>().sqrt()],
+        Func::Cumsum => data
+            .iter()
+            .scan(0.0, |acc, &x| {
+                *acc += x;
+                Some(*acc)
+            })
+            .collect(),
+        Func::Max => vec![data.iter().copied().fold(f64::NEG_INFINITY, f64::max)],
+        Func::Min => vec![data.iter().copied().fold(f64::INFINITY, f64::min)],
         Func::Softmax => {
             let m = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = data.iter().map(|&x| (x - m).exp()).collect();
@@ -598,6 +782,37 @@ mod tests {
     use crate::ir::Func;
 
     /// Folding against closed forms and independent formulas.
+    /// The folded error function against tabulated values (to 1e-14), and odd symmetry.
+    #[test]
+    fn erf_folds_to_tabulated_values() {
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (2.7, 0.999_865_667_260_059_4),
+            (3.0, 0.999_977_909_503_001_4),
+            (5.0, 0.999_999_999_998_462_5),
+        ] {
+            let got = fold(Func::Erf, &[x, -x]);
+            assert!(
+                (got[0] - want).abs() < 1e-14,
+                "erf({x}) = {} vs {want}",
+                got[0]
+            );
+            assert_eq!(got[1], -got[0]);
+        }
+        let v = [1.0, -2.0, 0.5];
+        assert!(
+            (fold(Func::Logsumexp, &v)[0] - (1f64.exp() + (-2f64).exp() + 0.5f64.exp()).ln()).abs()
+                < 1e-15
+        );
+        assert_eq!(fold(Func::Cumsum, &v), vec![1.0, -1.0, -0.5]);
+        assert_eq!(fold(Func::Max, &v), vec![1.0]);
+        assert_eq!(fold(Func::Min, &v), vec![-2.0]);
+        assert!((fold(Func::Norm, &v)[0] - 5.25f64.sqrt()).abs() < 1e-15);
+    }
+
     #[test]
     fn folding_matches_closed_forms() {
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
