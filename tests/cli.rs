@@ -191,3 +191,99 @@ fn prior_command_draws_a_program_and_explains_mistakes() {
     let e = fails(&["ring_mixture", "--args", "radius = "]);
     assert!(e.contains("sae::parse::syntax"), "{e}");
 }
+
+/// `sae-dsl encode`: the test codes and labels as .npz and .npy, equal to the run's own
+/// encoding of its test set; an unknown extension is a clear error.
+#[test]
+fn encode_writes_the_test_codes_with_their_labels() {
+    let root = common::tempdir("encode");
+    let m = root.join("m.sae");
+    std::fs::write(
+        &m,
+        "data rings(n = 512, k = 3)\nlatent R^2 ~ normal()\nencoder { linear(16) relu linear(2) }\n\
+         generator { linear(16) relu linear(2) }\npenalty mmd()\ntrain { batch 64 epochs 1 }\n",
+    )
+    .expect("model");
+    let run = root.join("run");
+    common::train_quiet(&m, &run, None);
+    let rs = run.to_str().expect("utf8");
+    let npz = root.join("codes.npz");
+    let out = common::sae(&[
+        "encode",
+        rs,
+        "--out",
+        npz.to_str().expect("utf8"),
+        "--device",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let mut z = sae_dsl::data::npy::NpFile::open(&npz).expect("opens");
+    let (_, codes) = z.numbers("codes", "codes").expect("codes");
+    let labels = z.integers("labels", "labels").expect("labels");
+    let loaded = sae_dsl::eval::open_run(&run, tch::Device::Cpu).expect("opens");
+    let test = sae_dsl::data::load(
+        &loaded.model.data,
+        "test",
+        None,
+        loaded.seed(),
+        tch::Device::Cpu,
+    )
+    .expect("test set");
+    let want = sae_dsl::eval::encode_all(&loaded.net, &test.x());
+    assert_eq!(codes.shape(), vec![want.size()[0] as usize, 2]);
+    let sae_dsl::data::npy::Numbers::F32(codes) = codes else {
+        panic!("float32 codes")
+    };
+    let want: Vec<f32> = Vec::<f32>::try_from(want.flatten(0, -1)).expect("codes");
+    assert_eq!(codes.iter().copied().collect::<Vec<f32>>(), want);
+    let want_labels: Vec<i64> =
+        Vec::<i64>::try_from(test.labels.as_ref().expect("ring labels")).expect("labels");
+    assert_eq!(labels, want_labels);
+    assert!(labels.iter().all(|l| (0..3).contains(l)));
+    // .npy: the codes, and the labels beside them.
+    let npy = root.join("codes.npy");
+    let out = common::sae(&[
+        "encode",
+        rs,
+        "--out",
+        npy.to_str().expect("utf8"),
+        "--split",
+        "train",
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    assert!(root.join("codes.labels.npy").is_file());
+    let out = common::sae(&[
+        "encode",
+        rs,
+        "--out",
+        root.join("codes.txt").to_str().expect("utf8"),
+    ]);
+    assert!(!out.status.success());
+    let e = common::flat_stderr(&out);
+    assert!(
+        e.contains("write codes as .npz (codes and labels) or .npy"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// `sae-dsl prior --dims`: the chosen coordinates are drawn; coordinates outside the space are
+/// refused with the range.
+#[test]
+fn prior_dims_choose_the_coordinates() {
+    let stdlib = concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/priors.sae");
+    let root = common::tempdir("prior-dims");
+    let out = root.to_str().expect("utf8");
+    let ok = common::sae(&[
+        "prior", stdlib, "gaussian", "-n", "300", "--dims", "3,7", "--out", out, "--device", "cpu",
+    ]);
+    assert!(ok.status.success(), "{}", common::flat_stderr(&ok));
+    assert!(root.join("gaussian.png").is_file());
+    let bad = common::sae(&[
+        "prior", stdlib, "gaussian", "--dims", "2,9", "--out", out, "--device", "cpu",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = common::flat_stderr(&bad);
+    assert!(e.contains("--dims: coordinate 9 is outside 1..8"), "{e}");
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -190,6 +190,23 @@ pub enum Command {
         #[arg(long, default_value = "prior", value_parser = ["prior", "gmm"])]
         sampler: String,
     },
+    /// Write the codes of a run's test (or training) set with their labels: .npz (arrays
+    /// `codes` [N, d] float32 and, when the data have labels, `labels` [N] int64) or .npy (the
+    /// codes; labels beside them as NAME.labels.npy).
+    #[command(
+        after_help = "Examples:\n  sae-dsl encode runs/dir16 --out codes.npz\n  sae-dsl encode runs/dir16 --split train --out train_codes.npy"
+    )]
+    Encode {
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+        split: String,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Redraw the pictures of a run (reconstructions, samples, latent codes, loss curves, ...).
     #[command(after_help = "Example:\n  sae-dsl reconstruct runs/dir16")]
     Reconstruct {
@@ -257,6 +274,10 @@ pub enum Command {
         seed: i64,
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The coordinates to plot against each other, numbered from 1 (2 to 4 of them), e.g.
+        /// "3,7"; default: the first four (a simplex: its projection).
+        #[arg(long)]
+        dims: Option<String>,
     },
     /// A Markdown table of runs like the SAE paper's (method, prior, gamma, MMD, reconstruction,
     /// FID), and the same as CSV.

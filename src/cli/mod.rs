@@ -3,6 +3,7 @@
 //! `graph` live in the language crate, which the `sae-dsl` binary uses alone.
 
 mod compare;
+mod encode;
 mod eval;
 mod export;
 mod fit_sampler;
@@ -24,6 +25,7 @@ use crate::eval::{open_run, LoadedRun, Summary};
 use crate::runtime::device::parse_device;
 
 /// Runs one command; its exit code.
+// long: one arm per command, each only unpacking its arguments for the command's module.
 pub fn run(command: Command) -> ExitCode {
     let out = match command {
         Command::Check { .. } | Command::Graph { .. } | Command::Fmt { .. } | Command::Lsp => {
@@ -63,6 +65,13 @@ pub fn run(command: Command) -> ExitCode {
             device,
             sampler,
         } => sample::sample(&dir, n, &out, seed, &device, &sampler),
+        Command::Encode {
+            dir,
+            out,
+            split,
+            device,
+            data_dir,
+        } => encode::encode(&dir, &out, &split, &device, data_dir),
         Command::Reconstruct {
             dir,
             device,
@@ -92,7 +101,17 @@ pub fn run(command: Command) -> ExitCode {
             out,
             seed,
             device,
-        } => prior::prior(&file, &name, args.as_deref(), n, &out, seed, &device),
+            dims,
+        } => prior::prior(
+            &file,
+            &name,
+            args.as_deref(),
+            n,
+            &out,
+            seed,
+            &device,
+            dims.as_deref(),
+        ),
         Command::Compare { dirs, csv, metric } => compare::compare(&dirs, &csv, &metric),
         Command::Sweep { action, create } => sweep::sweep(action, create),
         Command::Export {

@@ -16,6 +16,7 @@ pub fn prior(
     out: &Path,
     seed: i64,
     dev: &str,
+    dims: Option<&str>,
 ) -> Outcome {
     at_least_one(n)?;
     let (program, space, warnings) = match crate::driver::prior_program(file, name, args) {
@@ -28,6 +29,13 @@ pub fn prior(
     for w in warnings {
         eprintln!("warning: {w}");
     }
+    let dims = match dims.map(|s| parse_dims(s, space.dim())).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --dims: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
     let d = device(dev)?;
     tch::manual_seed(seed);
     let started = std::time::Instant::now();
@@ -45,7 +53,8 @@ pub fn prior(
             program.call
         );
     }
-    let written = eval::write_prior_samples(&z, space, &program.call, out, name).map_err(report)?;
+    let written = eval::write_prior_samples(&z, space, &program.call, out, name, dims.as_deref())
+        .map_err(report)?;
     let draws = program.draws();
     println!(
         "{n} samples of {} on {space} in {:.2} ms ({draws} draw{} per sample)",
@@ -57,4 +66,44 @@ pub fn prior(
         println!("  {}", f.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--dims 3,7`: two to four distinct coordinates, numbered from 1 up to the space's `d`.
+fn parse_dims(s: &str, d: i64) -> Result<Vec<i64>, String> {
+    let mut out = vec![];
+    for part in s.split(',') {
+        let i: i64 = part.trim().parse().map_err(|_| {
+            format!(
+                "`{}` is not a coordinate number (write e.g. `--dims 3,7`)",
+                part.trim()
+            )
+        })?;
+        if !(1..=d).contains(&i) {
+            return Err(format!("coordinate {i} is outside 1..{d} (coordinates are numbered from 1, as the picture's axes z1, z2, ...)"));
+        }
+        if out.contains(&i) {
+            return Err(format!("coordinate {i} is given twice"));
+        }
+        out.push(i);
+    }
+    if !(2..=4).contains(&out.len()) {
+        return Err(format!("give 2 to 4 coordinates, not {}", out.len()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dims;
+
+    #[test]
+    fn dims_are_checked_with_the_reason() {
+        assert_eq!(parse_dims("3, 7", 8), Ok(vec![3, 7]));
+        assert!(parse_dims("0,2", 8).unwrap_err().contains("outside 1..8"));
+        assert!(parse_dims("2,2", 8).unwrap_err().contains("twice"));
+        assert!(parse_dims("2", 8).unwrap_err().contains("2 to 4"));
+        assert!(parse_dims("a,2", 8)
+            .unwrap_err()
+            .contains("not a coordinate"));
+    }
 }

@@ -302,6 +302,35 @@ pub fn encode_npz_f32(shape: &[usize], data: &[f32]) -> std::io::Result<Vec<u8>>
     npz_with(|z| z.add_array("arr_0", &a))
 }
 
+/// The bytes of a `.npy` file of int64 values with shape `shape`.
+pub fn encode_i64(shape: &[usize], data: &[i64]) -> std::io::Result<Vec<u8>> {
+    let a = ndarray::ArrayViewD::from_shape(IxDyn(shape), data).map_err(std::io::Error::other)?;
+    let mut out = vec![];
+    ndarray_npy::WriteNpyExt::write_npy(&a, &mut out).map_err(std::io::Error::other)?;
+    Ok(out)
+}
+
+/// The bytes of a `.npz` file with `codes` (float32, shape `shape`) and, when given, `labels`
+/// (int64).
+pub fn encode_npz_codes(
+    shape: &[usize],
+    codes: &[f32],
+    labels: Option<&[i64]>,
+) -> std::io::Result<Vec<u8>> {
+    let c = ndarray::ArrayViewD::from_shape(IxDyn(shape), codes).map_err(std::io::Error::other)?;
+    let l = labels
+        .map(|l| ndarray::ArrayViewD::from_shape(IxDyn(&[l.len()]), l))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    npz_with(|z| {
+        z.add_array("codes", &c)?;
+        match &l {
+            Some(l) => z.add_array("labels", l),
+            None => Ok(()),
+        }
+    })
+}
+
 fn npz_with(
     add: impl FnOnce(
         &mut ndarray_npy::NpzWriter<std::io::Cursor<Vec<u8>>>,

@@ -31,7 +31,7 @@ use classifier::{frechet_distance, Classifier};
 pub use compare::compare;
 pub use geodesic::geodesic;
 pub use pictures::{
-    draw, interpolation, loss_curves, project_2d, write_prior_samples, write_samples,
+    draw, interpolation, loss_curves, project_2d, write_codes, write_prior_samples, write_samples,
 };
 
 /// The note that goes with every FID figure.

@@ -394,6 +394,49 @@ fn manifold(
     }
 }
 
+/// Writes codes ([n, d]) and labels ([n], when given) to `out`: a `.npz` with the arrays
+/// `codes` (float32) and `labels` (int64), or a `.npy` of the codes with the labels beside it
+/// as `NAME.labels.npy`. Returns the files written.
+pub fn write_codes(
+    codes: &Tensor,
+    labels: Option<&Tensor>,
+    out: &Path,
+) -> Result<Vec<std::path::PathBuf>, EvalError> {
+    let codes = codes
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    let shape: Vec<usize> = codes.size().iter().map(|&d| d as usize).collect();
+    let c: Vec<f32> = Vec::<f32>::try_from(codes.flatten(0, -1)).unwrap_or_default();
+    let l: Option<Vec<i64>> = labels.map(|t| {
+        Vec::<i64>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Int64)).unwrap_or_default()
+    });
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("npz") => {
+            let bytes =
+                crate::data::npy::encode_npz_codes(&shape, &c, l.as_deref()).map_err(io(out))?;
+            write_atomic(out, &bytes).map_err(io(out))?;
+            Ok(vec![out.to_path_buf()])
+        }
+        Some("npy") => {
+            let bytes = crate::data::npy::encode_f32(&shape, &c).map_err(io(out))?;
+            write_atomic(out, &bytes).map_err(io(out))?;
+            let mut files = vec![out.to_path_buf()];
+            if let Some(l) = l {
+                let file = out.with_extension("labels.npy");
+                let bytes = crate::data::npy::encode_i64(&[l.len()], &l).map_err(io(&file))?;
+                write_atomic(&file, &bytes).map_err(io(&file))?;
+                files.push(file);
+            }
+            Ok(files)
+        }
+        _ => Err(EvalError::Io(format!(
+            "{}: write codes as .npz (codes and labels) or .npy",
+            out.display()
+        ))),
+    }
+}
+
 /// Writes `n` decoded prior samples to `out`: `.npy` or `.npz` (uint8 images, or float32
 /// points; in `.npz` under the key `arr_0`, images as [n, H, W, C]), `.png` (a grid, or a
 /// scatter of points), or for images a folder of PNG files (a path without an extension).
@@ -508,13 +551,15 @@ fn write_png_folder(s: &Tensor, out: &Path) -> Result<(), EvalError> {
 
 /// Writes prior samples `z` ([n, d]) as DIR/NAME.npy (float32) and DIR/NAME.png: a scatter for
 /// 2-D, the polygon projection for a simplex, pairwise scatters of the first (up to 4)
-/// coordinates otherwise. Returns the files written.
+/// coordinates otherwise, or of the coordinates `dims` (numbered from 1, as the axes are
+/// labelled; checked by the caller). Returns the files written.
 pub fn write_prior_samples(
     z: &Tensor,
     space: Space,
     title: &str,
     dir: &Path,
     name: &str,
+    dims: Option<&[i64]>,
 ) -> Result<Vec<std::path::PathBuf>, EvalError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let z = z.to_device(Device::Cpu).to_kind(Kind::Float);
@@ -537,7 +582,7 @@ pub fn write_prior_samples(
         }]
     };
     let caption = format!("{title} on {space}");
-    if matches!(space, Space::Simplex { .. }) || d <= 2 {
+    if dims.is_none() && (matches!(space, Space::Simplex { .. }) || d <= 2) {
         let (xy, xl, yl) = if d == 1 {
             (
                 Tensor::cat(
@@ -557,15 +602,21 @@ pub fn write_prior_samples(
         let pts = points(&xy.select(1, 0), &xy.select(1, 1));
         plot::scatter(&png, &caption, xl, yl, &series(pts)).map_err(io(&png))?;
     } else {
-        // Pairwise scatters of the first coordinates, side by side.
-        let k = d.min(4);
-        let pairs: Vec<(i64, i64)> = (0..k)
-            .flat_map(|i| (i + 1..k).map(move |j| (i, j)))
+        // Pairwise scatters of the chosen coordinates (0-based here), or the first four.
+        let chosen: Vec<i64> = match dims {
+            Some(d) => d.iter().map(|i| i - 1).collect(),
+            None => (0..d.min(4)).collect(),
+        };
+        let pairs: Vec<(i64, i64)> = (0..chosen.len())
+            .flat_map(|a| (a + 1..chosen.len()).map(move |b| (a, b)))
+            .map(|(a, b)| (chosen[a], chosen[b]))
             .collect();
         let size = 320;
         let cols = pairs.len().min(3);
         let rows = pairs.len().div_ceil(cols);
-        let mut canvas = plot::Canvas::new(cols * (size + 40), rows * size + 24);
+        // Wide enough for the caption when there are few panels.
+        let title = 16 + plot::Canvas::text_width(&caption, 2).max(0) as usize;
+        let mut canvas = plot::Canvas::new((cols * (size + 40)).max(title), rows * size + 24);
         canvas.text(8, 6, &caption, plot::BLACK, 2);
         for (idx, (i, j)) in pairs.iter().enumerate() {
             let pts = points(&z.select(1, *i), &z.select(1, *j));
