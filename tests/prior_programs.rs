@@ -508,3 +508,65 @@ fn new_functions_match_float64_references() {
     }
     eprintln!("largest relative difference to the float64 references: {worst:.2e}");
 }
+
+/// Linear algebra in prior programs, row by row against float64 arithmetic on the drawn
+/// inputs: a matrix literal times a drawn vector (`@`), a vector times a matrix, a product of
+/// constant matrices (folded), `transpose`, `diag`, `eye`, `ones`, `range`, and `one_hot` of
+/// a drawn category.
+#[test]
+fn matrix_products_and_constructors_match_float64_references() {
+    let defs = "prior lin() on R^15 {\n\
+        W = [[1, 0], [0.5, 1], [0, 2]]\n\
+        u ~ normal(0, 1, dim = 2)\n\
+        c ~ categorical([0.2, 0.3, 0.5])\n\
+        v = W @ u\n\
+        return concat(u, v, v @ W, (transpose(W) @ W) @ u, diag([2, 3]) @ u + eye(2) @ u,\n\
+                      one_hot(c, 3), dot(ones(3), v) + sum(range(3)))\n\
+    }";
+    let (p, _) = program(defs, "R^15", "lin()");
+    let t = draw(&p, 5);
+    let c: Vec<Vec<f64>> = (0..15).map(|j| col(&t, j)).collect();
+    let w = [[1.0, 0.0], [0.5, 1.0], [0.0, 2.0]];
+    let mut counts = [0usize; 3];
+    for i in 0..N as usize {
+        let u = [c[0][i], c[1][i]];
+        let v: Vec<f64> = w.iter().map(|r| r[0] * u[0] + r[1] * u[1]).collect();
+        let vw: Vec<f64> = (0..2)
+            .map(|j| (0..3).map(|k| v[k] * w[k][j]).sum())
+            .collect();
+        let wtw: Vec<f64> = (0..2)
+            .map(|a| {
+                (0..2)
+                    .map(|b| (0..3).map(|k| w[k][a] * w[k][b]).sum::<f64>() * u[b])
+                    .sum()
+            })
+            .collect();
+        let mut want = vec![];
+        want.extend(&v);
+        want.extend(&vw);
+        want.extend(&wtw);
+        want.extend([3.0 * u[0], 4.0 * u[1]]);
+        let hot: Vec<f64> = (0..3).map(|j| c[11 + j][i]).collect();
+        assert_eq!(hot.iter().sum::<f64>(), 1.0, "row {i}: one_hot {hot:?}");
+        let k = hot.iter().position(|&h| h == 1.0).expect("a one");
+        counts[k] += 1;
+        want.extend(&hot);
+        want.push(v.iter().sum::<f64>() + 3.0);
+        for (j, w) in want.iter().enumerate() {
+            let got = c[2 + j][i];
+            assert!(
+                (got - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "column {}: row {i}: {got} vs {w} (u {u:?})",
+                2 + j
+            );
+        }
+    }
+    // The categories at their probabilities (5 standard errors).
+    for (k, p) in [0.2, 0.3, 0.5].iter().enumerate() {
+        let f = counts[k] as f64 / N as f64;
+        assert!(
+            (f - p).abs() < 5.0 * (p * (1.0 - p) / N as f64).sqrt(),
+            "category {k}: {f}"
+        );
+    }
+}

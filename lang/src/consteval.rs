@@ -46,6 +46,8 @@ impl Num {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ConstError {
     DivisionByZero,
+    /// `@` between two numbers.
+    MatMulOfNumbers,
 }
 
 impl ConstError {
@@ -56,6 +58,13 @@ impl ConstError {
             ConstError::DivisionByZero => msg::invalid_value("a divisor", "non-zero", "0")
                 .label(at, "zero")
                 .help("divide by a non-zero number"),
+            ConstError::MatMulOfNumbers => msg::arg_type(
+                "an operand of `@`",
+                "a matrix or a vector",
+                "a number",
+            )
+            .label(at, "a number")
+            .help("`@` multiplies matrices and vectors (in prior programs); write `*` for numbers"),
         }
     }
 }
@@ -65,6 +74,9 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
     if op == BinOp::Div && b.as_f64() == 0.0 {
         return Err(ConstError::DivisionByZero);
     }
+    if op == BinOp::MatMul {
+        return Err(ConstError::MatMulOfNumbers);
+    }
     if let (Num::Int(i), Num::Int(j)) = (a, b) {
         let exact = match op {
             BinOp::Add => i.checked_add(j),
@@ -72,6 +84,7 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
             BinOp::Mul => i.checked_mul(j),
             BinOp::Div => (i % j == 0).then(|| i / j),
             BinOp::Pow => u32::try_from(j).ok().and_then(|j| i.checked_pow(j)),
+            BinOp::MatMul => None,
         };
         if let Some(r) = exact {
             return Ok(Num::Int(r));
@@ -84,6 +97,7 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
         BinOp::Mul => x * y,
         BinOp::Div => x / y,
         BinOp::Pow => x.powf(y),
+        BinOp::MatMul => x * y, // refused above
     }))
 }
 

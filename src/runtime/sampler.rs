@@ -160,6 +160,15 @@ fn run_program(
                 }
             }
             I::Neg(a) => -&regs[*a],
+            I::MatMul(a, b) => {
+                // Registers are [1 or n, ...]: matmul broadcasts the batch axis.
+                let (x, y) = (&regs[*a], &regs[*b]);
+                match (p.instrs[*a].shape.len(), p.instrs[*b].shape.len()) {
+                    (2, 1) => x.matmul(&y.unsqueeze(-1)).squeeze_dim(-1),
+                    (1, 2) => x.unsqueeze(-2).matmul(y).squeeze_dim(-2),
+                    _ => x.matmul(y),
+                }
+            }
             I::Binary(op, a, b) => {
                 let (x, y) = (at(&regs, *a, rank), at(&regs, *b, rank));
                 match op {

@@ -65,4 +65,19 @@ pub(crate) const FUNCS: &[(&str, Func)] = &[
 ];
 
 /// Names a prior program can call besides functions and priors.
-pub(crate) const SPECIAL: &[&str] = &["mixture", "concat", "vmf", "atan2", "pow", "dot", "clip"];
+pub(crate) const SPECIAL: &[&str] = &[
+    "mixture",
+    "concat",
+    "vmf",
+    "atan2",
+    "pow",
+    "dot",
+    "clip",
+    "eye",
+    "zeros",
+    "ones",
+    "range",
+    "one_hot",
+    "transpose",
+    "diag",
+];

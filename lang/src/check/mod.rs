@@ -71,6 +71,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
         role: Role::Library,
         consts: Env::new(),
         const_spans: HashMap::new(),
+        failed_consts: Default::default(),
         sites: vec![],
     };
     c.constants();
@@ -112,6 +113,8 @@ struct Checker<'a> {
     consts: Env,
     /// Where each constant's value is written (in the file, or in a `--set` argument).
     const_spans: HashMap<String, Span>,
+    /// Constants whose value was an error (reported once): their uses stay silent.
+    failed_consts: std::collections::HashSet<String>,
     /// Every layer instantiated so far, with its source.
     sites: Vec<LayerSite>,
 }
@@ -181,8 +184,13 @@ impl<'a> Checker<'a> {
                 }
                 spans.insert(name.clone(), l.name.span);
                 self.const_spans.insert(name.clone(), l.value.span);
-                if let Some(v) = self.eval(&l.value, &Env::new()) {
-                    self.consts.insert(name.clone(), v);
+                match self.eval(&l.value, &Env::new()) {
+                    Some(v) => {
+                        self.consts.insert(name.clone(), v);
+                    }
+                    None => {
+                        self.failed_consts.insert(name.clone());
+                    }
                 }
             }
         }

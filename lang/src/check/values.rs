@@ -93,6 +93,10 @@ impl<'a> Checker<'a> {
                     {
                         return Some(v.clone());
                     }
+                    if self.failed_consts.contains(&c.name.name) && !env.contains_key(&c.name.name)
+                    {
+                        return None; // its definition's error is reported
+                    }
                     let mut known: Vec<&str> = env
                         .keys()
                         .chain(self.consts.keys())

@@ -47,6 +47,7 @@ impl fmt::Display for Program {
                 Op::Draw(p, args) => format!("{}({})", p.name(), list(args)),
                 Op::Apply(func, a) => format!("{}({})", func.name(), r(a)),
                 Op::Neg(a) => format!("-{}", r(a)),
+                Op::MatMul(a, b) => format!("{} @ {}", r(a), r(b)),
                 Op::Binary(op, a, b) if op.is_call() => {
                     format!("{}({}, {})", op.symbol(), r(a), r(b))
                 }

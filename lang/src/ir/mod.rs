@@ -408,6 +408,8 @@ pub enum Op {
     Apply(Func, usize),
     Neg(usize),
     Binary(Arith, usize, usize),
+    /// `a @ b` of a matrix and a vector (either order) or two matrices.
+    MatMul(usize, usize),
     /// Element `index` (an integer register) of a vector, or row of a matrix.
     Index(usize, usize),
     /// Scalars and vectors laid end to end into a vector.

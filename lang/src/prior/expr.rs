@@ -307,7 +307,184 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
     }
 
+    /// `a @ b`: a matrix times a vector (either side) or two matrices, inner sizes equal;
+    /// constants fold.
+    fn matmul(&mut self, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+        let (x, y) = (a.shape().to_vec(), b.shape().to_vec());
+        let out = match (x.as_slice(), y.as_slice()) {
+            ([k, d], [e]) if d == e => vec![*k],
+            ([d], [e, k]) if d == e => vec![*k],
+            ([k, d], [e, m]) if d == e => vec![*k, *m],
+            _ => {
+                let found = format!("{} and {}", shape_words(&x), shape_words(&y));
+                self.err(
+                    msg::shape_mismatch(
+                        "the operands of `@`",
+                        "a matrix and a vector, or two matrices, whose inner sizes agree",
+                        &found,
+                    )
+                    .label(sa, shape_words(&x))
+                    .label(sb, shape_words(&y))
+                    .help("[k x d] @ [d] gives [k]; [d] @ [d x k] gives [k]; [k x d] @ [d x m] gives [k x m]"),
+                );
+                return None;
+            }
+        };
+        let int = a.int() && b.int();
+        if let (Val::Const { data: p, .. }, Val::Const { data: q, .. }) = (&a, &b) {
+            // As matrices: a vector on the left is a row, on the right a column.
+            let (k, d) = if x.len() == 2 {
+                (x[0], x[1])
+            } else {
+                (1, x[0])
+            };
+            let m = if y.len() == 2 { y[1] } else { 1 };
+            let (k, d, m) = (k as usize, d as usize, m as usize);
+            let data = (0..k)
+                .flat_map(|i| (0..m).map(move |j| (i, j)))
+                .map(|(i, j)| (0..d).map(|t| p[i * d + t] * q[t * m + j]).sum())
+                .collect();
+            return Some(Val::Const {
+                data,
+                shape: out,
+                int,
+            });
+        }
+        let ra = self.lift(&a, "const");
+        let rb = self.lift(&b, "const");
+        let reg = self.push("@", out.clone(), int, Op::MatMul(ra, rb));
+        Some(Val::Reg {
+            reg,
+            shape: out,
+            int,
+            on: On::Any,
+            card: None,
+        })
+    }
+
+    /// A constant whole number >= `min` given as argument `k` of `c`.
+    fn const_int(&mut self, c: &Call, k: usize, min: i64, env: &mut Scope) -> Option<i64> {
+        let a = &c.args[k].value;
+        match self.value(a, env)? {
+            Val::Const { data, shape, int } if shape.is_empty() && int && data[0] as i64 >= min => {
+                Some(data[0] as i64)
+            }
+            _ => {
+                self.err(
+                    msg::arg_type(
+                        &format!("argument {} of `{}`", k + 1, c.name.name),
+                        &format!("a constant whole number of at least {min}"),
+                        "something else",
+                    )
+                    .label(a.span, "here")
+                    .help("sizes of vectors and matrices are fixed when the model is checked"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `eye(n)`, `zeros(n)` / `zeros(k, d)`, `ones(...)`, `range(n)`, `one_hot(i, k)`,
+    /// `transpose(M)` and `diag(v)`: constants (`one_hot` of a drawn index indexes `eye(k)`).
+    fn linalg_call(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
+        let name = c.name.name.as_str();
+        let (lo, hi) = match name {
+            "zeros" | "ones" => (1, 2),
+            "one_hot" => (2, 2),
+            _ => (1, 1),
+        };
+        if c.args.len() < lo || c.args.len() > hi || c.args.iter().any(|a| a.name.is_some()) {
+            let takes = if lo == hi {
+                Takes::Exactly(lo)
+            } else {
+                Takes::AtMost(hi)
+            };
+            self.err(
+                msg::arg_count(name, takes, c.args.len())
+                    .label(c.span, "here")
+                    .help("positional arguments, e.g. `eye(3)`, `zeros(2, 3)`, `one_hot(c, 4)`"),
+            );
+            return None;
+        }
+        let konst =
+            |data: Vec<f64>, shape: Vec<i64>, int: bool| Some(Val::Const { data, shape, int });
+        match name {
+            "eye" => {
+                let n = self.const_int(c, 0, 1, env)? as usize;
+                let data = (0..n * n)
+                    .map(|i| f64::from(u8::from(i / n == i % n)))
+                    .collect();
+                konst(data, vec![n as i64, n as i64], true)
+            }
+            "zeros" | "ones" => {
+                let mut shape = vec![];
+                for k in 0..c.args.len() {
+                    shape.push(self.const_int(c, k, 1, env)?);
+                }
+                let v = if name == "ones" { 1.0 } else { 0.0 };
+                konst(vec![v; shape.iter().product::<i64>() as usize], shape, true)
+            }
+            "range" => {
+                let n = self.const_int(c, 0, 1, env)?;
+                konst((0..n).map(|i| i as f64).collect(), vec![n], true)
+            }
+            "one_hot" => {
+                let k = self.const_int(c, 1, 1, env)? as usize;
+                let si = c.args[0].value.span;
+                let i = self.value(&c.args[0].value, env)?;
+                let eye = Val::Const {
+                    data: (0..k * k)
+                        .map(|t| f64::from(u8::from(t / k == t % k)))
+                        .collect(),
+                    shape: vec![k as i64, k as i64],
+                    int: true,
+                };
+                self.index(eye, i, c.args[1].value.span, si)
+            }
+            _ => {
+                let a = &c.args[0].value;
+                let v = self.value(a, env)?;
+                let shape = v.shape().to_vec();
+                let (Val::Const { data, int, .. }, true) = (
+                    &v,
+                    name == "transpose" && shape.len() == 2 || name == "diag" && shape.len() == 1,
+                ) else {
+                    let need = if name == "transpose" {
+                        "a constant matrix"
+                    } else {
+                        "a constant vector"
+                    };
+                    self.err(
+                        msg::arg_type(
+                            &format!("the argument of `{name}`"),
+                            need,
+                            &shape_words(&shape),
+                        )
+                        .label(a.span, "here")
+                        .help(format!(
+                            "`{name}` works on constants (drawn values are not supported yet)"
+                        )),
+                    );
+                    return None;
+                };
+                if name == "diag" {
+                    let n = data.len();
+                    let m = (0..n * n)
+                        .map(|t| if t / n == t % n { data[t / n] } else { 0.0 })
+                        .collect();
+                    return konst(m, vec![n as i64, n as i64], *int);
+                }
+                let (r, q) = (shape[0] as usize, shape[1] as usize);
+                let t = (0..r * q).map(|t| data[(t % r) * q + t / r]).collect();
+                konst(t, vec![q as i64, r as i64], *int)
+            }
+        }
+    }
+
     pub(super) fn binary(&mut self, op: BinOp, a: Val, b: Val, sa: Span, sb: Span) -> Option<Val> {
+        if op == BinOp::MatMul {
+            return self.matmul(a, b, sa, sb);
+        }
         let shape = self.operands("the operands of arithmetic", &a, &b, sa, sb)?;
         let int = a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
         let arith = match op {
@@ -315,7 +492,8 @@ impl<'p, 'a> Inst<'p, 'a> {
             BinOp::Sub => Arith::Sub,
             BinOp::Mul => Arith::Mul,
             BinOp::Div => Arith::Div,
-            BinOp::Pow => Arith::Pow,
+            // `@` returned above.
+            BinOp::Pow | BinOp::MatMul => Arith::Pow,
         };
         if let (
             Val::Const {
@@ -340,6 +518,10 @@ impl<'p, 'a> Inst<'p, 'a> {
                         data.push(r.as_f64());
                     }
                     Err(ConstError::DivisionByZero) => return self.division_by_zero(sb),
+                    Err(e) => {
+                        self.err(e.diag(sb));
+                        return None;
+                    }
                 }
             }
             return Some(Val::Const {
@@ -501,6 +683,12 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if many {
             return self.call_of_many(c, env);
+        }
+        if matches!(
+            name,
+            "eye" | "zeros" | "ones" | "range" | "one_hot" | "transpose" | "diag"
+        ) {
+            return self.linalg_call(c, env);
         }
         if let Some(&(_, f)) = FUNCS.iter().find(|(n, _)| *n == name) {
             return self.func(f, c, env);

@@ -451,7 +451,7 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
         | Rule::kw_prior
         | Rule::kw_return
         | Rule::kw_let => out.push_str(p.as_str()),
-        Rule::add | Rule::sub | Rule::mul | Rule::div => {
+        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul => {
             out.push(' ');
             out.push_str(p.as_str());
             out.push(' ');

@@ -258,7 +258,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::space | Rule::space_pow => "a space (`R^d`, `S^k`, `simplex(d)`)",
         Rule::weight => "a weight",
         Rule::neg => "`-`",
-        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::pow => "an operator",
+        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => "an operator",
         Rule::lparen => "`(`",
         Rule::rparen => "`)`",
         Rule::lbrace => "`{`",
@@ -687,7 +687,9 @@ impl Builder {
     fn expr(&self, p: Pair<Rule>) -> Expr {
         let pratt = PrattParser::new()
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-            .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left)
+                | Op::infix(Rule::div, Assoc::Left)
+                | Op::infix(Rule::matmul, Assoc::Left))
             .op(Op::prefix(Rule::neg))
             .op(Op::infix(Rule::pow, Assoc::Right))
             .op(Op::postfix(Rule::index));
@@ -714,6 +716,7 @@ impl Builder {
                     Rule::sub => BinOp::Sub,
                     Rule::mul => BinOp::Mul,
                     Rule::div => BinOp::Div,
+                    Rule::matmul => BinOp::MatMul,
                     _ => BinOp::Pow,
                 };
                 let span = lhs.span.to(rhs.span);

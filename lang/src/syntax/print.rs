@@ -18,6 +18,7 @@ impl Display for BinOp {
             BinOp::Mul => "*",
             BinOp::Div => "/",
             BinOp::Pow => "^",
+            BinOp::MatMul => "@",
         })
     }
 }

@@ -20,6 +20,8 @@ pub enum BinOp {
     Mul,
     Div,
     Pow,
+    /// `a @ b`: matrix-vector, vector-matrix or matrix-matrix product.
+    MatMul,
 }
 
 #[derive(Clone, Debug, PartialEq)]
