@@ -570,3 +570,35 @@ fn matrix_products_and_constructors_match_float64_references() {
         );
     }
 }
+
+/// Comparisons and `if ... then ... else` (elementwise) on drawn values, row by row: 1 where a
+/// comparison holds and 0 elsewhere, the branch chosen per sample.
+#[test]
+fn comparisons_and_conditionals_choose_per_sample() {
+    let defs = "prior cmp() on R^8 {\n\
+        x ~ normal(0, 1, dim = 2)\n\
+        u ~ uniform(0, 1)\n\
+        return concat(x, u, x[0] < x[1], u >= 0.5, if x > 0 then x else 0 * x,\n\
+                      if u < 0.3 then 1 else -1)\n\
+    }";
+    let (p, _) = program(defs, "R^8", "cmp()");
+    let t = draw(&p, 9);
+    let c: Vec<Vec<f64>> = (0..8).map(|j| col(&t, j)).collect();
+    let mut low = 0usize;
+    for i in 0..N as usize {
+        let (x, u) = ([c[0][i], c[1][i]], c[2][i]);
+        let want = [
+            f64::from(u8::from(x[0] < x[1])),
+            f64::from(u8::from(u >= 0.5)),
+            x[0].max(0.0),
+            x[1].max(0.0),
+            if u < 0.3 { 1.0 } else { -1.0 },
+        ];
+        for (k, w) in want.iter().enumerate() {
+            assert_eq!(c[3 + k][i] as f32, *w as f32, "column {}: row {i}", 3 + k);
+        }
+        low += usize::from(u < 0.3);
+    }
+    let f = low as f64 / N as f64;
+    assert!((f - 0.3).abs() < 5.0 * (0.21 / N as f64).sqrt(), "{f}");
+}

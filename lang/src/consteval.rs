@@ -77,6 +77,18 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
     if op == BinOp::MatMul {
         return Err(ConstError::MatMulOfNumbers);
     }
+    if op.compares() {
+        let (x, y) = (a.as_f64(), b.as_f64());
+        let holds = match op {
+            BinOp::Lt => x < y,
+            BinOp::Le => x <= y,
+            BinOp::Gt => x > y,
+            BinOp::Ge => x >= y,
+            BinOp::Eq => x == y,
+            _ => x != y,
+        };
+        return Ok(Num::Int(i64::from(holds)));
+    }
     if let (Num::Int(i), Num::Int(j)) = (a, b) {
         let exact = match op {
             BinOp::Add => i.checked_add(j),
@@ -84,7 +96,7 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
             BinOp::Mul => i.checked_mul(j),
             BinOp::Div => (i % j == 0).then(|| i / j),
             BinOp::Pow => u32::try_from(j).ok().and_then(|j| i.checked_pow(j)),
-            BinOp::MatMul => None,
+            _ => None, // `@` and comparisons returned above
         };
         if let Some(r) = exact {
             return Ok(Num::Int(r));
@@ -97,7 +109,7 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
         BinOp::Mul => x * y,
         BinOp::Div => x / y,
         BinOp::Pow => x.powf(y),
-        BinOp::MatMul => x * y, // refused above
+        _ => x * y, // `@` and comparisons returned above
     }))
 }
 

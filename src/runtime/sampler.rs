@@ -160,6 +160,10 @@ fn run_program(
                 }
             }
             I::Neg(a) => -&regs[*a],
+            I::Where(c, a, b) => {
+                let cond = arg(&regs, *c).ne(0.0);
+                arg(&regs, *a).where_self(&cond, &arg(&regs, *b))
+            }
             I::MatMul(a, b) => {
                 // Registers are [1 or n, ...]: matmul broadcasts the batch axis.
                 let (x, y) = (&regs[*a], &regs[*b]);
@@ -180,6 +184,12 @@ fn run_program(
                     ir::Arith::Minimum => x.minimum(&y),
                     ir::Arith::Maximum => x.maximum(&y),
                     ir::Arith::Atan2 => x.atan2(&y),
+                    ir::Arith::Lt => x.lt_tensor(&y).to_kind(Kind::Float),
+                    ir::Arith::Le => x.le_tensor(&y).to_kind(Kind::Float),
+                    ir::Arith::Gt => x.gt_tensor(&y).to_kind(Kind::Float),
+                    ir::Arith::Ge => x.ge_tensor(&y).to_kind(Kind::Float),
+                    ir::Arith::Eq => x.eq_tensor(&y).to_kind(Kind::Float),
+                    ir::Arith::Ne => x.ne_tensor(&y).to_kind(Kind::Float),
                 }
             }
             I::Index(src, idx) => {

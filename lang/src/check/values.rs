@@ -158,6 +158,18 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            ExprKind::If(c, a, b) => match self.eval(c, env)? {
+                Value::Bool(true) => self.eval(a, env),
+                Value::Bool(false) => self.eval(b, env),
+                v => {
+                    self.err(
+                        msg::arg_type("the condition of `if`", "true or false", v.type_name())
+                            .label(c.span, "not a condition")
+                            .help("compare values, e.g. `if depth > 2 then 64 else 32`"),
+                    );
+                    None
+                }
+            },
             ExprKind::Neg(x) => match self.eval(x, env)? {
                 Value::Int(i) => Some(Value::from_num(consteval::neg(Num::Int(i)))),
                 Value::Real(r) => Some(Value::Real(-r)),
@@ -175,6 +187,7 @@ impl<'a> Checker<'a> {
                     return self.not_numeric(&v.clone(), s);
                 };
                 match consteval::binary(*op, x, y) {
+                    Ok(n) if op.compares() => Some(Value::Bool(n.as_f64() != 0.0)),
                     Ok(n) => Some(Value::from_num(n)),
                     Err(e) => {
                         self.err(e.diag(b.span));

@@ -48,6 +48,7 @@ impl fmt::Display for Program {
                 Op::Apply(func, a) => format!("{}({})", func.name(), r(a)),
                 Op::Neg(a) => format!("-{}", r(a)),
                 Op::MatMul(a, b) => format!("{} @ {}", r(a), r(b)),
+                Op::Where(c, a, b) => format!("if {} then {} else {}", r(c), r(a), r(b)),
                 Op::Binary(op, a, b) if op.is_call() => {
                     format!("{}({}, {})", op.symbol(), r(a), r(b))
                 }

@@ -363,6 +363,13 @@ pub enum Arith {
     Maximum,
     /// Elementwise `atan2(y, x)`: the angle of (x, y).
     Atan2,
+    /// Comparisons: 1 where they hold, 0 elsewhere.
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
 }
 
 impl Arith {
@@ -376,6 +383,12 @@ impl Arith {
             Arith::Minimum => "min",
             Arith::Maximum => "max",
             Arith::Atan2 => "atan2",
+            Arith::Lt => "<",
+            Arith::Le => "<=",
+            Arith::Gt => ">",
+            Arith::Ge => ">=",
+            Arith::Eq => "==",
+            Arith::Ne => "!=",
         }
     }
 
@@ -395,6 +408,12 @@ impl Arith {
             Arith::Minimum => x.min(y),
             Arith::Maximum => x.max(y),
             Arith::Atan2 => x.atan2(y),
+            Arith::Lt => f64::from(u8::from(x < y)),
+            Arith::Le => f64::from(u8::from(x <= y)),
+            Arith::Gt => f64::from(u8::from(x > y)),
+            Arith::Ge => f64::from(u8::from(x >= y)),
+            Arith::Eq => f64::from(u8::from(x == y)),
+            Arith::Ne => f64::from(u8::from(x != y)),
         }
     }
 }
@@ -410,6 +429,8 @@ pub enum Op {
     Binary(Arith, usize, usize),
     /// `a @ b` of a matrix and a vector (either order) or two matrices.
     MatMul(usize, usize),
+    /// `if c then a else b`: a where c is non-zero, b elsewhere (elementwise).
+    Where(usize, usize, usize),
     /// Element `index` (an integer register) of a vector, or row of a matrix.
     Index(usize, usize),
     /// Scalars and vectors laid end to end into a vector.

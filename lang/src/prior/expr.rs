@@ -67,6 +67,12 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let vb = self.value(b, env);
                 self.binary(*op, va?, vb?, a.span, b.span)
             }
+            ExprKind::If(c, a, b) => {
+                let vc = self.value(c, env);
+                let va = self.value(a, env);
+                let vb = self.value(b, env);
+                self.select(vc?, va?, vb?, [c.span, a.span, b.span])
+            }
             ExprKind::Index(a, i) => {
                 let va = self.value(a, env);
                 let vi = self.value(i, env);
@@ -362,6 +368,54 @@ impl<'p, 'a> Inst<'p, 'a> {
         })
     }
 
+    /// `if c then a else b`: elementwise (numpy's `where`), a where c is non-zero; c a scalar
+    /// or of the result's shape. A constant condition picks a branch.
+    fn select(&mut self, c: Val, a: Val, b: Val, spans: [Span; 3]) -> Option<Val> {
+        let shape = self.operands("the branches of a condition", &a, &b, spans[1], spans[2])?;
+        let fits = c.shape().is_empty() || c.shape() == shape.as_slice();
+        if !fits {
+            self.err(
+                msg::shape_mismatch(
+                    "a condition",
+                    &format!("a scalar or {}, as the branches", shape_words(&shape)),
+                    &shape_words(c.shape()),
+                )
+                .label(spans[0], shape_words(c.shape())),
+            );
+            return None;
+        }
+        let int = a.int() && b.int();
+        if let Val::Const { data, .. } = &c {
+            if data.iter().all(|v| *v != 0.0) || data.iter().all(|v| *v == 0.0) {
+                let pick = if data[0] != 0.0 { a } else { b };
+                // A constant branch broadcast to the shape of both.
+                return match pick {
+                    Val::Const { data, .. } if data.len() == 1 && !shape.is_empty() => {
+                        Some(Val::Const {
+                            data: vec![data[0]; shape[0] as usize],
+                            shape,
+                            int,
+                        })
+                    }
+                    v => Some(v),
+                };
+            }
+        }
+        let (rc, ra, rb) = (
+            self.lift(&c, "const"),
+            self.lift(&a, "const"),
+            self.lift(&b, "const"),
+        );
+        let reg = self.push("where", shape.clone(), int, Op::Where(rc, ra, rb));
+        Some(Val::Reg {
+            reg,
+            shape,
+            int,
+            on: On::Any,
+            card: None,
+        })
+    }
+
     /// A constant whole number >= `min` given as argument `k` of `c`.
     fn const_int(&mut self, c: &Call, k: usize, min: i64, env: &mut Scope) -> Option<i64> {
         let a = &c.args[k].value;
@@ -486,12 +540,19 @@ impl<'p, 'a> Inst<'p, 'a> {
             return self.matmul(a, b, sa, sb);
         }
         let shape = self.operands("the operands of arithmetic", &a, &b, sa, sb)?;
-        let int = a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul);
+        let int = op.compares()
+            || (a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul));
         let arith = match op {
             BinOp::Add => Arith::Add,
             BinOp::Sub => Arith::Sub,
             BinOp::Mul => Arith::Mul,
             BinOp::Div => Arith::Div,
+            BinOp::Lt => Arith::Lt,
+            BinOp::Le => Arith::Le,
+            BinOp::Gt => Arith::Gt,
+            BinOp::Ge => Arith::Ge,
+            BinOp::Eq => Arith::Eq,
+            BinOp::Ne => Arith::Ne,
             // `@` returned above.
             BinOp::Pow | BinOp::MatMul => Arith::Pow,
         };

@@ -451,13 +451,33 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
         | Rule::kw_prior
         | Rule::kw_return
         | Rule::kw_let => out.push_str(p.as_str()),
-        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul => {
+        Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::matmul
+        | Rule::lt
+        | Rule::le
+        | Rule::gt
+        | Rule::ge
+        | Rule::eq
+        | Rule::ne => {
             out.push(' ');
             out.push_str(p.as_str());
             out.push(' ');
         }
         Rule::pow => out.push('^'),
         Rule::expr | Rule::weight => p.into_inner().for_each(|c| write_operand(out, c)),
+        Rule::if_expr => {
+            // `if c then a else b`, one space between the words.
+            for (i, c) in p.into_inner().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write_pair(out, c);
+            }
+        }
+        Rule::kw_if | Rule::kw_then | Rule::kw_else => out.push_str(p.as_str()),
         Rule::index => {
             out.push('[');
             p.into_inner().for_each(|c| write_pair(out, c));

@@ -258,7 +258,21 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::space | Rule::space_pow => "a space (`R^d`, `S^k`, `simplex(d)`)",
         Rule::weight => "a weight",
         Rule::neg => "`-`",
-        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::matmul | Rule::pow => "an operator",
+        Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::matmul
+        | Rule::pow
+        | Rule::lt
+        | Rule::le
+        | Rule::gt
+        | Rule::ge
+        | Rule::eq
+        | Rule::ne => "an operator",
+        Rule::if_expr | Rule::kw_if | Rule::kw_then | Rule::kw_else => {
+            "`if CONDITION then VALUE else VALUE`"
+        }
         Rule::lparen => "`(`",
         Rule::rparen => "`)`",
         Rule::lbrace => "`{`",
@@ -686,6 +700,12 @@ impl Builder {
 
     fn expr(&self, p: Pair<Rule>) -> Expr {
         let pratt = PrattParser::new()
+            .op(Op::infix(Rule::lt, Assoc::Left)
+                | Op::infix(Rule::le, Assoc::Left)
+                | Op::infix(Rule::gt, Assoc::Left)
+                | Op::infix(Rule::ge, Assoc::Left)
+                | Op::infix(Rule::eq, Assoc::Left)
+                | Op::infix(Rule::ne, Assoc::Left))
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
             .op(Op::infix(Rule::mul, Assoc::Left)
                 | Op::infix(Rule::div, Assoc::Left)
@@ -717,6 +737,12 @@ impl Builder {
                     Rule::mul => BinOp::Mul,
                     Rule::div => BinOp::Div,
                     Rule::matmul => BinOp::MatMul,
+                    Rule::lt => BinOp::Lt,
+                    Rule::le => BinOp::Le,
+                    Rule::gt => BinOp::Gt,
+                    Rule::ge => BinOp::Ge,
+                    Rule::eq => BinOp::Eq,
+                    Rule::ne => BinOp::Ne,
                     _ => BinOp::Pow,
                 };
                 let span = lhs.span.to(rhs.span);
@@ -745,6 +771,15 @@ impl Builder {
             Rule::string => ExprKind::Str(self.string(p)),
             Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
             Rule::list => ExprKind::List(p.into_inner().map(|q| self.expr(q)).collect()),
+            Rule::if_expr => {
+                let mut parts = p
+                    .into_inner()
+                    .filter(|q| q.as_rule() == Rule::expr)
+                    .map(|q| Box::new(self.expr(q)));
+                let mut next = || parts.next().expect("grammar: if c then a else b");
+                let (c, a, b) = (next(), next(), next());
+                ExprKind::If(c, a, b)
+            }
             Rule::call => ExprKind::Call(self.call(p)),
             Rule::expr => return self.expr(p),
             r => unreachable!("grammar: unexpected primary {r:?}"),

@@ -19,13 +19,22 @@ impl Display for BinOp {
             BinOp::Div => "/",
             BinOp::Pow => "^",
             BinOp::MatMul => "@",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
         })
     }
 }
 
 /// Whether an expression prints as one primary (no operator at its top).
 fn atomic(e: &Expr) -> bool {
-    !matches!(e.kind, ExprKind::Neg(_) | ExprKind::Binary(..))
+    !matches!(
+        e.kind,
+        ExprKind::Neg(_) | ExprKind::Binary(..) | ExprKind::If(..)
+    )
 }
 
 /// An expression as a primary: in parentheses unless it is one already.
@@ -64,6 +73,7 @@ impl Display for Expr {
                 f.write_char(']')
             }
             ExprKind::Index(a, i) => write!(f, "{}[{i}]", Primary(a)),
+            ExprKind::If(c, a, b) => write!(f, "if {c} then {a} else {b}"),
         }
     }
 }

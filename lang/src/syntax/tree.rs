@@ -22,6 +22,22 @@ pub enum BinOp {
     Pow,
     /// `a @ b`: matrix-vector, vector-matrix or matrix-matrix product.
     MatMul,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl BinOp {
+    /// Whether the operator compares (its result is 1 or 0, or true or false).
+    pub fn compares(self) -> bool {
+        matches!(
+            self,
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +53,8 @@ pub enum ExprKind {
     List(Vec<Expr>),
     /// `xs[i]`: an element of a list or vector.
     Index(Box<Expr>, Box<Expr>),
+    /// `if c then a else b`.
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
