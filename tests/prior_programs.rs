@@ -602,3 +602,33 @@ fn comparisons_and_conditionals_choose_per_sample() {
     let f = low as f64 / N as f64;
     assert!((f - 0.3).abs() < 5.0 * (0.21 / N as f64).sqrt(), "{f}");
 }
+
+/// A mixture built by a comprehension equals the same mixture written out by hand, in
+/// distribution (two-sample KS per coordinate); comprehensions over a vector build vectors.
+#[test]
+fn comprehension_mixtures_equal_hand_written_ones() {
+    let verts = "[[1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, -1, 0]]";
+    let built = format!(
+        "prior a() on S^2 {{\n  verts = {verts}\n  z ~ mixture([vmf(normalize(v), 40) for v in verts], weights = [1, 2, 3, 4])\n  return z\n}}"
+    );
+    let by_hand = "prior a() on S^2 {\n  z ~ mixture(vmf([1, 0, 0], 40), vmf([0, 1, 0], 40), vmf([0, 0, 1], 40),\n                vmf(normalize([-1, -1, 0]), 40), weights = [1, 2, 3, 4])\n  return z\n}";
+    let (p, _) = program(&built, "S^2", "a()");
+    let (q, _) = program(by_hand, "S^2", "a()");
+    let (s, t) = (draw(&p, 21), draw(&q, 22));
+    for j in 0..3 {
+        ks(&col(&s, j), &col(&t, j), &format!("coordinate {j}"));
+    }
+    // Values: [2 k + u for k in range(3)] is the vector (u, 2 + u, 4 + u).
+    let (p, _) = program(
+        "prior b() on R^4 {\n  u ~ uniform(0, 1)\n  return concat(u, [2 * k + u for k in range(3)])\n}",
+        "R^4",
+        "b()",
+    );
+    let t = draw(&p, 3);
+    let c: Vec<Vec<f64>> = (0..4).map(|j| col(&t, j)).collect();
+    for i in 0..N as usize {
+        for k in 0..3 {
+            assert!((c[1 + k][i] - (2.0 * k as f64 + c[0][i])).abs() < 1e-6);
+        }
+    }
+}

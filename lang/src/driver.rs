@@ -118,7 +118,10 @@ pub fn prior_program(
         Ok(c) => c,
         Err(d) => return Err(sources.render(&d, false, 100)),
     };
-    let priors = crate::prior::Priors::collect(&loaded.program.modules, &mut diags);
+    let mut priors = crate::prior::Priors::collect(&loaded.program.modules, &mut diags);
+    for (n, data, shape, int) in crate::check::numeric_constants(&loaded.program) {
+        priors.set_constant(&n, data, shape, int);
+    }
     if !priors.has(name) {
         let names = priors.names();
         let help = match crate::diag::did_you_mean(name, names.iter().copied()) {

@@ -75,6 +75,7 @@ pub fn check(program: &Program, name: &str) -> Checked {
         sites: vec![],
     };
     c.constants();
+    c.share_constants();
     c.collect_nets();
     let main = program.main();
     if main.clauses.is_empty() {
@@ -196,6 +197,15 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Passes the numeric constants (numbers, vectors, matrices) to the prior programs.
+    fn share_constants(&mut self) {
+        for (name, v) in &self.consts {
+            if let Some((data, shape, int)) = numeric(v) {
+                self.priors.set_constant(name, data, shape, int);
+            }
+        }
+    }
+
     /// The main file's constants and their values, in order (for the IR and `graph`).
     fn constant_values(&self) -> Vec<(String, String)> {
         self.program
@@ -276,4 +286,46 @@ impl<'a> Checker<'a> {
             self.expand(&n.body, &env, &mut flow, None);
         }
     }
+}
+
+/// A constant as numbers: its values row-major, its shape, whether all are whole; None for
+/// strings, booleans and ragged or deeper lists.
+fn numeric(v: &Value) -> Option<(Vec<f64>, Vec<i64>, bool)> {
+    match v {
+        Value::Int(i) => Some((vec![*i as f64], vec![], true)),
+        Value::Real(r) => Some((vec![*r], vec![], false)),
+        Value::List(items) => {
+            let parts: Vec<_> = items.iter().map(numeric).collect::<Option<_>>()?;
+            let first = parts.first()?.1.clone();
+            if first.len() > 1 || parts.iter().any(|p| p.1 != first) {
+                return None;
+            }
+            let mut shape = vec![parts.len() as i64];
+            shape.extend(&first);
+            let int = parts.iter().all(|p| p.2);
+            Some((parts.into_iter().flat_map(|p| p.0).collect(), shape, int))
+        }
+        _ => None,
+    }
+}
+
+/// The numeric constants of a loaded program (for `sae-dsl prior`, which checks no model).
+pub fn numeric_constants(program: &Program) -> Vec<(String, Vec<f64>, Vec<i64>, bool)> {
+    let mut c = Checker {
+        program,
+        diags: Problems::new(),
+        nets: HashMap::new(),
+        priors: Priors::collect(&program.modules, &mut Problems::new()),
+        components: vec![],
+        role: Role::Library,
+        consts: Env::new(),
+        const_spans: HashMap::new(),
+        failed_consts: Default::default(),
+        sites: vec![],
+    };
+    c.constants();
+    c.consts
+        .iter()
+        .filter_map(|(n, v)| numeric(v).map(|(d, s, i)| (n.clone(), d, s, i)))
+        .collect()
 }

@@ -85,6 +85,25 @@ impl<'a> Checker<'a> {
                 }
                 Some(Value::List(out))
             }
+            ExprKind::Comprehension(body, var, source) => match self.eval(source, env)? {
+                Value::List(items) => {
+                    let mut out = vec![];
+                    for item in items {
+                        let mut inner = env.clone();
+                        inner.insert(var.name.clone(), item);
+                        out.push(self.eval(body, &inner)?);
+                    }
+                    Some(Value::List(out))
+                }
+                v => {
+                    self.err(
+                        msg::arg_type("the source of a comprehension", "a list", v.type_name())
+                            .label(source.span, "not a list")
+                            .help("iterate over a list, e.g. `[2 * w for w in widths]`"),
+                    );
+                    None
+                }
+            },
             ExprKind::Call(c) => {
                 if !c.parens {
                     if let Some(v) = env
@@ -113,6 +132,8 @@ impl<'a> Checker<'a> {
                             .label(c.name.span, "not defined here")
                             .help(help),
                     );
+                } else if let Some(v) = self.pure_call(c, env) {
+                    return v;
                 } else {
                     self.err(
                         msg::arg_type(
@@ -196,6 +217,120 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+    }
+
+    /// A pure function of numbers in a constant (`sqrt(5)`, `max(2, d)`, `sum([1, 2])`),
+    /// folded as prior programs fold it. None when `c` names no such function; Some(None)
+    /// after reporting a bad argument.
+    fn pure_call(&mut self, c: &Call, env: &Env) -> Option<Option<Value>> {
+        use crate::catalogue::distributions::FUNCS;
+        use crate::ir::{Arith, Func};
+        let name = c.name.name.as_str();
+        let unary = FUNCS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+        let binary = match name {
+            "min" if c.args.len() == 2 => Some(Arith::Minimum),
+            "max" if c.args.len() == 2 => Some(Arith::Maximum),
+            "atan2" => Some(Arith::Atan2),
+            "pow" => Some(Arith::Pow),
+            _ => None,
+        };
+        if unary.is_none() && binary.is_none() {
+            return None;
+        }
+        let mut args = vec![];
+        for a in &c.args {
+            let v = match self.eval(&a.value, env) {
+                Some(v) => v,
+                None => return Some(None),
+            };
+            let nums = match &v {
+                Value::List(items) => items.iter().map(Value::as_num).collect::<Option<Vec<_>>>(),
+                v => v.as_num().map(|n| vec![n]),
+            };
+            let Some(nums) = nums.filter(|_| a.name.is_none()) else {
+                self.err(
+                    msg::arg_type(
+                        &format!("an argument of `{name}`"),
+                        "a number or a list of numbers",
+                        v.type_name(),
+                    )
+                    .label(a.value.span, "here"),
+                );
+                return Some(None);
+            };
+            args.push((matches!(v, Value::List(_)), nums, a.value.span));
+        }
+        let want = if binary.is_some() { 2 } else { 1 };
+        if args.len() != want {
+            self.err(msg::arg_count(name, Takes::Exactly(want), args.len()).label(c.span, "here"));
+            return Some(None);
+        }
+        let (values, list, int): (Vec<f64>, bool, bool) = match (unary, binary) {
+            (_, Some(op)) => {
+                let (x, y) = (&args[0].1, &args[1].1);
+                if x.len() != 1 || y.len() != 1 {
+                    self.err(
+                        msg::arg_type(&format!("the arguments of `{name}`"), "numbers", "a list")
+                            .label(c.span, "here"),
+                    );
+                    return Some(None);
+                }
+                let int =
+                    x[0].is_int() && y[0].is_int() && matches!(op, Arith::Minimum | Arith::Maximum);
+                (vec![op.apply(x[0].as_f64(), y[0].as_f64())], false, int)
+            }
+            (Some(f), None) => {
+                let (list, nums, at) = &args[0];
+                if f.needs_vector() && !list {
+                    self.err(
+                        msg::arg_type(
+                            &format!("the argument of `{name}`"),
+                            "a list of numbers",
+                            "a number",
+                        )
+                        .label(*at, "here"),
+                    );
+                    return Some(None);
+                }
+                let data: Vec<f64> = nums.iter().map(|n| n.as_f64()).collect();
+                let all_int = nums.iter().all(|n| n.is_int());
+                let int = f == Func::Floor
+                    || (all_int
+                        && matches!(
+                            f,
+                            Func::Abs | Func::Sum | Func::Cumsum | Func::Max | Func::Min
+                        ));
+                (
+                    crate::prior::expr::fold(f, &data),
+                    *list && !f.reduces(),
+                    int,
+                )
+            }
+            (None, None) => return None,
+        };
+        if values.iter().any(|v| !v.is_finite()) {
+            self.err(
+                msg::invalid_value(
+                    &format!("the argument of `{name}`"),
+                    "in its domain",
+                    "a value outside it",
+                )
+                .label(c.span, "outside the domain"),
+            );
+            return Some(None);
+        }
+        let one = |v: f64| {
+            if int && v.abs() < 9.0e15 {
+                Value::Int(v as i64)
+            } else {
+                Value::Real(v)
+            }
+        };
+        Some(Some(if list {
+            Value::List(values.into_iter().map(one).collect())
+        } else {
+            one(values[0])
+        }))
     }
 
     pub(super) fn not_numeric(&mut self, v: &Value, span: Span) -> Option<Value> {

@@ -38,6 +38,27 @@ impl<'p, 'a> Inst<'p, 'a> {
                     );
                     return None;
                 }
+                None if matches!(a.value.kind, ExprKind::Comprehension(..)) => {
+                    let ExprKind::Comprehension(body, var, source) = &a.value.kind else {
+                        continue;
+                    };
+                    for v in self.comprehension(body, var, source, env)? {
+                        match v {
+                            Val::Dist(d) => comps.push(*d),
+                            v => {
+                                self.err(
+                                    msg::arg_type(
+                                        "a component of `mixture`",
+                                        "a distribution",
+                                        &v.describe(),
+                                    )
+                                    .label(body.span, "not a distribution"),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
                 None => match self.expr(&a.value, env)? {
                     Val::Dist(d) => comps.push(*d),
                     v => {

@@ -31,6 +31,11 @@ impl<'p, 'a> Inst<'p, 'a> {
                 None
             }
             ExprKind::List(items) => self.list(items, e.span, env),
+            ExprKind::Comprehension(body, var, source) => {
+                let vals = self.comprehension(body, var, source, env)?;
+                let spans = vec![body.span; vals.len()];
+                self.list_of(vals, &spans, e.span)
+            }
             ExprKind::Call(c) if !c.parens => self.name(c, env),
             ExprKind::Call(c) => self.call(c, env),
             ExprKind::Neg(x) => {
@@ -100,6 +105,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             b.used = true;
             return b.val.clone();
         }
+        if let Some(v) = self.consts.get(&c.name.name) {
+            return Some(v.clone());
+        }
         if c.name.name == "pi" {
             return Some(Val::scalar(std::f64::consts::PI));
         }
@@ -134,6 +142,72 @@ impl<'p, 'a> Inst<'p, 'a> {
             vals.push(self.expr(x, env));
         }
         let vals: Vec<Val> = vals.into_iter().collect::<Option<_>>()?;
+        let spans: Vec<Span> = items.iter().map(|x| x.span).collect();
+        self.list_of(vals, &spans, span)
+    }
+
+    /// The elements of `[body for var in source]`, one per element (row) of the constant
+    /// `source`, with `var` bound to it; unrolled here, when the model is checked.
+    pub(super) fn comprehension(
+        &mut self,
+        body: &Expr,
+        var: &crate::syntax::Ident,
+        source: &Expr,
+        env: &mut Scope,
+    ) -> Option<Vec<Val>> {
+        let src = self.value(source, env)?;
+        let Val::Const { data, shape, int } = &src else {
+            self.err(
+                msg::arg_type(
+                    "the source of a comprehension",
+                    "a constant vector or matrix, e.g. `range(k)` or a list of points",
+                    &src.describe(),
+                )
+                .label(source.span, "not a constant")
+                .help("comprehensions are unrolled when the model is checked, so their source is fixed"),
+            );
+            return None;
+        };
+        if env.contains_key(&var.name) {
+            self.err(
+                msg::duplicate_definition(&var.name, "a name of this program")
+                    .label(var.span, "bound again here")
+                    .help("every name is bound once; choose another name for the comprehension"),
+            );
+            return None;
+        }
+        let (n, row) = match shape.as_slice() {
+            [n] => (*n as usize, vec![]),
+            [n, d] => (*n as usize, vec![*d]),
+            _ => (1, vec![]),
+        };
+        let width = data.len() / n.max(1);
+        let mut out = vec![];
+        for i in 0..n {
+            let elem = Val::Const {
+                data: data[i * width..(i + 1) * width].to_vec(),
+                shape: row.clone(),
+                int: *int,
+            };
+            env.insert(
+                var.name.clone(),
+                Binding {
+                    val: Some(elem),
+                    span: var.span,
+                    used: true,
+                    param: false,
+                },
+            );
+            let v = self.expr(body, env);
+            env.remove(&var.name);
+            out.push(v?);
+        }
+        Some(out)
+    }
+
+    /// A vector or matrix of the values `vals` (each at `spans`), written at `span`.
+    fn list_of(&mut self, vals: Vec<Val>, spans: &[Span], span: Span) -> Option<Val> {
+        let items = spans;
         if vals.is_empty() {
             self.err(
                 msg::arg_type("a list", "one element or more", "an empty list")
@@ -160,8 +234,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                     &format!("of the first element's shape, {}", shape_words(&shape0)),
                     &shape_words(v.shape()),
                 )
-                .label(items[i].span, shape_words(v.shape()))
-                .label(items[0].span, shape_words(&shape0))
+                .label(items[i], shape_words(v.shape()))
+                .label(items[0], shape_words(&shape0))
                 .help("to join vectors end to end write `concat(a, b)`"),
             );
             return None;
@@ -982,7 +1056,7 @@ fn erf(x: f64) -> f64 {
 }
 
 /// `f` applied to constant data, in float64 (what the runtime computes in float32).
-fn fold(f: Func, data: &[f64]) -> Vec<f64> {
+pub(crate) fn fold(f: Func, data: &[f64]) -> Vec<f64> {
     let map = |g: fn(f64) -> f64| data.iter().map(|&x| g(x)).collect::<Vec<f64>>();
     match f {
         Func::Exp => map(f64::exp),

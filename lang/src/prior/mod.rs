@@ -19,7 +19,7 @@ use crate::syntax::{Arg, BinOp, Call, Expr, ExprKind, Module, PriorDef, SpaceExp
 
 mod body;
 mod dist;
-mod expr;
+pub(crate) mod expr;
 mod values;
 
 use crate::catalogue::distributions::*;
@@ -46,11 +46,14 @@ pub fn reserved(name: &str) -> bool {
 /// The prior definitions of a program, by name.
 pub struct Priors<'a> {
     defs: HashMap<String, &'a PriorDef>,
+    /// The file's numeric constants (`let g = (1 + sqrt(5)) / 2`), visible in every prior.
+    consts: HashMap<String, Val>,
 }
 
 /// One instantiation in progress.
 struct Inst<'p, 'a> {
     defs: &'p HashMap<String, &'a PriorDef>,
+    consts: &'p HashMap<String, Val>,
     diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
     instrs: Vec<Instr>,
@@ -96,7 +99,18 @@ impl<'a> Priors<'a> {
                 defs.insert(name.clone(), p);
             }
         }
-        Priors { defs }
+        Priors {
+            defs,
+            consts: HashMap::new(),
+        }
+    }
+
+    /// Makes a file constant visible to every prior program: its values (row-major), shape
+    /// ([] a number, [n] a vector, [k, d] a matrix) and whether they are whole numbers. A name
+    /// bound in a prior (parameter, draw, binding) hides it there.
+    pub fn set_constant(&mut self, name: &str, data: Vec<f64>, shape: Vec<i64>, int: bool) {
+        self.consts
+            .insert(name.to_string(), Val::Const { data, shape, int });
     }
 
     /// Whether a prior called `name` is defined.
@@ -114,6 +128,7 @@ impl<'a> Priors<'a> {
     fn inst<'p>(&'p self, diags: &'p mut Problems) -> Inst<'p, 'a> {
         Inst {
             defs: &self.defs,
+            consts: &self.consts,
             diags,
             seen: HashSet::new(),
             instrs: vec![],

@@ -477,7 +477,17 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
                 write_pair(out, c);
             }
         }
-        Rule::kw_if | Rule::kw_then | Rule::kw_else => out.push_str(p.as_str()),
+        Rule::kw_if | Rule::kw_then | Rule::kw_else | Rule::kw_for | Rule::kw_in => {
+            out.push_str(p.as_str())
+        }
+        Rule::comprehension => {
+            for (i, c) in p.into_inner().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write_pair(out, c);
+            }
+        }
         Rule::index => {
             out.push('[');
             p.into_inner().for_each(|c| write_pair(out, c));

@@ -270,6 +270,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::ge
         | Rule::eq
         | Rule::ne => "an operator",
+        Rule::comprehension | Rule::kw_for | Rule::kw_in => "`[VALUE for NAME in LIST]`",
         Rule::if_expr | Rule::kw_if | Rule::kw_then | Rule::kw_else => {
             "`if CONDITION then VALUE else VALUE`"
         }
@@ -770,7 +771,22 @@ impl Builder {
             }
             Rule::string => ExprKind::Str(self.string(p)),
             Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
-            Rule::list => ExprKind::List(p.into_inner().map(|q| self.expr(q)).collect()),
+            Rule::list => {
+                let items: Vec<Pair<Rule>> = p.into_inner().collect();
+                match items.first() {
+                    Some(q) if q.as_rule() == Rule::comprehension => {
+                        let mut parts = q.clone().into_inner();
+                        let mut next = || parts.next().expect("grammar: comprehension");
+                        let body = self.expr(next());
+                        let _ = next(); // for
+                        let var = self.ident(next());
+                        let _ = next(); // in
+                        let source = self.expr(next());
+                        ExprKind::Comprehension(Box::new(body), var, Box::new(source))
+                    }
+                    _ => ExprKind::List(items.into_iter().map(|q| self.expr(q)).collect()),
+                }
+            }
             Rule::if_expr => {
                 let mut parts = p
                     .into_inner()

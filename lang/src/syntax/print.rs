@@ -74,6 +74,9 @@ impl Display for Expr {
             }
             ExprKind::Index(a, i) => write!(f, "{}[{i}]", Primary(a)),
             ExprKind::If(c, a, b) => write!(f, "if {c} then {a} else {b}"),
+            ExprKind::Comprehension(body, var, source) => {
+                write!(f, "[{body} for {} in {source}]", var.name)
+            }
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum ExprKind {
     Index(Box<Expr>, Box<Expr>),
     /// `if c then a else b`.
     If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `[body for var in source]`.
+    Comprehension(Box<Expr>, Ident, Box<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
