@@ -60,20 +60,7 @@ pub const MAX_ELEMENTS: i128 = 1 << 31;
 
 /// Checks a loaded program whose main file is named `name`.
 pub fn check(program: &Program, name: &str) -> Checked {
-    let mut diags = Problems::new();
-    let priors = Priors::collect(&program.modules, &mut diags);
-    let mut c = Checker {
-        program,
-        diags,
-        nets: HashMap::new(),
-        priors,
-        components: vec![],
-        role: Role::Library,
-        consts: Env::new(),
-        const_spans: HashMap::new(),
-        failed_consts: Default::default(),
-        sites: vec![],
-    };
+    let mut c = Checker::new(program);
     c.constants();
     c.share_constants();
     c.collect_nets();
@@ -144,6 +131,24 @@ struct Flow {
 }
 
 impl<'a> Checker<'a> {
+    /// A checker of `program` with its priors collected (their problems reported).
+    fn new(program: &'a Program) -> Checker<'a> {
+        let mut diags = Problems::new();
+        let priors = Priors::collect(&program.modules, &mut diags);
+        Checker {
+            program,
+            diags,
+            nets: HashMap::new(),
+            priors,
+            components: vec![],
+            role: Role::Library,
+            consts: Env::new(),
+            const_spans: HashMap::new(),
+            failed_consts: Default::default(),
+            sites: vec![],
+        }
+    }
+
     /// Reports `d`; a label on a constant's name gets a second one where its value is given
     /// (the `let`, or the `--set` argument that overrides it).
     pub(super) fn err(&mut self, mut d: Diag) {
@@ -311,18 +316,7 @@ fn numeric(v: &Value) -> Option<(Vec<f64>, Vec<i64>, bool)> {
 
 /// The numeric constants of a loaded program (for `sae-dsl prior`, which checks no model).
 pub fn numeric_constants(program: &Program) -> Vec<(String, Vec<f64>, Vec<i64>, bool)> {
-    let mut c = Checker {
-        program,
-        diags: Problems::new(),
-        nets: HashMap::new(),
-        priors: Priors::collect(&program.modules, &mut Problems::new()),
-        components: vec![],
-        role: Role::Library,
-        consts: Env::new(),
-        const_spans: HashMap::new(),
-        failed_consts: Default::default(),
-        sites: vec![],
-    };
+    let mut c = Checker::new(program);
     c.constants();
     c.consts
         .iter()

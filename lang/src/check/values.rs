@@ -219,6 +219,34 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The arguments of a pure function: each a number or a list of numbers (whether it was a
+    /// list, its numbers, where it is written); None after reporting another argument.
+    #[allow(clippy::type_complexity)]
+    fn numeric_args(&mut self, c: &Call, env: &Env) -> Option<Vec<(bool, Vec<Num>, Span)>> {
+        let name = c.name.name.as_str();
+        let mut args = vec![];
+        for a in &c.args {
+            let v = self.eval(&a.value, env)?;
+            let nums = match &v {
+                Value::List(items) => items.iter().map(Value::as_num).collect::<Option<Vec<_>>>(),
+                v => v.as_num().map(|n| vec![n]),
+            };
+            let Some(nums) = nums.filter(|_| a.name.is_none()) else {
+                self.err(
+                    msg::arg_type(
+                        &format!("an argument of `{name}`"),
+                        "a number or a list of numbers",
+                        v.type_name(),
+                    )
+                    .label(a.value.span, "here"),
+                );
+                return None;
+            };
+            args.push((matches!(v, Value::List(_)), nums, a.value.span));
+        }
+        Some(args)
+    }
+
     /// A pure function of numbers in a constant (`sqrt(5)`, `max(2, d)`, `sum([1, 2])`),
     /// folded as prior programs fold it. None when `c` names no such function; Some(None)
     /// after reporting a bad argument.
@@ -237,29 +265,9 @@ impl<'a> Checker<'a> {
         if unary.is_none() && binary.is_none() {
             return None;
         }
-        let mut args = vec![];
-        for a in &c.args {
-            let v = match self.eval(&a.value, env) {
-                Some(v) => v,
-                None => return Some(None),
-            };
-            let nums = match &v {
-                Value::List(items) => items.iter().map(Value::as_num).collect::<Option<Vec<_>>>(),
-                v => v.as_num().map(|n| vec![n]),
-            };
-            let Some(nums) = nums.filter(|_| a.name.is_none()) else {
-                self.err(
-                    msg::arg_type(
-                        &format!("an argument of `{name}`"),
-                        "a number or a list of numbers",
-                        v.type_name(),
-                    )
-                    .label(a.value.span, "here"),
-                );
-                return Some(None);
-            };
-            args.push((matches!(v, Value::List(_)), nums, a.value.span));
-        }
+        let Some(args) = self.numeric_args(c, env) else {
+            return Some(None);
+        };
         let want = if binary.is_some() { 2 } else { 1 };
         if args.len() != want {
             self.err(msg::arg_count(name, Takes::Exactly(want), args.len()).label(c.span, "here"));

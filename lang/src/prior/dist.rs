@@ -6,6 +6,27 @@ use crate::catalogue::distributions::*;
 
 impl<'p, 'a> Inst<'p, 'a> {
     /// `mixture(d1, d2, ..., weights = [...])`: a distribution; weights default to equal.
+    /// The components a comprehension argument of `mixture` builds, each a distribution.
+    fn components_of(&mut self, e: &Expr, env: &mut Scope) -> Option<Vec<DistV>> {
+        let ExprKind::Comprehension(body, var, source) = &e.kind else {
+            return Some(vec![]);
+        };
+        let mut out = vec![];
+        for v in self.comprehension(body, var, source, env)? {
+            match v {
+                Val::Dist(d) => out.push(*d),
+                v => {
+                    self.err(
+                        msg::arg_type("a component of `mixture`", "a distribution", &v.describe())
+                            .label(body.span, "not a distribution"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub(super) fn mixture(&mut self, c: &Call, env: &mut Scope) -> Option<DistV> {
         let mut comps = vec![];
         let mut weights = None;
@@ -39,25 +60,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     return None;
                 }
                 None if matches!(a.value.kind, ExprKind::Comprehension(..)) => {
-                    let ExprKind::Comprehension(body, var, source) = &a.value.kind else {
-                        continue;
-                    };
-                    for v in self.comprehension(body, var, source, env)? {
-                        match v {
-                            Val::Dist(d) => comps.push(*d),
-                            v => {
-                                self.err(
-                                    msg::arg_type(
-                                        "a component of `mixture`",
-                                        "a distribution",
-                                        &v.describe(),
-                                    )
-                                    .label(body.span, "not a distribution"),
-                                );
-                                return None;
-                            }
-                        }
-                    }
+                    comps.extend(self.components_of(&a.value, env)?);
                 }
                 None => match self.expr(&a.value, env)? {
                     Val::Dist(d) => comps.push(*d),

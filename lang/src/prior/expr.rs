@@ -313,14 +313,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let ra = self.lift(&a, "const");
         let rb = self.lift(&b, "const");
-        let reg = self.push(op.symbol(), shape.clone(), int, Op::Binary(op, ra, rb));
-        Some(Val::Reg {
-            reg,
-            shape,
-            int,
-            on: On::Any,
-            card: None,
-        })
+        Some(self.emit(op.symbol(), shape, int, Op::Binary(op, ra, rb)))
     }
 
     /// The functions of two or three arguments: `min`, `max` (two arguments), `atan2`, `pow`,
@@ -432,14 +425,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
         let ra = self.lift(&a, "const");
         let rb = self.lift(&b, "const");
-        let reg = self.push("@", out.clone(), int, Op::MatMul(ra, rb));
-        Some(Val::Reg {
-            reg,
-            shape: out,
-            int,
-            on: On::Any,
-            card: None,
-        })
+        Some(self.emit("@", out, int, Op::MatMul(ra, rb)))
     }
 
     /// `if c then a else b`: elementwise (numpy's `where`), a where c is non-zero; c a scalar
@@ -480,14 +466,19 @@ impl<'p, 'a> Inst<'p, 'a> {
             self.lift(&a, "const"),
             self.lift(&b, "const"),
         );
-        let reg = self.push("where", shape.clone(), int, Op::Where(rc, ra, rb));
-        Some(Val::Reg {
+        Some(self.emit("where", shape, int, Op::Where(rc, ra, rb)))
+    }
+
+    /// A new register computed by `op`, as a value of shape `shape` lying anywhere.
+    fn emit(&mut self, name: &str, shape: Vec<i64>, int: bool, op: Op) -> Val {
+        let reg = self.push(name, shape.clone(), int, op);
+        Val::Reg {
             reg,
             shape,
             int,
             on: On::Any,
             card: None,
-        })
+        }
     }
 
     /// A constant whole number >= `min` given as argument `k` of `c`.
