@@ -51,6 +51,17 @@ impl Canvas {
         }
     }
 
+    /// Paints `c` over the pixel with opacity `alpha` (1: opaque).
+    pub fn blend(&mut self, x: isize, y: isize, c: Rgb, alpha: f64) {
+        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
+            let i = (y as usize * self.width + x as usize) * 3;
+            for (k, v) in c.iter().enumerate() {
+                let old = f64::from(self.px[i + k]);
+                self.px[i + k] = (old + (f64::from(*v) - old) * alpha).round() as u8;
+            }
+        }
+    }
+
     pub fn set(&mut self, x: isize, y: isize, c: Rgb) {
         if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
             let i = (y as usize * self.width + x as usize) * 3;
@@ -337,6 +348,11 @@ impl Frame {
 
     /// A legend box in the top-right corner.
     pub fn legend(&mut self, entries: &[(String, Rgb)]) {
+        self.legend_avoiding(entries, &[]);
+    }
+
+    /// The legend in the corner of the frame that covers the fewest of `points`.
+    pub fn legend_avoiding(&mut self, entries: &[(String, Rgb)], points: &[(f64, f64)]) {
         if entries.is_empty() {
             return;
         }
@@ -347,7 +363,25 @@ impl Frame {
             .unwrap_or(0)
             + 30;
         let h = entries.len() as isize * 14 + 8;
-        let (x0, y0) = (self.right - w - 8, self.top + 8);
+        let corners = [
+            (self.right - w - 8, self.top + 8),
+            (self.left + 8, self.top + 8),
+            (self.right - w - 8, self.bottom - h - 8),
+            (self.left + 8, self.bottom - h - 8),
+        ];
+        let covered = |&(x0, y0): &(isize, isize)| {
+            points
+                .iter()
+                .map(|&(x, y)| self.px(x, y))
+                .filter(|&(px, py)| px >= x0 && px <= x0 + w && py >= y0 && py <= y0 + h)
+                .count()
+        };
+        // The first corner (top right) unless another covers fewer points.
+        let (x0, y0) = corners
+            .iter()
+            .min_by_key(|c| covered(c))
+            .copied()
+            .unwrap_or(corners[0]);
         self.canvas.rect(x0, y0, x0 + w, y0 + h, [255, 255, 255]);
         for (i, (name, c)) in entries.iter().enumerate() {
             let y = y0 + 6 + i as isize * 14;
@@ -372,6 +406,11 @@ impl Frame {
     }
 
     pub fn dot(&mut self, x: f64, y: f64, c: Rgb, r: isize) {
+        self.dot_alpha(x, y, c, r, 1.0);
+    }
+
+    /// A dot painted with opacity `alpha`, so that dense clouds show their density.
+    pub fn dot_alpha(&mut self, x: f64, y: f64, c: Rgb, r: isize, alpha: f64) {
         if !(x.is_finite() && y.is_finite()) {
             return; // not drawn; the caller reports how many
         }
@@ -379,8 +418,24 @@ impl Frame {
         if px < self.left || px > self.right || py < self.top || py > self.bottom {
             return;
         }
-        self.canvas.rect(px - r, py - r, px + r, py + r, c);
+        for yy in py - r..=py + r {
+            for xx in px - r..=px + r {
+                self.canvas.blend(xx, yy, c, alpha);
+            }
+        }
     }
+}
+
+/// The axis range of a scatter: all finite values, or with more than 200 the 0.5% to 99.5%
+/// quantiles (a few far points would otherwise squeeze the cloud into a corner).
+fn robust_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut v: Vec<f64> = vals.filter(|v| v.is_finite()).collect();
+    if v.len() <= 200 {
+        return range(v.into_iter());
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.005), at(0.995))
 }
 
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -454,10 +509,12 @@ pub fn scatter_frame(
     groups: &[Series],
     size: usize,
 ) -> Frame {
-    let xs = range(groups.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let ys = range(groups.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let xs = robust_range(groups.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let ys = robust_range(groups.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let half = ((xs.1 - xs.0).max(ys.1 - ys.0) / 2.0 * 1.08).max(1e-6);
     let (cx, cy) = ((xs.0 + xs.1) / 2.0, (ys.0 + ys.1) / 2.0);
+    let (xr, yr) = ((cx - half, cx + half), (cy - half, cy + half));
+    let inside = |&(x, y): &(f64, f64)| x >= xr.0 && x <= xr.1 && y >= yr.0 && y <= yr.1;
     let mut f = Frame::new(
         size + 40,
         size,
@@ -468,17 +525,36 @@ pub fn scatter_frame(
         (cy - half, cy + half),
         false,
     );
+    // Dense clouds drawn translucent, so that their density shows.
+    let n: usize = groups.iter().map(|g| g.points.len()).sum();
+    let alpha = (2000.0 / n.max(1) as f64).clamp(0.2, 1.0);
     for g in groups {
         for &(x, y) in &g.points {
-            f.dot(x, y, g.color, 1);
+            f.dot_alpha(x, y, g.color, 1, alpha);
         }
     }
-    f.legend(
-        &groups
-            .iter()
-            .map(|s| (s.name.clone(), s.color))
-            .collect::<Vec<_>>(),
-    );
+    // Points beyond the axes are counted in the legend, never dropped unsaid.
+    let entries: Vec<(String, Rgb)> = groups
+        .iter()
+        .map(|s| {
+            let out = s
+                .points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite() && !inside(p))
+                .count();
+            let name = if out > 0 {
+                format!("{} ({out} beyond the axes)", s.name)
+            } else {
+                s.name.clone()
+            };
+            (name, s.color)
+        })
+        .collect();
+    let all: Vec<(f64, f64)> = groups
+        .iter()
+        .flat_map(|g| g.points.iter().copied())
+        .collect();
+    f.legend_avoiding(&entries, &all);
     f
 }
 
@@ -613,4 +689,29 @@ pub fn heatmap(
     legend.push((format!("{value_name} {hi:.2}"), colormap(1.0)));
     f.legend(&legend);
     f.canvas.save(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few far points do not set the axes of a large cloud; a small set keeps all its points.
+    #[test]
+    fn scatter_axes_follow_the_bulk_of_a_large_cloud() {
+        let mut v: Vec<f64> = (0..1000).map(|i| i as f64 / 999.0).collect();
+        v.extend([1e3, -1e3, 5e2]);
+        let (lo, hi) = robust_range(v.iter().copied());
+        assert!(lo >= 0.0 && hi <= 1.0, "{lo} {hi}");
+        assert!(lo < 0.01 && hi > 0.99, "{lo} {hi}");
+        assert_eq!(robust_range([0.0, 5.0, 1e3].into_iter()), (0.0, 1e3));
+    }
+
+    /// Translucent dots mix with the background, and opaque ones replace it.
+    #[test]
+    fn blending_mixes_colours() {
+        let mut c = Canvas::new(2, 1);
+        c.blend(0, 0, [0, 0, 0], 0.5);
+        c.blend(1, 0, [0, 0, 0], 1.0);
+        assert_eq!(&c.px[..6], &[128, 128, 128, 0, 0, 0]);
+    }
 }
