@@ -632,3 +632,27 @@ fn comprehension_mixtures_equal_hand_written_ones() {
         }
     }
 }
+
+/// User functions expand where they are called: a rotation function of a drawn vector, row by
+/// row against float64, and a function returning a distribution (its draws at their mean).
+#[test]
+fn user_functions_expand_where_called() {
+    let defs = "fn rotate(v, t = 0) = [[cos(t), -sin(t)], [sin(t), cos(t)]] @ v\n\
+        fn blob(m, s = 0.1) = normal(m, s)\n\
+        prior spun() on R^6 {\n\
+        u ~ normal(0, 1, dim = 2)\n\
+        c ~ blob([1, 2])\n\
+        return concat(u, rotate(u, t = 0.5), c)\n\
+    }";
+    let (p, _) = program(defs, "R^6", "spun()");
+    let t = draw(&p, 4);
+    let c: Vec<Vec<f64>> = (0..6).map(|j| col(&t, j)).collect();
+    let (s, co) = (0.5f64.sin(), 0.5f64.cos());
+    for i in 0..N as usize {
+        let (x, y) = (c[0][i], c[1][i]);
+        assert!((c[2][i] - (co * x - s * y)).abs() < 1e-5, "row {i}");
+        assert!((c[3][i] - (s * x + co * y)).abs() < 1e-5, "row {i}");
+    }
+    near_mean(&c[4], 1.0, 0.1, "blob x");
+    near_mean(&c[5], 2.0, 0.1, "blob y");
+}

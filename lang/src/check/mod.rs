@@ -103,6 +103,8 @@ struct Checker<'a> {
     const_spans: HashMap<String, Span>,
     /// Constants whose value was an error (reported once): their uses stay silent.
     failed_consts: std::collections::HashSet<String>,
+    /// The user functions being expanded in constants (recursion check).
+    fn_stack: Vec<String>,
     /// Every layer instantiated so far, with its source.
     sites: Vec<LayerSite>,
 }
@@ -145,6 +147,7 @@ impl<'a> Checker<'a> {
             consts: Env::new(),
             const_spans: HashMap::new(),
             failed_consts: Default::default(),
+            fn_stack: vec![],
             sites: vec![],
         }
     }

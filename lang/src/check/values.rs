@@ -132,6 +132,8 @@ impl<'a> Checker<'a> {
                             .label(c.name.span, "not defined here")
                             .help(help),
                     );
+                } else if let Some(def) = self.priors.function(&c.name.name) {
+                    return self.const_fn(def, c, env);
                 } else if let Some(v) = self.pure_call(c, env) {
                     return v;
                 } else {
@@ -217,6 +219,39 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+    }
+
+    /// A user function in a constant: arguments evaluated here, the body with the parameters
+    /// bound (and the file's constants).
+    fn const_fn(&mut self, def: &crate::syntax::FnDef, c: &Call, env: &Env) -> Option<Value> {
+        let name = def.name.name.clone();
+        if self.fn_stack.contains(&name) {
+            let chain = format!("{} -> {name}", self.fn_stack.join(" -> "));
+            self.err(
+                msg::recursive_function(&name)
+                    .label(c.span, "called again here")
+                    .label(def.name.span, "defined here")
+                    .help(format!("a function is expanded where it is called, so it cannot call itself; chain: {chain}")),
+            );
+            return None;
+        }
+        let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+        let required: Vec<bool> = def.params.iter().map(|p| p.default.is_none()).collect();
+        let sig = format!("{name}({})", names.join(", "));
+        let slots = self.match_args(c, &names, &required, &sig, "function")?;
+        let mut inner = Env::new();
+        for (k, p) in def.params.iter().enumerate() {
+            let v = match (&slots[k], &p.default) {
+                (Some(a), _) => self.eval(&a.value, env)?,
+                (None, Some(d)) => self.eval(d, &inner)?,
+                (None, None) => return None, // reported by match_args
+            };
+            inner.insert(p.name.name.clone(), v);
+        }
+        self.fn_stack.push(name);
+        let out = self.eval(&def.body, &inner);
+        self.fn_stack.pop();
+        out
     }
 
     /// The arguments of a pure function: each a number or a list of numbers (whether it was a

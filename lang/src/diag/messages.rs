@@ -293,6 +293,14 @@ pub fn recursive_net(name: &str) -> Diag {
 }
 
 /// A prior program that calls itself.
+/// A function whose body calls itself, directly or through others.
+pub fn recursive_function(name: &str) -> Diag {
+    Diag::error(
+        Code::RecursiveFunction,
+        format!("function `{name}` calls itself"),
+    )
+}
+
 pub fn recursive_prior(name: &str) -> Diag {
     Diag::error(Code::RecursivePrior, format!("prior `{name}` calls itself"))
 }

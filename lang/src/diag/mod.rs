@@ -107,6 +107,7 @@ codes! {
     TooLarge => "sae::check::too_large",
     UnknownDistribution => "sae::check::unknown_distribution",
     RecursivePrior => "sae::check::recursive_prior",
+    RecursiveFunction => "sae::check::recursive_function",
     PriorReturn => "sae::check::prior_return",
     PriorResult => "sae::check::prior_result",
     ShapeMismatch => "sae::check::shape_mismatch",

@@ -469,6 +469,70 @@ impl<'p, 'a> Inst<'p, 'a> {
         Some(self.emit("where", shape, int, Op::Where(rc, ra, rb)))
     }
 
+    /// A call of a user function: its arguments (values or distributions) evaluated here,
+    /// its body in a scope of its parameters only (and the file's constants).
+    fn user_fn(&mut self, def: &FnDef, c: &Call, env: &mut Scope) -> Option<Val> {
+        let name = def.name.name.as_str();
+        if self.fn_stack.iter().any(|f| f == name) {
+            let chain = format!("{} -> {name}", self.fn_stack.join(" -> "));
+            self.err(
+                msg::recursive_function(name)
+                    .label(c.span, "called again here")
+                    .label(def.name.span, "defined here")
+                    .help(format!("a function is expanded where it is called, so it cannot call itself; chain: {chain}")),
+            );
+            return None;
+        }
+        let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+        let mut slots: Vec<Option<&Expr>> = vec![None; names.len()];
+        for (i, a) in c.args.iter().enumerate() {
+            let k = match &a.name {
+                Some(n) => names.iter().position(|p| *p == n.name),
+                None => (i < names.len()).then_some(i),
+            };
+            match k {
+                Some(k) if slots[k].is_none() => slots[k] = Some(&a.value),
+                _ => {
+                    let sig = format!("{name}({})", names.join(", "));
+                    self.err(
+                        msg::arg_count(name, Takes::Exactly(names.len()), c.args.len())
+                            .label(a.span, "not a parameter of the function")
+                            .help(format!("the function is `{sig}`")),
+                    );
+                    return None;
+                }
+            }
+        }
+        let mut scope = Scope::new();
+        for (k, p) in def.params.iter().enumerate() {
+            let v = match (slots[k], &p.default) {
+                (Some(e), _) => self.expr(e, env)?,
+                (None, Some(d)) => self.expr(d, &mut scope)?,
+                (None, None) => {
+                    self.err(
+                        msg::missing_argument(name, &format!("`{}`", p.name.name))
+                            .label(c.span, "here")
+                            .help(format!("write `{name}({})`", names.join(", "))),
+                    );
+                    return None;
+                }
+            };
+            scope.insert(
+                p.name.name.clone(),
+                Binding {
+                    val: Some(v),
+                    span: p.name.span,
+                    used: true,
+                    param: true,
+                },
+            );
+        }
+        self.fn_stack.push(name.to_string());
+        let out = self.expr(&def.body, &mut scope);
+        self.fn_stack.pop();
+        out
+    }
+
     /// A new register computed by `op`, as a value of shape `shape` lying anywhere.
     fn emit(&mut self, name: &str, shape: Vec<i64>, int: bool, op: Op) -> Val {
         let reg = self.push(name, shape.clone(), int, op);
@@ -829,6 +893,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             return self
                 .distribution(c, env, None)
                 .map(|d| Val::Dist(Box::new(d)));
+        }
+        if let Some(def) = self.fns.get(name).copied() {
+            return self.user_fn(def, c, env);
         }
         if let Some(def) = self.defs.get(name).copied() {
             let mut args = vec![];

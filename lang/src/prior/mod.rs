@@ -15,7 +15,9 @@ use std::collections::{HashMap, HashSet};
 use crate::diag::messages::{self as msg, Takes, Unknown};
 use crate::diag::{did_you_mean, Code, Diag, Problems, Span};
 use crate::ir::{self, Arith, Func, Instr, Op, Prim, Space};
-use crate::syntax::{Arg, BinOp, Call, Expr, ExprKind, Module, PriorDef, SpaceExpr, StmtKind};
+use crate::syntax::{
+    Arg, BinOp, Call, Expr, ExprKind, FnDef, Module, PriorDef, SpaceExpr, StmtKind,
+};
 
 mod body;
 mod dist;
@@ -46,6 +48,8 @@ pub fn reserved(name: &str) -> bool {
 /// The prior definitions of a program, by name.
 pub struct Priors<'a> {
     defs: HashMap<String, &'a PriorDef>,
+    /// User functions (`fn name(params) = expr`), expanded where called.
+    fns: HashMap<String, &'a FnDef>,
     /// The file's numeric constants (`let g = (1 + sqrt(5)) / 2`), visible in every prior.
     consts: HashMap<String, Val>,
 }
@@ -53,6 +57,9 @@ pub struct Priors<'a> {
 /// One instantiation in progress.
 struct Inst<'p, 'a> {
     defs: &'p HashMap<String, &'a PriorDef>,
+    fns: &'p HashMap<String, &'a FnDef>,
+    /// The functions being expanded, outermost first (recursion check).
+    fn_stack: Vec<String>,
     consts: &'p HashMap<String, Val>,
     diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
@@ -99,8 +106,31 @@ impl<'a> Priors<'a> {
                 defs.insert(name.clone(), p);
             }
         }
+        let mut fns: HashMap<String, &'a FnDef> = HashMap::new();
+        for m in modules {
+            for f in &m.fns {
+                let name = &f.name.name;
+                let taken = if reserved(name) {
+                    Some("a built-in distribution or function".to_string())
+                } else if defs.contains_key(name) {
+                    Some("a prior".to_string())
+                } else {
+                    fns.get(name).map(|_| "a function".to_string())
+                };
+                if let Some(what) = taken {
+                    diags.report(
+                        msg::duplicate_definition(name, &what)
+                            .label(f.name.span, "a function cannot take this name")
+                            .help("choose another name for this function"),
+                    );
+                    continue;
+                }
+                fns.insert(name.clone(), f);
+            }
+        }
         Priors {
             defs,
+            fns,
             consts: HashMap::new(),
         }
     }
@@ -111,6 +141,11 @@ impl<'a> Priors<'a> {
     pub fn set_constant(&mut self, name: &str, data: Vec<f64>, shape: Vec<i64>, int: bool) {
         self.consts
             .insert(name.to_string(), Val::Const { data, shape, int });
+    }
+
+    /// The user function called `name`, if any.
+    pub(crate) fn function(&self, name: &str) -> Option<&'a FnDef> {
+        self.fns.get(name).copied()
     }
 
     /// Whether a prior called `name` is defined.
@@ -128,6 +163,8 @@ impl<'a> Priors<'a> {
     fn inst<'p>(&'p self, diags: &'p mut Problems) -> Inst<'p, 'a> {
         Inst {
             defs: &self.defs,
+            fns: &self.fns,
+            fn_stack: vec![],
             consts: &self.consts,
             diags,
             seen: HashSet::new(),

@@ -477,6 +477,20 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
                 write_pair(out, c);
             }
         }
+        Rule::fn_def => {
+            // `fn NAME(PARAMS) = VALUE`.
+            out.push_str("fn ");
+            for c in p.into_inner().filter(|c| c.as_rule() != Rule::kw_fn) {
+                match c.as_rule() {
+                    Rule::ident => out.push_str(c.as_str()),
+                    Rule::param_list => write_pair(out, c),
+                    _ => {
+                        out.push_str(" = ");
+                        write_pair(out, c);
+                    }
+                }
+            }
+        }
         Rule::kw_if | Rule::kw_then | Rule::kw_else | Rule::kw_for | Rule::kw_in => {
             out.push_str(p.as_str())
         }

@@ -62,6 +62,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diag>> {
                 module.imports.push(Import { path: s, span });
             }
             Rule::net_def => module.nets.push(b.net_def(p)),
+            Rule::fn_def => module.fns.push(b.fn_def(p)),
             Rule::let_def => module.lets.push(b.let_def(p)),
             Rule::prior_def => module.priors.push(b.prior_def(p)),
             Rule::EOI => {}
@@ -218,6 +219,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::import | Rule::kw_import => "`import`",
         Rule::net_def | Rule::kw_net => "a `net` definition",
         Rule::let_def | Rule::kw_let => "a `let` constant",
+        Rule::fn_def | Rule::kw_fn => "a function `fn NAME(PARAMS) = VALUE`",
         Rule::expr_only => "a value",
         Rule::data_clause | Rule::kw_data => {
             "a clause (`data`, `latent`, `encoder`, `generator`, `cost`, `penalty`, `train`)"
@@ -421,14 +423,23 @@ impl Builder {
         LetDef { name, value, span }
     }
 
-    fn net_def(&self, p: Pair<Rule>) -> NetDef {
+    fn fn_def(&self, p: Pair<Rule>) -> FnDef {
         let span = self.span(&p);
-        let mut inner = p.into_inner().skip(1); // kw_net
-        let name = self.ident(inner.next().expect("grammar: net name"));
-        let params = inner
-            .next()
-            .expect("grammar: net params")
-            .into_inner()
+        let mut inner = p.into_inner().skip(1); // kw_fn
+        let name = self.ident(inner.next().expect("grammar: function name"));
+        let params = self.params(inner.next().expect("grammar: function params"));
+        let body = self.expr(inner.next().expect("grammar: function body"));
+        FnDef {
+            name,
+            params,
+            body,
+            span,
+        }
+    }
+
+    /// The parameters of a `param_list` (nets, functions).
+    fn params(&self, p: Pair<Rule>) -> Vec<Param> {
+        p.into_inner()
             .filter(|q| q.as_rule() == Rule::param)
             .map(|q| {
                 let mut it = q.into_inner();
@@ -438,7 +449,14 @@ impl Builder {
                     default: it.next().map(|e| self.expr(e)),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    fn net_def(&self, p: Pair<Rule>) -> NetDef {
+        let span = self.span(&p);
+        let mut inner = p.into_inner().skip(1); // kw_net
+        let name = self.ident(inner.next().expect("grammar: net name"));
+        let params = self.params(inner.next().expect("grammar: net params"));
         let body = self.pipeline(inner.next().expect("grammar: net body"));
         NetDef {
             name,

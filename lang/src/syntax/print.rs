@@ -237,6 +237,17 @@ impl Display for Module {
         for n in &self.nets {
             writeln!(f, "{n}")?;
         }
+        for d in &self.fns {
+            let params: Vec<String> = d
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(e) => format!("{} = {e}", p.name.name),
+                    None => p.name.name.clone(),
+                })
+                .collect();
+            writeln!(f, "fn {}({}) = {}", d.name.name, params.join(", "), d.body)?;
+        }
         for p in &self.priors {
             writeln!(f, "{p}")?;
         }

@@ -95,6 +95,15 @@ pub struct Pipeline {
     pub span: Span,
 }
 
+/// `fn name(params) = body`: expanded where it is called (constants, prior programs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnDef {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub body: Expr,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetDef {
     pub name: Ident,
@@ -228,6 +237,8 @@ pub struct Module {
     pub lets: Vec<LetDef>,
     pub nets: Vec<NetDef>,
     pub priors: Vec<PriorDef>,
+    /// User functions (`fn name(params) = expr`).
+    pub fns: Vec<FnDef>,
     pub clauses: Vec<Clause>,
 }
 
