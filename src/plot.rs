@@ -405,6 +405,31 @@ impl Frame {
         }
     }
 
+    /// A one-pixel line through `pts`, drawn under nothing (an outline).
+    pub fn polyline_thin(&mut self, pts: &[(f64, f64)], c: Rgb) {
+        for w in pts.windows(2) {
+            let (a, b) = (self.px(w[0].0, w[0].1), self.px(w[1].0, w[1].1));
+            self.canvas.line(a.0, a.1, b.0, b.1, c, 1);
+        }
+    }
+
+    /// `text` beside the data point (x, y), when that point is inside the frame.
+    pub fn label(&mut self, x: f64, y: f64, text: &str) {
+        let (px, py) = self.px(x, y);
+        if px < self.left || px > self.right || py < self.top || py > self.bottom {
+            return;
+        }
+        self.canvas.rect(px - 2, py - 2, px + 2, py + 2, BLACK);
+        let w = Canvas::text_width(text, 1);
+        // Left of points in the right half, right of the others, so labels stay in the frame.
+        let tx = if px > (self.left + self.right) / 2 {
+            px - w - 6
+        } else {
+            px + 6
+        };
+        self.canvas.text(tx, py - 4, text, BLACK, 1);
+    }
+
     pub fn dot(&mut self, x: f64, y: f64, c: Rgb, r: isize) {
         self.dot_alpha(x, y, c, r, 1.0);
     }

@@ -600,7 +600,23 @@ pub fn write_prior_samples(
             (xy, xl, yl)
         };
         let pts = points(&xy.select(1, 0), &xy.select(1, 1));
-        plot::scatter(&png, &caption, xl, yl, &series(pts)).map_err(io(&png))?;
+        let mut f = plot::scatter_frame(&caption, xl, yl, &series(pts), 640);
+        if let Space::Simplex { dim } = space {
+            // The simplex's vertices e1 .. ek where the projection puts them (see project_2d).
+            let verts: Vec<(f64, f64)> = (0..dim)
+                .map(|k| {
+                    let a = 2.0 * std::f64::consts::PI * k as f64 / dim as f64;
+                    (a.sin(), a.cos())
+                })
+                .collect();
+            let mut ring = verts.clone();
+            ring.extend(verts.first().copied());
+            f.polyline_thin(&ring, plot::GREY);
+            for (k, (x, y)) in verts.iter().enumerate() {
+                f.label(*x, *y, &format!("e{}", k + 1));
+            }
+        }
+        f.canvas.save(&png).map_err(io(&png))?;
     } else {
         // Pairwise scatters of the chosen coordinates (0-based here), or the first four.
         let chosen: Vec<i64> = match dims {
