@@ -8,6 +8,7 @@
 
 use crate::diag::messages as msg;
 use crate::diag::{Diag, Span};
+use crate::ir::Arith;
 use crate::syntax::BinOp;
 
 /// A constant number.
@@ -74,20 +75,11 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
     if op == BinOp::Div && b.as_f64() == 0.0 {
         return Err(ConstError::DivisionByZero);
     }
-    if op == BinOp::MatMul {
+    let Some(arith) = arith(op) else {
         return Err(ConstError::MatMulOfNumbers);
-    }
+    };
     if op.compares() {
-        let (x, y) = (a.as_f64(), b.as_f64());
-        let holds = match op {
-            BinOp::Lt => x < y,
-            BinOp::Le => x <= y,
-            BinOp::Gt => x > y,
-            BinOp::Ge => x >= y,
-            BinOp::Eq => x == y,
-            _ => x != y,
-        };
-        return Ok(Num::Int(i64::from(holds)));
+        return Ok(Num::Int(arith.apply(a.as_f64(), b.as_f64()) as i64));
     }
     if let (Num::Int(i), Num::Int(j)) = (a, b) {
         let exact = match op {
@@ -102,15 +94,25 @@ pub fn binary(op: BinOp, a: Num, b: Num) -> Result<Num, ConstError> {
             return Ok(Num::Int(r));
         }
     }
-    let (x, y) = (a.as_f64(), b.as_f64());
-    Ok(Num::Real(match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x / y,
-        BinOp::Pow => x.powf(y),
-        _ => x * y, // `@` and comparisons returned above
-    }))
+    Ok(Num::Real(arith.apply(a.as_f64(), b.as_f64())))
+}
+
+/// The elementwise operation of an operator; None for `@`, which is not elementwise.
+pub fn arith(op: BinOp) -> Option<Arith> {
+    Some(match op {
+        BinOp::Add => Arith::Add,
+        BinOp::Sub => Arith::Sub,
+        BinOp::Mul => Arith::Mul,
+        BinOp::Div => Arith::Div,
+        BinOp::Pow => Arith::Pow,
+        BinOp::Lt => Arith::Lt,
+        BinOp::Le => Arith::Le,
+        BinOp::Gt => Arith::Gt,
+        BinOp::Ge => Arith::Ge,
+        BinOp::Eq => Arith::Eq,
+        BinOp::Ne => Arith::Ne,
+        BinOp::MatMul => return None,
+    })
 }
 
 /// `-a`; the one integer without a negation in `i64` becomes real.

@@ -361,12 +361,14 @@ fn sample_quality(
             ir::DataSource::Shapes { size, .. } => format!("shapes{size}"),
             _ => "data".into(),
         };
-        let c = Classifier::get(&name, (&train.x(), ty), (&test.x(), sy), net.device, quiet)
+        // The test images as floats once: the classifier's test accuracy and the FID use them.
+        let test_x = test.x();
+        let c = Classifier::get(&name, (&train.x(), ty), (&test_x, sy), net.device, quiet)
             .map_err(EvalError::Io)?;
         tch::manual_seed(seed.wrapping_add(777));
         let samples = sample(net, n_samples);
         let sample_features = c.features(&samples);
-        q.fid = Some(frechet_distance(&c.features(&test.x()), &sample_features));
+        q.fid = Some(frechet_distance(&c.features(&test_x), &sample_features));
         q.fid_validation = opts
             .validation
             .as_ref()

@@ -226,12 +226,10 @@ impl<'a> Checker<'a> {
     fn const_fn(&mut self, def: &crate::syntax::FnDef, c: &Call, env: &Env) -> Option<Value> {
         let name = def.name.name.clone();
         if self.fn_stack.contains(&name) {
-            let chain = format!("{} -> {name}", self.fn_stack.join(" -> "));
             self.err(
-                msg::recursive_function(&name)
+                msg::recursive_function(&name, &self.fn_stack)
                     .label(c.span, "called again here")
-                    .label(def.name.span, "defined here")
-                    .help(format!("a function is expanded where it is called, so it cannot call itself; chain: {chain}")),
+                    .label(def.name.span, "defined here"),
             );
             return None;
         }

@@ -293,12 +293,17 @@ pub fn recursive_net(name: &str) -> Diag {
 }
 
 /// A prior program that calls itself.
-/// A function whose body calls itself, directly or through others.
-pub fn recursive_function(name: &str) -> Diag {
+/// A function whose body calls itself, directly or through others; `chain` lists the
+/// functions being expanded, outermost first.
+pub fn recursive_function(name: &str, chain: &[String]) -> Diag {
     Diag::error(
         Code::RecursiveFunction,
         format!("function `{name}` calls itself"),
     )
+    .help(format!(
+        "a function is expanded where it is called, so it cannot call itself; chain: {} -> {name}",
+        chain.join(" -> ")
+    ))
 }
 
 pub fn recursive_prior(name: &str) -> Diag {

@@ -474,12 +474,10 @@ impl<'p, 'a> Inst<'p, 'a> {
     fn user_fn(&mut self, def: &FnDef, c: &Call, env: &mut Scope) -> Option<Val> {
         let name = def.name.name.as_str();
         if self.fn_stack.iter().any(|f| f == name) {
-            let chain = format!("{} -> {name}", self.fn_stack.join(" -> "));
             self.err(
-                msg::recursive_function(name)
+                msg::recursive_function(&name, &self.fn_stack)
                     .label(c.span, "called again here")
-                    .label(def.name.span, "defined here")
-                    .help(format!("a function is expanded where it is called, so it cannot call itself; chain: {chain}")),
+                    .label(def.name.span, "defined here"),
             );
             return None;
         }
@@ -671,20 +669,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         let shape = self.operands("the operands of arithmetic", &a, &b, sa, sb)?;
         let int = op.compares()
             || (a.int() && b.int() && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul));
-        let arith = match op {
-            BinOp::Add => Arith::Add,
-            BinOp::Sub => Arith::Sub,
-            BinOp::Mul => Arith::Mul,
-            BinOp::Div => Arith::Div,
-            BinOp::Lt => Arith::Lt,
-            BinOp::Le => Arith::Le,
-            BinOp::Gt => Arith::Gt,
-            BinOp::Ge => Arith::Ge,
-            BinOp::Eq => Arith::Eq,
-            BinOp::Ne => Arith::Ne,
-            // `@` returned above.
-            BinOp::Pow | BinOp::MatMul => Arith::Pow,
-        };
+        // `@` returned above.
+        let arith = consteval::arith(op).unwrap_or(Arith::Mul);
         if let (
             Val::Const {
                 data: x, int: xi, ..
