@@ -161,7 +161,7 @@ fn main() {
         ("uniform_sphere", sae_dsl::ir::Prior::UniformSphere, 10),
     ] {
         let t = time(3, 50, device, || {
-            let _ = sample_prior(&prior, 256, dim, device);
+            let _ = sample_prior(&prior, &[], 256, dim, device);
         });
         println!(
             "| prior sample, {name} x 256 in {dim}-D | {:.3} ms |",
@@ -177,7 +177,7 @@ fn main() {
     .expect("stdlib/priors.sae");
     for (program, space) in &lib.library_priors {
         let t = time(3, 50, device, || {
-            let _ = sae_dsl::runtime::sampler::sample_program(program, 256, device);
+            let _ = sae_dsl::runtime::sampler::sample_program(program, &[], 256, device);
         });
         println!(
             "| prior program {} x 256 on {space} | {:.3} ms ({:.2}% of a step; {} registers) |",

@@ -61,7 +61,7 @@ fn dim_of(space: &str) -> i64 {
 
 fn draw(p: &ir::Program, seed: i64) -> Tensor {
     tch::manual_seed(seed);
-    sample_program(p, N, Device::Cpu).to_kind(Kind::Double)
+    sample_program(p, &[], N, Device::Cpu).to_kind(Kind::Double)
 }
 
 fn col(t: &Tensor, j: i64) -> Vec<f64> {
@@ -276,7 +276,7 @@ fn stdlib_priors_match_the_builtins() {
     let ours = col(&draw(&p, 14), 0);
     tch::manual_seed(15);
     let builtin =
-        sae_dsl::runtime::sampler::sample_prior(&Prior::UniformSphere, N, 10, Device::Cpu)
+        sae_dsl::runtime::sampler::sample_prior(&Prior::UniformSphere, &[], N, 10, Device::Cpu)
             .to_kind(Kind::Double);
     ks(&ours, &col(&builtin, 0), "sphere vs built-in");
     // symmetric_dirichlet(16, 0.2): normalised Gammas; a coordinate is Beta(0.2, 3.0).
@@ -312,10 +312,10 @@ fn a_program_draws_independent_rows_in_one_pass() {
     // row the same cluster or the same noise).
     let (p, _) = program("", "R^2", "ring_mixture()");
     for n in [1, 7, 4096] {
-        let t = sample_program(&p, n, Device::Cpu);
+        let t = sample_program(&p, &[], n, Device::Cpu);
         assert_eq!(t.size(), [n, 2]);
     }
-    let t = sample_program(&p, 4096, Device::Cpu).to_kind(Kind::Double);
+    let t = sample_program(&p, &[], 4096, Device::Cpu).to_kind(Kind::Double);
     let angles: Vec<i64> = (0..4096)
         .map(|i| {
             let a = t.double_value(&[i, 1]).atan2(t.double_value(&[i, 0]));

@@ -14,7 +14,7 @@ const N: i64 = 40_000;
 
 fn draw(p: &Prior, dim: i64) -> Tensor {
     tch::manual_seed(3);
-    sample_prior(p, N, dim, Device::Cpu).to_kind(Kind::Double)
+    sample_prior(p, &[], N, dim, Device::Cpu).to_kind(Kind::Double)
 }
 
 fn col(t: &Tensor, j: i64) -> Vec<f64> {

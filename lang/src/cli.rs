@@ -255,12 +255,14 @@ pub enum Command {
     /// Draw samples of a prior program: NAME's samples as .npy (float32, N x d) and a PNG (a
     /// scatter for 2-D, a simplex projection for simplex priors, pairwise scatters otherwise).
     #[command(
-        after_help = "Examples:\n  sae-dsl prior stdlib/priors.sae ring_mixture -n 5000 --out prior-ring\n  sae-dsl prior stdlib/priors.sae ring_mixture --args \"k = 5, radius = 1\" --out ring5\n  sae-dsl prior my_priors.sae two_moons -n 2000 --out moons"
+        after_help = "Examples:\n  sae-dsl prior stdlib/priors.sae ring_mixture -n 5000 --out prior-ring\n  sae-dsl prior stdlib/priors.sae ring_mixture --args \"k = 5, radius = 1\" --out ring5\n  sae-dsl prior my_priors.sae two_moons -n 2000 --out moons\n  sae-dsl prior runs/learned_gmm_mnist z --out learned   # the prior as trained"
     )]
     Prior {
-        /// A file defining the prior (or importing it, e.g. `import \"std/priors\"`).
+        /// A file defining the prior (or importing it, e.g. `import \"std/priors\"`), or a run
+        /// directory: then NAME is a latent component (or its prior's name), drawn with its
+        /// learnable parameters as trained.
         file: PathBuf,
-        /// The prior's name.
+        /// The prior's name (with a run directory: the latent component's).
         name: String,
         /// Its arguments as in a model file, e.g. "k = 8, radius = 2" (default: its defaults).
         #[arg(long)]

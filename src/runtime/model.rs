@@ -11,7 +11,7 @@ use crate::runtime::nets::Net;
 use crate::runtime::objective::{
     evaluate_penalty, recon_cost, Discriminator, PenaltyCtx, PenaltyOut,
 };
-use crate::runtime::sampler::sample_prior;
+use crate::runtime::sampler::{initial_params, sample_prior};
 
 /// The encoder, generator and prior of a model on one device.
 #[derive(Debug)]
@@ -24,10 +24,14 @@ pub struct Compiled {
     pub device: Device,
     /// A post-hoc sampler of codes (`fit-sampler`) that replaces the prior for generation.
     pub code_sampler: Option<Gmm>,
+    /// The learnable parameters of each latent's prior program (empty for other priors), as
+    /// variables `prior.LATENT.NAME` of the VarStore: trained and saved with the networks.
+    pub prior_params: Vec<Vec<Tensor>>,
 }
 
 impl Compiled {
-    /// Builds the networks' variables in `vs` (root paths `encoder` and `generator`).
+    /// Builds the networks' variables in `vs` (root paths `encoder` and `generator`), then the
+    /// priors' learnable parameters (`prior`), so that models without any initialise as before.
     pub fn new(vs: &nn::VarStore, model: &ir::Model) -> Compiled {
         let root = vs.root();
         let init = model.train.init;
@@ -42,12 +46,29 @@ impl Compiled {
                 ),
             })
             .collect();
+        let generator = Net::new(&(&root / "generator"), &model.generator, init);
+        let prior_params = model
+            .latents
+            .iter()
+            .map(|l| match &l.prior {
+                ir::Prior::Program(p) if !p.params.is_empty() => {
+                    let path = &root / "prior" / l.name.as_str();
+                    initial_params(p, vs.device())
+                        .iter()
+                        .zip(&p.params)
+                        .map(|(t, q)| path.var_copy(&q.name, t))
+                        .collect()
+                }
+                _ => vec![],
+            })
+            .collect();
         Compiled {
             encoders,
-            generator: Net::new(&(&root / "generator"), &model.generator, init),
+            generator,
             model: model.clone(),
             device: vs.device(),
             code_sampler: None,
+            prior_params,
         }
     }
 
@@ -97,7 +118,8 @@ impl Compiled {
             .model
             .latents
             .iter()
-            .map(|l| sample_prior(&l.prior, n, l.space.dim(), self.device))
+            .zip(&self.prior_params)
+            .map(|(l, p)| sample_prior(&l.prior, p, n, l.space.dim(), self.device))
             .collect();
         Tensor::cat(&parts, 1)
     }

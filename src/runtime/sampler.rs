@@ -6,8 +6,15 @@ use crate::ir;
 use crate::runtime::dist;
 use crate::runtime::tensor::normalize;
 
-/// Draws `n` samples of the prior on `device`, as one batched tensor operation.
-pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tensor {
+/// Draws `n` samples of the prior on `device`, as one batched tensor operation; `params` are the
+/// program's learnable parameters (see [`initial_params`]), empty for other priors.
+pub fn sample_prior(
+    prior: &ir::Prior,
+    params: &[Tensor],
+    n: i64,
+    dim: i64,
+    device: Device,
+) -> Tensor {
     let opts = (Kind::Float, device);
     match prior {
         ir::Prior::Normal { mean, std } => Tensor::randn([n, dim], opts) * *std + *mean,
@@ -19,24 +26,56 @@ pub fn sample_prior(prior: &ir::Prior, n: i64, dim: i64, device: Device) -> Tens
             let a = a.unsqueeze(0).expand([n, dim], false).contiguous();
             dirichlet(&a)
         }
-        ir::Prior::Program(p) => sample_program(p, n, device),
+        ir::Prior::Program(p) => sample_program(p, params, n, device),
     }
 }
 
+/// The initial values of a program's learnable parameters, one tensor of each parameter's shape
+/// (drawn from the global generator for `param w ~ ...`, so `tch::manual_seed` fixes them).
+pub fn initial_params(p: &ir::Program, device: Device) -> Vec<Tensor> {
+    let t = |v: &[f64], shape: &[i64]| {
+        Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>())
+            .reshape(shape)
+            .to_device(device)
+    };
+    p.params
+        .iter()
+        .map(|q| {
+            let shape = q.shape.as_slice();
+            match &q.init {
+                ir::ParamInit::Const(v) => t(v, shape),
+                ir::ParamInit::Normal { mean, std } => {
+                    t(mean, shape) + Tensor::randn(shape, (Kind::Float, device)) * t(std, shape)
+                }
+                ir::ParamInit::Uniform { low, high } => {
+                    let (lo, hi) = (t(low, shape), t(high, shape));
+                    Tensor::rand(shape, (Kind::Float, device)) * (&hi - &lo) + lo
+                }
+            }
+        })
+        .collect()
+}
+
 /// Runs a prior program once for a batch of `n`: each register is a tensor `[n, ...shape]`
-/// (constants `[1, ...shape]`, broadcast), so there is no per-sample loop. Returns `[n, d]`.
-pub fn sample_program(p: &ir::Program, n: i64, device: Device) -> Tensor {
-    run_program(p, n, device, |_, _| {})
+/// (constants and learnable parameters `[1, ...shape]`, broadcast), so there is no per-sample
+/// loop. Returns `[n, d]`, differentiable in `params` through reparameterised draws.
+pub fn sample_program(p: &ir::Program, params: &[Tensor], n: i64, device: Device) -> Tensor {
+    run_program(p, params, n, device, |_, _| {})
 }
 
 /// The statement of a prior program whose values are first not finite in a batch of `n` draws:
 /// the variable it binds (`y`), to name it in the error. Registers without a name of the user's
 /// (temporaries such as the inner `exp` of `exp(exp(x))`) are attributed to the next statement
 /// that has one.
-pub fn first_non_finite(p: &ir::Program, n: i64, device: Device) -> Option<String> {
+pub fn first_non_finite(
+    p: &ir::Program,
+    params: &[Tensor],
+    n: i64,
+    device: Device,
+) -> Option<String> {
     let mut first = None;
     let _ = tch::no_grad(|| {
-        run_program(p, n, device, |i, t| {
+        run_program(p, params, n, device, |i, t| {
             let finite = t.isfinite().all().int64_value(&[]) == 1;
             if first.is_none() && !finite {
                 first = Some(i);
@@ -72,6 +111,7 @@ pub fn first_non_finite(p: &ir::Program, n: i64, device: Device) -> Option<Strin
 // long: one arm per instruction of the prior-program IR, executed batched.
 fn run_program(
     p: &ir::Program,
+    params: &[Tensor],
     n: i64,
     device: Device,
     mut inspect: impl FnMut(usize, &Tensor),
@@ -160,6 +200,15 @@ fn run_program(
                 }
             }
             I::Neg(a) => -&regs[*a],
+            // A parameter missing from `params` (a caller's bug) reads as zeros, not a panic.
+            I::Param(k) => match params.get(*k) {
+                Some(t) => t.unsqueeze(0),
+                None => {
+                    let mut shape = vec![1i64];
+                    shape.extend(&ins.shape);
+                    Tensor::zeros(shape.as_slice(), opts)
+                }
+            },
             I::Where(c, a, b) => {
                 let cond = arg(&regs, *c).ne(0.0);
                 arg(&regs, *a).where_self(&cond, &arg(&regs, *b))
@@ -245,7 +294,13 @@ fn run_program(
         out.shallow_clone()
     };
     let d = out.size()[1];
-    out.expand([n, d], false).to_kind(Kind::Float).contiguous()
+    // float32, or float64 when float64 learnable parameters made it so (their gradients keep it).
+    let kind = if out.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
+    out.expand([n, d], false).to_kind(kind).contiguous()
 }
 
 /// Dirichlet samples, one row per row of concentrations (see [`dist::dirichlet`]).

@@ -431,7 +431,14 @@ impl Session<'_> {
     ) -> Result<(), TrainError> {
         let (r, pv) = (out.rec.double_value(&[]), out.pen.double_value(&[]));
         if let Some((i, s, v)) = sums.first_bad() {
-            return Err(non_finite(&lp.terms[i], v, epoch, s, self.model));
+            return Err(non_finite(
+                &lp.terms[i],
+                v,
+                epoch,
+                s,
+                self.model,
+                &self.net.prior_params,
+            ));
         }
         if let Some(e) = out.marginal_error {
             lp.max_err = lp.max_err.max(e);
@@ -566,7 +573,7 @@ fn term_names(model: &ir::Model) -> Vec<String> {
     ];
     let many = model.penalties.len() > 1;
     for (i, p) in model.penalties.iter().enumerate() {
-        let kind = penalty_name(&p.kind);
+        let kind = p.kind.name();
         v.push(if many {
             format!("latent penalty `{kind}` (penalty {})", i + 1)
         } else {
@@ -577,21 +584,17 @@ fn term_names(model: &ir::Model) -> Vec<String> {
     v
 }
 
-fn penalty_name(k: &PenaltyKind) -> &'static str {
-    match k {
-        PenaltyKind::Sinkhorn { .. } => "sinkhorn",
-        PenaltyKind::Mmd { .. } => "mmd",
-        PenaltyKind::Gan { .. } => "gan",
-        PenaltyKind::Sliced { .. } => "sliced",
-        PenaltyKind::Exact { .. } => "exact",
-        PenaltyKind::Kl { .. } => "kl",
-    }
-}
-
 /// The error for a term that became NaN or infinite, with what to change.
-fn non_finite(term: &str, value: f64, epoch: i64, step: i64, model: &ir::Model) -> TrainError {
+fn non_finite(
+    term: &str,
+    value: f64,
+    epoch: i64,
+    step: i64,
+    model: &ir::Model,
+    prior_params: &[Vec<Tensor>],
+) -> TrainError {
     let help = if term == "prior samples" {
-        prior_help(model)
+        prior_help(model, prior_params)
     } else if term == "gradient" {
         format!(
             "the loss was finite but its gradient was not (a square root or logarithm at 0, or an overflow in a layer); lower the learning rate (now {}) or check the model's last layers; the last good checkpoint is kept",
@@ -651,10 +654,17 @@ fn check_finite(
     model: &ir::Model,
 ) -> Result<(), TrainError> {
     if !rec.is_finite() {
-        return Err(non_finite("reconstruction cost", rec, epoch, step, model));
+        return Err(non_finite(
+            "reconstruction cost",
+            rec,
+            epoch,
+            step,
+            model,
+            &[],
+        ));
     }
     if !pen.is_finite() {
-        return Err(non_finite("latent penalty", pen, epoch, step, model));
+        return Err(non_finite("latent penalty", pen, epoch, step, model, &[]));
     }
     Ok(())
 }
@@ -703,14 +713,23 @@ mod tests {
 
 /// What to change when a prior drew a value that is not finite: the prior program and the first
 /// of its statements whose values are not finite in fresh draws.
-fn prior_help(model: &ir::Model) -> String {
+fn prior_help(model: &ir::Model, prior_params: &[Vec<Tensor>]) -> String {
     const DRAWS: i64 = 4096;
-    for l in &model.latents {
+    for (i, l) in model.latents.iter().enumerate() {
         let ir::Prior::Program(p) = &l.prior else {
             continue;
         };
         tch::manual_seed(0);
-        if let Some(var) = first_non_finite(p, DRAWS, Device::Cpu) {
+        // The learned values of its parameters, as training left them.
+        let params: Vec<Tensor> = prior_params
+            .get(i)
+            .map(|v| {
+                v.iter()
+                    .map(|t| t.detach().to_device(Device::Cpu))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(var) = first_non_finite(p, &params, DRAWS, Device::Cpu) {
             return format!(
                 "the prior `{}` of `{}` draws values that are not finite: the statement that binds `{var}` is the first to give them in {DRAWS} draws; bound it (smaller scales, no nested exp); the last good checkpoint is kept",
                 p.call, l.name

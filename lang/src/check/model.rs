@@ -32,6 +32,9 @@ impl<'a> Checker<'a> {
             data.as_ref(),
         );
         let penalties = self.penalties(clauses, latents.as_ref(), encoders.as_ref());
+        if let (Some(ls), Some(ps)) = (&latents, &penalties) {
+            self.learned_priors_trained(ls, ps);
+        }
         let train = self.train(by_kind.get("train").copied());
         if let (Some(t), Some((d, dspan))) = (&train, &data) {
             self.batch_fits(t.batch, d, *dspan, by_kind.get("train").copied());
@@ -63,6 +66,47 @@ impl<'a> Checker<'a> {
             train: train?,
             constants: self.constant_values(),
         })
+    }
+
+    /// An error for each prior with learnable parameters that no penalty trains: only a
+    /// penalty comparing codes with prior samples (Sinkhorn, MMD, sliced, exact) with a
+    /// positive weight passes a gradient to them.
+    fn learned_priors_trained(
+        &mut self,
+        latents: &[(ir::Latent, Span)],
+        penalties: &[ir::Penalty],
+    ) {
+        for (l, span) in latents {
+            let ir::Prior::Program(p) = &l.prior else {
+                continue;
+            };
+            if p.params.is_empty() {
+                continue;
+            }
+            let on: Vec<&ir::Penalty> = penalties.iter().filter(|q| q.on == l.name).collect();
+            let trains = |q: &&ir::Penalty| {
+                q.weight > 0.0
+                    && matches!(
+                        q.kind,
+                        ir::PenaltyKind::Sinkhorn { .. }
+                            | ir::PenaltyKind::Mmd { .. }
+                            | ir::PenaltyKind::Sliced { .. }
+                            | ir::PenaltyKind::Exact { .. }
+                    )
+            };
+            if on.iter().any(trains) {
+                continue;
+            }
+            let why = match on.first() {
+                None => "no penalty applies to it".to_string(),
+                Some(q) if q.weight <= 0.0 => "its penalty's weight is 0".to_string(),
+                Some(q) => format!(
+                    "its `{}` penalty does not pass a gradient to the prior's samples",
+                    q.kind.name()
+                ),
+            };
+            self.err(msg::untrained_param(&l.name, &why).label(*span, "a prior with `param`s"));
+        }
     }
 
     /// One clause of each kind (penalties, latents and named encoders may repeat), and an error

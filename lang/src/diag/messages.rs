@@ -292,6 +292,35 @@ pub fn recursive_net(name: &str) -> Diag {
     Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))
 }
 
+/// A learnable parameter whose initial value is not a constant or a draw of constants.
+pub fn param_init(name: &str, found: &str) -> Diag {
+    Diag::error(
+        Code::ParamInit,
+        format!("the initial value of learnable parameter `{name}` must be a constant, or `normal(...)` or `uniform(...)` of constants; found {found}"),
+    )
+    .help(format!(
+        "e.g. `param {name} = zeros(3)` or `param {name} ~ normal(zeros(k, d), 1)`; a parameter's shape is its initial value's"
+    ))
+}
+
+/// A learnable parameter that reaches an operand no gradient flows through.
+pub fn not_differentiable(param: &str, dist: &str, why: &str) -> Diag {
+    Diag::error(
+        Code::NotDifferentiable,
+        format!("learnable parameter `{param}` cannot be trained through `{dist}`: {why}"),
+    )
+    .help("learnable parameters train through reparameterised draws: the operands of normal, uniform, laplace, exponential, gamma, beta and dirichlet, and any arithmetic on them; learn a mixture's component means and scales, not its weights")
+}
+
+/// A prior with learnable parameters on a component no sample-comparing penalty trains.
+pub fn untrained_param(latent: &str, why: &str) -> Diag {
+    Diag::error(
+        Code::UntrainedParam,
+        format!("the learnable parameters of the prior of `{latent}` would never change: {why}"),
+    )
+    .help("a learnable prior trains through the gradient of a penalty that compares codes with prior samples: sinkhorn, mmd, sliced or exact; or make the parameters constants (`=` without `param`)")
+}
+
 /// A prior program that calls itself.
 /// A function whose body calls itself, directly or through others; `chain` lists the
 /// functions being expanded, outermost first.

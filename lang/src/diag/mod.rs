@@ -113,6 +113,9 @@ codes! {
     ShapeMismatch => "sae::check::shape_mismatch",
     UnusedVariable => "sae::check::unused_variable",
     UnknownComponent => "sae::check::unknown_component",
+    ParamInit => "sae::check::param_init",
+    NotDifferentiable => "sae::check::not_differentiable",
+    UntrainedParam => "sae::check::untrained_param",
 }
 
 impl fmt::Display for Code {

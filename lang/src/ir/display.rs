@@ -28,10 +28,39 @@ impl fmt::Display for Space {
     }
 }
 
+impl fmt::Display for ParamInit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One number when all are equal, else the first few.
+        let v = |x: &[f64]| {
+            if x.iter().all(|a| *a == x[0]) {
+                num(x[0])
+            } else {
+                let shown: Vec<String> = x.iter().take(4).map(|a| num(*a)).collect();
+                let more = if x.len() > 4 { ", ..." } else { "" };
+                format!("[{}{more}]", shown.join(", "))
+            }
+        };
+        match self {
+            ParamInit::Const(x) => write!(f, "= {}", v(x)),
+            ParamInit::Normal { mean, std } => write!(f, "~ normal({}, {})", v(mean), v(std)),
+            ParamInit::Uniform { low, high } => write!(f, "~ uniform({}, {})", v(low), v(high)),
+        }
+    }
+}
+
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = |i: &usize| format!("%{i}");
         let list = |v: &[usize]| v.iter().map(r).collect::<Vec<_>>().join(", ");
+        for p in &self.params {
+            writeln!(
+                f,
+                "  param {} {} {} (learnable)",
+                p.name,
+                shape_str(&p.shape),
+                p.init
+            )?;
+        }
         for (i, ins) in self.instrs.iter().enumerate() {
             let op = match &ins.op {
                 Op::Const(v) => {
@@ -56,6 +85,10 @@ impl fmt::Display for Program {
                 Op::Index(a, b) => format!("{}[{}]", r(a), r(b)),
                 Op::Concat(v) => format!("concat({})", list(v)),
                 Op::Stack(v) => format!("stack({})", list(v)),
+                Op::Param(k) => format!(
+                    "param {}",
+                    self.params.get(*k).map_or("?", |p| p.name.as_str())
+                ),
             };
             let ty = if ins.int { " int" } else { "" };
             let draw = if matches!(ins.op, Op::Draw(..)) {
@@ -92,13 +125,20 @@ impl fmt::Display for Prior {
                     write!(f, "dirichlet(alpha = [{}])", a.join(", "))
                 }
             }
-            Prior::Program(p) => write!(
-                f,
-                "{} (program: {} registers, {} draws per sample)",
-                p.call,
-                p.instrs.len(),
-                p.draws()
-            ),
+            Prior::Program(p) => {
+                let learned = match p.params.len() {
+                    0 => String::new(),
+                    1 => ", 1 learnable parameter".to_string(),
+                    k => format!(", {k} learnable parameters"),
+                };
+                write!(
+                    f,
+                    "{} (program: {} registers, {} draws per sample{learned})",
+                    p.call,
+                    p.instrs.len(),
+                    p.draws()
+                )
+            }
         }
     }
 }
@@ -453,10 +493,28 @@ impl fmt::Display for Model {
         if t.precision != Precision::Float32 {
             writeln!(f, "          precision {}", t.precision.name())?;
         }
+        let prior: u64 = self
+            .latents
+            .iter()
+            .filter_map(|l| match &l.prior {
+                Prior::Program(p) => Some(
+                    p.params
+                        .iter()
+                        .map(|q| q.shape.iter().product::<i64>() as u64)
+                        .sum::<u64>(),
+                ),
+                _ => None,
+            })
+            .sum();
+        let learned = if prior > 0 {
+            format!(" ({} in learnable priors)", thousands(prior))
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "total     {} parameters",
-            thousands(self.encoder_params() + self.generator.params())
+            "total     {} parameters{learned}",
+            thousands(self.encoder_params() + self.generator.params() + prior)
         )
     }
 }

@@ -262,6 +262,24 @@ impl Prim {
             Prim::VonMisesFisher => "von_mises_fisher",
         }
     }
+
+    /// Whether a draw is a differentiable function of its operands (a reparameterised draw), so
+    /// that learnable parameters may flow into them: location-scale and inverse-CDF draws, and
+    /// the Gamma family through libtorch's implicit gradient of `_standard_gamma`.
+    pub fn reparameterised(self) -> bool {
+        match self {
+            Prim::Normal
+            | Prim::Uniform
+            | Prim::Laplace
+            | Prim::Exponential
+            | Prim::Gamma
+            | Prim::Beta
+            | Prim::Dirichlet => true,
+            Prim::UniformSphere | Prim::Categorical | Prim::Bernoulli | Prim::VonMisesFisher => {
+                false
+            }
+        }
+    }
 }
 
 /// An elementwise or reducing function of prior programs.
@@ -437,6 +455,28 @@ pub enum Op {
     Concat(Vec<usize>),
     /// Values of one shape stacked into a vector (of scalars) or a matrix (of vectors).
     Stack(Vec<usize>),
+    /// Learnable parameter `i` of the program (see [`Program::params`]).
+    Param(usize),
+}
+
+/// How a learnable parameter of a prior program starts, values row-major in its shape.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum ParamInit {
+    /// `param w = zeros(3)`.
+    Const(Vec<f64>),
+    /// `param w ~ normal(mean, std)`: drawn once, when the model's variables are made.
+    Normal { mean: Vec<f64>, std: Vec<f64> },
+    /// `param w ~ uniform(low, high)`.
+    Uniform { low: Vec<f64>, high: Vec<f64> },
+}
+
+/// A learnable parameter of a prior program: trained with the model through the penalty's
+/// gradient (reparameterised draws) and saved in its checkpoint under `prior.LATENT.NAME`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PriorParam {
+    pub name: String,
+    pub shape: Shape,
+    pub init: ParamInit,
 }
 
 /// One register: its source name, its shape without the batch dimension (`[]` scalar, `[n]`
@@ -457,6 +497,9 @@ pub struct Program {
     pub call: String,
     pub instrs: Vec<Instr>,
     pub result: usize,
+    /// Learnable parameters (`param` statements), in the order of their `Param` instructions.
+    #[serde(default)]
+    pub params: Vec<PriorParam>,
 }
 
 impl Program {
@@ -767,6 +810,20 @@ pub enum PenaltyKind {
     Exact { cost: LatentCost },
     /// Closed-form KL between the Gaussian encoder and a normal prior.
     Kl { mean: f64, std: f64 },
+}
+
+impl PenaltyKind {
+    /// The penalty's name in model files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PenaltyKind::Sinkhorn { .. } => "sinkhorn",
+            PenaltyKind::Mmd { .. } => "mmd",
+            PenaltyKind::Gan { .. } => "gan",
+            PenaltyKind::Sliced { .. } => "sliced",
+            PenaltyKind::Exact { .. } => "exact",
+            PenaltyKind::Kl { .. } => "kl",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -312,6 +312,9 @@ impl<'p, 'a> Inst<'p, 'a> {
                     let draw = matches!(st.kind, StmtKind::Draw(..));
                     failed |= !self.statement(draw, name, e, env);
                 }
+                StmtKind::Param(name, e, draw) => {
+                    failed |= !self.param_statement(name, e, *draw, env);
+                }
                 StmtKind::Return(e) => match self.expr(e, env) {
                     Some(v) => result = Some((v, e.span)),
                     None => {

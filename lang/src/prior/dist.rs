@@ -145,6 +145,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         }
         self.ranges(prim, name, &args, &spans)?;
+        self.check_differentiable(prim, &args, c.span)?;
         let shape = self.dist_shape(c, name, prim, &mut args, &spans, dim, space_dim)?;
         Some(DistV::Prim { prim, args, shape })
     }

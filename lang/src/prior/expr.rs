@@ -273,10 +273,10 @@ impl<'p, 'a> Inst<'p, 'a> {
         sa: Span,
         sb: Span,
     ) -> Option<crate::ir::Shape> {
-        let Some(shape) = broadcast(a.shape(), b.shape()).filter(|s| s.len() <= 1) else {
+        let Some(shape) = broadcast(a.shape(), b.shape()) else {
             let found = format!("{} and {}", shape_words(a.shape()), shape_words(b.shape()));
             let expected = if a.shape().len() > 1 || b.shape().len() > 1 {
-                "scalars or vectors (index a matrix's row first)"
+                "of equal shape, or one a scalar (index a matrix's row to combine it with a vector)"
             } else {
                 "of equal shape, or one a scalar"
             };
@@ -303,7 +303,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         )?;
         let int = a.int() && b.int() && matches!(op, Arith::Minimum | Arith::Maximum);
         if let (Val::Const { data: x, .. }, Val::Const { data: y, .. }) = (&a, &b) {
-            let n = shape.first().copied().unwrap_or(1) as usize;
+            let n = shape.iter().product::<i64>() as usize; // every element of a matrix too
             let get = |v: &Vec<f64>, i: usize| if v.len() == 1 { v[0] } else { v[i] };
             return Some(Val::Const {
                 data: (0..n).map(|i| op.apply(get(x, i), get(y, i))).collect(),
@@ -452,7 +452,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 return match pick {
                     Val::Const { data, .. } if data.len() == 1 && !shape.is_empty() => {
                         Some(Val::Const {
-                            data: vec![data[0]; shape[0] as usize],
+                            data: vec![data[0]; shape.iter().product::<i64>() as usize],
                             shape,
                             int,
                         })
@@ -681,7 +681,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         ) = (&a, &b)
         {
             // Constants fold elementwise under the language's one set of rules.
-            let n = shape.first().copied().unwrap_or(1) as usize;
+            let n = shape.iter().product::<i64>() as usize; // every element of a matrix too
             let get = |v: &Vec<f64>, i: usize| if v.len() == 1 { v[0] } else { v[i] };
             let mut data = Vec::with_capacity(n);
             let mut all_int = true;
@@ -940,7 +940,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let reduces = f.needs_vector();
         // (what it needs, what it got): a matrix never, a scalar not where a vector is reduced.
         let wrong = match shape.len() {
-            n if n > 1 => Some(("a scalar or a vector, so index a row first", "a matrix")),
+            n if n > 1 && reduces => Some(("a vector, so index a row first", "a matrix")),
             0 if reduces => Some(("a vector", "a scalar")),
             _ => None,
         };

@@ -22,6 +22,7 @@ use crate::syntax::{
 mod body;
 mod dist;
 pub(crate) mod expr;
+mod learn;
 mod values;
 
 use crate::catalogue::distributions::*;
@@ -64,6 +65,8 @@ struct Inst<'p, 'a> {
     diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
     instrs: Vec<Instr>,
+    /// Learnable parameters declared so far (`param` statements).
+    params: Vec<ir::PriorParam>,
     /// The priors being instantiated, outermost first, with their call sites (recursion check).
     stack: Vec<(String, Span)>,
 }
@@ -169,6 +172,7 @@ impl<'a> Priors<'a> {
             diags,
             seen: HashSet::new(),
             instrs: vec![],
+            params: vec![],
             stack: vec![],
         }
     }
@@ -274,6 +278,7 @@ impl<'a> Priors<'a> {
                 call: format!("{}({shown})", def.name.name),
                 instrs: inst.instrs,
                 result,
+                params: inst.params,
             },
             space,
             def.space.span(),
@@ -299,6 +304,7 @@ impl<'a> Priors<'a> {
             call: call_text(call, &inst.instrs),
             instrs: inst.instrs,
             result,
+            params: inst.params,
         })
     }
 
@@ -357,6 +363,7 @@ impl<'a> Priors<'a> {
                         call: format!("{}({shown})", def.name.name),
                         instrs: std::mem::take(&mut inst.instrs),
                         result: r,
+                        params: std::mem::take(&mut inst.params),
                     },
                     space,
                 )

@@ -333,7 +333,9 @@ impl<'t> Formatter<'t> {
             match c.as_rule() {
                 Rule::lbrace => open = c.as_span().start(),
                 Rule::rbrace => close = c.as_span().start(),
-                Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt => statements.push(c),
+                Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt | Rule::param_stmt => {
+                    statements.push(c)
+                }
                 _ => header.push(c),
             }
         }
@@ -450,7 +452,9 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
         | Rule::kw_on
         | Rule::kw_prior
         | Rule::kw_return
+        | Rule::kw_param
         | Rule::kw_let => out.push_str(p.as_str()),
+        Rule::param_eq => out.push('='),
         Rule::add
         | Rule::sub
         | Rule::mul

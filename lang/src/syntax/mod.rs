@@ -242,6 +242,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt | Rule::kw_return => {
             "a statement (`x ~ distribution`, `x = value`, `return x`)"
         }
+        Rule::param_stmt | Rule::kw_param | Rule::param_eq => {
+            "a learnable parameter (`param w ~ normal(0, 1)` or `param w = zeros(3)`)"
+        }
         Rule::index => "an index `[ ... ]`",
         Rule::layer => "a layer",
         Rule::pipeline => "a pipeline `{ ... }`",
@@ -501,13 +504,22 @@ impl Builder {
             match q.as_rule() {
                 Rule::space => space = Some(self.space(q)),
                 Rule::rbrace => end = self.span(&q),
-                Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt => {
+                Rule::draw_stmt | Rule::let_stmt | Rule::return_stmt | Rule::param_stmt => {
                     let sspan = self.span(&q);
                     let rule = q.as_rule();
                     let mut it = q.into_inner();
                     let kind = match rule {
                         Rule::return_stmt => {
                             StmtKind::Return(self.expr(it.nth(1).expect("grammar: return value")))
+                        }
+                        Rule::param_stmt => {
+                            let var = self.ident(it.nth(1).expect("grammar: parameter name"));
+                            let draw = it.next().map(|x| x.as_rule()) == Some(Rule::tilde);
+                            let value = it
+                                .find(|x| x.as_rule() == Rule::expr)
+                                .map(|x| self.expr(x))
+                                .expect("grammar: parameter value");
+                            StmtKind::Param(var, value, draw)
                         }
                         _ => {
                             let var = self.ident(it.next().expect("grammar: statement name"));

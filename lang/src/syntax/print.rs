@@ -175,6 +175,10 @@ impl Display for PriorDef {
                 StmtKind::Draw(x, e) => writeln!(f, "  {} ~ {e}", x.name)?,
                 StmtKind::Let(x, e) => writeln!(f, "  {} = {e}", x.name)?,
                 StmtKind::Return(e) => writeln!(f, "  return {e}")?,
+                StmtKind::Param(x, e, draw) => {
+                    let op = if *draw { "~" } else { "=" };
+                    writeln!(f, "  param {} {op} {e}", x.name)?
+                }
             }
         }
         f.write_str("}")

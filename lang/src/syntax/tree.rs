@@ -130,6 +130,9 @@ pub enum StmtKind {
     Let(Ident, Expr),
     /// `return x`.
     Return(Expr),
+    /// `param w ~ normal(0, 1)` (initial value drawn once) or `param w = zeros(3)`: a learnable
+    /// parameter, trained with the model; `true` for the `~` form.
+    Param(Ident, Expr, bool),
 }
 
 #[derive(Clone, Debug, PartialEq)]
