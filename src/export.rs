@@ -493,8 +493,16 @@ def load(path=None):
     """The model with the exported weights, in evaluation mode."""
     path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.safetensors")
     m = Model()
-    m.load_state_dict(read_safetensors(path))
+    state = read_safetensors(path)
+    # Learnable prior parameters (prior.LATENT.NAME) are not part of the networks.
+    m.load_state_dict({k: v for k, v in state.items() if not k.startswith("prior.")})
     return m.eval()
+
+
+def prior_parameters(path=None):
+    """The learnable prior parameters as trained, by name (prior.LATENT.NAME); empty without."""
+    path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.safetensors")
+    return {k: v for k, v in read_safetensors(path).items() if k.startswith("prior.")}
 "#;
 
 #[cfg(test)]

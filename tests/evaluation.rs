@@ -176,6 +176,48 @@ fn every_picture_is_a_png_of_the_expected_size() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// A composite code: latent.png has one panel per named component, each in its own space's
+/// projection (a circle for S^1, a scatter for R^3's first two coordinates).
+#[test]
+fn the_latent_picture_has_a_panel_per_component() {
+    let text = "import \"std/nets\"\ndata gaussian_grid(n = 512, k = 2)\nlatent a: S^1 ~ uniform_sphere()\nlatent b: R^3 ~ normal()\n\
+                encoder a { mlp(2, hidden = 16) normalize }\nencoder b { mlp(3, hidden = 16) }\ngenerator { mlp(2, hidden = 16) }\n\
+                penalty sinkhorn(iterations = 10) on a\npenalty sinkhorn(iterations = 10) on b\ntrain { batch 64 epochs 1 }\n";
+    let c = compile_source("panels.sae", text, None);
+    let model = c.model.expect("model");
+    let root = common::tempdir("panels");
+    let dir = root.join("run");
+    let opts = train::RunOptions {
+        out: Some(dir.clone()),
+        quiet: true,
+        evaluate: true,
+        ..Default::default()
+    };
+    pipeline::run(&model, text, Device::Cpu, &opts).expect("trains");
+    // Two 400-pixel panels side by side under a 30-pixel title.
+    assert_eq!(png_size(&dir.join("latent.png")), (800, 430));
+    let img = image::open(dir.join("latent.png")).expect("png").to_rgb8();
+    // Each panel has coloured points (not only white, grey and black).
+    for panel in 0..2u32 {
+        let coloured = (panel * 400..(panel + 1) * 400)
+            .flat_map(|x| (30..430u32).map(move |y| (x, y)))
+            .filter(|&(x, y)| {
+                let p = img.get_pixel(x, y).0;
+                let (lo, hi) = (
+                    p.iter().min().copied().unwrap_or(0),
+                    p.iter().max().copied().unwrap_or(0),
+                );
+                hi - lo > 60
+            })
+            .count();
+        assert!(
+            coloured > 200,
+            "panel {panel} has {coloured} coloured pixels"
+        );
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
 /// MNIST: image pictures (samples, reconstructions, vertices, interpolation) at their sizes, and
 /// the sample command's uint8 .npy.
 #[test]

@@ -88,7 +88,9 @@ fn check(tag: &str, text: &str, data: Option<&Path>) {
 fn an_mlp_with_a_composite_latent_exports_exactly() {
     check(
         "export-mlp",
-        "import \"std/nets\"\ndata rings(n = 512)\nlatent a: S^1 ~ uniform_sphere()\nlatent b: R^2 ~ normal()\n\
+        // b's prior has a learnable parameter: its weight is exported but not a network's.
+        "import \"std/nets\"\ndata rings(n = 512)\nlatent a: S^1 ~ uniform_sphere()\nlatent b: R^2 ~ moving()\n\
+         prior moving() on R^2 {\n  param m = [0.5, 0]\n  z ~ normal(m, 1)\n  return z\n}\n\
          encoder a { linear(16) leaky_relu(0.2) linear(2) normalize }\nencoder b { linear(16) tanh linear(2) }\n\
          generator { linear(16) relu linear(2) }\npenalty sinkhorn(epsilon = 0.1, iterations = 10) on a\n\
          penalty mmd() on b\ntrain { batch 64 epochs 1 }\n",

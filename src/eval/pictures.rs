@@ -201,7 +201,8 @@ fn point_pictures(
     Ok(())
 }
 
-/// latent.png: the test codes (projected to 2-D) coloured by label; returns the codes.
+/// latent.png: the test codes (projected to 2-D) coloured by label, one panel per named
+/// component of a composite code (each in its own space's projection); returns the codes.
 fn latent_picture(
     dir: &Path,
     model: &ir::Model,
@@ -210,46 +211,68 @@ fn latent_picture(
 ) -> Result<Tensor, EvalError> {
     let k = test.len().min(5000);
     let codes = encode_all(net, &test.head(k));
-    let (xy, xl, yl) = project_2d(&codes, model.space());
     let labels: Vec<i64> = test
         .labels
         .as_ref()
         .map(|l| Vec::<i64>::try_from(l.narrow(0, 0, k).to_device(Device::Cpu)).unwrap_or_default())
         .unwrap_or_default();
-    let pts = points(&xy);
-    let mut groups: Vec<Series> = vec![];
+    let png = dir.join("latent.png");
+    let title = format!("{}: test codes by label", model.name);
+    if !model.is_composite() {
+        let (xy, xl, yl) = project_2d(&codes, model.space());
+        plot::scatter(&png, &title, xl, yl, &by_label(&points(&xy), &labels)).map_err(io(dir))?;
+        return Ok(codes);
+    }
+    let size = 400;
+    let n = model.latents.len();
+    let cols = n.min(3);
+    let rows = n.div_ceil(cols);
+    let width = (cols * size).max(16 + plot::Canvas::text_width(&title, 2).max(0) as usize);
+    let mut canvas = plot::Canvas::new(width, rows * size + 30);
+    canvas.text(8, 6, &title, plot::BLACK, 2);
+    let mut offset = 0;
+    for (i, l) in model.latents.iter().enumerate() {
+        let d = l.space.dim();
+        let (xy, xl, yl) = project_2d(&codes.narrow(1, offset, d), l.space);
+        offset += d;
+        let f = plot::scatter_frame(
+            &format!("{} on {}", l.name, l.space),
+            xl,
+            yl,
+            &by_label(&points(&xy), &labels),
+            size,
+        );
+        canvas.blit(&f.canvas, (i % cols) * size, 30 + (i / cols) * size);
+    }
+    canvas.save(&png).map_err(io(&png))?;
+    Ok(codes)
+}
+
+/// Points grouped by label (labels 0-9 in the palette's colours), or one group without labels.
+fn by_label(pts: &[(f64, f64)], labels: &[i64]) -> Vec<Series> {
+    if labels.is_empty() {
+        return vec![Series {
+            name: "codes".into(),
+            color: PALETTE[0],
+            points: pts.to_vec(),
+        }];
+    }
     let max_label = labels.iter().copied().max().unwrap_or(0).clamp(0, 9);
-    for c in 0..=max_label {
-        let p: Vec<(f64, f64)> = pts
-            .iter()
-            .zip(&labels)
-            .filter(|(_, l)| **l == c)
-            .map(|(p, _)| *p)
-            .collect();
-        if !p.is_empty() {
-            groups.push(Series {
+    (0..=max_label)
+        .filter_map(|c| {
+            let p: Vec<(f64, f64)> = pts
+                .iter()
+                .zip(labels)
+                .filter(|(_, l)| **l == c)
+                .map(|(p, _)| *p)
+                .collect();
+            (!p.is_empty()).then(|| Series {
                 name: format!("label {c}"),
                 color: PALETTE[c as usize % 10],
                 points: p,
-            });
-        }
-    }
-    if labels.is_empty() {
-        groups.push(Series {
-            name: "codes".into(),
-            color: PALETTE[0],
-            points: pts,
-        });
-    }
-    plot::scatter(
-        &dir.join("latent.png"),
-        &format!("{}: test codes by label", model.name),
-        xl,
-        yl,
-        &groups,
-    )
-    .map_err(io(dir))?;
-    Ok(codes)
+            })
+        })
+        .collect()
 }
 
 /// Loss per term over epochs, from `metrics.jsonl`.
