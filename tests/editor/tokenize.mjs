@@ -32,7 +32,7 @@ const registry = new vsctm.Registry({
 });
 const grammar = await registry.loadGrammar('source.sae');
 
-const KEYWORDS = new Set(['import', 'net', 'data', 'latent', 'encoder', 'generator', 'cost', 'penalty', 'train', 'on', 'prior', 'return', 'let']);
+const KEYWORDS = new Set(['import', 'net', 'data', 'latent', 'encoder', 'generator', 'cost', 'penalty', 'train', 'on', 'prior', 'return', 'let', 'fn', 'param', 'if', 'then', 'else', 'for', 'in']);
 
 // The independent scan of one line: ranges of comments, strings, keywords and numbers.
 function scan(line) {

@@ -493,26 +493,20 @@ impl fmt::Display for Model {
         if t.precision != Precision::Float32 {
             writeln!(f, "          precision {}", t.precision.name())?;
         }
-        let prior: u64 = self
-            .latents
-            .iter()
-            .filter_map(|l| match &l.prior {
-                Prior::Program(p) => Some(
-                    p.params
-                        .iter()
-                        .map(|q| q.shape.iter().product::<i64>() as u64)
-                        .sum::<u64>(),
-                ),
-                _ => None,
-            })
-            .sum();
+        writeln!(f, "{}", self.total_line())
+    }
+}
+
+impl Model {
+    /// `total     120,169 parameters (160 in learnable priors)`.
+    fn total_line(&self) -> String {
+        let prior = self.prior_params();
         let learned = if prior > 0 {
             format!(" ({} in learnable priors)", thousands(prior))
         } else {
             String::new()
         };
-        writeln!(
-            f,
+        format!(
             "total     {} parameters{learned}",
             thousands(self.encoder_params() + self.generator.params() + prior)
         )

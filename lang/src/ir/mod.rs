@@ -78,6 +78,22 @@ impl Model {
         None
     }
 
+    /// Learnable parameters of the priors (numbers, over every `param` of every latent).
+    pub fn prior_params(&self) -> u64 {
+        self.latents
+            .iter()
+            .filter_map(|l| match &l.prior {
+                Prior::Program(p) => Some(
+                    p.params
+                        .iter()
+                        .map(|q| q.shape.iter().product::<i64>() as u64)
+                        .sum::<u64>(),
+                ),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// Parameters of all encoders.
     pub fn encoder_params(&self) -> u64 {
         self.encoders.iter().map(|e| e.net.params()).sum()

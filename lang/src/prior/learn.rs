@@ -98,6 +98,17 @@ impl<'p, 'a> Inst<'p, 'a> {
                 return None;
             }
         };
+        self.drawn_init(name, call, env)
+    }
+
+    /// `param NAME ~ normal(mean, std)` or `~ uniform(low, high)`: the arguments, constants of
+    /// any shape, broadcast together and range-checked elementwise.
+    fn drawn_init(
+        &mut self,
+        name: &Ident,
+        call: &Call,
+        env: &mut Scope,
+    ) -> Option<(ir::ParamInit, Vec<i64>)> {
         let names: [&str; 2] = if call.name.name == "normal" {
             ["mean", "std"]
         } else {
@@ -170,25 +181,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         };
         let (first, second) = (full(&a.0), full(&b.0));
-        let bad = if call.name.name == "normal" {
-            second.iter().position(|s| !(*s > 0.0 && s.is_finite()))
-        } else {
-            first.iter().zip(&second).position(|(l, h)| !(l < h))
-        };
-        if let Some(i) = bad {
-            let (what, expected) = if call.name.name == "normal" {
-                ("`std` of the initial `normal`", "positive")
-            } else {
-                ("the initial `uniform`", "`low` < `high`")
-            };
-            let found = if call.name.name == "normal" {
-                ir::num(second[i])
-            } else {
-                format!("low {} and high {}", ir::num(first[i]), ir::num(second[i]))
-            };
-            self.err(msg::invalid_value(what, expected, &found).label(call.span, "out of range"));
-            return None;
-        }
+        self.init_ranges(&call.name.name, &first, &second, call.span)?;
         let init = if call.name.name == "normal" {
             ir::ParamInit::Normal {
                 mean: first,
@@ -201,6 +194,32 @@ impl<'p, 'a> Inst<'p, 'a> {
             }
         };
         Some((init, shape))
+    }
+
+    /// An error unless every `std` of an initial normal is positive (and finite), or every `low`
+    /// of an initial uniform is below its `high`.
+    fn init_ranges(&mut self, dist: &str, first: &[f64], second: &[f64], at: Span) -> Option<()> {
+        let normal = dist == "normal";
+        let bad = if normal {
+            second.iter().position(|s| !(*s > 0.0 && s.is_finite()))
+        } else {
+            first.iter().zip(second).position(|(l, h)| !(l < h))
+        };
+        if let Some(i) = bad {
+            let (what, expected) = if normal {
+                ("`std` of the initial `normal`", "positive")
+            } else {
+                ("the initial `uniform`", "`low` < `high`")
+            };
+            let found = if normal {
+                ir::num(second[i])
+            } else {
+                format!("low {} and high {}", ir::num(first[i]), ir::num(second[i]))
+            };
+            self.err(msg::invalid_value(what, expected, &found).label(at, "out of range"));
+            return None;
+        }
+        Some(())
     }
 
     /// The learnable parameter `v` depends on, if any (its name, for messages).
