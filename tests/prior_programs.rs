@@ -571,6 +571,51 @@ fn matrix_products_and_constructors_match_float64_references() {
     }
 }
 
+/// Elementwise arithmetic and functions on matrices with a drawn scalar, and slices of drawn
+/// vectors and of matrices, row by row against float64.
+#[test]
+fn slices_and_elementwise_matrices_match_float64_references() {
+    let defs = "prior mat() on R^7 {\n\
+        W = [[1, 0], [0.5, 1], [0, 2]]\n\
+        s ~ uniform(0.5, 1.5)\n\
+        u ~ normal(0, 1, dim = 4)\n\
+        M = exp(W * s) - W / 2\n\
+        R = (M * M)[1:]\n\
+        return concat(s, u[1:3], M @ u[:2], R[1][:1])\n\
+    }";
+    let (p, _) = program(defs, "R^7", "mat()");
+    let t = draw(&p, 9);
+    let c: Vec<Vec<f64>> = (0..7).map(|j| col(&t, j)).collect();
+    let w = [[1.0, 0.0], [0.5, 1.0], [0.0, 2.0]];
+    for i in 0..N as usize {
+        let s = c[0][i];
+        assert!((0.5..1.5).contains(&s));
+        let (u1, u2) = (c[1][i], c[2][i]);
+        // u[0] is not returned; M @ u[:2] = M[:, 0] u0 + M[:, 1] u1 with u1 = column 1.
+        let m: Vec<[f64; 2]> = w
+            .iter()
+            .map(|r| [(r[0] * s).exp() - r[0] / 2.0, (r[1] * s).exp() - r[1] / 2.0])
+            .collect();
+        // Solve for u0 from the first output row (m[0][0] > 0), then check the other two.
+        let u0 = (c[3][i] - m[0][1] * u1) / m[0][0];
+        for k in 1..3 {
+            let want = m[k][0] * u0 + m[k][1] * u1;
+            let got = c[3 + k][i];
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "row {i}: (M @ u)[{k}] = {got}, expected {want}"
+            );
+        }
+        let want = m[2][0] * m[2][0];
+        assert!(
+            (c[6][i] - want).abs() <= 1e-5 * want.max(1.0),
+            "row {i}: R[1][0] = {}, expected {want}",
+            c[6][i]
+        );
+        let _ = u2;
+    }
+}
+
 /// Comparisons and `if ... then ... else` (elementwise) on drawn values, row by row: 1 where a
 /// comparison holds and 0 elsewhere, the branch chosen per sample.
 #[test]

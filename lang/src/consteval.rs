@@ -161,3 +161,21 @@ mod tests {
         assert_eq!(Num::from_f64(2.5, true), Real(2.5));
     }
 }
+
+/// The range `a..b` that `[a:b]` selects from `len` elements (a bound left out is 0 or `len`), or
+/// the message's (expected, found) when the bounds do not satisfy 0 <= a <= b <= len.
+pub fn slice_range(
+    lo: Option<i64>,
+    hi: Option<i64>,
+    len: i64,
+) -> Result<std::ops::Range<usize>, (String, String)> {
+    let (a, b) = (lo.unwrap_or(0), hi.unwrap_or(len));
+    if 0 <= a && a <= b && b <= len {
+        Ok(a as usize..b as usize)
+    } else {
+        Err((
+            format!("within 0..{len}, its start not after its end"),
+            format!("[{a}:{b}]"),
+        ))
+    }
+}

@@ -200,6 +200,8 @@ fn run_program(
                 }
             }
             I::Neg(a) => -&regs[*a],
+            // Axis 0 is the batch (1 for constants), so axis 1 is the first of the value's.
+            I::Slice(a, lo, hi) => regs[*a].narrow(1, *lo, hi - lo),
             // A parameter missing from `params` (a caller's bug) reads as zeros, not a panic.
             I::Param(k) => match params.get(*k) {
                 Some(t) => t.unsqueeze(0),

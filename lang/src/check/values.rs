@@ -112,6 +112,10 @@ impl<'a> Checker<'a> {
                     {
                         return Some(v.clone());
                     }
+                    // As in prior programs; a constant called `pi` would have been found above.
+                    if c.name.name == "pi" {
+                        return Some(Value::Real(std::f64::consts::PI));
+                    }
                     if self.failed_consts.contains(&c.name.name) && !env.contains_key(&c.name.name)
                     {
                         return None; // its definition's error is reported
@@ -176,6 +180,41 @@ impl<'a> Checker<'a> {
                             )
                             .label(e.span, "here")
                             .help("index a list with an integer: `sizes[0]`"),
+                        );
+                        None
+                    }
+                }
+            }
+            ExprKind::Slice(list, lo, hi) => {
+                let l = self.eval(list, env)?;
+                let mut bounds = [None, None];
+                for (k, b) in [lo, hi].into_iter().enumerate() {
+                    if let Some(b) = b {
+                        match self.eval(b, env)? {
+                            Value::Int(i) => bounds[k] = Some(i),
+                            v => {
+                                self.err(
+                                    msg::arg_type("a slice bound", "an integer", v.type_name())
+                                        .label(b.span, "not an integer"),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
+                let Value::List(items) = l else {
+                    self.err(
+                        msg::arg_type("slicing", "a list", l.type_name())
+                            .label(list.span, "not a list"),
+                    );
+                    return None;
+                };
+                match consteval::slice_range(bounds[0], bounds[1], items.len() as i64) {
+                    Ok(r) => Some(Value::List(items[r].to_vec())),
+                    Err((expected, found)) => {
+                        self.err(
+                            msg::invalid_value("a slice", &expected, &found)
+                                .label(e.span, "out of range"),
                         );
                         None
                     }
@@ -280,6 +319,50 @@ impl<'a> Checker<'a> {
         Some(args)
     }
 
+    /// `range(n)` (0 .. n - 1), `zeros(n)` / `zeros(k, n)`, `ones(...)` and `eye(n)` as constant
+    /// lists, as prior programs build them.
+    fn constructor(&mut self, c: &Call, env: &Env) -> Option<Value> {
+        let name = c.name.name.as_str();
+        let args = self.numeric_args(c, env)?;
+        let sizes: Option<Vec<i64>> = args
+            .iter()
+            .map(|(list, n, _)| match (list, n.as_slice()) {
+                (false, [Num::Int(k)]) if (0..=1 << 20).contains(k) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        let fits = match name {
+            "zeros" | "ones" => (1..=2).contains(&args.len()),
+            _ => args.len() == 1,
+        };
+        let (Some(sizes), true) = (sizes, fits) else {
+            let takes = if matches!(name, "zeros" | "ones") {
+                "one or two sizes (whole numbers from 0)"
+            } else {
+                "one size (a whole number from 0)"
+            };
+            self.err(
+                msg::arg_type(&format!("the arguments of `{name}`"), takes, "other values")
+                    .label(c.span, "here"),
+            );
+            return None;
+        };
+        let row = |n: i64, f: &dyn Fn(i64) -> i64| {
+            Value::List((0..n).map(|i| Value::Int(f(i))).collect())
+        };
+        Some(match (name, sizes.as_slice()) {
+            ("range", [n]) => row(*n, &|i| i),
+            ("eye", [n]) => Value::List((0..*n).map(|r| row(*n, &|i| i64::from(i == r))).collect()),
+            (_, [n]) => row(*n, &|_| i64::from(name == "ones")),
+            (_, [k, n]) => Value::List(
+                (0..*k)
+                    .map(|_| row(*n, &|_| i64::from(name == "ones")))
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+
     /// A pure function of numbers in a constant (`sqrt(5)`, `max(2, d)`, `sum([1, 2])`),
     /// folded as prior programs fold it. None when `c` names no such function; Some(None)
     /// after reporting a bad argument.
@@ -287,6 +370,9 @@ impl<'a> Checker<'a> {
         use crate::catalogue::distributions::FUNCS;
         use crate::ir::{Arith, Func};
         let name = c.name.name.as_str();
+        if ["range", "zeros", "ones", "eye"].contains(&name) {
+            return Some(self.constructor(c, env));
+        }
         let unary = FUNCS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
         let binary = match name {
             "min" if c.args.len() == 2 => Some(Arith::Minimum),

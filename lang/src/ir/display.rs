@@ -83,6 +83,7 @@ impl fmt::Display for Program {
                 }
                 Op::Binary(op, a, b) => format!("{} {} {}", r(a), op.symbol(), r(b)),
                 Op::Index(a, b) => format!("{}[{}]", r(a), r(b)),
+                Op::Slice(a, lo, hi) => format!("{}[{lo}:{hi}]", r(a)),
                 Op::Concat(v) => format!("concat({})", list(v)),
                 Op::Stack(v) => format!("stack({})", list(v)),
                 Op::Param(k) => format!(

@@ -473,6 +473,8 @@ pub enum Op {
     Stack(Vec<usize>),
     /// Learnable parameter `i` of the program (see [`Program::params`]).
     Param(usize),
+    /// Elements (of a vector) or rows (of a matrix) `start` to `end - 1`.
+    Slice(usize, i64, i64),
 }
 
 /// How a learnable parameter of a prior program starts, values row-major in its shape.

@@ -83,6 +83,30 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let vi = self.value(i, env);
                 self.index(va?, vi?, a.span, i.span)
             }
+            ExprKind::Slice(a, lo, hi) => {
+                let va = self.value(a, env)?;
+                let mut bounds = [None, None];
+                for (k, b) in [lo, hi].into_iter().enumerate() {
+                    if let Some(b) = b {
+                        let v = self.value(b, env)?;
+                        match v.as_f64() {
+                            Some(x) if v.int() => bounds[k] = Some(x as i64),
+                            _ => {
+                                self.err(
+                                    msg::arg_type(
+                                        "a slice bound",
+                                        "a constant integer",
+                                        &v.describe(),
+                                    )
+                                    .label(b.span, "not a constant integer"),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
+                self.slice(va, bounds, a.span, e.span)
+            }
         }
     }
 
@@ -767,6 +791,60 @@ impl<'p, 'a> Inst<'p, 'a> {
                     .help("draw it with `c ~ categorical(k)` and index with `c`, so that its range is checked"),
                 );
                 None
+            }
+        }
+    }
+
+    /// `a[lo:hi]`: elements of a vector, or rows of a matrix, `lo` to `hi - 1`.
+    fn slice(&mut self, a: Val, bounds: [Option<i64>; 2], sa: Span, at: Span) -> Option<Val> {
+        let Some(&len) = a.shape().first() else {
+            self.err(
+                msg::shape_mismatch("a sliced value", "a vector or a matrix", "a scalar")
+                    .label(sa, "a scalar"),
+            );
+            return None;
+        };
+        let range = match consteval::slice_range(bounds[0], bounds[1], len) {
+            Ok(r) => r,
+            Err((expected, found)) => {
+                self.err(
+                    msg::invalid_value("a slice", &expected, &found)
+                        .label(at, "out of range")
+                        .label(sa, format!("{len} elements")),
+                );
+                return None;
+            }
+        };
+        let mut shape = a.shape().to_vec();
+        shape[0] = range.len() as i64;
+        let w: usize = a.shape()[1..].iter().product::<i64>() as usize;
+        match &a {
+            Val::Const { data, int, .. } => Some(Val::Const {
+                data: data[range.start * w..range.end * w].to_vec(),
+                shape,
+                int: *int,
+            }),
+            _ => {
+                let int = a.int();
+                let on = match (&a, shape.len()) {
+                    // Rows of a matrix keep their support; part of a vector does not.
+                    (Val::Reg { on, .. }, 2) => *on,
+                    _ => On::Any,
+                };
+                let ra = self.lift(&a, "list");
+                let reg = self.push(
+                    "slice",
+                    shape.clone(),
+                    int,
+                    Op::Slice(ra, range.start as i64, range.end as i64),
+                );
+                Some(Val::Reg {
+                    reg,
+                    shape,
+                    int,
+                    on,
+                    card: None,
+                })
             }
         }
     }

@@ -237,7 +237,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 Op::Param(k) => return self.params.get(*k).map(|p| p.name.clone()),
                 Op::Const(_) => {}
                 Op::Draw(_, a) | Op::Concat(a) | Op::Stack(a) => stack.extend(a),
-                Op::Apply(_, a) | Op::Neg(a) => stack.push(*a),
+                Op::Apply(_, a) | Op::Neg(a) | Op::Slice(a, ..) => stack.push(*a),
                 Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Index(a, b) => stack.extend([*a, *b]),
                 Op::Where(c, a, b) => stack.extend([*c, *a, *b]),
             }

@@ -511,6 +511,19 @@ fn write_pair(out: &mut String, p: Pair<'_, Rule>) {
             p.into_inner().for_each(|c| write_pair(out, c));
             out.push(']');
         }
+        Rule::slice => {
+            // `a:b`, `:b`, `a:`, `:`, without spaces.
+            let parts: Vec<_> = p.into_inner().collect();
+            let lo = parts.iter().find(|c| c.as_rule() == Rule::slice_lo);
+            let hi = parts.iter().find(|c| c.as_rule() == Rule::slice_hi);
+            if let Some(lo) = lo {
+                lo.clone().into_inner().for_each(|c| write_pair(out, c));
+            }
+            out.push(':');
+            if let Some(hi) = hi {
+                hi.clone().into_inner().for_each(|c| write_pair(out, c));
+            }
+        }
         Rule::list => {
             out.push('[');
             comma_separated(out, p);

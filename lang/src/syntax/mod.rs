@@ -246,6 +246,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
             "a learnable parameter (`param w ~ normal(0, 1)` or `param w = zeros(3)`)"
         }
         Rule::index => "an index `[ ... ]`",
+        Rule::slice | Rule::slice_lo | Rule::slice_hi => "a slice `[a:b]`",
         Rule::layer => "a layer",
         Rule::pipeline => "a pipeline `{ ... }`",
         Rule::param_list => "a parameter list `( ... )`",
@@ -755,7 +756,27 @@ impl Builder {
             })
             .map_postfix(|lhs, op| {
                 let span = lhs.span.to(self.span(&op));
-                let index = self.expr(op.into_inner().next().expect("grammar: index"));
+                let inner = op.into_inner().next().expect("grammar: index");
+                if inner.as_rule() == Rule::slice {
+                    let (mut lo, mut hi) = (None, None);
+                    for b in inner.into_inner() {
+                        let e = b
+                            .clone()
+                            .into_inner()
+                            .next()
+                            .map(|x| Box::new(self.expr(x)));
+                        if b.as_rule() == Rule::slice_lo {
+                            lo = e;
+                        } else {
+                            hi = e;
+                        }
+                    }
+                    return Expr {
+                        kind: ExprKind::Slice(Box::new(lhs), lo, hi),
+                        span,
+                    };
+                }
+                let index = self.expr(inner);
                 Expr {
                     kind: ExprKind::Index(Box::new(lhs), Box::new(index)),
                     span,

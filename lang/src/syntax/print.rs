@@ -73,6 +73,11 @@ impl Display for Expr {
                 f.write_char(']')
             }
             ExprKind::Index(a, i) => write!(f, "{}[{i}]", Primary(a)),
+            ExprKind::Slice(a, lo, hi) => {
+                let bound =
+                    |b: &Option<Box<Expr>>| b.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                write!(f, "{}[{}:{}]", Primary(a), bound(lo), bound(hi))
+            }
             ExprKind::If(c, a, b) => write!(f, "if {c} then {a} else {b}"),
             ExprKind::Comprehension(body, var, source) => {
                 write!(f, "[{body} for {} in {source}]", var.name)

@@ -53,6 +53,8 @@ pub enum ExprKind {
     List(Vec<Expr>),
     /// `xs[i]`: an element of a list or vector.
     Index(Box<Expr>, Box<Expr>),
+    /// `xs[a:b]`: elements (or rows) a to b - 1; a bound left out is the start or the end.
+    Slice(Box<Expr>, Option<Box<Expr>>, Option<Box<Expr>>),
     /// `if c then a else b`.
     If(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `[body for var in source]`.
