@@ -39,7 +39,7 @@ fn reconstruction_costs_match_hand_computations() {
         ),
     ];
     for (cost, term) in cases {
-        let got = recon_cost(cost, &y, &x).double_value(&[]);
+        let got = recon_cost(&cost, &y, &x).double_value(&[]);
         let want = per_batch(term.as_ref());
         // The cost is summed in float32, as in training.
         assert!(
@@ -50,8 +50,95 @@ fn reconstruction_costs_match_hand_computations() {
     // A saturated output gives a large but finite cross-entropy, not infinity.
     let ones = Tensor::ones([1, 3], (Kind::Double, Device::Cpu));
     let zeros = Tensor::zeros([1, 3], (Kind::Double, Device::Cpu));
-    let sat = recon_cost(ReconCost::Bce, &ones, &zeros).double_value(&[]);
+    let sat = recon_cost(&ReconCost::Bce, &ones, &zeros).double_value(&[]);
     assert!(sat.is_finite() && sat > 30.0, "{sat}");
+}
+
+/// An example's values summed: [B, C, H, W] -> [B].
+fn per(t: Tensor) -> Tensor {
+    t.sum_dim_intlist([1, 2, 3].as_slice(), false, Kind::Double)
+}
+
+/// The cost of `text` compiled for `data` (a data clause).
+fn dsl_cost(data: &str, dim: usize, text: &str) -> ReconCost {
+    let model = format!(
+        "data {data}\nlatent R^2 ~ normal()\nencoder {{ flatten linear(2) }}\ngenerator {{ linear({dim}) {} }}\ncost {text}\npenalty sinkhorn(epsilon = 0.1)\n",
+        if data.starts_with("shapes") { "reshape(3, 8, 8)" } else { "" }
+    );
+    let c = sae_dsl::compile_source("cost.sae", &model, None);
+    let m = c
+        .model
+        .unwrap_or_else(|| panic!("{}", c.sources.render(&c.diags, false, 100)));
+    assert!(matches!(m.cost, ReconCost::Expr { .. }), "{:?}", m.cost);
+    m.cost
+}
+
+/// Costs written in the language against the same costs written here with tensor operations:
+/// values and gradients with respect to the reconstruction, on images (per-channel weights,
+/// neighbour differences) and on points (per-feature weights).
+#[test]
+fn costs_written_in_the_language_match_hand_written_ones() {
+    tch::manual_seed(8);
+    let opts = (Kind::Double, Device::Cpu);
+    let x = Tensor::rand([4, 3, 8, 8], opts);
+    let y0 = Tensor::rand([4, 3, 8, 8], opts);
+    let w = Tensor::from_slice(&[0.2f64, 0.7, 0.1]).view([1, 3, 1, 1]);
+    type Hand<'a> = Box<dyn Fn(&Tensor, &Tensor) -> Tensor + 'a>;
+    let cases: Vec<(&str, Hand<'_>)> = vec![
+        (
+            "sum((x - y)^2) + 0.1 * sum(abs(x - y))",
+            Box::new(|x, y| per((x - y).square()) + per((x - y).abs()) * 0.1),
+        ),
+        (
+            "sum([0.2, 0.7, 0.1] * (x - y)^2)",
+            Box::new(move |x, y| per((x - y).square() * &w)),
+        ),
+        (
+            "sum(sqrt((x - y)^2 + 1e-3))",
+            Box::new(|x, y| per(((x - y).square() + 1e-3).sqrt())),
+        ),
+        (
+            "mean((x - y)^2) + 0.5 * (sum(dx(x - y)^2) + sum(dy(x - y)^2))",
+            Box::new(|x, y| {
+                let d = x - y;
+                let gx = d.narrow(3, 1, 7) - d.narrow(3, 0, 7);
+                let gy = d.narrow(2, 1, 7) - d.narrow(2, 0, 7);
+                d.square()
+                    .mean_dim([1, 2, 3].as_slice(), false, Kind::Double)
+                    + (per(gx.square()) + per(gy.square())) * 0.5
+            }),
+        ),
+        (
+            "sum(max(x - y, 0) - min(x, y) * log1p(y)) / 2",
+            Box::new(|x, y| per((x - y).clamp_min(0.0) - x.minimum(y) * y.log1p()) / 2.0),
+        ),
+    ];
+    for (text, hand) in cases {
+        let cost = dsl_cost("shapes(n = 64, size = 8)", 192, text);
+        let y = y0.copy().set_requires_grad(true);
+        let got = recon_cost(&cost, &y, &x);
+        let g_got = Tensor::run_backward(&[&got], &[&y], false, false).remove(0);
+        let y = y0.copy().set_requires_grad(true);
+        let want = hand(&x, &y).mean(Kind::Double);
+        let g_want = Tensor::run_backward(&[&want], &[&y], false, false).remove(0);
+        let (a, b) = (got.double_value(&[]), want.double_value(&[]));
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "{text}: {a} vs {b}"
+        );
+        let dg = (&g_got - &g_want).abs().max().double_value(&[]);
+        assert!(dg <= 1e-9, "{text}: gradients differ by {dg}");
+    }
+    // Points: a weight per feature.
+    let x = Tensor::rand([6, 2], opts);
+    let y = Tensor::rand([6, 2], opts);
+    let cost = dsl_cost("rings(n = 256)", 2, "sum([1, 3] * abs(x - y))");
+    let got = recon_cost(&cost, &y, &x).double_value(&[]);
+    let want = ((&x - &y).abs() * Tensor::from_slice(&[1.0f64, 3.0]))
+        .sum(Kind::Double)
+        .double_value(&[])
+        / 6.0;
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
 }
 
 #[test]

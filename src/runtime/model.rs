@@ -194,7 +194,7 @@ impl Compiled {
 
     /// The reconstruction cost, summed over an example's features and averaged over the batch.
     pub fn recon_cost(&self, xhat: &Tensor, x: &Tensor) -> Tensor {
-        recon_cost(self.model.cost, xhat, x)
+        recon_cost(&self.model.cost, xhat, x)
     }
 }
 

@@ -8,9 +8,11 @@ use crate::runtime::optim::Adam;
 use crate::runtime::ot;
 
 /// See [`Compiled::recon_cost`].
-pub fn recon_cost(cost: ir::ReconCost, xhat: &Tensor, x: &Tensor) -> Tensor {
+pub fn recon_cost(cost: &ir::ReconCost, xhat: &Tensor, x: &Tensor) -> Tensor {
     let n = x.size()[0].max(1) as f64;
     let per = match cost {
+        // One number per example already.
+        ir::ReconCost::Expr { expr, .. } => return cost_expr(expr, x, xhat).sum(xhat.kind()) / n,
         ir::ReconCost::SquaredL2 => (xhat - x).square(),
         ir::ReconCost::L1 => (xhat - x).abs(),
         ir::ReconCost::Bce => {
@@ -22,6 +24,80 @@ pub fn recon_cost(cost: ir::ReconCost, xhat: &Tensor, x: &Tensor) -> Tensor {
         }
     };
     per.sum(per.kind()) / n
+}
+
+/// A cost expression on a batch (`x` the data, `y` the reconstructions): a tensor with the batch
+/// axis first; the checker made the whole expression one number per example, `[B]`.
+pub fn cost_expr(e: &ir::CostExpr, x: &Tensor, y: &Tensor) -> Tensor {
+    use ir::{Arith, CostExpr as C};
+    let go = |e: &C| cost_expr(e, x, y);
+    match e {
+        C::X => x.shallow_clone(),
+        C::Y => y.shallow_clone(),
+        C::Const(c) => Tensor::from(*c).to_kind(y.kind()).to_device(y.device()),
+        C::Channels(v) => {
+            // [1, C, 1, 1] against images, [1, F] against vectors.
+            let mut shape = vec![1, v.len() as i64];
+            shape.extend(std::iter::repeat_n(1, x.dim().saturating_sub(2)));
+            Tensor::from_slice(v)
+                .to_kind(y.kind())
+                .to_device(y.device())
+                .reshape(shape.as_slice())
+        }
+        C::Apply(f, a) => crate::runtime::sampler::apply_func(*f, &go(a)),
+        C::Neg(a) => -go(a),
+        C::Binary(op, a, b) => {
+            let (p, q) = (go(a), go(b));
+            // A per-example scalar [B] against [B, ...]: trailing axes added.
+            let rank = p.dim().max(q.dim());
+            let lift = |t: Tensor| {
+                let mut t = t;
+                while t.dim() > 0 && t.dim() < rank {
+                    t = t.unsqueeze(-1);
+                }
+                t
+            };
+            let (p, q) = (lift(p), lift(q));
+            match op {
+                Arith::Add => p + q,
+                Arith::Sub => p - q,
+                Arith::Mul => p * q,
+                Arith::Div => p / q,
+                Arith::Pow => p.pow(&q),
+                Arith::Minimum => p.minimum(&q),
+                Arith::Maximum => p.maximum(&q),
+                _ => p * 0.0, // the checker admits no other operator in costs
+            }
+        }
+        C::Sum(a) => {
+            let t = go(a);
+            let d: Vec<i64> = (1..t.dim() as i64).collect();
+            if d.is_empty() {
+                t
+            } else {
+                t.sum_dim_intlist(d.as_slice(), false, t.kind())
+            }
+        }
+        C::Mean(a) => {
+            let t = go(a);
+            let d: Vec<i64> = (1..t.dim() as i64).collect();
+            if d.is_empty() {
+                t
+            } else {
+                t.mean_dim(d.as_slice(), false, t.kind())
+            }
+        }
+        C::Dx(a) => {
+            let t = go(a);
+            let w = t.size()[3];
+            t.narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1)
+        }
+        C::Dy(a) => {
+            let t = go(a);
+            let h = t.size()[2];
+            t.narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1)
+        }
+    }
 }
 
 /// The unweighted latent penalty between codes `z` and prior samples `w`, for penalties that

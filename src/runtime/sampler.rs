@@ -116,7 +116,7 @@ fn run_program(
     device: Device,
     mut inspect: impl FnMut(usize, &Tensor),
 ) -> Tensor {
-    use ir::{Func, Op as I, Prim};
+    use ir::{Op as I, Prim};
     let opts = (Kind::Float, device);
     let mut regs: Vec<Tensor> = Vec::with_capacity(p.instrs.len());
     // A register with trailing axes added up to `rank` (a scalar [n] against a vector [n, d]).
@@ -174,31 +174,7 @@ fn run_program(
                     dist::von_mises_fisher(&mu, kappa, n)
                 }
             },
-            I::Apply(f, a) => {
-                let x = &regs[*a];
-                match f {
-                    Func::Exp => x.exp(),
-                    Func::Log => x.log(),
-                    Func::Sin => x.sin(),
-                    Func::Cos => x.cos(),
-                    Func::Sqrt => x.sqrt(),
-                    Func::Abs => x.abs(),
-                    Func::Tanh => x.tanh(),
-                    Func::Sigmoid => x.sigmoid(),
-                    Func::Floor => x.floor(),
-                    Func::Softmax => x.softmax(-1, Kind::Float),
-                    Func::Normalize => normalize(x),
-                    Func::Sum => x.sum_dim_intlist(-1, false, Kind::Float),
-                    Func::Log1p => x.log1p(),
-                    Func::Expm1 => x.expm1(),
-                    Func::Erf => x.erf(),
-                    Func::Logsumexp => x.logsumexp(-1, false),
-                    Func::Norm => x.square().sum_dim_intlist(-1, false, Kind::Float).sqrt(),
-                    Func::Cumsum => x.cumsum(-1, Kind::Float),
-                    Func::Max => x.amax(-1, false),
-                    Func::Min => x.amin(-1, false),
-                }
-            }
+            I::Apply(f, a) => apply_func(*f, &regs[*a]),
             I::Neg(a) => -&regs[*a],
             // Axis 0 is the batch (1 for constants), so axis 1 is the first of the value's.
             I::Slice(a, lo, hi) => regs[*a].narrow(1, *lo, hi - lo),
@@ -303,6 +279,34 @@ fn run_program(
         Kind::Float
     };
     out.expand([n, d], false).to_kind(kind).contiguous()
+}
+
+/// A function of prior programs (and cost expressions) on a tensor: elementwise, or along the
+/// last axis for the reducing ones.
+pub fn apply_func(f: ir::Func, x: &Tensor) -> Tensor {
+    use ir::Func;
+    match f {
+        Func::Exp => x.exp(),
+        Func::Log => x.log(),
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Sqrt => x.sqrt(),
+        Func::Abs => x.abs(),
+        Func::Tanh => x.tanh(),
+        Func::Sigmoid => x.sigmoid(),
+        Func::Floor => x.floor(),
+        Func::Softmax => x.softmax(-1, x.kind()),
+        Func::Normalize => normalize(x),
+        Func::Sum => x.sum_dim_intlist(-1, false, x.kind()),
+        Func::Log1p => x.log1p(),
+        Func::Expm1 => x.expm1(),
+        Func::Erf => x.erf(),
+        Func::Logsumexp => x.logsumexp(-1, false),
+        Func::Norm => x.square().sum_dim_intlist(-1, false, x.kind()).sqrt(),
+        Func::Cumsum => x.cumsum(-1, x.kind()),
+        Func::Max => x.amax(-1, false),
+        Func::Min => x.amin(-1, false),
+    }
 }
 
 /// Dirichlet samples, one row per row of concentrations (see [`dist::dirichlet`]).

@@ -5,59 +5,6 @@ use super::*;
 use crate::catalogue::*;
 
 impl<'a> Checker<'a> {
-    pub(super) fn cost(
-        &mut self,
-        cl: Option<&Clause>,
-        gen: Option<(&Flow, Span)>,
-        data: Option<&(ir::DataSpec, Span)>,
-    ) -> Option<ir::ReconCost> {
-        let Some(cl) = cl else {
-            return Some(ir::ReconCost::SquaredL2);
-        };
-        let ClauseKind::Cost(call) = &cl.kind else {
-            return None;
-        };
-        let params = self.lookup(call, COSTS, Unknown::Cost, "reconstruction costs")?;
-        self.bind(call, params, &Env::new())?;
-        let cost = match name_of(call) {
-            "squared_l2" => ir::ReconCost::SquaredL2,
-            "l1" => ir::ReconCost::L1,
-            _ => ir::ReconCost::Bce,
-        };
-        if cost == ir::ReconCost::Bce {
-            if let Some((d, dspan)) = data {
-                if !d.is_image() {
-                    self.err(
-                        msg::cost_output(
-                            "binary cross-entropy",
-                            "data in [0, 1]",
-                            &format!("points {}", shape_str(&d.shape)),
-                        )
-                        .label(call.span, "bce here")
-                        .label(*dspan, "points, not pixel intensities")
-                        .help("use `cost squared_l2` for point data"),
-                    );
-                    return None;
-                }
-            }
-            if let Some((flow, pspan)) = gen {
-                if flow.shape.is_some()
-                    && !flow.layers.iter().rev().any(|l| l.op == LayerOp::Sigmoid)
-                {
-                    let at = flow.spans.last().copied().unwrap_or(pspan);
-                    self.err(
-                        msg::cost_output("binary cross-entropy", "a generator that outputs probabilities", "no sigmoid at its end")
-                            .label(call.span, "bce compares probabilities")
-                            .label(at, "the generator ends here without a sigmoid")
-                            .help("add `sigmoid` to the generator (before any reshape), or use `cost squared_l2`"),
-                    );
-                    return None;
-                }
-            }
-        }
-        Some(cost)
-    }
-
     /// A penalty's weight gamma: a non-negative constant, 1 when none is written.
     fn penalty_weight(&mut self, weight: Option<&Expr>) -> Option<f64> {
         let Some(e) = weight else {

@@ -292,6 +292,23 @@ pub fn recursive_net(name: &str) -> Diag {
     Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))
 }
 
+/// A cost written as an expression that cannot be compiled: `problem` says why.
+pub fn cost_expression(problem: &str) -> Diag {
+    Diag::error(
+        Code::CostExpression,
+        format!("the cost expression {problem}"),
+    )
+}
+
+/// A cost expression that does not mention the reconstruction `y`.
+pub fn cost_without_reconstruction() -> Diag {
+    Diag::warning(
+        Code::CostWithoutReconstruction,
+        "the cost does not depend on the reconstruction `y`: it trains neither the encoder nor the generator",
+    )
+    .help("write the cost in terms of the data `x` and its reconstruction `y`, e.g. `sum((x - y)^2)`")
+}
+
 /// A learnable parameter whose initial value is not a constant or a draw of constants.
 pub fn param_init(name: &str, found: &str) -> Diag {
     Diag::error(

@@ -116,6 +116,8 @@ codes! {
     ParamInit => "sae::check::param_init",
     NotDifferentiable => "sae::check::not_differentiable",
     UntrainedParam => "sae::check::untrained_param",
+    CostExpression => "sae::check::cost_expression",
+    CostWithoutReconstruction => "sae::check::cost_without_reconstruction",
 }
 
 impl fmt::Display for Code {

@@ -227,6 +227,7 @@ impl fmt::Display for ReconCost {
             ReconCost::SquaredL2 => "squared_l2",
             ReconCost::L1 => "l1",
             ReconCost::Bce => "bce",
+            ReconCost::Expr { text, .. } => text,
         })
     }
 }
@@ -448,11 +449,11 @@ impl fmt::Display for Model {
             }
         }
         write_network(f, "generator", &self.generator)?;
-        writeln!(
-            f,
-            "cost      {} (summed over features, mean over the batch)",
-            self.cost
-        )?;
+        let how = match self.cost {
+            ReconCost::Expr { .. } => "one number per example, mean over the batch",
+            _ => "summed over features, mean over the batch",
+        };
+        writeln!(f, "cost      {} ({how})", self.cost)?;
         for p in &self.penalties {
             writeln!(f, "penalty   {p}")?;
         }

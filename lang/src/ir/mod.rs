@@ -783,11 +783,37 @@ impl Network {
 
 /// The reconstruction cost c(x, G(Q(x))): summed over the features of an example, averaged
 /// over the batch.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum ReconCost {
     SquaredL2,
     L1,
     Bce,
+    /// A cost written in the language: an expression of the data `x` and the reconstruction
+    /// `y` giving one number per example (`text` is the expression as written).
+    Expr {
+        text: String,
+        expr: CostExpr,
+    },
+}
+
+/// A reconstruction cost's expression, evaluated on a batch: `X` and `Y` are `[B, ...]`, every
+/// node keeps the batch axis, `Sum` and `Mean` reduce an example's values to `[B]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum CostExpr {
+    X,
+    Y,
+    Const(f64),
+    /// A constant vector, one value per channel (image data) or feature (vector data).
+    Channels(Vec<f64>),
+    Apply(Func, Box<CostExpr>),
+    Binary(Arith, Box<CostExpr>, Box<CostExpr>),
+    Neg(Box<CostExpr>),
+    Sum(Box<CostExpr>),
+    Mean(Box<CostExpr>),
+    /// Differences of horizontal neighbours (`[C, H, W]` -> `[C, H, W - 1]`).
+    Dx(Box<CostExpr>),
+    /// Differences of vertical neighbours (`[C, H, W]` -> `[C, H - 1, W]`).
+    Dy(Box<CostExpr>),
 }
 
 /// The ground cost of the latent penalty, from the latent space's metric.

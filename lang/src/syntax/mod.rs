@@ -609,7 +609,7 @@ impl Builder {
                 ClauseKind::Generator(self.pipeline(inner.next().expect("grammar: pipeline")))
             }
             Rule::cost_clause => {
-                ClauseKind::Cost(self.call(inner.next().expect("grammar: cost call")))
+                ClauseKind::Cost(self.expr(inner.next().expect("grammar: cost expression")))
             }
             Rule::penalty_clause => {
                 let mut weight = None;

@@ -187,7 +187,8 @@ pub enum ClauseKind {
     /// An encoder of the whole code, or (with a name) of one latent component.
     Encoder(Option<Ident>, Pipeline),
     Generator(Pipeline),
-    Cost(Call),
+    /// `cost squared_l2` (a named cost, as a bare call) or an expression of `x` and `y`.
+    Cost(Expr),
     Penalty {
         weight: Option<Expr>,
         call: Call,

@@ -522,7 +522,10 @@ impl Document {
                     None => format!("penalty {}", call.name.name),
                 },
                 ClauseKind::Data(call, _) => format!("data {}", call.name.name),
-                ClauseKind::Cost(call) => format!("cost {}", call.name.name),
+                ClauseKind::Cost(e) => match &e.kind {
+                    crate::syntax::ExprKind::Call(c) => format!("cost {}", c.name.name),
+                    _ => "cost (expression)".to_string(),
+                },
                 _ => cl.keyword_name().to_string(),
             };
             out.push(symbol(name, SymbolKind::FIELD, r(cl.span), r(cl.keyword)));
