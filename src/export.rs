@@ -278,6 +278,8 @@ fn py_layer(l: &ir::Layer, indent: &str) -> String {
             format!("Reshape({})", s.join(", "))
         }
         LayerOp::Normalize => "Normalize()".into(),
+        LayerOp::Torus => "TorusProjection()".into(),
+        LayerOp::Expmap0 { c } => format!("Expmap0({c:?})"),
         LayerOp::Gaussian { input, output } => format!("GaussianHead({input}, {output})"),
         LayerOp::Select { offset, len, .. } => format!("Select({offset}, {len})"),
         LayerOp::Residual { body, projection } => format!(
@@ -423,6 +425,28 @@ class Normalize(nn.Module):
 
     def forward(self, h):
         return h / h.square().sum(-1, keepdim=True).sqrt().clamp_min(1e-12)
+
+
+class TorusProjection(nn.Module):
+    """Each pair of coordinates normalised: onto the torus (S^1)^k."""
+
+    def forward(self, h):
+        p = h.reshape(*h.shape[:-1], -1, 2)
+        return (p / p.square().sum(-1, keepdim=True).sqrt().clamp_min(1e-12)).reshape(h.shape)
+
+
+class Expmap0(nn.Module):
+    """The exponential map at the origin of the Poincare ball of curvature -c."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+
+    def forward(self, v):
+        sc = self.c ** 0.5
+        n = v.square().sum(-1, keepdim=True).clamp_min(1e-30).sqrt()
+        r = torch.tanh(n * sc).clamp_max(1.0 - 1e-5) / sc
+        return v * (r / n)
 
 
 class Select(nn.Module):

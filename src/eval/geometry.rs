@@ -129,10 +129,14 @@ pub fn solve(f: Gen, z0: &Tensor, z1: &Tensor, space: Space, points: i64, o: &Op
     // Free parameters for the interior points, in the space's chart.
     let to_param = |c: &Tensor| match space {
         Space::Simplex { .. } => c.clamp_min(1e-8).log(),
+        Space::Torus { .. } => crate::runtime::tensor::torus_angles(c),
+        Space::Ball { c: k, .. } => crate::runtime::tensor::logmap0(c, k),
         _ => c.shallow_clone(),
     };
     let from_param = |p: &Tensor| match space {
         Space::Simplex { .. } => p.softmax(-1, Kind::Float),
+        Space::Torus { .. } => crate::runtime::tensor::torus_points(p),
+        Space::Ball { c: k, .. } => crate::runtime::tensor::expmap0(p, k),
         _ => p.shallow_clone(),
     };
     let scale = (z1 - z0).abs().max().double_value(&[]).max(1e-3);

@@ -66,6 +66,13 @@ pub fn project_2d(codes: &Tensor, space: Space) -> (Tensor, &'static str, &'stat
             "simplex projection y",
         );
     }
+    if let Space::Torus { k } = space {
+        if k >= 2 {
+            // The first two circles' angles: the torus cut open into a square.
+            let a = crate::runtime::tensor::torus_angles(&codes).narrow(1, 0, 2);
+            return (a, "angle on circle 1", "angle on circle 2");
+        }
+    }
     if d == 2 {
         return (codes, "z1", "z2");
     }
@@ -220,7 +227,9 @@ fn latent_picture(
     let title = format!("{}: test codes by label", model.name);
     if !model.is_composite() {
         let (xy, xl, yl) = project_2d(&codes, model.space());
-        plot::scatter(&png, &title, xl, yl, &by_label(&points(&xy), &labels)).map_err(io(dir))?;
+        let mut f = plot::scatter_frame(&title, xl, yl, &by_label(&points(&xy), &labels), 640);
+        outline(&mut f, model.space());
+        f.canvas.save(&png).map_err(io(dir))?;
         return Ok(codes);
     }
     let size = 400;
@@ -246,6 +255,23 @@ fn latent_picture(
     }
     canvas.save(&png).map_err(io(&png))?;
     Ok(codes)
+}
+
+/// The boundary of a 2-D picture's space where it has one in view: the circle of a Poincare disc
+/// (radius 1 / sqrt(c)) or of a one-circle torus.
+pub(crate) fn outline(f: &mut plot::Frame, space: Space) {
+    let r = match space {
+        Space::Ball { dim: 2, c } => 1.0 / c.sqrt(),
+        Space::Torus { k: 1 } => 1.0,
+        _ => return,
+    };
+    let ring: Vec<(f64, f64)> = (0..=128)
+        .map(|i| {
+            let a = 2.0 * std::f64::consts::PI * i as f64 / 128.0;
+            (r * a.cos(), r * a.sin())
+        })
+        .collect();
+    f.polyline_thin(&ring, plot::GREY);
 }
 
 /// Points grouped by label (labels 0-9 in the palette's colours), or one group without labels.
@@ -346,6 +372,8 @@ pub fn interpolation(
         let imgs = images(&net.decode(&path_z, false), h, w);
         let how = match model.space() {
             Space::Sphere { .. } => "great circle",
+            Space::Torus { .. } => "shortest arc on each circle",
+            Space::Ball { .. } => "hyperbolic geodesic",
             Space::Simplex { .. } => "straight line in the simplex",
             Space::Euclidean { .. } => "straight line",
         };
@@ -605,7 +633,8 @@ pub fn write_prior_samples(
         }]
     };
     let caption = format!("{title} on {space}");
-    if dims.is_none() && (matches!(space, Space::Simplex { .. }) || d <= 2) {
+    let torus2 = matches!(space, Space::Torus { k } if k >= 2);
+    if dims.is_none() && (matches!(space, Space::Simplex { .. }) || d <= 2 || torus2) {
         let (xy, xl, yl) = if d == 1 {
             (
                 Tensor::cat(
@@ -624,6 +653,7 @@ pub fn write_prior_samples(
         };
         let pts = points(&xy.select(1, 0), &xy.select(1, 1));
         let mut f = plot::scatter_frame(&caption, xl, yl, &series(pts), 640);
+        outline(&mut f, space);
         if let Space::Simplex { dim } = space {
             // The simplex's vertices e1 .. ek where the projection puts them (see project_2d).
             let verts: Vec<(f64, f64)> = (0..dim)

@@ -115,6 +115,8 @@ pub fn estimate_data(spec: &ir::DataSpec) -> Option<f64> {
         S::Rings { n, .. } | S::GaussianGrid { n, .. } | S::SwissRoll { n, .. } => {
             (2.0 * *n as f64, 4.0)
         }
+        S::Tree { n, dim, .. } => (2.0 * (*n * *dim) as f64, 4.0),
+        S::Donut { n, .. } => (2.0 * 3.0 * *n as f64, 4.0),
         S::Cifar10 { limit, .. } => (limited(*limit, 60_000.0), 1.0),
         S::Shapes { n, .. } => (*n as f64 * 1.2, 4.0),
         S::Images { .. } | S::Arrays { .. } => return None,

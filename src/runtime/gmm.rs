@@ -55,6 +55,8 @@ fn to_fit(codes: &Tensor, spaces: &[(i64, ir::Space)]) -> Tensor {
                     let l = c.clamp_min(1e-30).log();
                     &l - l.mean_dim(-1, true, Kind::Double)
                 }
+                // The ball's tangent space at the origin; torus pairs stay in R^2k.
+                ir::Space::Ball { c: k, .. } => crate::runtime::tensor::logmap0(&c, *k),
                 _ => c,
             }
         })
@@ -71,6 +73,8 @@ fn from_fit(y: &Tensor, spaces: &[(i64, ir::Space)]) -> Tensor {
             match s {
                 ir::Space::Simplex { .. } => c.softmax(-1, Kind::Double),
                 ir::Space::Sphere { .. } => crate::runtime::tensor::normalize(&c),
+                ir::Space::Torus { .. } => crate::runtime::tensor::torus(&c),
+                ir::Space::Ball { c: k, .. } => crate::runtime::tensor::expmap0(&c, *k),
                 ir::Space::Euclidean { .. } => c,
             }
         })

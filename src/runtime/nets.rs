@@ -39,6 +39,8 @@ enum Op {
     Concat(Vec<Net>),
     Reshape(Vec<i64>),
     Normalize,
+    Torus,
+    Expmap0(f64),
     /// Mean and log-variance heads.
     Gaussian(nn::Linear, nn::Linear),
     /// Columns `offset..offset + len` of the network's input (the code).
@@ -206,6 +208,8 @@ impl Net {
                     ),
                     LayerOp::Reshape { shape } => Op::Reshape(shape.clone()),
                     LayerOp::Normalize => Op::Normalize,
+                    LayerOp::Torus => Op::Torus,
+                    LayerOp::Expmap0 { c } => Op::Expmap0(*c),
                     LayerOp::Gaussian { input, output } => Op::Gaussian(
                         linear(&(&p / "mean"), *input, *output, true, init),
                         linear(&(&p / "log_var"), *input, *output, true, init),
@@ -301,6 +305,8 @@ impl Net {
                     h.reshape(shape.as_slice())
                 }
                 Op::Normalize => normalize(&h),
+                Op::Torus => crate::runtime::tensor::torus(&h),
+                Op::Expmap0(c) => crate::runtime::tensor::expmap0(&h, *c),
                 Op::Gaussian(mean, log_var) => {
                     let (mu, lv) = (h.apply(mean), h.apply(log_var).clamp(-30.0, 20.0));
                     let z = if train {

@@ -32,6 +32,32 @@ pub fn cost_matrix(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
                 angle.pow_tensor_scalar(p)
             }
         }
+        LatentCost::Torus { p } => {
+            // Angle between the unit vectors of each circle, by atan2 (a finite gradient where
+            // they coincide, unlike arccos), squared and summed over the circles.
+            let (n, m, k2) = (x.size()[0], y.size()[0], x.size()[1]);
+            let a = x.reshape([n, 1, k2 / 2, 2]);
+            let b = y.reshape([1, m, k2 / 2, 2]);
+            let dot = (&a * &b).sum_dim_intlist(-1, false, x.kind());
+            let cross = a.select(-1, 0) * b.select(-1, 1) - a.select(-1, 1) * b.select(-1, 0);
+            let sq = cross
+                .atan2(&dot)
+                .square()
+                .sum_dim_intlist(-1, false, x.kind());
+            if p == 2.0 {
+                sq
+            } else {
+                (sq + 1e-12).pow_tensor_scalar(p / 2.0)
+            }
+        }
+        LatentCost::Hyperbolic { p, c } => {
+            let d = hyperbolic_distance(x, y, c);
+            if p == 1.0 {
+                d
+            } else {
+                d.pow_tensor_scalar(p)
+            }
+        }
         LatentCost::FisherRao { p } => {
             // 2 arccos(sum_i sqrt(z_i w_i)); the floor keeps sqrt's gradient finite at 0.
             let bc = x
@@ -47,6 +73,21 @@ pub fn cost_matrix(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
             }
         }
     }
+}
+
+/// Geodesic distances of the Poincare ball of curvature -c between rows of `x` and `y`:
+/// arccosh(1 + delta) / sqrt(c) with delta = 2c|x - y|^2 / ((1 - c|x|^2)(1 - c|y|^2)), written
+/// as log1p(delta + sqrt(delta (delta + 2))) with the conformal factors floored at 1e-7 (points
+/// at the boundary stay finite) and a tiny floor under the root (a finite gradient where points
+/// coincide).
+pub fn hyperbolic_distance(x: &Tensor, y: &Tensor, c: f64) -> Tensor {
+    let sq = sqdist(x, y);
+    let fx: Tensor = 1.0 - x.square().sum_dim_intlist(1, true, x.kind()) * c;
+    let fy: Tensor = 1.0 - y.square().sum_dim_intlist(1, true, y.kind()) * c;
+    let denom = fx.clamp_min(1e-7) * fy.clamp_min(1e-7).tr();
+    let delta = sq * (2.0 * c) / denom;
+    let root = (&delta * (&delta + 2.0) + 1e-15).sqrt();
+    (delta + root).log1p() / c.sqrt()
 }
 
 /// Squared Euclidean distances |x_i - y_j|^2, clamped at zero against rounding.

@@ -304,6 +304,19 @@ pub fn apply_func(f: ir::Func, x: &Tensor) -> Tensor {
         Func::Logsumexp => x.logsumexp(-1, false),
         Func::Norm => x.square().sum_dim_intlist(-1, false, x.kind()).sqrt(),
         Func::Cumsum => x.cumsum(-1, x.kind()),
+        Func::Torus => {
+            // Angles [.., k] -> [.., 2k]: (cos t, sin t) per angle.
+            let pairs = Tensor::stack(&[x.cos(), x.sin()], -1);
+            let mut shape = x.size();
+            let k = shape.pop().unwrap_or(1);
+            shape.push(2 * k);
+            if x.dim() == 1 {
+                // A scalar angle per row ([n]) gives [n, 2].
+                return pairs;
+            }
+            pairs.reshape(shape.as_slice())
+        }
+        Func::Expmap0 => crate::runtime::tensor::expmap0(x, 1.0),
         Func::Max => x.amax(-1, false),
         Func::Min => x.amin(-1, false),
     }

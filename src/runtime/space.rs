@@ -1,11 +1,15 @@
-//! Paths in the latent spaces: straight lines, great circles.
+//! Paths in the latent spaces: straight lines, great circles, the shortest arc on each circle of
+//! a torus, geodesics of the Poincare ball.
 
 use tch::{Kind, Tensor};
 
 use crate::ir::Space;
+use crate::runtime::tensor::{mobius_add, torus_angles, torus_points};
 
 /// The path between two test examples' codes: linear in R^d, great circle on the sphere,
-/// straight on the simplex; `steps` points including both ends.
+/// straight on the simplex, the shortest arc on each circle of a torus, the geodesic of the
+/// Poincare ball (x (+) tanh(t artanh(sqrt(c)|u|)) u / (sqrt(c)|u|) with u = (-x) (+) y);
+/// `steps` points including both ends.
 pub fn latent_path(a: &Tensor, b: &Tensor, space: Space, steps: i64) -> Tensor {
     let t = Tensor::linspace(0.0, 1.0, steps, (Kind::Float, a.device())).unsqueeze(1);
     match space {
@@ -17,6 +21,25 @@ pub fn latent_path(a: &Tensor, b: &Tensor, space: Space, steps: i64) -> Tensor {
             let wa = (one_minus_t * &omega).sin() / &so;
             let wb = (&t * &omega).sin() / &so;
             wa * a.unsqueeze(0) + wb * b.unsqueeze(0)
+        }
+        Space::Torus { .. } => {
+            let (ta, tb) = (torus_angles(a), torus_angles(b));
+            let diff = &tb - &ta;
+            // The signed shortest difference, in (-pi, pi].
+            let delta = diff.sin().atan2(&diff.cos());
+            torus_points(&(ta.unsqueeze(0) + &t * delta.unsqueeze(0)))
+        }
+        Space::Ball { c, .. } => {
+            let (x, y) = (a.unsqueeze(0), b.unsqueeze(0));
+            let u = mobius_add(&(-&x), &y, c);
+            let sc = c.sqrt();
+            let n = u
+                .square()
+                .sum_dim_intlist(-1, true, u.kind())
+                .clamp_min(1e-30)
+                .sqrt();
+            let r = ((&n * sc).clamp_max(1.0 - 1e-7).arctanh() * &t).tanh() / sc;
+            mobius_add(&x.expand_as(&(&t * &u)), &(&u * (r / n)), c)
         }
         _ => {
             let one_minus_t: Tensor = 1.0 - &t;

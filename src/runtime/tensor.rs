@@ -55,3 +55,69 @@ pub fn normalize(z: &Tensor) -> Tensor {
         .clamp_min(1e-12);
     z / norm
 }
+
+/// Each consecutive pair of coordinates normalised: `[.., 2k]` onto the torus (S^1)^k.
+pub fn torus(z: &Tensor) -> Tensor {
+    let mut shape = z.size();
+    let last = shape.pop().unwrap_or(0);
+    let mut pairs = shape.clone();
+    pairs.extend([last / 2, 2]);
+    normalize(&z.reshape(pairs.as_slice())).reshape(z.size().as_slice())
+}
+
+/// The angles of points of the torus, `[.., 2k]` -> `[.., k]` in (-pi, pi].
+pub fn torus_angles(z: &Tensor) -> Tensor {
+    let mut shape = z.size();
+    let last = shape.pop().unwrap_or(0);
+    shape.extend([last / 2, 2]);
+    let p = z.reshape(shape.as_slice());
+    p.select(-1, 1).atan2(&p.select(-1, 0))
+}
+
+/// The exponential map at the origin of the Poincare ball of curvature -c,
+/// tanh(sqrt(c)|v|) v / (sqrt(c)|v|), with the norm kept below (1 - 1e-5) / sqrt(c) so that
+/// distances stay finite in float32.
+pub fn expmap0(v: &Tensor, c: f64) -> Tensor {
+    let sc = c.sqrt();
+    let n = v
+        .square()
+        .sum_dim_intlist(-1, true, v.kind())
+        .clamp_min(1e-30)
+        .sqrt();
+    let r = (&n * sc).tanh().clamp_max(1.0 - 1e-5) / sc;
+    v * (r / n)
+}
+
+/// The logarithmic map at the origin of the Poincare ball, the inverse of [`expmap0`]:
+/// artanh(sqrt(c)|x|) x / (sqrt(c)|x|).
+pub fn logmap0(x: &Tensor, c: f64) -> Tensor {
+    let sc = c.sqrt();
+    let n = x
+        .square()
+        .sum_dim_intlist(-1, true, x.kind())
+        .clamp_min(1e-30)
+        .sqrt();
+    let a = (&n * sc).clamp_max(1.0 - 1e-7).arctanh() / sc;
+    x * (a / n)
+}
+
+/// Angles `[.., k]` to points of the torus `[.., 2k]`: (cos t, sin t) for each.
+pub fn torus_points(angles: &Tensor) -> Tensor {
+    let mut shape = angles.size();
+    let k = shape.pop().unwrap_or(1);
+    shape.push(2 * k);
+    Tensor::stack(&[angles.cos(), angles.sin()], -1).reshape(shape.as_slice())
+}
+
+/// Moebius addition x (+) y of the Poincare ball of curvature -c, rows of `x` and `y` of one
+/// shape (or broadcast): the ball's "translation" taking the origin to x.
+pub fn mobius_add(x: &Tensor, y: &Tensor, c: f64) -> Tensor {
+    let k = x.kind();
+    let xy = (x * y).sum_dim_intlist(-1, true, k);
+    let xx = x.square().sum_dim_intlist(-1, true, k);
+    let yy = y.square().sum_dim_intlist(-1, true, k);
+    let a: Tensor = 1.0 + &xy * (2.0 * c) + &yy * c;
+    let b: Tensor = 1.0 - &xx * c;
+    let den: Tensor = 1.0 + &xy * (2.0 * c) + &xx * &yy * (c * c);
+    (a * x + b * y) / den.clamp_min(1e-15)
+}

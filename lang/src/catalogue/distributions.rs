@@ -62,6 +62,8 @@ pub(crate) const FUNCS: &[(&str, Func)] = &[
     // With two arguments `min` and `max` are elementwise (`SPECIAL`'s two-argument forms).
     ("max", Func::Max),
     ("min", Func::Min),
+    ("torus", Func::Torus),
+    ("expmap0", Func::Expmap0),
 ];
 
 /// Names a prior program can call besides functions and priors.

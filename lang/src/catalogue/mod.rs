@@ -218,6 +218,8 @@ pub(crate) const LAYERS: &[Builtin] = &[
     b("reshape", "to the given sizes, with the same number of values", &[]),
     b("unflatten", "to the given sizes, with the same number of values (as reshape)", &[]),
     b("normalize", "onto the unit sphere: [F] unchanged", &[]),
+    b("torus", "onto the torus (S^1)^k: [2k] unchanged, each pair of coordinates normalised", &[]),
+    b("expmap0", "onto the Poincare ball by the exponential map at the origin, tanh(sqrt(c)|v|) v / (sqrt(c)|v|): [F] unchanged", &[p("curvature", Ty::Real, R(1.0), Positive, "the ball's curvature is -c with c > 0")]),
     b("gaussian", "mean and log-variance heads of a Gaussian encoder: [F] -> [out]", &[p("out", Ty::Int, REQ, Positive, SIZE), LAYER_INIT]),
     // The first argument of these three names a latent component (handled before binding).
     b("select", "the coordinates of a latent component (generator only)", &[]),
@@ -376,6 +378,26 @@ pub(crate) const DATASETS: &[Builtin] = &[
                 NonNegative,
                 "noise is a standard deviation",
             ),
+        ],
+    ),
+    b(
+        "tree",
+        "a hierarchy: noisy nodes of a complete tree placed by unit steps in R^dim (labels: depth)",
+        &[
+            p("n", Ty::Int, I(4096), Positive, SIZE),
+            p("depth", Ty::Int, I(4), Positive, "the tree needs at least one level below its root"),
+            p("branching", Ty::Int, I(2), Positive, "each node needs at least one child"),
+            p("dim", Ty::Int, I(16), Positive, SIZE),
+            p("noise", Ty::Real, R(0.02), NonNegative, "noise is a standard deviation"),
+            p("tree_seed", Ty::Int, I(0), NonNegative, "a seed is a whole number >= 0"),
+        ],
+    ),
+    b(
+        "donut",
+        "periodic data: a torus of revolution in R^3 (labels: the eighth of the big circle)",
+        &[
+            p("n", Ty::Int, I(4096), Positive, SIZE),
+            p("noise", Ty::Real, R(0.02), NonNegative, "noise is a standard deviation"),
         ],
     ),
     b(

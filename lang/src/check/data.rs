@@ -91,6 +91,46 @@ impl<'a> Checker<'a> {
                 vec![2],
                 false,
             ),
+            "tree" => {
+                let (depth, branching) = (b.int("depth"), b.int("branching"));
+                // Nodes: 1 + b + ... + b^depth, refused before any allocation when too many.
+                let nodes = (0..=depth).try_fold(0i128, |acc, l| {
+                    let level = (branching as i128).checked_pow(l as u32)?;
+                    Some(acc + level).filter(|t| *t <= 1 << 20)
+                });
+                if nodes.is_none() {
+                    self.err(
+                        msg::invalid_value(
+                            "the size of `tree`",
+                            "at most 1,048,576 nodes (branching^depth)",
+                            &format!("branching {branching} and depth {depth}"),
+                        )
+                        .label(call.span, "too many nodes")
+                        .help("lower `depth` or `branching`"),
+                    );
+                    return None;
+                }
+                (
+                    DataSource::Tree {
+                        n: b.int("n") as usize,
+                        depth: depth as usize,
+                        branching: branching as usize,
+                        dim: b.int("dim") as usize,
+                        noise: b.real("noise"),
+                        tree_seed: b.int("tree_seed") as u64,
+                    },
+                    vec![b.int("dim")],
+                    false,
+                )
+            }
+            "donut" => (
+                DataSource::Donut {
+                    n: b.int("n") as usize,
+                    noise: b.real("noise"),
+                },
+                vec![3],
+                false,
+            ),
             "images" => {
                 let c = b.int("channels");
                 let size = b.int("size");

@@ -470,6 +470,8 @@ impl<'a> Checker<'a> {
             Space::Euclidean { .. } => "`normal` or `uniform`",
             Space::Sphere { .. } => "`uniform_sphere`",
             Space::Simplex { .. } => "`dirichlet`",
+            Space::Torus { .. } => "a prior program on T^k, e.g. `torus_uniform()` or `torus_von_mises(...)` of std/priors",
+            Space::Ball { .. } => "a prior program on the ball, e.g. `wrapped_normal()` or `hyperbolic_uniform()` of std/priors",
         };
         self.err(
             msg::prior_space(pname, &format!("a {want}"), &sp.to_string())
@@ -482,7 +484,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn space(&mut self, s: &SpaceExpr) -> Option<Space> {
-        const SPACES: &[&str] = &["R", "S", "simplex"];
+        const SPACES: &[&str] = &["R", "S", "simplex", "T", "ball"];
         let (base, arg, span) = match s {
             SpaceExpr::Pow {
                 base,
@@ -492,9 +494,10 @@ impl<'a> Checker<'a> {
             SpaceExpr::Call(c) => (&c.name, c.args.first().map(|a| &a.value), c.span),
         };
         let known = match s {
-            SpaceExpr::Pow { .. } => ["R", "S"].contains(&base.name.as_str()),
+            SpaceExpr::Pow { .. } => ["R", "S", "T"].contains(&base.name.as_str()),
             SpaceExpr::Call(c) => {
-                c.name.name == "simplex" && c.args.len() == 1 && c.args[0].name.is_none()
+                (c.name.name == "simplex" && c.args.len() == 1 && c.args[0].name.is_none())
+                    || (c.name.name == "ball" && (1..=2).contains(&c.args.len()))
             }
         };
         if !known {
@@ -504,6 +507,8 @@ impl<'a> Checker<'a> {
                         .to_string()
                 }
                 "simplex" => "write `simplex(d)` with the number of vertices d".to_string(),
+                "ball" => "write `ball(d)` or `ball(d, curvature = c)`".to_string(),
+                "torus" => "the torus of k circles is written `T^k`".to_string(),
                 "R" | "S" => format!("write `{}^d`", base.name),
                 // `R8`, `S9`: the exponent written without `^`.
                 n if n.len() > 1
@@ -513,7 +518,7 @@ impl<'a> Checker<'a> {
                     format!("write `{}^{}`", &n[..1], &n[1..])
                 }
                 n => format!(
-                    "{}; spaces are written `R^d`, `S^k` or `simplex(d)`",
+                    "{}; spaces are written `R^d`, `S^k`, `simplex(d)`, `T^k` or `ball(d, curvature = 1)`",
                     unknown_help(n, "spaces", SPACES)
                 ),
             };
@@ -542,6 +547,14 @@ impl<'a> Checker<'a> {
                 1,
                 "S^k needs k >= 1 (S^1 is the circle)",
             ),
+            "T" => (Space::Torus { k: n }, 1, "T^k needs k >= 1 circles"),
+            "ball" => {
+                let c = match s {
+                    SpaceExpr::Call(call) => self.curvature(call)?,
+                    SpaceExpr::Pow { .. } => 1.0,
+                };
+                (Space::Ball { dim: n, c }, 1, "ball(d) needs d >= 1")
+            }
             _ => (
                 Space::Simplex { dim: n },
                 2,
@@ -561,6 +574,37 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some(space)
+    }
+
+    /// The curvature of `ball(d, c)` or `ball(d, curvature = c)`: a positive constant, 1 when
+    /// left out.
+    fn curvature(&mut self, call: &Call) -> Option<f64> {
+        let Some(a) = call.args.get(1) else {
+            return Some(1.0);
+        };
+        if let Some(n) = a.name.as_ref().filter(|n| n.name != "curvature") {
+            self.err(
+                msg::unknown_parameter("ball", &n.name)
+                    .label(n.span, "unknown parameter")
+                    .help("`ball` takes the dimension and `curvature`"),
+            );
+            return None;
+        }
+        let v = self.eval(&a.value, &Env::new())?;
+        match v.as_f64() {
+            Some(c) if c > 0.0 && c.is_finite() => Some(c),
+            _ => {
+                self.err(
+                    msg::invalid_value(
+                        "the curvature of `ball`",
+                        "a positive number",
+                        &v.as_f64().map_or(v.type_name().to_string(), ir::num),
+                    )
+                    .label(a.value.span, "the ball's curvature is -c with c > 0"),
+                );
+                None
+            }
+        }
     }
 
     /// A Gaussian head may only end an encoder whose latent space is R^d.
@@ -606,9 +650,11 @@ impl<'a> Checker<'a> {
     /// Makes the encoder end on the latent space: inserts the projection with a note, or rejects
     /// a projection onto a different space.
     pub(super) fn project(&mut self, flow: &mut Flow, space: Space, lspan: Span, pspan: Span) {
-        let (needed, wrong, name) = match space {
-            Space::Sphere { .. } => (LayerOp::Normalize, LayerOp::Softmax, "normalize"),
-            Space::Simplex { .. } => (LayerOp::Softmax, LayerOp::Normalize, "softmax"),
+        let (needed, name) = match space {
+            Space::Sphere { .. } => (LayerOp::Normalize, "normalize"),
+            Space::Simplex { .. } => (LayerOp::Softmax, "softmax"),
+            Space::Torus { .. } => (LayerOp::Torus, "torus"),
+            Space::Ball { c, .. } => (LayerOp::Expmap0 { c }, "expmap0"),
             Space::Euclidean { .. } => return,
         };
         let last = flow.layers.last().map(|l| l.op.clone());
@@ -616,7 +662,19 @@ impl<'a> Checker<'a> {
         if last.as_ref() == Some(&needed) {
             return;
         }
-        if last.as_ref() == Some(&wrong) {
+        // A projection onto another space (or another ball's curvature).
+        let projection = |op: &LayerOp| {
+            matches!(
+                op,
+                LayerOp::Normalize | LayerOp::Softmax | LayerOp::Torus | LayerOp::Expmap0 { .. }
+            )
+        };
+        if let Some(wrong) = last.as_ref().filter(|op| projection(op)) {
+            let name = if let Space::Ball { c, .. } = space {
+                format!("expmap0(curvature = {})", ir::num(c))
+            } else {
+                name.to_string()
+            };
             self.err(
                 msg::encoder_space(&format!("`{wrong}`"), &space.to_string())
                     .label(at, format!("`{wrong}` here"))

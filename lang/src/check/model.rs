@@ -288,6 +288,8 @@ impl<'a> Checker<'a> {
             DataSource::Rings { n, .. }
             | DataSource::GaussianGrid { n, .. }
             | DataSource::SwissRoll { n, .. }
+            | DataSource::Tree { n, .. }
+            | DataSource::Donut { n, .. }
             | DataSource::Shapes { n, .. } => n,
             DataSource::Idx { limit, .. } | DataSource::Cifar10 { limit, .. } if limit > 0 => limit,
             _ => return,

@@ -743,6 +743,10 @@ impl<'a> Checker<'a> {
                 output: b.int("out"),
             },
             "normalize" => LayerOp::Normalize,
+            "torus" => LayerOp::Torus,
+            "expmap0" => LayerOp::Expmap0 {
+                c: b.real("curvature"),
+            },
             // Every other name of the catalogue is handled before (component layers, reshape);
             // check::tests compiles every layer, so this is unreachable from any input.
             other => panic!("internal error: layer `{other}` has no IR form"),

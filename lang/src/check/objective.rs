@@ -219,12 +219,16 @@ impl<'a> Checker<'a> {
             ("auto", Some(Space::Sphere { .. })) | ("geodesic", Some(Space::Sphere { .. })) => {
                 ir::LatentCost::Geodesic { p }
             }
+            ("auto" | "geodesic", Some(Space::Torus { .. })) => ir::LatentCost::Torus { p },
+            ("auto" | "geodesic", Some(Space::Ball { c, .. })) => {
+                ir::LatentCost::Hyperbolic { p, c }
+            }
             ("auto" | "euclidean", _) => ir::LatentCost::Euclidean { p },
             ("fisher_rao", Some(Space::Simplex { .. })) => ir::LatentCost::FisherRao { p },
             (_, None) => return None,
             (other, Some(sp)) => {
                 let fits = if other == "geodesic" {
-                    "the sphere S^k"
+                    "the sphere S^k, the torus T^k or the ball"
                 } else {
                     "the simplex"
                 };

@@ -319,6 +319,21 @@ pub(super) fn infer(op: LayerOp, input: &Shape) -> Result<(LayerOp, Shape, u64),
                 2 * input[0] as u64,
             )
         }
+        LayerOp::Torus => {
+            if input.len() != 1 || input[0] % 2 != 0 {
+                return Err((
+                    msg::layer_input("torus", "a flat input of an even size", &s),
+                    "each circle of the torus is a pair of coordinates: make the layer before it output 2k values".to_string(),
+                ));
+            }
+            (op, input.clone(), 0)
+        }
+        LayerOp::Expmap0 { .. } => {
+            if input.len() != 1 {
+                return Err(flat_needed("expmap0"));
+            }
+            (op, input.clone(), 0)
+        }
         LayerOp::Softmax | LayerOp::Normalize => {
             if input.len() != 1 {
                 return Err(flat_needed(if op == LayerOp::Softmax {

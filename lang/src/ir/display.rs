@@ -24,6 +24,8 @@ impl fmt::Display for Space {
             Space::Euclidean { dim } => write!(f, "R^{dim}"),
             Space::Sphere { dim } => write!(f, "S^{} (unit sphere in R^{dim})", dim - 1),
             Space::Simplex { dim } => write!(f, "simplex({dim}) ({dim} vertices)"),
+            Space::Torus { k } => write!(f, "T^{k} (torus of {k} circles in R^{})", 2 * k),
+            Space::Ball { dim, c } => write!(f, "ball({dim}, curvature = {})", num(c)),
         }
     }
 }
@@ -209,6 +211,8 @@ impl fmt::Display for LayerOp {
                 write!(f, "reshape({})", dims.join(", "))
             }
             LayerOp::Normalize => write!(f, "normalize"),
+            LayerOp::Torus => write!(f, "torus"),
+            LayerOp::Expmap0 { c } => write!(f, "expmap0(curvature = {})", num(*c)),
             LayerOp::Gaussian { input, output } => write!(f, "gaussian({input} -> {output}, mean and log-variance heads)"),
             LayerOp::Select { component, len, .. } => write!(f, "select({component}, {len} coordinates)"),
             LayerOp::Place { component, size, shift, zoom, .. } => {
@@ -238,6 +242,17 @@ impl fmt::Display for LatentCost {
             LatentCost::Euclidean { p } => write!(f, "|z - w|^{}", num(*p)),
             LatentCost::Geodesic { p } => write!(f, "arccos(<z, w>)^{}", num(*p)),
             LatentCost::FisherRao { p } => write!(f, "(2 arccos(sum sqrt(z w)))^{}", num(*p)),
+            LatentCost::Torus { p } => {
+                write!(f, "(sum of squared circle angles)^{}", num(*p / 2.0))
+            }
+            LatentCost::Hyperbolic { p, c } => {
+                write!(
+                    f,
+                    "hyperbolic distance (curvature -{})^{}",
+                    num(*c),
+                    num(*p)
+                )
+            }
         }
     }
 }
@@ -331,6 +346,21 @@ impl fmt::Display for DataSource {
             }
             DataSource::SwissRoll { n, noise } => {
                 write!(f, "swiss_roll(n = {n}, noise = {})", num(*noise))
+            }
+            DataSource::Tree {
+                n,
+                depth,
+                branching,
+                dim,
+                noise,
+                tree_seed,
+            } => write!(
+                f,
+                "tree(n = {n}, depth = {depth}, branching = {branching}, dim = {dim}, noise = {}, tree_seed = {tree_seed})",
+                num(*noise)
+            ),
+            DataSource::Donut { n, noise } => {
+                write!(f, "donut(n = {n}, noise = {})", num(*noise))
             }
             DataSource::Images {
                 path,

@@ -125,6 +125,20 @@ pub enum DataSource {
     GaussianGrid { n: usize, k: usize, std: f64 },
     /// The 2-D Swiss roll, scaled to about [-1, 1]^2.
     SwissRoll { n: usize, noise: f64 },
+    /// A hierarchy: the nodes of a complete tree (`branching` children per node, `depth` levels
+    /// below the root) placed in R^dim by random unit steps from their parents (fixed by
+    /// `tree_seed`), drawn uniformly over nodes with Gaussian noise; labels are depths.
+    Tree {
+        n: usize,
+        depth: usize,
+        branching: usize,
+        dim: usize,
+        noise: f64,
+        tree_seed: u64,
+    },
+    /// Periodic data: points of a torus of revolution in R^3 (two uniform angles), with noise;
+    /// labels are the eighth of the big circle a point lies in.
+    Donut { n: usize, noise: f64 },
     /// A folder of PNG/JPEG images, converted to `channels`, centre-cropped (a `crop` square, or
     /// the largest) and resized to `size x size`; labels from the first-level sub-folders.
     Images {
@@ -203,13 +217,21 @@ pub enum Space {
     Sphere { dim: i64 },
     /// The probability simplex with `dim` vertices.
     Simplex { dim: i64 },
+    /// The torus (S^1)^k: each factor a unit vector (cos t, sin t), so 2k coordinates.
+    Torus { k: i64 },
+    /// The Poincare ball of dimension `dim` and curvature -c: the points with c |x|^2 < 1.
+    Ball { dim: i64, c: f64 },
 }
 
 impl Space {
     /// Number of coordinates the encoder outputs.
     pub fn dim(&self) -> i64 {
         match *self {
-            Space::Euclidean { dim } | Space::Sphere { dim } | Space::Simplex { dim } => dim,
+            Space::Euclidean { dim }
+            | Space::Sphere { dim }
+            | Space::Simplex { dim }
+            | Space::Ball { dim, .. } => dim,
+            Space::Torus { k } => 2 * k,
         }
     }
 }
@@ -327,6 +349,11 @@ pub enum Func {
     Norm,
     /// Vector -> vector: running sums.
     Cumsum,
+    /// Angles -> points of the torus: [k] -> [2k], (cos t, sin t) for each.
+    Torus,
+    /// Vector -> the Poincare ball of curvature -1: the exponential map at the origin,
+    /// tanh(|v|) v / |v|.
+    Expmap0,
     /// Vector -> scalar: the largest element.
     Max,
     /// Vector -> scalar: the smallest element.
@@ -356,6 +383,8 @@ impl Func {
             Func::Cumsum => "cumsum",
             Func::Max => "max",
             Func::Min => "min",
+            Func::Torus => "torus",
+            Func::Expmap0 => "expmap0",
         }
     }
 
@@ -365,6 +394,7 @@ impl Func {
             self,
             Func::Softmax
                 | Func::Normalize
+                | Func::Expmap0
                 | Func::Sum
                 | Func::Logsumexp
                 | Func::Norm
@@ -713,6 +743,13 @@ pub enum LayerOp {
     },
     /// L2 normalisation onto the unit sphere.
     Normalize,
+    /// Each pair of coordinates normalised: onto the torus (S^1)^k.
+    Torus,
+    /// The exponential map at the origin of the Poincare ball of curvature -c, with the norm
+    /// kept below (1 - 1e-5) / sqrt(c).
+    Expmap0 {
+        c: f64,
+    },
     /// Mean and log-variance heads of a Gaussian encoder; samples with the reparameterisation
     /// in training, returns the mean in evaluation.
     Gaussian {
@@ -825,6 +862,11 @@ pub enum LatentCost {
     Geodesic { p: f64 },
     /// Fisher-Rao distance on the simplex, 2 arccos(sum_i sqrt(z_i w_i)), to the power p.
     FisherRao { p: f64 },
+    /// The flat torus's geodesic distance, sqrt(sum_i angle_i^2) over the circles, to the power p.
+    Torus { p: f64 },
+    /// The Poincare ball's geodesic distance arccosh(1 + 2c|x - y|^2 / ((1 - c|x|^2)(1 - c|y|^2)))
+    /// / sqrt(c), to the power p.
+    Hyperbolic { p: f64, c: f64 },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -379,6 +379,20 @@ impl<'p, 'a> Inst<'p, 'a> {
         let on = val.on();
         let why = match (space, on) {
             (Space::Sphere { .. }, On::Sphere) | (Space::Simplex { .. }, On::Simplex) => None,
+            (Space::Torus { .. }, On::Torus) | (Space::Torus { k: 1 }, On::Sphere) => None,
+            (Space::Ball { c, .. }, On::Ball(found)) if (c - found).abs() <= 1e-12 * c => None,
+            (Space::Ball { .. }, On::Ball(_)) => Some((
+                "lies in a ball of another curvature",
+                "give `expmap0(v, c)` the curvature of the declared ball",
+            )),
+            (Space::Torus { .. }, _) => Some((
+                "is not known to lie on the torus",
+                "end with `torus(angles)`, or `concat` points of S^1 (e.g. `von_mises_fisher` draws in R^2)",
+            )),
+            (Space::Ball { .. }, _) => Some((
+                "is not known to lie in the Poincare ball",
+                "end with `expmap0(v, c)`, the exponential map at the origin",
+            )),
             (Space::Euclidean { .. }, _) => None,
             (Space::Sphere { .. }, _) => Some((
                 "is not known to lie on the unit sphere",
@@ -393,6 +407,8 @@ impl<'p, 'a> Inst<'p, 'a> {
             let origin = match on {
                 On::Simplex => " (it lies on the simplex)",
                 On::Sphere => " (it lies on the sphere)",
+                On::Torus => " (it lies on a torus)",
+                On::Ball(_) => " (it lies in a Poincare ball)",
                 On::Positive | On::Any => "",
             };
             self.err(
@@ -423,14 +439,20 @@ impl<'p, 'a> Inst<'p, 'a> {
             (SpaceExpr::Pow { .. }, "R") => 0,
             (SpaceExpr::Pow { .. }, "S") => 1,
             (SpaceExpr::Call(_), "simplex") => 2,
+            (SpaceExpr::Pow { .. }, "T") => 3,
+            (SpaceExpr::Call(_), "ball") => 4,
             _ => {
                 self.err(
                     msg::unknown(Unknown::Space, base)
                         .label(span, "not a latent space")
-                        .help("spaces are written `R^d`, `S^k` or `simplex(d)`"),
+                        .help("spaces are written `R^d`, `S^k`, `simplex(d)`, `T^k` or `ball(d, curvature = 1)`"),
                 );
                 return None;
             }
+        };
+        let curvature = match s {
+            SpaceExpr::Call(c) if kind == 4 => self.ball_curvature(c, env)?,
+            _ => 1.0,
         };
         let arg = arg?;
         let v = self.expr(arg, env)?;
@@ -453,7 +475,15 @@ impl<'p, 'a> Inst<'p, 'a> {
                 },
                 1,
             ),
-            _ => (Space::Simplex { dim: n }, 2),
+            2 => (Space::Simplex { dim: n }, 2),
+            3 => (Space::Torus { k: n }, 1),
+            _ => (
+                Space::Ball {
+                    dim: n,
+                    c: curvature,
+                },
+                1,
+            ),
         };
         if n < min || n > 1 << 20 {
             self.err(
@@ -467,6 +497,25 @@ impl<'p, 'a> Inst<'p, 'a> {
             return None;
         }
         Some(space)
+    }
+
+    /// The curvature of `ball(d, curvature = c)` (second argument, positional or named; 1 when
+    /// left out): a positive constant.
+    fn ball_curvature(&mut self, c: &Call, env: &mut Scope) -> Option<f64> {
+        let Some(a) = c.args.get(1) else {
+            return Some(1.0);
+        };
+        let v = self.expr(&a.value, env)?;
+        match v.as_f64() {
+            Some(x) if x > 0.0 && x.is_finite() => Some(x),
+            _ => {
+                self.err(
+                    msg::invalid_value("the curvature of `ball`", "a positive constant", &show(&v))
+                        .label(a.value.span, "the ball's curvature is -c with c > 0"),
+                );
+                None
+            }
+        }
     }
 
     // ---- expressions ---------------------------------------------------------------------------

@@ -566,6 +566,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let on = match space {
                     Space::Sphere { .. } => On::Sphere,
                     Space::Simplex { .. } => On::Simplex,
+                    Space::Torus { .. } => On::Torus,
+                    Space::Ball { c, .. } => On::Ball(c),
                     Space::Euclidean { .. } => v.on(),
                 };
                 Some(match v {

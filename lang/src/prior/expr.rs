@@ -944,6 +944,9 @@ impl<'p, 'a> Inst<'p, 'a> {
         ) {
             return self.linalg_call(c, env);
         }
+        if name == "expmap0" && c.args.len() == 2 {
+            return self.expmap0_curved(c, env);
+        }
         if let Some(&(_, f)) = FUNCS.iter().find(|(n, _)| *n == name) {
             return self.func(f, c, env);
         }
@@ -1055,7 +1058,13 @@ impl<'p, 'a> Inst<'p, 'a> {
                 return None;
             }
         }
-        let out_shape = if f.reduces() { vec![] } else { shape };
+        let out_shape = match (f, shape.as_slice()) {
+            // Angles to (cos, sin) pairs.
+            (Func::Torus, []) => vec![2],
+            (Func::Torus, [k]) => vec![2 * k],
+            _ if f.reduces() => vec![],
+            _ => shape,
+        };
         let int = v.int()
             && matches!(
                 f,
@@ -1074,6 +1083,8 @@ impl<'p, 'a> Inst<'p, 'a> {
             Func::Softmax => On::Simplex,
             Func::Normalize => On::Sphere,
             Func::Exp => On::Positive,
+            Func::Torus => On::Torus,
+            Func::Expmap0 => On::Ball(1.0),
             _ => On::Any,
         };
         let r = self.lift(&v, "const");
@@ -1084,6 +1095,50 @@ impl<'p, 'a> Inst<'p, 'a> {
             int,
             on,
             card: None,
+        })
+    }
+
+    /// `expmap0(v, c)`: the exponential map at the origin of the ball of curvature -c,
+    /// exp_0(sqrt(c) v) / sqrt(c) with the unit ball's map.
+    fn expmap0_curved(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
+        let v = self.value(&c.args[0].value, env)?;
+        let cv = self.value(&c.args[1].value, env)?;
+        let k = match cv.as_f64() {
+            Some(k) if k > 0.0 && k.is_finite() => k,
+            _ => {
+                self.err(
+                    msg::invalid_value(
+                        "the curvature of `expmap0`",
+                        "a positive constant",
+                        &show(&cv),
+                    )
+                    .label(
+                        c.args[1].value.span,
+                        "the ball's curvature is -c with c > 0",
+                    ),
+                );
+                return None;
+            }
+        };
+        let (s0, s1) = (c.args[0].value.span, c.args[1].value.span);
+        let scaled = self.arith(Arith::Mul, v, Val::scalar(k.sqrt()), s0, s1)?;
+        let on_unit = self.apply(Func::Expmap0, scaled, "expmap0", s0)?;
+        let out = self.arith(Arith::Mul, on_unit, Val::scalar(1.0 / k.sqrt()), s0, s1)?;
+        Some(match out {
+            Val::Reg {
+                reg,
+                shape,
+                int,
+                card,
+                ..
+            } => Val::Reg {
+                reg,
+                shape,
+                int,
+                on: On::Ball(k),
+                card,
+            },
+            other => other,
         })
     }
 
@@ -1120,13 +1175,21 @@ impl<'p, 'a> Inst<'p, 'a> {
                 int,
             });
         }
+        // Points of S^1 (and of tori) side by side lie on a torus.
+        let circle =
+            |v: &Val| matches!(v.on(), On::Torus) || (v.on() == On::Sphere && v.shape() == [2]);
+        let on = if vals.iter().all(circle) {
+            On::Torus
+        } else {
+            On::Any
+        };
         let regs: Vec<usize> = vals.iter().map(|v| self.lift(v, "const")).collect();
         let reg = self.push("concat", vec![n], int, Op::Concat(regs));
         Some(Val::Reg {
             reg,
             shape: vec![n],
             int,
-            on: On::Any,
+            on,
             card: None,
         })
     }
@@ -1217,6 +1280,12 @@ pub(crate) fn fold(f: Func, data: &[f64]) -> Vec<f64> {
         Func::Normalize => {
             let n = data.iter().map(|x| x * x).sum::<f64>().sqrt();
             data.iter().map(|x| x / n).collect()
+        }
+        Func::Torus => data.iter().flat_map(|t| [t.cos(), t.sin()]).collect(),
+        Func::Expmap0 => {
+            let n = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let f = if n > 0.0 { n.tanh() / n } else { 1.0 };
+            data.iter().map(|x| x * f).collect()
         }
     }
 }

@@ -197,6 +197,14 @@ impl<'a> Priors<'a> {
             {
                 (*dim, &c.args[0].value)
             }
+            (SpaceExpr::Pow { base, exponent, .. }, Space::Torus { k }) if base.name == "T" => {
+                (*k, exponent)
+            }
+            (SpaceExpr::Call(c), Space::Ball { dim, .. })
+                if c.name.name == "ball" && !c.args.is_empty() =>
+            {
+                (*dim, &c.args[0].value)
+            }
             _ => return None,
         };
         let param = |e: &Expr| match &e.kind {

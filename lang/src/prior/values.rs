@@ -11,6 +11,10 @@ pub(super) enum On {
     Positive,
     Sphere,
     Simplex,
+    /// Every pair of coordinates is a unit vector: a point of the torus (S^1)^k.
+    Torus,
+    /// Inside the Poincare ball of curvature -c.
+    Ball(f64),
 }
 
 /// A value while checking: a constant, a random register, or a distribution not yet drawn.
