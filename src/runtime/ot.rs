@@ -81,7 +81,11 @@ pub fn cost_matrix(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
 /// at the boundary stay finite) and a tiny floor under the root (a finite gradient where points
 /// coincide).
 pub fn hyperbolic_distance(x: &Tensor, y: &Tensor, c: f64) -> Tensor {
-    let sq = sqdist(x, y);
+    // |x - y|^2 from the differences, not |x|^2 + |y|^2 - 2<x, y>: near the boundary the
+    // conformal factors multiply that expansion's rounding by up to 1e10.
+    let sq = (x.unsqueeze(1) - y.unsqueeze(0))
+        .square()
+        .sum_dim_intlist(-1, false, x.kind());
     let fx: Tensor = 1.0 - x.square().sum_dim_intlist(1, true, x.kind()) * c;
     let fy: Tensor = 1.0 - y.square().sum_dim_intlist(1, true, y.kind()) * c;
     let denom = fx.clamp_min(1e-7) * fy.clamp_min(1e-7).tr();

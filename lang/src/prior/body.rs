@@ -405,11 +405,11 @@ impl<'p, 'a> Inst<'p, 'a> {
         };
         if let Some((what, help)) = why {
             let origin = match on {
-                On::Simplex => " (it lies on the simplex)",
-                On::Sphere => " (it lies on the sphere)",
-                On::Torus => " (it lies on a torus)",
-                On::Ball(_) => " (it lies in a Poincare ball)",
-                On::Positive | On::Any => "",
+                On::Simplex => " (it lies on the simplex)".to_string(),
+                On::Sphere => " (it lies on the sphere)".to_string(),
+                On::Torus => " (it lies on a torus)".to_string(),
+                On::Ball(c) => format!(" (it lies in the ball of curvature -{})", ir::num(c)),
+                On::Positive | On::Any => String::new(),
             };
             self.err(
                 msg::prior_result(name, &format!("{what}{origin}"))
