@@ -339,3 +339,88 @@ fn geodesics_of_the_pullback_metric_stay_on_the_manifold() {
     assert!(r2.max().double_value(&[]) < 1.0, "outside the ball");
     assert!(g.length <= g.initial_length + 1e-6);
 }
+
+/// A product of a torus and a ball as one joint Sinkhorn problem: the penalty equals Sinkhorn on
+/// the weighted sum of the two costs computed here from angles and Moebius addition, in value and
+/// gradient; and such a model trains.
+#[test]
+fn a_product_latent_is_one_joint_sinkhorn_problem() {
+    let text = "import \"std/priors\"\ndata tree(n = 256, depth = 3, dim = 8)\n\
+        latent a: T^1 ~ torus_uniform()\nlatent b: ball(2) ~ wrapped_normal()\n\
+        encoder a { linear(16) relu linear(2) torus }\nencoder b { linear(16) relu linear(2) expmap0 }\n\
+        generator { linear(16) relu linear(8) }\n\
+        penalty 3 * sinkhorn(epsilon = 0.2, iterations = 100, weights = [2, 0.5])\n\
+        train { batch 64 epochs 2 }\n";
+    let c = sae_dsl::compile_source("joint.sae", text, None);
+    let m = c
+        .model
+        .unwrap_or_else(|| panic!("{}", c.sources.render(&c.diags, false, 100)));
+    assert_eq!(m.penalties.len(), 1);
+    let shown = m.penalties[0].to_string();
+    assert!(
+        shown.contains("jointly on the product")
+            && shown.contains("2 x [a:")
+            && shown.contains("0.5 x [b:"),
+        "{shown}"
+    );
+    tch::manual_seed(8);
+    let ang = Tensor::rand([32], D) * 6.0;
+    let z = Tensor::cat(
+        &[
+            Tensor::stack(&[ang.cos(), ang.sin()], 1),
+            ball_points(32, 2, 1.0),
+        ],
+        1,
+    )
+    .set_requires_grad(true);
+    let ang_w = Tensor::rand([32], D) * 6.0;
+    let w = Tensor::cat(
+        &[
+            Tensor::stack(&[ang_w.cos(), ang_w.sin()], 1),
+            ball_points(32, 2, 1.0),
+        ],
+        1,
+    );
+    let sae_dsl::ir::PenaltyKind::Sinkhorn { factors, .. } = &m.penalties[0].kind else {
+        panic!("not sinkhorn")
+    };
+    let ours = ot::joint_cost_matrix(&z, &w, factors);
+    // Independently: wrapped angle differences squared, and 2 artanh |(-x) (+) y| squared.
+    let diff = (ang.unsqueeze(1) - ang_w.unsqueeze(0)).remainder(2.0 * std::f64::consts::PI);
+    let torus_sq = diff
+        .minimum(&(diff.neg() + 2.0 * std::f64::consts::PI))
+        .square();
+    let (zb, wb) = (z.narrow(1, 2, 2), w.narrow(1, 2, 2));
+    let mob = mobius_add(&(-zb.unsqueeze(1)), &wb.unsqueeze(0), 1.0);
+    let hyp = (mob
+        .square()
+        .sum_dim_intlist(-1, false, Kind::Double)
+        .sqrt()
+        .arctanh()
+        * 2.0)
+        .square();
+    let indep = torus_sq * 2.0 + hyp * 0.5;
+    assert!(
+        max_abs(&(&ours - &indep)) < 1e-6 * max_abs(&indep),
+        "joint cost matrix"
+    );
+    let (a, b) = (
+        ot::sinkhorn(&ours, 0.2, 100),
+        ot::sinkhorn(&indep, 0.2, 100),
+    );
+    assert!((a.sharp.double_value(&[]) - b.sharp.double_value(&[])).abs() < 1e-6);
+    let ga = Tensor::run_backward(&[&a.sharp], &[&z], true, false).remove(0);
+    let gb = Tensor::run_backward(&[&b.sharp], &[&z], false, false).remove(0);
+    assert!(max_abs(&(&ga - &gb)) < 1e-5 * max_abs(&gb).max(1.0));
+    // It trains, and its metrics have the one joint term.
+    let root = common::tempdir("joint");
+    let opts = sae_dsl::train::RunOptions {
+        out: Some(root.join("run")),
+        quiet: true,
+        ..Default::default()
+    };
+    sae_dsl::train::run(&m, text, Device::Cpu, &opts).expect("trains");
+    let metrics = std::fs::read_to_string(root.join("run/metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+    let _ = std::fs::remove_dir_all(root);
+}

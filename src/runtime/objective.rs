@@ -190,6 +190,7 @@ pub fn evaluate_penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor, ctx: PenaltyCtx
             envelope,
             tolerance,
             scaling,
+            factors,
         } => {
             let o = ot::SinkhornOptions {
                 epsilon: *epsilon,
@@ -198,8 +199,16 @@ pub fn evaluate_penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor, ctx: PenaltyCtx
                 scaling: *scaling,
                 envelope: *envelope,
             };
+            // One component's cost, or the weighted sum of the components' (a joint problem).
+            let costf = |a: &Tensor, b: &Tensor| {
+                if factors.is_empty() {
+                    ot::cost_matrix(a, b, *cost)
+                } else {
+                    ot::joint_cost_matrix(a, b, factors)
+                }
+            };
             if *debiased {
-                let (value, iters) = ot::debiased(z, w, *cost, &o);
+                let (value, iters) = ot::debiased_with(z, w, &costf, &o);
                 return PenaltyOut {
                     value,
                     marginal_error: None,
@@ -207,7 +216,7 @@ pub fn evaluate_penalty(p: &ir::Penalty, z: &Tensor, w: &Tensor, ctx: PenaltyCtx
                     disc_loss: None,
                 };
             }
-            let c = ot::cost_matrix(z, w, *cost);
+            let c = costf(z, w);
             if !*envelope && *tolerance == 0.0 && *scaling >= 1.0 {
                 // The paper's unrolled gradient, by the hand-written reverse sweep.
                 let (value, plan) = ot::sinkhorn_unrolled_fast_plan(&c, *epsilon, *iterations);

@@ -94,6 +94,22 @@ pub fn hyperbolic_distance(x: &Tensor, y: &Tensor, c: f64) -> Tensor {
     (delta + root).log1p() / c.sqrt()
 }
 
+/// The cost of a product of latent components: sum_i weight_i C_i(x_i, y_j) over the factors,
+/// each on its own coordinates with its own space's cost.
+pub fn joint_cost_matrix(x: &Tensor, y: &Tensor, factors: &[crate::ir::Factor]) -> Tensor {
+    factors
+        .iter()
+        .map(|q| {
+            cost_matrix(
+                &x.narrow(1, q.offset, q.dim),
+                &y.narrow(1, q.offset, q.dim),
+                q.cost,
+            ) * q.weight
+        })
+        .reduce(|a, b| a + b)
+        .unwrap_or_else(|| sqdist(x, y))
+}
+
 /// Squared Euclidean distances |x_i - y_j|^2, clamped at zero against rounding.
 pub fn sqdist(x: &Tensor, y: &Tensor) -> Tensor {
     let xx = x.square().sum_dim_intlist(1, true, x.kind());
@@ -284,9 +300,19 @@ fn plan_of(f: &Tensor, g: &Tensor, c: &Tensor, eps: f64, lab: f64) -> Tensor {
 /// The debiased Sinkhorn divergence S(z, w) = OT(z, w) - (OT(z, z) + OT(w, w)) / 2 on the
 /// entropic dual values: zero for identical clouds, positive otherwise.
 pub fn debiased(z: &Tensor, w: &Tensor, cost: LatentCost, o: &SinkhornOptions) -> (Tensor, i64) {
-    let xy = solve(&cost_matrix(z, w, cost), o);
-    let xx = solve(&cost_matrix(z, z, cost), o);
-    let yy = solve(&cost_matrix(w, w, cost), o);
+    debiased_with(z, w, &|a, b| cost_matrix(a, b, cost), o)
+}
+
+/// [`debiased`] with any cost function (a joint product cost, see [`joint_cost_matrix`]).
+pub fn debiased_with(
+    z: &Tensor,
+    w: &Tensor,
+    cost: &dyn Fn(&Tensor, &Tensor) -> Tensor,
+    o: &SinkhornOptions,
+) -> (Tensor, i64) {
+    let xy = solve(&cost(z, w), o);
+    let xx = solve(&cost(z, z), o);
+    let yy = solve(&cost(w, w), o);
     let pick = |s: &Solved| {
         if o.envelope {
             s.value.shallow_clone()

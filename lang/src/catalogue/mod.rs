@@ -617,6 +617,7 @@ pub(crate) const PENALTIES: &[Builtin] = &[
             p("gradient", Ty::Str, S("unrolled"), OneOf(&["unrolled", "envelope"]), "unrolled back-propagates through the iterations; envelope differentiates the final plan"),
             p("scaling", Ty::Real, R(1.0), Positive, "epsilon scaling factor in (0, 1]; 1 turns it off"),
             p("tolerance", Ty::Real, R(0.0), NonNegative, "stop when the marginal error is below this; 0 runs exactly `iterations`"),
+            p("weights", Ty::Reals, R(0.0), NonNegative, "one weight >= 0 per latent component: the joint cost is their weighted sum of the components' costs"),
         ],
     ),
     b("mmd", "maximum mean discrepancy, unbiased",

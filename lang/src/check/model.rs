@@ -83,7 +83,10 @@ impl<'a> Checker<'a> {
             if p.params.is_empty() {
                 continue;
             }
-            let on: Vec<&ir::Penalty> = penalties.iter().filter(|q| q.on == l.name).collect();
+            let on: Vec<&ir::Penalty> = penalties
+                .iter()
+                .filter(|q| q.on == l.name || q.on.is_empty())
+                .collect();
             let trains = |q: &&ir::Penalty| {
                 q.weight > 0.0
                     && matches!(

@@ -59,6 +59,17 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                 },
+                None if all.len() > 1 && has_weights(call) => {
+                    match self.joint_penalty(call, &all) {
+                        Some(kind) => out.push(ir::Penalty {
+                            weight: w,
+                            kind,
+                            on: String::new(),
+                        }),
+                        None => ok = false,
+                    }
+                    continue;
+                }
                 None if all.len() > 1 => {
                     let names: Vec<String> = all
                         .iter()
@@ -68,7 +79,7 @@ impl<'a> Checker<'a> {
                         msg::missing_argument(name_of(call), "a latent component (`on NAME`)")
                             .label(call.span, "no `on NAME`")
                             .help(format!(
-                                "each component has its own penalty; add {}",
+                                "each component has its own penalty; add {}, or give `sinkhorn` `weights = [...]` (one per component) for one joint problem over all of them",
                                 names.join(" or ")
                             )),
                     );
@@ -98,6 +109,81 @@ impl<'a> Checker<'a> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `sinkhorn(..., weights = [w1, w2, ...])` without `on` in a composite model: one Sinkhorn
+    /// problem over the whole code whose cost is the weighted sum of each component's own cost.
+    fn joint_penalty(
+        &mut self,
+        call: &Call,
+        all: &[&(ir::Latent, Span)],
+    ) -> Option<ir::PenaltyKind> {
+        if name_of(call) != "sinkhorn" {
+            self.err(
+                msg::penalty_space(&format!("`weights` of `{}`", name_of(call)), "the `sinkhorn` penalty", name_of(call))
+                    .label(call.span, "a joint problem over components")
+                    .help("only `sinkhorn` solves one joint problem over a product of components; give the others `on NAME`"),
+            );
+            return None;
+        }
+        let params = self.lookup(call, PENALTIES, Unknown::Penalty, "penalties")?;
+        let b = self.bind(call, params, &Env::new())?;
+        let weights: Vec<f64> = match b.value("weights") {
+            Value::List(items) => items.iter().filter_map(Value::as_f64).collect(),
+            v => vec![v.as_f64().unwrap_or(0.0)],
+        };
+        if weights.len() != all.len() || weights.iter().all(|w| *w == 0.0) {
+            let names: Vec<&str> = all.iter().map(|(l, _)| l.name.as_str()).collect();
+            self.err(
+                msg::shape_mismatch(
+                    "the `weights` of a joint `sinkhorn`",
+                    &format!("one number per component ({}), not all 0", names.join(", ")),
+                    &format!("{} numbers", weights.len()),
+                )
+                .label(b.span("weights"), format!("{} weights", weights.len()))
+                .help(format!(
+                    "e.g. `weights = [{}]`",
+                    vec!["1"; all.len()].join(", ")
+                )),
+            );
+            return None;
+        }
+        let mut factors = vec![];
+        let mut offset = 0;
+        for ((l, lspan), weight) in all.iter().map(|x| (&x.0, x.1)).zip(&weights) {
+            let cost = self.metric_cost(&b, Some(l.space), lspan)?;
+            factors.push(ir::Factor {
+                name: l.name.clone(),
+                offset,
+                dim: l.space.dim(),
+                weight: *weight,
+                cost,
+            });
+            offset += l.space.dim();
+        }
+        let kind = self.penalty_kind(call, None, None)?;
+        match kind {
+            ir::PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                cost,
+                debiased,
+                envelope,
+                tolerance,
+                scaling,
+                ..
+            } => Some(ir::PenaltyKind::Sinkhorn {
+                epsilon,
+                iterations,
+                cost,
+                debiased,
+                envelope,
+                tolerance,
+                scaling,
+                factors,
+            }),
+            other => Some(other),
+        }
     }
 
     /// One penalty call: its parameters, and whether it fits the latent space and encoder.
@@ -133,6 +219,7 @@ impl<'a> Checker<'a> {
                     envelope: b.str("gradient") == "envelope",
                     tolerance: b.real("tolerance"),
                     scaling,
+                    factors: vec![],
                 }
             }
             "mmd" => {
@@ -302,4 +389,11 @@ impl<'a> Checker<'a> {
             opt: super::settings::adam(&b),
         })
     }
+}
+
+/// Whether a penalty call gives `weights` (a joint problem over components).
+fn has_weights(call: &Call) -> bool {
+    call.args
+        .iter()
+        .any(|a| a.name.as_ref().is_some_and(|n| n.name == "weights"))
 }

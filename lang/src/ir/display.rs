@@ -269,6 +269,7 @@ impl fmt::Display for Penalty {
                 envelope,
                 tolerance,
                 scaling,
+                factors,
             } => {
                 write!(
                     f,
@@ -287,7 +288,15 @@ impl fmt::Display for Penalty {
                     if *envelope { "envelope" } else { "unrolled" },
                     if *debiased { ", debiased" } else { "" }
                 )?;
-                write!(f, " on {}, cost {cost}", self.on)
+                if factors.is_empty() {
+                    return write!(f, " on {}, cost {cost}", self.on);
+                }
+                // One joint problem: the weighted sum of the components' costs.
+                let terms: Vec<String> = factors
+                    .iter()
+                    .map(|q| format!("{} x [{}: {}]", num(q.weight), q.name, q.cost))
+                    .collect();
+                write!(f, " jointly on the product, cost {}", terms.join(" + "))
             }
             PenaltyKind::Mmd { imq, sigma, scale } => write!(
                 f,

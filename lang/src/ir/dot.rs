@@ -277,12 +277,20 @@ pub fn to_dot(m: &Model) -> String {
             "  {node} [shape=hexagon, fillcolor=\"#f2dede\", label=\"{}\"];",
             esc(&format!("penalty\n{first_line}"))
         );
-        let _ = writeln!(out, "  {} -> {node} [label=\"codes\"];", latent_id(&p.on));
-        let _ = writeln!(
-            out,
-            "  {} -> {node} [style=dashed, label=\"draws\"];",
-            id(&["prior", &p.on])
-        );
+        // A joint penalty (no `on`) compares every component.
+        let on: Vec<&str> = if p.on.is_empty() {
+            m.latents.iter().map(|l| l.name.as_str()).collect()
+        } else {
+            vec![p.on.as_str()]
+        };
+        for c in on {
+            let _ = writeln!(out, "  {} -> {node} [label=\"codes\"];", latent_id(c));
+            let _ = writeln!(
+                out,
+                "  {} -> {node} [style=dashed, label=\"draws\"];",
+                id(&["prior", c])
+            );
+        }
     }
     out.push_str("}\n");
     out

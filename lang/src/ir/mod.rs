@@ -881,6 +881,10 @@ pub enum PenaltyKind {
         envelope: bool,
         tolerance: f64,
         scaling: f64,
+        /// A joint problem over a product of components: the cost is the weighted sum of each
+        /// component's own cost (`cost` is then unused). Empty for one component.
+        #[serde(default)]
+        factors: Vec<Factor>,
     },
     /// Unbiased MMD^2 with the kernel summed over `scale` times 0.1 ... 10 (scale = 2 d sigma^2).
     Mmd { imq: bool, sigma: f64, scale: f64 },
@@ -896,6 +900,17 @@ pub enum PenaltyKind {
     Exact { cost: LatentCost },
     /// Closed-form KL between the Gaussian encoder and a normal prior.
     Kl { mean: f64, std: f64 },
+}
+
+/// One component of a joint (product-space) Sinkhorn cost: its coordinates in the code, its
+/// weight, and its space's cost.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Factor {
+    pub name: String,
+    pub offset: i64,
+    pub dim: i64,
+    pub weight: f64,
+    pub cost: LatentCost,
 }
 
 impl PenaltyKind {
