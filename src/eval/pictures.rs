@@ -257,9 +257,25 @@ fn latent_picture(
     Ok(codes)
 }
 
-/// The boundary of a 2-D picture's space where it has one in view: the circle of a Poincare disc
-/// (radius 1 / sqrt(c)) or of a one-circle torus.
+/// The boundary of a 2-D picture's space where it has one in view: the simplex's polygon with its
+/// vertices labelled, the circle of a Poincare disc (radius 1 / sqrt(c)) or of a one-circle torus.
 pub(crate) fn outline(f: &mut plot::Frame, space: Space) {
+    if let Space::Simplex { dim } = space {
+        // The simplex's vertices e1 .. ek where the projection puts them (see project_2d).
+        let verts: Vec<(f64, f64)> = (0..dim)
+            .map(|k| {
+                let a = 2.0 * std::f64::consts::PI * k as f64 / dim as f64;
+                (a.sin(), a.cos())
+            })
+            .collect();
+        let mut ring = verts.clone();
+        ring.extend(verts.first().copied());
+        f.polyline_thin(&ring, plot::GREY);
+        for (k, (x, y)) in verts.iter().enumerate() {
+            f.label(*x, *y, &format!("e{}", k + 1));
+        }
+        return;
+    }
     let r = match space {
         Space::Ball { dim: 2, c } => 1.0 / c.sqrt(),
         Space::Torus { k: 1 } => 1.0,
@@ -654,21 +670,6 @@ pub fn write_prior_samples(
         let pts = points(&xy.select(1, 0), &xy.select(1, 1));
         let mut f = plot::scatter_frame(&caption, xl, yl, &series(pts), 640);
         outline(&mut f, space);
-        if let Space::Simplex { dim } = space {
-            // The simplex's vertices e1 .. ek where the projection puts them (see project_2d).
-            let verts: Vec<(f64, f64)> = (0..dim)
-                .map(|k| {
-                    let a = 2.0 * std::f64::consts::PI * k as f64 / dim as f64;
-                    (a.sin(), a.cos())
-                })
-                .collect();
-            let mut ring = verts.clone();
-            ring.extend(verts.first().copied());
-            f.polyline_thin(&ring, plot::GREY);
-            for (k, (x, y)) in verts.iter().enumerate() {
-                f.label(*x, *y, &format!("e{}", k + 1));
-            }
-        }
         f.canvas.save(&png).map_err(io(&png))?;
     } else {
         // Pairwise scatters of the chosen coordinates (0-based here), or the first four.

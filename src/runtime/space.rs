@@ -30,7 +30,13 @@ pub fn latent_path(a: &Tensor, b: &Tensor, space: Space, steps: i64) -> Tensor {
             torus_points(&(ta.unsqueeze(0) + &t * delta.unsqueeze(0)))
         }
         Space::Ball { c, .. } => {
-            let (x, y) = (a.unsqueeze(0), b.unsqueeze(0));
+            // In float64: near the boundary Moebius addition loses float32's digits. The end
+            // points are the codes themselves.
+            let (x, y) = (
+                a.to_kind(Kind::Double).unsqueeze(0),
+                b.to_kind(Kind::Double).unsqueeze(0),
+            );
+            let t = t.to_kind(Kind::Double);
             let u = mobius_add(&(-&x), &y, c);
             let sc = c.sqrt();
             let n = u
@@ -38,8 +44,15 @@ pub fn latent_path(a: &Tensor, b: &Tensor, space: Space, steps: i64) -> Tensor {
                 .sum_dim_intlist(-1, true, u.kind())
                 .clamp_min(1e-30)
                 .sqrt();
-            let r = ((&n * sc).clamp_max(1.0 - 1e-7).arctanh() * &t).tanh() / sc;
-            mobius_add(&x.expand_as(&(&t * &u)), &(&u * (r / n)), c)
+            let r = ((&n * sc).clamp_max(1.0 - 1e-12).arctanh() * &t).tanh() / sc;
+            let path = mobius_add(&x.expand_as(&(&t * &u)), &(&u * (r / n)), c).to_kind(a.kind());
+            if steps < 3 {
+                return path;
+            }
+            Tensor::cat(
+                &[a.unsqueeze(0), path.narrow(0, 1, steps - 2), b.unsqueeze(0)],
+                0,
+            )
         }
         _ => {
             let one_minus_t: Tensor = 1.0 - &t;

@@ -83,30 +83,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                 let vi = self.value(i, env);
                 self.index(va?, vi?, a.span, i.span)
             }
-            ExprKind::Slice(a, lo, hi) => {
-                let va = self.value(a, env)?;
-                let mut bounds = [None, None];
-                for (k, b) in [lo, hi].into_iter().enumerate() {
-                    if let Some(b) = b {
-                        let v = self.value(b, env)?;
-                        match v.as_f64() {
-                            Some(x) if v.int() => bounds[k] = Some(x as i64),
-                            _ => {
-                                self.err(
-                                    msg::arg_type(
-                                        "a slice bound",
-                                        "a constant integer",
-                                        &v.describe(),
-                                    )
-                                    .label(b.span, "not a constant integer"),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                }
-                self.slice(va, bounds, a.span, e.span)
-            }
+            ExprKind::Slice(a, lo, hi) => self.slice_expr(a, [lo, hi], e.span, env),
         }
     }
 
@@ -793,6 +770,34 @@ impl<'p, 'a> Inst<'p, 'a> {
                 None
             }
         }
+    }
+
+    /// `a[lo:hi]` as written: the bounds evaluated (constant integers), then [`Inst::slice`].
+    fn slice_expr(
+        &mut self,
+        a: &Expr,
+        [lo, hi]: [&Option<Box<Expr>>; 2],
+        at: Span,
+        env: &mut Scope,
+    ) -> Option<Val> {
+        let va = self.value(a, env)?;
+        let mut bounds = [None, None];
+        for (k, b) in [lo, hi].into_iter().enumerate() {
+            if let Some(b) = b {
+                let v = self.value(b, env)?;
+                match v.as_f64() {
+                    Some(x) if v.int() => bounds[k] = Some(x as i64),
+                    _ => {
+                        self.err(
+                            msg::arg_type("a slice bound", "a constant integer", &v.describe())
+                                .label(b.span, "not a constant integer"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        self.slice(va, bounds, a.span, at)
     }
 
     /// `a[lo:hi]`: elements of a vector, or rows of a matrix, `lo` to `hi - 1`.
