@@ -125,6 +125,19 @@ fn every_new_layer_matches_its_pytorch_module() {
     check("export-layers-v2", &text, None);
 }
 
+/// The projections onto the torus and the Poincare ball (`torus`, `expmap0` with a curvature)
+/// against their exported PyTorch modules (`tests/ui/ok/geometries.sae`: a T^2 and a ball
+/// component).
+#[test]
+fn torus_and_ball_projections_match_pytorch() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/ui/ok/geometries.sae"
+    ))
+    .expect("fixture");
+    check("export-geometries", &text, None);
+}
+
 /// Residual blocks (with and without projections, in nets and inline, on images and vectors)
 /// and concatenations against the same blocks written with torch.nn modules.
 #[test]

@@ -58,9 +58,13 @@ pub fn normalize(z: &Tensor) -> Tensor {
 
 /// Each consecutive pair of coordinates normalised: `[.., 2k]` onto the torus (S^1)^k.
 pub fn torus(z: &Tensor) -> Tensor {
-    let mut shape = z.size();
-    let last = shape.pop().unwrap_or(0);
-    let mut pairs = shape.clone();
+    let last = z.size().last().copied().unwrap_or(0);
+    if z.dim() == 2 {
+        // A batch of codes: sizes written with -1, so that a traced module keeps the batch free.
+        return normalize(&z.reshape([-1, last / 2, 2])).reshape([-1, last]);
+    }
+    let mut pairs = z.size();
+    pairs.pop();
     pairs.extend([last / 2, 2]);
     normalize(&z.reshape(pairs.as_slice())).reshape(z.size().as_slice())
 }
