@@ -161,29 +161,11 @@ impl<'a> Checker<'a> {
             });
             offset += l.space.dim();
         }
-        let kind = self.penalty_kind(call, None, None)?;
-        match kind {
-            ir::PenaltyKind::Sinkhorn {
-                epsilon,
-                iterations,
-                cost,
-                debiased,
-                envelope,
-                tolerance,
-                scaling,
-                ..
-            } => Some(ir::PenaltyKind::Sinkhorn {
-                epsilon,
-                iterations,
-                cost,
-                debiased,
-                envelope,
-                tolerance,
-                scaling,
-                factors,
-            }),
-            other => Some(other),
+        let mut kind = self.penalty_kind(call, None, None)?;
+        if let ir::PenaltyKind::Sinkhorn { factors: f, .. } = &mut kind {
+            *f = factors;
         }
+        Some(kind)
     }
 
     /// One penalty call: its parameters, and whether it fits the latent space and encoder.

@@ -228,12 +228,7 @@ impl<'p, 'a> Inst<'p, 'a> {
             (_, Some(v)) => Some(v),
         };
         let Some(v) = v else {
-            env.entry(name.name.clone()).or_insert(Binding {
-                val: None,
-                span: name.span,
-                used: true,
-                param: false,
-            });
+            bind_failed(env, name);
             return false;
         };
         // The register computed by this statement takes the variable's name.
@@ -519,4 +514,14 @@ impl<'p, 'a> Inst<'p, 'a> {
     }
 
     // ---- expressions ---------------------------------------------------------------------------
+}
+
+/// Binds `name` to nothing after its statement failed, so that its uses are not reported again.
+pub(super) fn bind_failed(env: &mut Scope, name: &Ident) {
+    env.entry(name.name.clone()).or_insert(Binding {
+        val: None,
+        span: name.span,
+        used: true,
+        param: false,
+    });
 }

@@ -570,22 +570,7 @@ impl<'p, 'a> Inst<'p, 'a> {
                     Space::Ball { c, .. } => On::Ball(c),
                     Space::Euclidean { .. } => v.on(),
                 };
-                Some(match v {
-                    Val::Reg {
-                        reg,
-                        shape,
-                        int,
-                        card,
-                        ..
-                    } => Val::Reg {
-                        reg,
-                        shape,
-                        int,
-                        on,
-                        card,
-                    },
-                    v => v,
-                })
+                Some(v.with_on(on))
             }
             DistV::Mixture {
                 weights,

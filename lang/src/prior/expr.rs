@@ -837,19 +837,8 @@ impl<'p, 'a> Inst<'p, 'a> {
                     _ => On::Any,
                 };
                 let ra = self.lift(&a, "list");
-                let reg = self.push(
-                    "slice",
-                    shape.clone(),
-                    int,
-                    Op::Slice(ra, range.start as i64, range.end as i64),
-                );
-                Some(Val::Reg {
-                    reg,
-                    shape,
-                    int,
-                    on,
-                    card: None,
-                })
+                let op = Op::Slice(ra, range.start as i64, range.end as i64);
+                Some(self.emit("slice", shape, int, op).with_on(on))
             }
         }
     }
@@ -1129,22 +1118,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         let scaled = self.arith(Arith::Mul, v, Val::scalar(k.sqrt()), s0, s1)?;
         let on_unit = self.apply(Func::Expmap0, scaled, "expmap0", s0)?;
         let out = self.arith(Arith::Mul, on_unit, Val::scalar(1.0 / k.sqrt()), s0, s1)?;
-        Some(match out {
-            Val::Reg {
-                reg,
-                shape,
-                int,
-                card,
-                ..
-            } => Val::Reg {
-                reg,
-                shape,
-                int,
-                on: On::Ball(k),
-                card,
-            },
-            other => other,
-        })
+        Some(out.with_on(On::Ball(k)))
     }
 
     pub(super) fn concat(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {

@@ -17,12 +17,7 @@ impl<'p, 'a> Inst<'p, 'a> {
         env: &mut Scope,
     ) -> bool {
         let Some((init, shape)) = self.param_init(name, e, draw, env) else {
-            env.entry(name.name.clone()).or_insert(Binding {
-                val: None,
-                span: name.span,
-                used: true,
-                param: false,
-            });
+            super::body::bind_failed(env, name);
             return false;
         };
         if let Some(prev) = env.get(&name.name) {

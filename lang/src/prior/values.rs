@@ -89,6 +89,26 @@ impl Val {
             _ => On::Any,
         }
     }
+    /// The same value with what the checker knows of where it lies replaced (registers only).
+    pub(super) fn with_on(self, on: On) -> Val {
+        match self {
+            Val::Reg {
+                reg,
+                shape,
+                int,
+                card,
+                ..
+            } => Val::Reg {
+                reg,
+                shape,
+                int,
+                on,
+                card,
+            },
+            v => v,
+        }
+    }
+
     pub(super) fn describe(&self) -> String {
         match self {
             Val::Dist(_) => "a distribution".into(),
