@@ -50,6 +50,14 @@ pub fn exponential(rate: &Tensor) -> Tensor {
     -Tensor::rand_like(rate).clamp_min(1e-30).log() / rate
 }
 
+/// `n` angles of the von Mises distribution around 0 with concentration `kappa`: the angle of a
+/// von Mises-Fisher draw on the circle S^1 (Wood's algorithm in R^2), in (-pi, pi].
+pub fn von_mises(kappa: f64, n: i64, device: tch::Device) -> Tensor {
+    let mu = Tensor::from_slice(&[1.0f32, 0.0]).to_device(device);
+    let x = von_mises_fisher(&mu, kappa, n);
+    x.select(1, 1).atan2(&x.select(1, 0))
+}
+
 /// von Mises-Fisher on the unit sphere in R^m around the unit vector `mu` (`[m]`) with
 /// concentration `kappa > 0`: `n` exact samples by Wood's (1994) rejection for the component
 /// along `mu`, run for all rows at once until every row has accepted, then a uniform direction

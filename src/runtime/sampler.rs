@@ -173,6 +173,14 @@ fn run_program(
                     let kappa = regs[a[1]].double_value(&[0]);
                     dist::von_mises_fisher(&mu, kappa, n)
                 }
+                Prim::VonMises => {
+                    let kappa = regs[a[1]].double_value(&[0]);
+                    let count: i64 = full.iter().product();
+                    let t = dist::von_mises(kappa, count, device).reshape(full.as_slice())
+                        + arg(&regs, a[0]);
+                    // Back into (-pi, pi] after the shift by loc.
+                    t.sin().atan2(&t.cos())
+                }
             },
             I::Apply(f, a) => apply_func(*f, &regs[*a]),
             I::Neg(a) => -&regs[*a],

@@ -37,6 +37,11 @@ pub(crate) const PRIMS: &[(&str, Prim, &[(&str, Option<f64>)])] = &[
         Prim::VonMisesFisher,
         &[("mu", None), ("kappa", None)],
     ),
+    (
+        "von_mises",
+        Prim::VonMises,
+        &[("loc", Some(0.0)), ("kappa", Some(1.0))],
+    ),
 ];
 
 pub(crate) const FUNCS: &[(&str, Func)] = &[

@@ -281,6 +281,8 @@ pub enum Prim {
     Exponential,
     /// Operands: mean direction (a constant unit vector), kappa (a constant).
     VonMisesFisher,
+    /// Angles in (-pi, pi]: operands loc, kappa (a constant number).
+    VonMises,
 }
 
 impl Prim {
@@ -298,6 +300,7 @@ impl Prim {
             Prim::Laplace => "laplace",
             Prim::Exponential => "exponential",
             Prim::VonMisesFisher => "von_mises_fisher",
+            Prim::VonMises => "von_mises",
         }
     }
 
@@ -313,9 +316,11 @@ impl Prim {
             | Prim::Gamma
             | Prim::Beta
             | Prim::Dirichlet => true,
-            Prim::UniformSphere | Prim::Categorical | Prim::Bernoulli | Prim::VonMisesFisher => {
-                false
-            }
+            Prim::UniformSphere
+            | Prim::Categorical
+            | Prim::Bernoulli
+            | Prim::VonMisesFisher
+            | Prim::VonMises => false,
         }
     }
 }

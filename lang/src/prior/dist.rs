@@ -257,6 +257,18 @@ impl<'p, 'a> Inst<'p, 'a> {
                 }
                 args[0].shape().to_vec()
             }
+            Prim::VonMises if !matches!(&args[1], Val::Const { shape, .. } if shape.is_empty()) => {
+                self.err(
+                    msg::invalid_value(
+                        "`kappa` of `von_mises`",
+                        "a constant number (one concentration for every angle)",
+                        &args[1].describe(),
+                    )
+                    .label(spans[1], "kappa")
+                    .help("e.g. `von_mises(0, 4, dim = 3)`; the locations may differ per angle"),
+                );
+                return None;
+            }
             _ => {
                 let mut shape: Vec<i64> = vec![];
                 let mut at = c.span;
@@ -510,7 +522,9 @@ impl<'p, 'a> Inst<'p, 'a> {
             ),
             Prim::Laplace => check(1, &pos, "the scale", "positive"),
             Prim::Exponential => check(0, &pos, "the rate", "positive"),
-            Prim::VonMisesFisher => check(1, &pos, "kappa, the concentration,", "positive"),
+            Prim::VonMisesFisher | Prim::VonMises => {
+                check(1, &pos, "kappa, the concentration,", "positive")
+            }
             Prim::UniformSphere | Prim::Categorical => None,
         };
         if let Some((i, what, need)) = bad {
