@@ -39,13 +39,7 @@ pub fn prior(
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let dims = match dims.map(|s| parse_dims(s, space.dim())).transpose() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --dims: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
+    let dims = dims_arg(dims, space.dim())?;
     let d = device(dev)?;
     tch::manual_seed(seed);
     let started = std::time::Instant::now();
@@ -121,13 +115,7 @@ fn learned(
         return Err(ExitCode::from(2));
     };
     let l = &latents[i];
-    let dims = match dims.map(|s| parse_dims(s, l.space.dim())).transpose() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --dims: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
+    let dims = dims_arg(dims, l.space.dim())?;
     let params = &run.net.prior_params[i];
     if let ir::Prior::Program(p) = &l.prior {
         for (q, t) in p.params.iter().zip(params) {
@@ -180,6 +168,14 @@ fn describe_param(name: &str, t: &tch::Tensor) -> String {
         String::new()
     };
     format!("learned {name} {shape}: mean {mean:.4}, min {min:.4}, max {max:.4}{values}")
+}
+
+/// `--dims` checked against a space of `d` coordinates; exit code 2 with the reason otherwise.
+fn dims_arg(dims: Option<&str>, d: i64) -> Result<Option<Vec<i64>>, ExitCode> {
+    dims.map(|s| parse_dims(s, d)).transpose().map_err(|e| {
+        eprintln!("error: --dims: {e}");
+        ExitCode::from(2)
+    })
 }
 
 /// `--dims 3,7`: two to four distinct coordinates, numbered from 1 up to the space's `d`.

@@ -69,24 +69,8 @@ pub fn cost_expr(e: &ir::CostExpr, x: &Tensor, y: &Tensor) -> Tensor {
                 _ => p * 0.0, // the checker admits no other operator in costs
             }
         }
-        C::Sum(a) => {
-            let t = go(a);
-            let d: Vec<i64> = (1..t.dim() as i64).collect();
-            if d.is_empty() {
-                t
-            } else {
-                t.sum_dim_intlist(d.as_slice(), false, t.kind())
-            }
-        }
-        C::Mean(a) => {
-            let t = go(a);
-            let d: Vec<i64> = (1..t.dim() as i64).collect();
-            if d.is_empty() {
-                t
-            } else {
-                t.mean_dim(d.as_slice(), false, t.kind())
-            }
-        }
+        C::Sum(a) => per_example(go(a), false),
+        C::Mean(a) => per_example(go(a), true),
         C::Dx(a) => {
             let t = go(a);
             let w = t.size()[3];
@@ -97,6 +81,16 @@ pub fn cost_expr(e: &ir::CostExpr, x: &Tensor, y: &Tensor) -> Tensor {
             let h = t.size()[2];
             t.narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1)
         }
+    }
+}
+
+/// The sum (or mean) of each example's values: `[B, ...]` -> `[B]` (`[B]` stays).
+fn per_example(t: Tensor, mean: bool) -> Tensor {
+    let d: Vec<i64> = (1..t.dim() as i64).collect();
+    match (d.is_empty(), mean) {
+        (true, _) => t,
+        (false, false) => t.sum_dim_intlist(d.as_slice(), false, t.kind()),
+        (false, true) => t.mean_dim(d.as_slice(), false, t.kind()),
     }
 }
 

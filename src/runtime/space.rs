@@ -4,7 +4,7 @@
 use tch::{Kind, Tensor};
 
 use crate::ir::Space;
-use crate::runtime::tensor::{mobius_add, torus_angles, torus_points};
+use crate::runtime::tensor::{mobius_add, row_norm, torus_angles, torus_points};
 
 /// The path between two test examples' codes: linear in R^d, great circle on the sphere,
 /// straight on the simplex, the shortest arc on each circle of a torus, the geodesic of the
@@ -39,11 +39,7 @@ pub fn latent_path(a: &Tensor, b: &Tensor, space: Space, steps: i64) -> Tensor {
             let t = t.to_kind(Kind::Double);
             let u = mobius_add(&(-&x), &y, c);
             let sc = c.sqrt();
-            let n = u
-                .square()
-                .sum_dim_intlist(-1, true, u.kind())
-                .clamp_min(1e-30)
-                .sqrt();
+            let n = row_norm(&u);
             let r = ((&n * sc).clamp_max(1.0 - 1e-12).arctanh() * &t).tanh() / sc;
             let path = mobius_add(&x.expand_as(&(&t * &u)), &(&u * (r / n)), c).to_kind(a.kind());
             if steps < 3 {

@@ -83,11 +83,7 @@ pub fn torus_angles(z: &Tensor) -> Tensor {
 /// distances stay finite in float32.
 pub fn expmap0(v: &Tensor, c: f64) -> Tensor {
     let sc = c.sqrt();
-    let n = v
-        .square()
-        .sum_dim_intlist(-1, true, v.kind())
-        .clamp_min(1e-30)
-        .sqrt();
+    let n = row_norm(v);
     let r = (&n * sc).tanh().clamp_max(1.0 - 1e-5) / sc;
     v * (r / n)
 }
@@ -96,11 +92,7 @@ pub fn expmap0(v: &Tensor, c: f64) -> Tensor {
 /// artanh(sqrt(c)|x|) x / (sqrt(c)|x|).
 pub fn logmap0(x: &Tensor, c: f64) -> Tensor {
     let sc = c.sqrt();
-    let n = x
-        .square()
-        .sum_dim_intlist(-1, true, x.kind())
-        .clamp_min(1e-30)
-        .sqrt();
+    let n = row_norm(x);
     let a = (&n * sc).clamp_max(1.0 - 1e-7).arctanh() / sc;
     x * (a / n)
 }
@@ -124,4 +116,13 @@ pub fn mobius_add(x: &Tensor, y: &Tensor, c: f64) -> Tensor {
     let b: Tensor = 1.0 - &xx * c;
     let den: Tensor = 1.0 + &xy * (2.0 * c) + &xx * &yy * (c * c);
     (a * x + b * y) / den.clamp_min(1e-15)
+}
+
+/// The Euclidean norm along the last axis, kept as an axis of size 1 and floored at 1e-15 (a
+/// zero vector divides safely).
+pub fn row_norm(v: &Tensor) -> Tensor {
+    v.square()
+        .sum_dim_intlist(-1, true, v.kind())
+        .clamp_min(1e-30)
+        .sqrt()
 }
