@@ -23,7 +23,7 @@ pub const FAILED: &str = "failed.txt";
 pub struct Member {
     pub index: usize,
     /// (name, value): first the `--set` ones given to every member, then those of the
-    /// `--grid` and `--range` options in their order.
+    /// `--vary`, `--grid` and `--range` options in their order.
     pub overrides: Vec<(String, String)>,
     /// How many of `overrides` are the `--set` ones (left out of labels).
     #[serde(default)]
@@ -84,6 +84,8 @@ pub struct Plan {
     /// Given to every member, before the grid's values.
     pub fixed: Vec<(String, String)>,
     pub grid: Vec<(String, Vec<String>)>,
+    /// Changed one at a time: the file's settings, then one base per (name, value).
+    pub vary: Vec<(String, Vec<String>)>,
     pub ranges: Vec<Range>,
     pub random: usize,
     pub seed: u64,
@@ -105,10 +107,20 @@ pub enum Scale {
     Int,
 }
 
-/// `gamma=1,10,100`.
+/// `gamma=1,10,100` of `--grid`.
 pub fn parse_grid(s: &str) -> Result<(String, Vec<String>), String> {
+    parse_values("--grid", s)
+}
+
+/// `d=4,16` of `--vary`.
+pub fn parse_vary(s: &str) -> Result<(String, Vec<String>), String> {
+    parse_values("--vary", s)
+}
+
+/// NAME=V1,V2,... of option `flag`.
+fn parse_values(flag: &str, s: &str) -> Result<(String, Vec<String>), String> {
     let (name, values) = s.split_once('=').ok_or_else(|| {
-        format!("`--grid {s}` is not NAME=V1,V2,... (e.g. `--grid gamma=1,10,100`)")
+        format!("`{flag} {s}` is not NAME=V1,V2,... (e.g. `{flag} gamma=1,10,100`)")
     })?;
     let values: Vec<String> = values
         .split(',')
@@ -117,7 +129,7 @@ pub fn parse_grid(s: &str) -> Result<(String, Vec<String>), String> {
         .collect();
     if name.trim().is_empty() || values.is_empty() {
         return Err(format!(
-            "`--grid {s}` needs a name and at least one value (e.g. `--grid gamma=1,10,100`)"
+            "`{flag} {s}` needs a name and at least one value (e.g. `{flag} gamma=1,10,100`)"
         ));
     }
     Ok((name.trim().to_string(), values))
@@ -171,10 +183,18 @@ fn uniform(state: &mut u64) -> f64 {
 }
 
 impl Plan {
-    /// Every member's overrides: the grid's product (first option outermost), each with every
-    /// random draw when there are ranges.
+    /// Every member's overrides: the bases (the fixed settings, then each varied value alone),
+    /// each with the grid's product (first option outermost), each with every random draw when
+    /// there are ranges.
     pub fn members(&self) -> Vec<Vec<(String, String)>> {
         let mut combos: Vec<Vec<(String, String)>> = vec![self.fixed.clone()];
+        for (name, values) in &self.vary {
+            for v in values {
+                let mut c = self.fixed.clone();
+                c.push((name.clone(), v.clone()));
+                combos.push(c);
+            }
+        }
         for (name, values) in &self.grid {
             combos = combos
                 .into_iter()
@@ -412,6 +432,7 @@ mod tests {
                 parse_grid("gamma=1,10").expect("grid"),
                 parse_grid("seed=0,1,2").expect("grid"),
             ],
+            vary: vec![],
             ranges: vec![
                 parse_range("lr=1e-4:1e-2:log").expect("range"),
                 parse_range("batch=32:64:int").expect("range"),
@@ -433,5 +454,38 @@ mod tests {
         assert!(parse_range("lr=0:1:log").is_err());
         assert!(parse_range("lr=2:1").is_err());
         assert!(parse_grid("gamma").is_err());
+    }
+
+    #[test]
+    fn a_coordinate_sweep_changes_one_setting_at_a_time() {
+        let plan = Plan {
+            fixed: vec![("gamma".into(), "10".into())],
+            grid: vec![parse_grid("seed=0,1").expect("grid")],
+            vary: vec![
+                parse_vary("d=4,16").expect("vary"),
+                parse_vary("epsilon=0.1").expect("vary"),
+            ],
+            ranges: vec![],
+            random: 0,
+            seed: 0,
+        };
+        let s = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            plan.members(),
+            vec![
+                s(&[("gamma", "10"), ("seed", "0")]),
+                s(&[("gamma", "10"), ("seed", "1")]),
+                s(&[("gamma", "10"), ("d", "4"), ("seed", "0")]),
+                s(&[("gamma", "10"), ("d", "4"), ("seed", "1")]),
+                s(&[("gamma", "10"), ("d", "16"), ("seed", "0")]),
+                s(&[("gamma", "10"), ("d", "16"), ("seed", "1")]),
+                s(&[("gamma", "10"), ("epsilon", "0.1"), ("seed", "0")]),
+                s(&[("gamma", "10"), ("epsilon", "0.1"), ("seed", "1")]),
+            ]
+        );
     }
 }

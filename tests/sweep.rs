@@ -185,6 +185,43 @@ fn a_sweep_is_made_trained_resumed_and_compared() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// `--vary`: the file's setting plus one member per value, one constant changed at a time, each
+/// with the grid; a malformed `--vary` names the option.
+#[test]
+fn a_coordinate_sweep_changes_one_constant_at_a_time() {
+    let root = common::tempdir("sweep-vary");
+    let m = model(&root);
+    let dir = root.join("sweep");
+    let bad = common::sae(&["sweep", s(&m), "--vary", "gamma", "--out", s(&dir)]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = common::flat_stderr(&bad);
+    assert!(
+        err.contains("`--vary gamma` is not NAME=V1,V2,..."),
+        "{err}"
+    );
+    let out = common::sae(&[
+        "sweep",
+        s(&m),
+        "--vary",
+        "gamma=3,30",
+        "--grid",
+        "seed=0,1",
+        "--out",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sweep of 6 members"));
+    let text = |i: usize| {
+        std::fs::read_to_string(dir.join(format!("members/{i:04}/model.sae"))).expect("member")
+    };
+    assert!(text(0).contains("let gamma = 1\n") && text(1).contains("let gamma = 1\n"));
+    assert!(text(2).contains("let gamma = 3\n") && text(5).contains("let gamma = 30\n"));
+    let st =
+        String::from_utf8_lossy(&common::sae(&["sweep", "status", s(&dir)]).stdout).to_string();
+    assert!(st.contains("gamma=30 seed=1"), "{st}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
 /// A grid over the latent size (shapes re-inferred per member), a member that fails (recorded,
 /// the others go on, exit 1 with the failed members named), a member file edited by hand.
 #[test]

@@ -316,7 +316,7 @@ pub enum Command {
     /// (nothing trained yet); `sweep run`, `sweep status`, `sweep slurm` act on DIR.
     #[command(
         args_conflicts_with_subcommands = true,
-        after_help = "Examples:\n  sae-dsl sweep models/sphere_mnist.sae --grid gamma=1,10,100 --grid seed=0,1,2 --out sweeps/sphere\n  sae-dsl sweep models/vae_mnist.sae --random 8 --range lr=1e-4:1e-2:log --out sweeps/vae\n  sae-dsl sweep run sweeps/sphere --jobs 2\n  sae-dsl sweep slurm sweeps/sphere --partition gpu --gpus-per-task 1 --submit\n  sae-dsl compare sweeps/sphere --metric recon"
+        after_help = "Examples:\n  sae-dsl sweep models/sphere_mnist.sae --grid gamma=1,10,100 --grid seed=0,1,2 --out sweeps/sphere\n  sae-dsl sweep models/normal_mnist.sae --vary d=4,16 --vary epsilon=0.1,2.5 --grid seed=0,1 --out sweeps/normal\n  sae-dsl sweep models/vae_mnist.sae --random 8 --range lr=1e-4:1e-2:log --out sweeps/vae\n  sae-dsl sweep run sweeps/sphere --jobs 2\n  sae-dsl sweep slurm sweeps/sphere --partition gpu --gpus-per-task 1 --submit\n  sae-dsl compare sweeps/sphere --metric recon"
     )]
     Sweep {
         #[command(subcommand)]
@@ -349,6 +349,10 @@ pub struct SweepCreate {
     /// NAME=V1,V2,...: a constant or setting and its values; several --grid make a product.
     #[arg(long = "grid", value_name = "NAME=V1,V2,...")]
     pub grid: Vec<String>,
+    /// NAME=V1,V2,...: one value changed at a time around the file's settings (a coordinate
+    /// sweep): the file's own setting plus one member per value, each with the whole grid.
+    #[arg(long = "vary", value_name = "NAME=V1,V2,...")]
+    pub vary: Vec<String>,
     /// Draw this many random settings from the --range options (each combined with the grid).
     #[arg(long)]
     pub random: Option<usize>,

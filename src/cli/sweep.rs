@@ -73,6 +73,7 @@ fn make(c: SweepCreate) -> Outcome {
         return Err(ExitCode::from(2));
     };
     let grid = parse_all(&c.grid, sweep::parse_grid)?;
+    let vary = parse_all(&c.vary, sweep::parse_vary)?;
     let ranges = parse_all(&c.range, sweep::parse_range)?;
     if !ranges.is_empty() && c.random.unwrap_or(0) == 0 {
         eprintln!("error: --range needs --random N, the number of random settings to draw");
@@ -85,6 +86,7 @@ fn make(c: SweepCreate) -> Outcome {
             .map(|o| (o.name.clone(), o.value.clone()))
             .collect(),
         grid,
+        vary,
         ranges,
         random: c.random.unwrap_or(0),
         seed: c.draw_seed,
@@ -206,7 +208,17 @@ fn run_all(
     let exe = std::env::current_exe().map_err(fail)?;
     let jobs = jobs.max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = threads.unwrap_or((cores / jobs).max(1));
+    // Finished members are only reported, so the cores go to those left (a last member alone
+    // gets them all).
+    let to_do = manifest
+        .members
+        .iter()
+        .filter(|m| {
+            let st = sweep::state(&manifest.run_dir(dir, m), None);
+            !(matches!(st, State::Done) || (no_eval && matches!(st, State::Trained)))
+        })
+        .count();
+    let threads = threads.unwrap_or((cores / jobs.min(to_do.max(1))).max(1));
     let mut pending: Vec<usize> = manifest.members.iter().map(|m| m.index).collect();
     pending.reverse();
     let mut running: Vec<(usize, std::process::Child)> = vec![];
