@@ -423,3 +423,39 @@ fn settings_are_picked_by_the_fid_on_the_validation_split() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// Two sweeps in folders of the same name (a tuning sweep and its winner's seeds) stay apart in
+/// `compare`, named by their paths; a lone sweep is named by its folder.
+#[test]
+fn sweeps_with_the_same_folder_name_are_not_pooled() {
+    let root = common::tempdir("sweep-names");
+    let m = model(&root);
+    let (a, b) = (root.join("tuning/normal"), root.join("final/normal"));
+    let out = common::sae(&["sweep", s(&m), "--grid", "gamma=1,2", "--out", s(&a)]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let out = common::sae(&[
+        "sweep",
+        s(&m),
+        "--set",
+        "gamma=5",
+        "--grid",
+        "seed=0",
+        "--out",
+        s(&b),
+    ]);
+    assert!(out.status.success(), "{}", common::flat_stderr(&out));
+    let csv = root.join("c.csv");
+    let cmp = common::sae(&["compare", s(&a), s(&b), "--csv", s(&csv)]);
+    assert!(cmp.status.success(), "{}", common::flat_stderr(&cmp));
+    let table = String::from_utf8_lossy(&cmp.stdout).to_string();
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("normal |")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(
+        rows[2].starts_with(&format!("| {} | - |", b.display())),
+        "{table}"
+    );
+    let cmp = common::sae(&["compare", s(&a), "--csv", s(&csv)]);
+    let table = String::from_utf8_lossy(&cmp.stdout).to_string();
+    assert!(table.contains("\n| normal | gamma=2 |"), "{table}");
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -111,6 +111,17 @@ fn best_validation(run: &std::path::Path, metric: &str) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
+/// A sweep's name in the table: its folder's name, or the path as given when another of `dirs`
+/// has a folder of the same name.
+fn sweep_name(d: &std::path::Path, dirs: &[PathBuf]) -> String {
+    let name = |p: &std::path::Path| p.file_name().map(|f| f.to_string_lossy().into_owned());
+    if dirs.iter().filter(|o| name(o) == name(d)).count() > 1 {
+        d.display().to_string()
+    } else {
+        name(d).unwrap_or_default()
+    }
+}
+
 /// `compare` over sweep directories: one row per setting (its members that differ only in
 /// `seed` pooled: mean ± standard deviation), and the best setting of each sweep by the lowest
 /// mean of validation metric `metric`, never by a test figure.
@@ -126,12 +137,10 @@ pub fn compare_sweeps(dirs: &[PathBuf], metric: &str) -> Result<(String, String)
             let summary: Option<Summary> = std::fs::read_to_string(run.join(rundir::SUMMARY))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok());
-            let sweep_name = d
-                .file_name()
-                .map_or(String::new(), |f| f.to_string_lossy().into_owned());
             // One sweep is one model file: its settings compete with each other (a method's
-            // name may change with a setting, as beta-VAE (4) with gamma).
-            let method = sweep_name.clone();
+            // name may change with a setting, as beta-VAE (4) with gamma). Sweeps whose folders
+            // share a name (`tuned/vae`, `final/vae`) are told apart by their whole path.
+            let method = sweep_name(d, dirs);
             let label = m.setting();
             let idx = match settings
                 .iter()
