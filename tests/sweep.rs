@@ -199,6 +199,14 @@ fn a_coordinate_sweep_changes_one_constant_at_a_time() {
         err.contains("`--vary gamma` is not NAME=V1,V2,..."),
         "{err}"
     );
+    let empty = common::sae(&["sweep", s(&m), "--vary", "gamma=", "--out", s(&dir)]);
+    assert_eq!(empty.status.code(), Some(2));
+    let err = common::flat_stderr(&empty);
+    assert!(
+        err.contains("`--vary gamma=` needs a name and at least one value"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "nothing is written for a bad option");
     let out = common::sae(&[
         "sweep",
         s(&m),
