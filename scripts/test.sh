@@ -12,4 +12,21 @@ if [ -d ../shared/data ] && [ -d ../shared/fixtures/sinkhorn ]; then export SAE_
 export SAE_DSL_OFFLINE=1   # tests never reach the network; downloads are tested on loopback
 # The evaluation classifier is cached here between runs (trained once, about 30 s).
 export SAE_DSL_CACHE="${SAE_DSL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sae-dsl}"
-cargo test "$@"
+# Every test binary runs even when one fails (--no-fail-fast), so a red run shows everything that
+# failed; the last line sums up the binaries' results and the visible skips.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) g += $(i-1) } bins++ }
+  /SKIPPED/ { s++ }
+  END { printf "test summary: %d passed, %d failed, %d ignored, %d SKIPPED lines, over %d test binaries\n", p, f, g, s, bins }
+' "$log"
+if [ "$status" -ne 0 ]; then
+  echo "test summary: FAILED (cargo test exited with $status); the failing tests are listed above under 'failures:'" >&2
+  grep -E '^    [A-Za-z_:0-9]+$|^    `--|^error' "$log" | sort -u >&2 || true
+fi
+exit "$status"

@@ -2,8 +2,11 @@
 //! declared in sae-dsl and written in PyTorch (`tests/parity/step_parity.py`) starts from the same
 //! weights (PyTorch's, exported by the script and read with `--init-from`'s loader), sees the same
 //! batches, prior draws, sliced directions and Gaussian noise, and after 5 Adam steps has the
-//! same losses and parameters: float64 to 1e-9 relative, float32 to 1e-4. Also: freshly
-//! initialised layers of every kind follow PyTorch's distributions.
+//! same losses and parameters: float64 to 1e-9 relative; in float32, losses to 1e-4 and
+//! parameters at most as far from the exact (float64) trajectory as PyTorch's own float32 runs
+//! (see [`compare`]). Also: freshly initialised layers of every kind follow PyTorch's
+//! distributions. The bounds hold under every ATen CPU variant (`ATEN_CPU_CAPABILITY=default`,
+//! `avx2`, `avx512`) and with 1 or 2 threads (issue 31).
 //!
 //! The PyTorch side needs Python 3 and the torch package that `scripts/setup.sh` installs (the
 //! cached wheel is a complete Python package). Without a Python 3 the tests say so and skip;
@@ -32,6 +35,25 @@ const LR: f64 = 1e-3;
 /// PyTorch float32 runs per case from weights moved by one unit in the last place: they sample
 /// how far rounding alone carries a float32 run from the exact trajectory.
 const NUDGES: i64 = 4;
+
+/// Adam's epsilon in the trajectories: PyTorch's default 1e-8 in float64, 1e-5 in float32.
+///
+/// Why not 1e-8 in float32: Adam's step is lr g / (|g| + eps), whose sensitivity to a rounding
+/// error in g is up to lr / eps. At eps 1e-8 a weight whose exact gradient lies near float32's
+/// rounding of it (a near-dead convolution channel; measured in `mmd`: encoder.l2 element 7918
+/// after one step) moves by up to the whole learning rate in a direction that the summation order
+/// picks. sae-dsl's channels-last convolutions and PyTorch's contiguous ones sum in different
+/// orders, so the two programs, and PyTorch's own nudged runs among themselves (1.31e-3 against
+/// 1.2e-4 under `avx2`), land on either side by chance: a test of luck, not of accuracy. At 1e-5
+/// the sensitivity is bounded by lr / eps = 100, and float32 gradient errors (about 1e-11 on
+/// such weights) stay invisible. The float64 test keeps eps = 1e-8.
+fn adam_eps(kind: Kind) -> f64 {
+    if kind == Kind::Double {
+        1e-8
+    } else {
+        1e-5
+    }
+}
 
 /// One training setting compared with PyTorch.
 struct Case {
@@ -157,13 +179,23 @@ fn pytorch_side() -> Option<&'static PathBuf> {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut job = vec![];
         for (k, c) in cases().iter().enumerate() {
-            for dtype in ["float32", "float64"] {
-                let name = format!("{}_{dtype}", c.name);
+            // float64ref: the exact trajectory of the float32 setting (its Adam epsilon).
+            for (dtype, suffix) in [
+                ("float32", "float32"),
+                ("float64", "float64"),
+                ("float64", "float64ref"),
+            ] {
+                let name = format!("{}_{suffix}", c.name);
+                let eps = if suffix == "float64" {
+                    adam_eps(Kind::Double)
+                } else {
+                    adam_eps(Kind::Float)
+                };
                 write_inputs(&dir, &name, c, k as i64);
                 job.push(json!({
                     "name": name, "dtype": dtype, "head": c.head, "latent": LATENT,
                     "penalty": c.penalty_py, "gamma": GAMMA, "lr": LR, "steps": STEPS,
-                    "seed": 10 + k as i64,
+                    "adam_eps": eps, "seed": 10 + k as i64,
                     "nudges": if dtype == "float32" { NUDGES } else { 0 },
                 }));
             }
@@ -245,7 +277,7 @@ fn sae_side(dir: &Path, name: &str, c: &Case, kind: Kind) -> (Vec<f64>, nn::VarS
     train::init::load_weights(&mut vs, &dir.join(format!("{name}.init.safetensors")))
         .unwrap_or_else(|e| panic!("{e}"));
     let inputs = read(&dir.join(format!("{name}.inputs.safetensors")));
-    let mut opt = Adam::new(&vs, &model.train.optimizer);
+    let mut opt = Adam::new(&vs, &model.train.optimizer).with_eps(adam_eps(kind));
     let mut losses = vec![];
     for s in 0..STEPS {
         let draws = Draws {
@@ -288,14 +320,45 @@ fn param_error(
     worst
 }
 
-/// Float64: losses and parameters after 5 steps within `tol` of PyTorch's. Float32: losses
-/// within `tol` of PyTorch's float32 losses; parameters at most as far from the exact (float64)
-/// trajectory as PyTorch's own float32 runs are (twice the farthest of its run and its
-/// `NUDGES` runs from weights moved by one rounding, or `tol`). In float32 a gradient that is
-/// zero up to rounding (the radial direction under `normalize`, a constant shift under
-/// `softmax`) gets an Adam step of the full learning rate in a rounding-dependent direction, so
-/// two correct float32 programs part by far more than 1e-4 in those weights; the nudged runs
-/// measure that spread instead of trusting one draw of it.
+/// How far the parameters `ours` lie from the exact trajectory's `exact`, relative to how far the
+/// exact trajectory moved from `init`: |w - w_exact| / |w_exact - w_init| over all parameters
+/// (Euclidean norms of the whole parameter vector). A float32 run's rounding perturbs every
+/// update a little; this ratio averages those perturbations over all 200k weights, where a
+/// maximum over elements is decided by the one weight that a ReLU kink or an Adam step on a
+/// near-zero gradient flips.
+fn update_error(
+    ours: &HashMap<String, Tensor>,
+    exact: &HashMap<String, Tensor>,
+    init: &HashMap<String, Tensor>,
+) -> f64 {
+    let (mut off, mut moved) = (0.0, 0.0);
+    for (n, v) in ours {
+        let e = exact[n].to_kind(Kind::Double);
+        off += (v.to_kind(Kind::Double) - &e)
+            .square()
+            .sum(Kind::Double)
+            .double_value(&[]);
+        moved += (&e - init[n].to_kind(Kind::Double))
+            .square()
+            .sum(Kind::Double)
+            .double_value(&[]);
+    }
+    (off / moved.max(1e-300)).sqrt()
+}
+
+/// Float64: losses and parameters after 5 steps within `tol` (1e-9) of PyTorch's: the same
+/// operations in float64 (unit roundoff 1.1e-16) in other summation orders differ by a few
+/// hundred roundings over the 6,272-term sums and 5 steps, far below 1e-9 (measured: at most
+/// 6e-11, sinkhorn_sphere, under every CPU variant), while any difference in the algorithm shows at 1e-3 or more.
+///
+/// Float32: losses within `tol` (1e-4) of PyTorch's float32 losses: a float32 sum of n = 6,272
+/// squared errors is off by at most n u = 3.7e-4 relative and typically sqrt(n) u = 5e-6 (u =
+/// 6e-8); measured at most 3.5e-6. Parameters: [`update_error`] from the exact trajectory (PyTorch
+/// in float64 with the float32 setting's Adam epsilon) at most twice the largest of PyTorch's
+/// own float32 runs (its run and `NUDGES` runs from weights moved by one rounding each): those
+/// five runs sample how far rounding alone carries a correct float32 program, and twice their
+/// maximum allows for the sampling of that maximum. No floor: a sae-dsl run worse than
+/// PyTorch's by more than 2x fails whatever the figures.
 fn compare(kind: Kind, tol: f64) {
     let Some(dir) = pytorch_side() else { return };
     let suffix = if kind == Kind::Double {
@@ -323,31 +386,26 @@ fn compare(kind: Kind, tol: f64) {
                 format!("parameters {param_err:.2e} ({at})"),
             )
         } else {
-            let exact = read(&dir.join(format!("{}_float64.out.safetensors", c.name)));
-            let torch32: HashMap<String, Tensor> = ours
-                .keys()
-                .map(|k| (k.clone(), reference[k].shallow_clone()))
-                .collect();
-            let (ours_off, _) = param_error(&ours, &exact);
-            let (torch_off, _) = param_error(&torch32, &exact);
+            let exact = read(&dir.join(format!("{}_float64ref.out.safetensors", c.name)));
+            let init = read(&dir.join(format!("{}_float64ref.init.safetensors", c.name)));
+            let restrict = |run: &HashMap<String, Tensor>| -> HashMap<String, Tensor> {
+                ours.keys()
+                    .map(|k| (k.clone(), run[k].shallow_clone()))
+                    .collect()
+            };
+            let ours_off = update_error(&ours, &exact, &init);
+            let torch_off = update_error(&restrict(&reference), &exact, &init);
             let nudged: Vec<f64> = (1..=NUDGES)
                 .map(|k| {
                     let run = read(&dir.join(format!("{name}.nudged{k}.safetensors")));
-                    param_error(
-                        &ours
-                            .keys()
-                            .map(|n| (n.clone(), run[n].shallow_clone()))
-                            .collect(),
-                        &exact,
-                    )
-                    .0
+                    update_error(&restrict(&run), &exact, &init)
                 })
                 .collect();
             let spread = nudged.iter().copied().fold(torch_off, f64::max);
             let nudged: Vec<String> = nudged.iter().map(|e| format!("{e:.2e}")).collect();
             (
-                ours_off <= tol.max(2.0 * spread),
-                format!("parameters vs PyTorch float32 {param_err:.2e} ({at}); from the float64 trajectory: sae-dsl {ours_off:.2e}, PyTorch {torch_off:.2e} (nudged: {})", nudged.join(", ")),
+                ours_off <= 2.0 * spread,
+                format!("parameters vs PyTorch float32 {param_err:.2e} ({at}); update error from the float64 trajectory: sae-dsl {ours_off:.2e}, PyTorch {torch_off:.2e} (nudged: {})", nudged.join(", ")),
             )
         };
         report.push(format!(

@@ -50,6 +50,12 @@ impl Adam {
         self
     }
 
+    /// The same with another epsilon in the denominator (1e-8 by default, as torch.optim.Adam).
+    pub fn with_eps(mut self, eps: f64) -> Adam {
+        self.eps = eps;
+        self
+    }
+
     /// Sets the learning-rate factor of the following steps (the schedule's).
     pub fn set_lr_factor(&mut self, factor: f64) {
         self.lr_factor = factor;

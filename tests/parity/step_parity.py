@@ -180,7 +180,7 @@ def run_case(case, folder, nudge=None):
                 towards = torch.where(up, torch.full_like(p, float("inf")),
                                       torch.full_like(p, float("-inf")))
                 p.copy_(torch.nextafter(p, towards))
-    opt = torch.optim.Adam(model.parameters(), lr=case["lr"], betas=(0.9, 0.999), eps=1e-8)
+    opt = torch.optim.Adam(model.parameters(), lr=case["lr"], betas=(0.9, 0.999), eps=case.get("adam_eps", 1e-8))
     losses, recs, pens = [], [], []
     for s in range(case["steps"]):
         x = inputs["x"][s]
