@@ -44,12 +44,14 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummar
 fn finish(t: Trained, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let dir = t.summary.dir.clone();
     let train = t.full_train.as_ref().unwrap_or(&t.train);
+    eval::check_stop(&dir, "before the pictures")?;
     eval::draw(&dir, &t.model, &t.net, train, &t.test)?;
     rundir::write_json(&dir, rundir::SUMMARY, &t.summary).map_err(|error| TrainError::Io {
         path: dir.clone(),
         error,
     })?;
     if opts.evaluate {
+        eval::check_stop(&dir, "before it began")?;
         let eval_opts = EvalOptions {
             quiet: opts.quiet || opts.json,
             samples: None,

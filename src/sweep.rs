@@ -336,8 +336,9 @@ pub fn create(file: &Path, plan: &Plan, out: &Path) -> Result<Manifest, String> 
                 c.sources.render(&c.diags, false, 100)
             ));
         }
+        let imports = rundir::Imports::of(&c.program);
         let text = c.effective.unwrap_or_else(|| c.sources.text(0).to_string());
-        texts.push(text);
+        texts.push((text, imports));
     }
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let members: Vec<Member> = sets
@@ -354,7 +355,7 @@ pub fn create(file: &Path, plan: &Plan, out: &Path) -> Result<Manifest, String> 
         file: abs.display().to_string(),
         members,
     };
-    for (m, text) in manifest.members.iter().zip(&texts) {
+    for (m, (text, imports)) in manifest.members.iter().zip(&texts) {
         let d = out.join(&m.dir);
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         let header = format!(
@@ -370,6 +371,10 @@ pub fn create(file: &Path, plan: &Plan, out: &Path) -> Result<Manifest, String> 
         );
         crate::util::write_atomic(&d.join(rundir::MODEL), format!("{header}{text}").as_bytes())
             .map_err(|e| format!("{}: {e}", d.display()))?;
+        // The member's own copies of the model's imports: the sweep works wherever it is moved.
+        imports
+            .write(&d)
+            .map_err(|e| format!("{}: {e}", d.display()))?;
     }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     crate::util::write_atomic(&out.join(MANIFEST), text.as_bytes())
@@ -384,6 +389,10 @@ pub struct SlurmOptions {
     pub gpus_per_task: Option<u32>,
     pub cpus_per_task: u32,
     pub array_max: Option<usize>,
+    /// `--data-dir` for every task (absolute).
+    pub data_dir: Option<PathBuf>,
+    /// `--no-eval` for every task.
+    pub no_eval: bool,
 }
 
 /// The text of `sweep.sbatch` for the sweep in `dir` run by the binary `exe`.
@@ -412,8 +421,15 @@ pub fn sbatch(dir: &Path, members: usize, exe: &Path, o: &SlurmOptions) -> Strin
     if let Some(g) = o.gpus_per_task {
         s += &format!("#SBATCH --gpus-per-task={g}\n");
     }
+    let mut extra = String::new();
+    if let Some(dd) = &o.data_dir {
+        extra += &format!(" --data-dir \"{}\"", dd.display());
+    }
+    if o.no_eval {
+        extra += " --no-eval";
+    }
     s += &format!(
-        "set -euo pipefail\nexec \"{}\" sweep run \"{d}\" --index \"$SLURM_ARRAY_TASK_ID\" --threads {}\n",
+        "set -euo pipefail\nexec \"{}\" sweep run \"{d}\" --index \"$SLURM_ARRAY_TASK_ID\" --threads {}{extra}\n",
         exe.display(),
         o.cpus_per_task
     );

@@ -410,6 +410,13 @@ pub enum SweepAction {
         /// At most this many tasks at once (`--array=0-N%M`).
         #[arg(long)]
         array_max: Option<usize>,
+        /// The data folder every task reads (written into the script, absolute), so that the
+        /// tasks do not depend on the submitting shell's environment.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Skip each member's evaluation (written into the script).
+        #[arg(long)]
+        no_eval: bool,
         /// Submit it with sbatch.
         #[arg(long)]
         submit: bool,

@@ -43,10 +43,23 @@ pub fn compile_with(
     dir: Option<&Path>,
     overrides: &[Override],
 ) -> Compilation {
-    let mut loaded = load::load_source(name, text, dir.map(Path::to_path_buf));
+    compile_vendored(name, text, dir, overrides, None)
+}
+
+/// [`compile_with`] with imports read through a run directory's own copies (see
+/// [`load::Vendored`]).
+pub fn compile_vendored(
+    name: &str,
+    text: &str,
+    dir: Option<&Path>,
+    overrides: &[Override],
+    vendored: Option<&load::Vendored>,
+) -> Compilation {
+    let load = |t: &str| load::load_source_vendored(name, t, dir.map(Path::to_path_buf), vendored);
+    let mut loaded = load(text);
     if !loaded.has_errors() && !loaded.program.modules.is_empty() {
         if let Some(t) = crate::overrides::with_train_clause(&loaded.program, text, overrides) {
-            loaded = load::load_source(name, &t, dir.map(Path::to_path_buf));
+            loaded = load(&t);
         }
     }
     let mut diags = loaded.diags;
@@ -71,7 +84,12 @@ pub fn compile_with(
             let mut model = checked.model;
             if let (Some(m), Some(d)) = (model.as_mut(), dir) {
                 // Relative data paths start from the model file's folder.
-                let d = std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf());
+                // `m.sae` has the empty folder as its parent: the working directory.
+                let d = if d.as_os_str().is_empty() {
+                    std::env::current_dir().unwrap_or_default()
+                } else {
+                    std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf())
+                };
                 m.data.base = Some(d.display().to_string());
             }
             (

@@ -24,6 +24,36 @@ pub const STDLIB: &[(&str, &str)] = &[
 pub struct Program {
     pub sources: SourceMap,
     pub modules: Vec<Module>,
+    /// Every import of a file that is not in the standard library, as resolved.
+    pub imports: Vec<ImportEdge>,
+}
+
+/// One resolved import: `from` imports `path` (as written), which was read as `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportEdge {
+    pub from: FileId,
+    pub path: String,
+    pub to: FileId,
+}
+
+/// A run directory's own copies of the files its model imports: imports are resolved through
+/// `map` (importing file -> import path as written -> copy), with files named relative to `root`
+/// (`model.sae` for the main file, `imports/NAME-HASH.sae` for the copies), so that the run
+/// compiles wherever it is moved and whatever happens to the original files.
+#[derive(Debug, Clone, Default)]
+pub struct Vendored {
+    pub root: PathBuf,
+    pub map: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl Vendored {
+    /// The copy that `importer` (a path on disk) reads for `path`, when the map has one.
+    fn lookup(&self, importer: &Path, path: &str) -> Option<PathBuf> {
+        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let rel = importer.strip_prefix(&root).ok()?;
+        let copy = self.map.get(&rel.to_string_lossy().replace('\\', "/"))?.get(path)?;
+        Some(root.join(copy))
+    }
 }
 
 impl Program {
@@ -111,11 +141,23 @@ pub struct Loaded {
 
 /// Loads from text; `dir` resolves relative imports.
 pub fn load_source(name: &str, text: &str, dir: Option<PathBuf>) -> Loaded {
+    load_source_vendored(name, text, dir, None)
+}
+
+/// [`load_source`] with imports read through a run directory's copies first.
+pub fn load_source_vendored(
+    name: &str,
+    text: &str,
+    dir: Option<PathBuf>,
+    vendored: Option<&Vendored>,
+) -> Loaded {
     let mut l = Loader {
         sources: SourceMap::default(),
         modules: vec![],
         diags: Problems::new(),
         by_key: HashMap::new(),
+        imports: vec![],
+        vendored: vendored.cloned(),
     };
     let file = l.sources.add(name, text);
     let key = Key::Path(
@@ -131,6 +173,7 @@ pub fn load_source(name: &str, text: &str, dir: Option<PathBuf>) -> Loaded {
         program: Program {
             sources: l.sources,
             modules: l.modules,
+            imports: l.imports,
         },
         diags: l.diags.into_vec(),
     }
@@ -153,6 +196,8 @@ struct Loader {
     modules: Vec<Module>,
     diags: Problems,
     by_key: HashMap<Key, FileId>,
+    imports: Vec<ImportEdge>,
+    vendored: Option<Vendored>,
 }
 
 impl Loader {
@@ -209,7 +254,7 @@ impl Loader {
         self.suspicious(&module, file, &text, stack.last().map(|(_, at)| *at));
         for imp in &module.imports {
             let Some((ikey, idir, itext, iname)) =
-                self.resolve(&imp.path, dir.as_deref(), imp.span)
+                self.resolve(&imp.path, &key, dir.as_deref(), imp.span)
             else {
                 continue;
             };
@@ -229,10 +274,24 @@ impl Loader {
                 );
                 continue;
             }
-            if self.by_key.contains_key(&ikey) {
+            if let Some(&to) = self.by_key.get(&ikey) {
+                if matches!(ikey, Key::Path(_)) {
+                    self.imports.push(ImportEdge {
+                        from: file,
+                        path: imp.path.clone(),
+                        to,
+                    });
+                }
                 continue; // already loaded through another import
             }
             let ifile = self.sources.add(iname, itext);
+            if matches!(ikey, Key::Path(_)) {
+                self.imports.push(ImportEdge {
+                    from: file,
+                    path: imp.path.clone(),
+                    to: ifile,
+                });
+            }
             stack.push((key.clone(), imp.span));
             self.visit(ifile, ikey, idir, stack);
             stack.pop();
@@ -243,6 +302,7 @@ impl Loader {
     fn resolve(
         &mut self,
         path: &str,
+        importer: &Key,
         dir: Option<&Path>,
         span: Span,
     ) -> Option<(Key, Option<PathBuf>, String, String)> {
@@ -269,9 +329,18 @@ impl Loader {
             );
             return None;
         }
+        let copy = match (&self.vendored, importer) {
+            (Some(v), Key::Path(p)) => v.lookup(p, path),
+            _ => None,
+        };
         let base = dir.map(Path::to_path_buf).unwrap_or_default();
         let mut tried = vec![];
-        for cand in [base.join(path), base.join(format!("{path}.sae"))] {
+        let candidates = match copy {
+            // The run's own copy, and only it: the original may have changed or gone.
+            Some(c) => vec![c],
+            None => vec![base.join(path), base.join(format!("{path}.sae"))],
+        };
+        for cand in candidates {
             let read = std::fs::read(&cand).map_err(|e| LoadError::Io(cand.clone(), e));
             match read.and_then(|bytes| decode(&cand, &bytes)) {
                 Ok(text) => {

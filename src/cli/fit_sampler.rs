@@ -32,7 +32,11 @@ pub fn fit_sampler(dir: &Path, k: i64, seed: i64, dev: &str, data_dir: Option<Pa
         eprintln!("error: could not write {}: {e}", path.display());
         ExitCode::from(1)
     };
-    Tensor::write_safetensors(&gmm.tensors(), &path).map_err(|e| fail(e.to_string()))?;
+    // Through a temporary file, sealed with its checksum, and a rename.
+    let tmp = dir.join(format!(".{GMM_FILE}.tmp"));
+    Tensor::write_safetensors(&gmm.tensors(), &tmp).map_err(|e| fail(e.to_string()))?;
+    crate::rundir::seal_weights(&tmp).map_err(|e| fail(e.to_string()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| fail(e.to_string()))?;
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     write_atomic(&dir.join(GMM_JSON), text.as_bytes()).map_err(|e| fail(e.to_string()))?;
     let ll = report.log_likelihood.last().copied().unwrap_or(f64::NAN);
@@ -62,6 +66,10 @@ pub(super) fn use_sampler(run: &mut LoadedRun, sampler: &str) -> Result<(), Exit
             run.dir.display(),
             run.dir.display()
         );
+        return Err(ExitCode::from(1));
+    }
+    if let Err(e) = crate::rundir::verify_weights(&path) {
+        eprintln!("error: {e}; fit it again with `sae-dsl fit-sampler {} --gmm K`", run.dir.display());
         return Err(ExitCode::from(1));
     }
     let named: HashMap<String, Tensor> = Tensor::read_safetensors(&path)

@@ -172,6 +172,12 @@ fn open_with_data(
         data::load(&run.model.data, "train", dd.as_deref(), run.seed(), dev).map_err(report)?;
     let test =
         data::load(&run.model.data, "test", dd.as_deref(), run.seed(), dev).map_err(report)?;
+    for (split, set) in [("train", &train), ("test", &test)] {
+        if let Err(e) = crate::rundir::check_data(&run.config, split, &set.origin) {
+            eprintln!("error: {}: {e}", dir.display());
+            return Err(ExitCode::from(1));
+        }
+    }
     Ok((run, train, test))
 }
 

@@ -11,19 +11,14 @@ use crate::eval;
 use crate::pipeline::{self, RunError};
 use crate::train::{Interrupter, RunOptions, RunSummary, TrainError};
 
-/// SIGINT and SIGTERM stop training at the next step boundary with the state saved; a second
-/// signal exits at once.
+/// SIGINT and SIGTERM stop training at the next step boundary with the state saved (and the
+/// evaluation at its next safe point); a second signal exits at once.
 fn install_signal_handler() -> Interrupter {
     let stop = Interrupter::new();
-    let handler = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if handler.request() {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\nstopping at the next step; the state will be saved (signal again to quit at once)"
-        );
-    });
+    crate::train::interrupt::install(
+        &stop,
+        "stopping at the next safe point; the training state will be saved",
+    );
     stop
 }
 
@@ -79,6 +74,7 @@ pub fn run(
             .iter()
             .map(|o| (o.name.clone(), o.value.clone()))
             .collect(),
+        imports: Some(crate::rundir::Imports::of(&c.program)),
     };
     Ok(match pipeline::run(&model, &source, dev, &opts) {
         Ok(s) => finished(&s, t.json),
@@ -111,7 +107,11 @@ pub fn resume(dir: &Path, epochs: Option<i64>, force: bool, t: TrainArgs) -> Exi
 
 /// Reports a failed run; 130 for an interruption, as shells expect after SIGINT.
 fn failed(e: RunError) -> ExitCode {
-    let code = if matches!(e, RunError::Train(TrainError::Interrupted { .. })) {
+    let code = if matches!(
+        e,
+        RunError::Train(TrainError::Interrupted { .. })
+            | RunError::Eval(crate::eval::EvalError::Interrupted { .. })
+    ) {
         130
     } else {
         1

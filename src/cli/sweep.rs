@@ -40,6 +40,8 @@ pub fn sweep(action: Option<SweepAction>, create: SweepCreate) -> Outcome {
             gpus_per_task,
             cpus_per_task,
             array_max,
+            data_dir,
+            no_eval,
             submit,
         }) => slurm(
             &dir,
@@ -49,6 +51,8 @@ pub fn sweep(action: Option<SweepAction>, create: SweepCreate) -> Outcome {
                 gpus_per_task,
                 cpus_per_task,
                 array_max,
+                data_dir: data_dir.map(|d| std::path::absolute(&d).unwrap_or(d)),
+                no_eval,
             },
             submit,
         ),
@@ -125,7 +129,16 @@ fn run_member(
     let d = device(dev)?;
     let run = manifest.run_dir(dir, m);
     let model_path = dir.join(&m.dir).join(crate::rundir::MODEL);
-    let c = crate::compile_file(&model_path).map_err(fail)?;
+    let member_dir = dir.join(&m.dir);
+    let text = sae_dsl_lang::load::read_source(&model_path).map_err(|e| fail(e.to_string()))?;
+    let vendored = crate::rundir::vendored(&member_dir).map_err(fail)?;
+    let c = crate::driver::compile_vendored(
+        &model_path.display().to_string(),
+        &text,
+        Some(&member_dir),
+        &[],
+        vendored.as_ref(),
+    );
     let Some(mut model) = c.model.clone().filter(|_| !c.has_errors()) else {
         return Err(fail(format!(
             "member {i}'s model no longer compiles:\n{}",
@@ -142,6 +155,7 @@ fn run_member(
         quiet: true,
         evaluate: !no_eval,
         overrides: m.overrides.clone(),
+        imports: Some(crate::rundir::Imports::of(&c.program)),
         ..Default::default()
     };
     let st = sweep::state(&run, Some(model.train.epochs));
@@ -162,7 +176,7 @@ fn run_member(
         }
         State::Interrupted(_) | State::Trained => pipeline::resume(&run, d, &opts),
         State::NotStarted => {
-            let source = std::fs::read_to_string(&model_path).map_err(fail)?;
+            let source = text;
             pipeline::run(
                 &model,
                 &source,

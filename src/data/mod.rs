@@ -16,7 +16,7 @@ mod download;
 pub mod folder;
 mod idx;
 pub mod npy;
-mod search;
+pub mod search;
 pub mod shapes;
 mod sources;
 mod split;

@@ -213,6 +213,10 @@ impl Classifier {
             let perm = Tensor::randperm(n, (Kind::Int64, device));
             let mut i = 0;
             while i + 128 <= n {
+                if crate::train::interrupt::stop_requested() {
+                    // Nothing is cached; the evaluation stops at its next check.
+                    return Err("interrupted while training the evaluation classifier".into());
+                }
                 let idx = perm.narrow(0, i, 128);
                 let loss = c
                     .logits(&train.0.index_select(0, &idx))

@@ -51,12 +51,30 @@ pub enum EvalError {
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::eval::torch))]
     Torch(#[from] tch::TchError),
+    #[error("evaluation of {dir} stopped by a signal {phase}; summary.json keeps the figures it had")]
+    #[diagnostic(
+        code(sae::eval::interrupted),
+        help("the trained weights are complete; finish the evaluation with `sae-dsl eval {dir}`")
+    )]
+    Interrupted { dir: String, phase: String },
     #[error("{path}: {what}")]
     #[diagnostic(
         code(sae::eval::features),
         help("--features takes a TorchScript file (torch.jit.script or torch.jit.trace, then .save) whose forward maps images [N, C, H, W] in [0, 1] to features [N, F]")
     )]
     Features { path: String, what: String },
+}
+
+/// Stops an evaluation phase at a safe point (between phases, before any file is written)
+/// when a signal asked the process to stop.
+pub fn check_stop(dir: &Path, phase: &str) -> Result<(), EvalError> {
+    if crate::train::interrupt::stop_requested() {
+        return Err(EvalError::Interrupted {
+            dir: dir.display().to_string(),
+            phase: phase.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// A trained run, loaded.
@@ -98,6 +116,7 @@ pub fn open_run(dir: &Path, device: Device) -> Result<LoadedRun, EvalError> {
             "no checkpoint.safetensors yet: the run has not finished an epoch".into(),
         ));
     }
+    rundir::verify_weights(&ck).map_err(&fail)?;
     vs.load(&ck)
         .map_err(|e| fail(format!("checkpoint.safetensors: {e}")))?;
     Ok(LoadedRun {
@@ -252,6 +271,7 @@ pub fn evaluate(
     opts: &EvalOptions,
 ) -> Result<Summary, EvalError> {
     let t0 = std::time::Instant::now();
+    check_stop(dir, "before it began")?;
     let device = net.device;
     tch::manual_seed(seed.wrapping_add(4242));
     let x = test.x();
@@ -280,6 +300,7 @@ pub fn evaluate(
         fid_validation,
         features,
     } = sample_quality(model, net, (train, test), seed, n_samples, opts)?;
+    check_stop(dir, "while it sampled and computed the FID")?;
     let factor_probe = factor_probe(net, train, test);
     let external = match &opts.features {
         Some(p) => Some(external_fid(p, net, test, seed, n_samples)?),
@@ -287,6 +308,7 @@ pub fn evaluate(
     };
     // Debiased Sinkhorn divergence in data space, 1000 vs 1000.
     let (data_sinkhorn, eps) = data_sinkhorn(model, net, test, seed);
+    check_stop(dir, "in its last figures")?;
     let prev: Option<serde_json::Value> = std::fs::read_to_string(dir.join(rundir::SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

@@ -48,6 +48,12 @@ pub fn load_weights(vs: &mut nn::VarStore, from: &Path) -> Result<(), TrainError
             "give a safetensors file or a run directory with a checkpoint".into(),
         ));
     }
+    crate::rundir::verify_weights(&file).map_err(|e| {
+        fail(
+            vec![e],
+            "copy the file again from where it was made, or train the run again".into(),
+        )
+    })?;
     let tensors = Tensor::read_safetensors(&file).map_err(|e| {
         fail(
             vec![format!("not a readable safetensors file ({e})")],

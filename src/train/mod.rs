@@ -12,7 +12,7 @@
 
 mod fault;
 pub mod init;
-mod interrupt;
+pub mod interrupt;
 mod session;
 mod state;
 mod track;
@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub init_from: Option<PathBuf>,
     /// The `--set NAME=VALUE` overrides the model was compiled with (recorded in config.json).
     pub overrides: Vec<(String, String)>,
+    /// The files the model imports, copied into the run directory.
+    pub imports: Option<rundir::Imports>,
 }
 
 /// Why a run stopped.
@@ -110,9 +112,15 @@ pub enum TrainError {
         help("continue with `sae-dsl resume {dir}`")
     )]
     Interrupted { dir: String, epoch: i64, step: i64 },
-    #[error("another training (process {pid}) is writing into {dir}")]
-    #[diagnostic(code(sae::run::locked), help("wait for it to finish, or choose another --out; a lock of a process that has died is removed automatically"))]
+    #[error("another training (process {pid}) is writing into {dir}: its lock {dir}/run.lock is held")]
+    #[diagnostic(code(sae::run::locked), help("wait for it to finish (or stop it with Ctrl-C / `kill -INT {pid}`, which saves its state), or choose another --out; a lock of a process that has died is removed automatically"))]
     Locked { dir: String, pid: u32 },
+    #[error("{0}")]
+    #[diagnostic(
+        code(sae::run::damaged),
+        help("a damaged file is never used: copy the run directory again from where it was made, or train it again with `sae-dsl run --force --out DIR`")
+    )]
+    Damaged(String),
     #[error("cannot resume {dir}: {what}")]
     #[diagnostic(code(sae::run::resume))]
     Resume { dir: String, what: String },
@@ -362,12 +370,20 @@ pub fn run(
     })?;
     let lock = RunLock::acquire(&dir)?;
 
+    rundir::clear_previous(&dir).map_err(io_err(&dir))?;
     write_atomic(&dir.join(rundir::MODEL), source.as_bytes()).map_err(io_err(&dir))?;
+    if let Some(imports) = &opts.imports {
+        imports.write(&dir).map_err(io_err(&dir))?;
+    }
+    let found = rundir::DataRecord::of(model, &train.origin, &test.origin, opts.data_dir.as_deref());
     let config = serde_json::json!({
         "model": model,
         "run": {
             "epochs": epochs, "seed": seed, "device": format!("{device:?}"),
-            "data_dir": opts.data_dir.as_ref().map(|d| d.display().to_string()),
+            // The folder the data were found in, absolute: later commands find them again
+            // from anywhere, without the variable or flag that found them.
+            "data_dir": found.root.clone().or_else(|| opts.data_dir.as_ref().map(|d| d.display().to_string())),
+            "data": found,
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
             "validation_examples": validation.as_ref().map(Dataset::len),
             "train_data_sha256": file_sha256(&train.origin),
@@ -378,7 +394,6 @@ pub fn run(
         }
     });
     rundir::write_json(&dir, rundir::CONFIG, &config).map_err(io_err(&dir))?;
-    let _ = std::fs::remove_file(dir.join(rundir::METRICS)); // --force: a new run, new metrics
 
     let opt = Adam::new(&vs, &model.train.optimizer);
     let discs = discriminators(model, device);
@@ -420,17 +435,20 @@ pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, 
         .or_else(|| config["run"]["data_dir"].as_str().map(PathBuf::from));
 
     let state_path = dir.join(rundir::RESUME);
+    // The lock first: a run still in its first epoch has no state yet, and is not to be
+    // reported as one that never saved any.
+    let lock = RunLock::acquire(dir)?;
     if !state_path.is_file() {
         return Err(fail(
             "there is no saved training state (resume.safetensors)".into(),
         ));
     }
-    let lock = RunLock::acquire(dir)?;
-    let state = SavedState::read(&state_path).map_err(|e| {
-        fail(format!(
+    let state = SavedState::read(&state_path).map_err(|e| match e {
+        TrainError::Damaged(_) => e,
+        e => fail(format!(
             "{} cannot be read (truncated or corrupt?): {e}",
             rundir::RESUME
-        ))
+        )),
     })?;
     let start = state
         .position()
@@ -606,7 +624,7 @@ impl Ready {
 }
 
 /// The SHA-256 of a data set's file, when its origin is a file (synthetic sets are not).
-fn file_sha256(origin: &str) -> Option<String> {
+pub fn file_sha256(origin: &str) -> Option<String> {
     let file = origin.split(" -> ").next()?; // the transforms follow the file's name
     let bytes = std::fs::read(file).ok()?;
     Some(crate::data::hex(&<sha2::Sha256 as sha2::Digest>::digest(

@@ -29,6 +29,7 @@ impl RunLock {
             {
                 Ok(mut f) => {
                     write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+                    super::interrupt::set_lock(Some(path.clone()));
                     return Ok(RunLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -63,6 +64,7 @@ impl RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        super::interrupt::set_lock(None);
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -129,6 +131,7 @@ pub(crate) fn save_state(
     crate::util::fault::before_write("resume").map_err(io_err(&dest))?;
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
     Tensor::write_safetensors(&refs, &tmp)?;
+    rundir::seal_weights(&tmp).map_err(io_err(&dest))?;
     crate::util::fault::after_temporary("resume", &tmp);
     std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     Ok(rundir::save_checkpoint(vs, dir)?)
@@ -140,6 +143,7 @@ pub(crate) struct SavedState(HashMap<String, Tensor>);
 impl SavedState {
     /// Reads `dir/resume.safetensors`.
     pub fn read(path: &PathBuf) -> Result<SavedState, TrainError> {
+        rundir::verify_weights(path).map_err(TrainError::Damaged)?;
         Ok(SavedState(
             Tensor::read_safetensors(path)?.into_iter().collect(),
         ))
