@@ -82,9 +82,8 @@ impl Imports {
                         }
                         _ => stem,
                     };
-                    let hash = crate::data::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-                        text.as_bytes(),
-                    ));
+                    let hash =
+                        crate::data::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
                     let copy = format!("{IMPORTS_DIR}/{stem}-{}.sae", &hash[..16]);
                     let original = std::path::absolute(&original)
                         .map(|p| p.display().to_string())
@@ -130,10 +129,18 @@ pub fn vendored(dir: &Path) -> Result<Option<crate::load::Vendored>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is damaged ({e}); copy it again from the original run", path.display()))?;
-    let map = serde_json::from_value(v["map"].clone())
-        .map_err(|e| format!("{} is damaged ({e}); copy it again from the original run", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is damaged ({e}); copy it again from the original run",
+            path.display()
+        )
+    })?;
+    let map = serde_json::from_value(v["map"].clone()).map_err(|e| {
+        format!(
+            "{} is damaged ({e}); copy it again from the original run",
+            path.display()
+        )
+    })?;
     Ok(Some(crate::load::Vendored {
         root: dir.to_path_buf(),
         map,
@@ -222,13 +229,37 @@ pub fn save_weights(vs: &nn::VarStore, dir: &Path, name: &str) -> Result<(), Sav
         path: dest.clone(),
         error,
     })?;
-    vs.save(&tmp)?;
+    if let Err(e) = vs.save(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(match io_of_torch(&e) {
+            Some(error) => SaveError::Io { path: dest, error },
+            None => SaveError::Torch(e),
+        });
+    }
     seal_weights(&tmp).map_err(|error| SaveError::Io {
         path: dest.clone(),
         error,
     })?;
     crate::util::fault::after_temporary("checkpoint", &tmp);
     std::fs::rename(&tmp, &dest).map_err(|error| SaveError::Io { path: dest, error })
+}
+
+/// The I/O error inside a libtorch/safetensors write error (a full disk, a missing folder, a
+/// permission), which tch only gives as text (`IoError(Os { code: 28, ... })`): users get the
+/// plain words of the OS error instead.
+pub fn io_of_torch(e: &tch::TchError) -> Option<std::io::Error> {
+    if let tch::TchError::Io(io) = e {
+        return Some(std::io::Error::new(io.kind(), io.to_string()));
+    }
+    let text = e.to_string();
+    let code: i32 = text
+        .split("Os { code: ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(std::io::Error::from_raw_os_error(code))
 }
 
 /// Writes `value` as pretty JSON to `dir/name`, atomically.
@@ -261,9 +292,18 @@ pub fn clear_previous(dir: &Path) -> std::io::Result<()> {
         let ours = name == MODEL
             || name.starts_with("events.out.tfevents.")
             || name.starts_with('.') && name.contains(".tmp")
-            || [".safetensors", ".json", ".jsonl", ".png", ".npy", ".npz", ".csv", ".txt"]
-                .iter()
-                .any(|ext| name.ends_with(ext));
+            || [
+                ".safetensors",
+                ".json",
+                ".jsonl",
+                ".png",
+                ".npy",
+                ".npz",
+                ".csv",
+                ".txt",
+            ]
+            .iter()
+            .any(|ext| name.ends_with(ext));
         if ours {
             std::fs::remove_file(&path)?;
         }
@@ -291,7 +331,8 @@ fn origin_path(origin: &str) -> Option<PathBuf> {
     let first = origin.split(" -> ").next()?;
     let first = first.split(" (").next()?; // `root (train/)` for image folders
     let p = Path::new(first);
-    p.exists().then(|| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    p.exists()
+        .then(|| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
 fn sha256_file(p: &Path) -> Option<String> {
@@ -357,10 +398,9 @@ impl DataRecord {
 /// when the run recorded one for that file): a changed file is an error that names it.
 pub fn check_data(config: &serde_json::Value, split: &str, origin: &str) -> Result<(), String> {
     let rec = &config["run"]["data"];
-    let (Some(was), Some(now_file)) = (
-        rec[format!("{split}_sha256")].as_str(),
-        origin_path(origin),
-    ) else {
+    let (Some(was), Some(now_file)) =
+        (rec[format!("{split}_sha256")].as_str(), origin_path(origin))
+    else {
         return Ok(());
     };
     let Some(now) = sha256_file(&now_file) else {

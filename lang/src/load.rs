@@ -49,9 +49,15 @@ pub struct Vendored {
 impl Vendored {
     /// The copy that `importer` (a path on disk) reads for `path`, when the map has one.
     fn lookup(&self, importer: &Path, path: &str) -> Option<PathBuf> {
-        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
         let rel = importer.strip_prefix(&root).ok()?;
-        let copy = self.map.get(&rel.to_string_lossy().replace('\\', "/"))?.get(path)?;
+        let copy = self
+            .map
+            .get(&rel.to_string_lossy().replace('\\', "/"))?
+            .get(path)?;
         Some(root.join(copy))
     }
 }

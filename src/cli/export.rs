@@ -22,7 +22,9 @@ pub fn export(dir: &Path, format: &str, out: &Path, weights: &str) -> Outcome {
             return Err(ExitCode::from(1));
         }
         if let Err(e) = rundir::verify_weights(&best) {
-            eprintln!("error: {e}; export the last weights (--weights last) or train the run again");
+            eprintln!(
+                "error: {e}; export the last weights (--weights last) or train the run again"
+            );
             return Err(ExitCode::from(1));
         }
         if let Err(e) = run.vs.load(&best) {

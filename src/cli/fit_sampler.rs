@@ -69,7 +69,10 @@ pub(super) fn use_sampler(run: &mut LoadedRun, sampler: &str) -> Result<(), Exit
         return Err(ExitCode::from(1));
     }
     if let Err(e) = crate::rundir::verify_weights(&path) {
-        eprintln!("error: {e}; fit it again with `sae-dsl fit-sampler {} --gmm K`", run.dir.display());
+        eprintln!(
+            "error: {e}; fit it again with `sae-dsl fit-sampler {} --gmm K`",
+            run.dir.display()
+        );
         return Err(ExitCode::from(1));
     }
     let named: HashMap<String, Tensor> = Tensor::read_safetensors(&path)

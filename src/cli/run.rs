@@ -17,7 +17,7 @@ fn install_signal_handler() -> Interrupter {
     let stop = Interrupter::new();
     crate::train::interrupt::install(
         &stop,
-        "stopping at the next safe point; the training state will be saved",
+        "stopping at the next safe point (in training, after saving its state; in evaluation, before writing its figures)",
     );
     stop
 }

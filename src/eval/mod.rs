@@ -51,7 +51,9 @@ pub enum EvalError {
     #[error("libtorch: {0}")]
     #[diagnostic(code(sae::eval::torch))]
     Torch(#[from] tch::TchError),
-    #[error("evaluation of {dir} stopped by a signal {phase}; summary.json keeps the figures it had")]
+    #[error(
+        "evaluation of {dir} stopped by a signal {phase}; summary.json keeps the figures it had"
+    )]
     #[diagnostic(
         code(sae::eval::interrupted),
         help("the trained weights are complete; finish the evaluation with `sae-dsl eval {dir}`")
@@ -299,8 +301,15 @@ pub fn evaluate(
         entropy,
         fid_validation,
         features,
-    } = sample_quality(model, net, (train, test), seed, n_samples, opts)?;
-    check_stop(dir, "while it sampled and computed the FID")?;
+    } = {
+        let q = sample_quality(model, net, (train, test), seed, n_samples, opts);
+        // A stop inside (the classifier's training ends early) is reported as the stop it is.
+        check_stop(
+            dir,
+            "while it trained its classifier, sampled or computed the FID",
+        )?;
+        q?
+    };
     let factor_probe = factor_probe(net, train, test);
     let external = match &opts.features {
         Some(p) => Some(external_fid(p, net, test, seed, n_samples)?),

@@ -112,7 +112,9 @@ pub enum TrainError {
         help("continue with `sae-dsl resume {dir}`")
     )]
     Interrupted { dir: String, epoch: i64, step: i64 },
-    #[error("another training (process {pid}) is writing into {dir}: its lock {dir}/run.lock is held")]
+    #[error(
+        "another training (process {pid}) is writing into {dir}: its lock {dir}/run.lock is held"
+    )]
     #[diagnostic(code(sae::run::locked), help("wait for it to finish (or stop it with Ctrl-C / `kill -INT {pid}`, which saves its state), or choose another --out; a lock of a process that has died is removed automatically"))]
     Locked { dir: String, pid: u32 },
     #[error("{0}")]
@@ -375,7 +377,8 @@ pub fn run(
     if let Some(imports) = &opts.imports {
         imports.write(&dir).map_err(io_err(&dir))?;
     }
-    let found = rundir::DataRecord::of(model, &train.origin, &test.origin, opts.data_dir.as_deref());
+    let found =
+        rundir::DataRecord::of(model, &train.origin, &test.origin, opts.data_dir.as_deref());
     let config = serde_json::json!({
         "model": model,
         "run": {

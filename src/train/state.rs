@@ -130,7 +130,13 @@ pub(crate) fn save_state(
     let dest = dir.join(rundir::RESUME);
     crate::util::fault::before_write("resume").map_err(io_err(&dest))?;
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    Tensor::write_safetensors(&refs, &tmp)?;
+    if let Err(e) = Tensor::write_safetensors(&refs, &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(match rundir::io_of_torch(&e) {
+            Some(error) => TrainError::Io { path: dest, error },
+            None => e.into(),
+        });
+    }
     rundir::seal_weights(&tmp).map_err(io_err(&dest))?;
     crate::util::fault::after_temporary("resume", &tmp);
     std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
