@@ -62,12 +62,14 @@ def write_safetensors(path, tensors):
 class SAE(nn.Module):
     """sae_reference.py's network; `head` is the encoder's end: linear, softmax, normalize or gaussian."""
 
-    def __init__(self, d, head):
+    def __init__(self, d, head, act="relu"):
         super().__init__()
+        Act = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}[act]
+        self.act = Act()
         self.head = head
         self.enc = nn.Sequential(
-            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten())
+            nn.Conv2d(1, 32, 4, 2, 1), Act(),
+            nn.Conv2d(32, 64, 4, 2, 1), Act(), nn.Flatten())
         if head == "gaussian":
             self.mean = nn.Linear(64 * 7 * 7, d)
             self.log_var = nn.Linear(64 * 7 * 7, d)
@@ -75,7 +77,7 @@ class SAE(nn.Module):
             self.out = nn.Linear(64 * 7 * 7, d)
         self.dec_fc = nn.Linear(d, 64 * 7 * 7)
         self.dec = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), Act(),
             nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
 
     # PyTorch's parameter names -> sae-dsl's (layer index in the declared pipeline).
@@ -102,7 +104,7 @@ class SAE(nn.Module):
         return z, None
 
     def decode(self, z):
-        return self.dec(torch.relu(self.dec_fc(z)).view(-1, 64, 7, 7))
+        return self.dec(self.act(self.dec_fc(z)).view(-1, 64, 7, 7))
 
 
 def sqdist(x, y):
@@ -166,7 +168,7 @@ def run_case(case, folder, nudge=None):
     dtype = {"float32": torch.float32, "float64": torch.float64}[case["dtype"]]
     inputs = read_safetensors(os.path.join(folder, case["name"] + ".inputs.safetensors"))
     torch.manual_seed(case["seed"])
-    model = SAE(case["latent"], case["head"])  # PyTorch's default initialisation
+    model = SAE(case["latent"], case["head"], case.get("act", "relu"))  # PyTorch's default initialisation
     model = model.to(dtype)
     names = model.sae_names()
     if nudge is None:
