@@ -501,3 +501,46 @@ pub fn verify_weights(path: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_inside_a_libtorch_error_reads_as_the_os_error() {
+        let e = tch::TchError::Torch(
+            "safetensors error /r/.checkpoint.tmp.safetensors: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })".into(),
+        );
+        let io = io_of_torch(&e).expect("an I/O error");
+        assert_eq!(io.raw_os_error(), Some(28));
+        assert!(io.to_string().contains("No space left on device"), "{io}");
+        assert!(io_of_torch(&tch::TchError::Torch("shape mismatch".into())).is_none());
+    }
+
+    #[test]
+    fn a_sealed_file_is_verified_and_a_changed_byte_is_named() {
+        let dir = std::env::temp_dir().join(format!("sae-seal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("w.safetensors");
+        let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]);
+        tch::Tensor::write_safetensors(&[("w", &t)], &p).expect("write");
+        verify_weights(&p).expect("an unsealed file is accepted");
+        seal_weights(&p).expect("seal");
+        verify_weights(&p).expect("sealed and intact");
+        let back = tch::Tensor::read_safetensors(&p).expect("libtorch reads a sealed file");
+        assert_eq!(back[0].1, t);
+        let mut b = std::fs::read(&p).expect("read");
+        let n = b.len();
+        b[n - 3] ^= 1;
+        std::fs::write(&p, &b).expect("write");
+        let e = verify_weights(&p).expect_err("a flipped byte");
+        assert!(
+            e.contains("w.safetensors is damaged") && e.contains("checksum"),
+            "{e}"
+        );
+        std::fs::write(&p, &b[..n - 5]).expect("write");
+        let e = verify_weights(&p).expect_err("truncated");
+        assert!(e.contains("truncated"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

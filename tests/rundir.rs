@@ -500,6 +500,17 @@ fn a_second_signal_during_training_ends_at_once_and_resume_completes() {
             &[],
             |_, pid| {
                 if out.join("metrics.jsonl").is_file() {
+                    if round == 0 {
+                        // Resuming a run that is still training names its lock.
+                        let r = sae_in(&root, &["resume", o, "--device", "cpu"], &[]);
+                        let err = stderr(&r);
+                        assert!(
+                            !r.status.success()
+                                && err.contains("run.lock")
+                                && err.contains(&pid.to_string()),
+                            "{err}"
+                        );
+                    }
                     kill(pid, "-INT");
                     std::thread::sleep(Duration::from_millis(5 * round));
                     kill(pid, "-INT");
@@ -600,4 +611,81 @@ fn signals_during_the_evaluation_stop_it_cleanly_and_eval_finishes_it() {
         &[("SAE_DSL_CACHE", &cache)],
     );
     ok(&r, "eval after an interrupted evaluation");
+}
+
+#[test]
+fn a_signal_stops_a_sweep_and_sweep_run_continues_it() {
+    let root = common::tempdir("rundir-sig-sweep");
+    let model = rings(&root, false, 30);
+    let m = model.to_str().expect("utf8");
+    let sw = root.join("sw");
+    let s = sw.to_str().expect("utf8");
+    ok(
+        &sae_in(&root, &["sweep", m, "--grid", "seed=1,2", "--out", s], &[]),
+        "sweep create",
+    );
+    let first = sw.join("members/0000/run/metrics.jsonl");
+    let mut c = Command::new(BIN);
+    c.args([
+        "sweep",
+        "run",
+        s,
+        "--jobs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-eval",
+    ])
+    .current_dir(&root)
+    .env("SAE_DSL_OFFLINE", "1")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    let pid = child.id();
+    let t = Instant::now();
+    while !first.is_file() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the first member never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // As Ctrl-C in a terminal: the sweep and its running member both get SIGINT.
+    let members = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("pgrep");
+    kill(pid, "-INT");
+    for p in String::from_utf8_lossy(&members.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-INT", p]).status();
+    }
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("sweep stopped by a signal"), "{err}");
+    assert!(!sw.join("members/0000/run/run.lock").exists());
+    assert!(
+        !sw.join("members/0000/failed.txt").exists(),
+        "an interrupted member is not a failed one"
+    );
+    ok(
+        &sae_in(
+            &root,
+            &[
+                "sweep",
+                "run",
+                s,
+                "--jobs",
+                "1",
+                "--device",
+                "cpu",
+                "--no-eval",
+            ],
+            &[],
+        ),
+        "sweep run again",
+    );
+    let st = sae_in(&root, &["sweep", "status", s], &[]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("2 of 2 members finished"), "{text}");
 }

@@ -149,8 +149,14 @@ fn run_member(
     if let Some(folder) = std::path::Path::new(&manifest.file).parent() {
         model.data.base = Some(folder.display().to_string());
     }
+    let interrupter = crate::train::Interrupter::new();
+    crate::train::interrupt::install(
+        &interrupter,
+        "stopping this member at the next safe point; its state will be saved",
+    );
     let opts = RunOptions {
         out: Some(run.clone()),
+        interrupter,
         data_dir,
         quiet: true,
         evaluate: !no_eval,
@@ -198,7 +204,17 @@ fn run_member(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
+            let interrupted = matches!(
+                e,
+                pipeline::RunError::Train(crate::train::TrainError::Interrupted { .. })
+                    | pipeline::RunError::Eval(crate::eval::EvalError::Interrupted { .. })
+            );
             let text = format!("{:?}", miette::Report::new(e));
+            if interrupted {
+                // Not a failure: `sweep run` continues it.
+                eprintln!("member {i} ({}):\n{text}", m.label());
+                return Err(ExitCode::from(130));
+            }
             eprintln!("member {i} ({}):\n{text}", m.label());
             // Recorded beside the run, for `sweep status` and for whoever reads the sweep later.
             let _ =
@@ -237,7 +253,17 @@ fn run_all(
     pending.reverse();
     let mut running: Vec<(usize, std::process::Child)> = vec![];
     let mut failed = vec![];
+    // Ctrl-C reaches the members too (one process group): each saves its state and stops; this
+    // process starts no new member and waits for them. A second signal ends it at once.
+    let stop = crate::train::Interrupter::new();
+    crate::train::interrupt::install(
+        &stop,
+        "stopping: no new member starts; the running ones save their state",
+    );
     while !pending.is_empty() || !running.is_empty() {
+        if crate::train::interrupt::stop_requested() {
+            pending.clear();
+        }
         while running.len() < jobs {
             let Some(i) = pending.pop() else { break };
             let mut cmd = Command::new(&exe);
@@ -264,6 +290,13 @@ fn run_all(
             }
         }
         running = still;
+    }
+    if crate::train::interrupt::stop_requested() {
+        eprintln!(
+            "sweep stopped by a signal; `sae-dsl sweep run {}` continues it",
+            dir.display()
+        );
+        return Err(ExitCode::from(130));
     }
     if failed.is_empty() {
         println!(
