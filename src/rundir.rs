@@ -327,7 +327,7 @@ pub struct DataRecord {
 
 /// The file or folder part of a data set's origin (`FILE -> transforms`), absolute, when it is on
 /// disk.
-fn origin_path(origin: &str) -> Option<PathBuf> {
+pub fn origin_path(origin: &str) -> Option<PathBuf> {
     let first = origin.split(" -> ").next()?;
     let first = first.split(" (").next()?; // `root (train/)` for image folders
     let p = Path::new(first);
@@ -335,7 +335,8 @@ fn origin_path(origin: &str) -> Option<PathBuf> {
         .then(|| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
-fn sha256_file(p: &Path) -> Option<String> {
+/// The SHA-256 of a file's bytes (None for a folder or an unreadable file).
+pub fn sha256_file(p: &Path) -> Option<String> {
     if !p.is_file() {
         return None;
     }

@@ -389,7 +389,7 @@ pub fn run(
             "data": found,
             "train_data": train.origin, "train_examples": train.len(), "test_examples": test.len(),
             "validation_examples": validation.as_ref().map(Dataset::len),
-            "train_data_sha256": file_sha256(&train.origin),
+            "train_data_sha256": found.train_sha256,
             "data_base": model.data.base,
             "init_from": opts.init_from.as_ref().map(|p| p.display().to_string()),
             "overrides": opts.overrides.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
@@ -628,11 +628,7 @@ impl Ready {
 
 /// The SHA-256 of a data set's file, when its origin is a file (synthetic sets are not).
 pub fn file_sha256(origin: &str) -> Option<String> {
-    let file = origin.split(" -> ").next()?; // the transforms follow the file's name
-    let bytes = std::fs::read(file).ok()?;
-    Some(crate::data::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-        &bytes,
-    )))
+    rundir::origin_path(origin).and_then(|p| rundir::sha256_file(&p))
 }
 
 fn refuse_existing(dir: &Path, force: bool) -> Result<(), TrainError> {
