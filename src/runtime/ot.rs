@@ -77,7 +77,10 @@ pub fn cost_matrix(x: &Tensor, y: &Tensor, cost: LatentCost) -> Tensor {
 /// keep the precision of [`sqdist`] (about u times the squared spread of the points around their
 /// centre); the floor under the root keeps the gradient finite where points coincide.
 fn sphere_angle(x: &Tensor, y: &Tensor) -> Tensor {
-    let half_chord = |d2: Tensor| ((d2 + 1e-24).sqrt() * 0.5).clamp_max(1.0).asin() * 2.0;
+    // Each branch is used where its half chord is at most sqrt(1/2) = 0.7071: the cap at 0.75
+    // never binds there, and keeps asin's derivative finite in the other branch, whose zero
+    // gradient from `where` would otherwise meet an infinite one (0 x inf = NaN).
+    let half_chord = |d2: Tensor| ((d2 + 1e-24).sqrt() * 0.5).clamp_max(0.75).asin() * 2.0;
     let near = half_chord(sqdist(x, y));
     let far = half_chord(sqdist(x, &-y)).neg() + std::f64::consts::PI;
     let same_side = x.matmul(&y.tr()).ge(0.0);
@@ -719,6 +722,23 @@ mod precision {
             let (e, o) = (exact.double_value(&[i, j]), ours.double_value(&[i, j]));
             let tiny = e.min(std::f64::consts::PI - e);
             assert!((o - e).abs() < 0.1 * tiny, "({i}, {j}): {o} vs {e}");
+        }
+    }
+
+    /// Coincident and antipodal pairs: finite gradients in both branches of the chord form.
+    #[test]
+    fn the_angle_has_finite_gradients_at_coincident_and_antipodal_points() {
+        for kind in [Kind::Float, Kind::Double] {
+            let x = Tensor::from_slice(&[0.6f64, 0.8, 0.0, 1.0])
+                .reshape([2, 2])
+                .to_kind(kind)
+                .set_requires_grad(true);
+            let y = Tensor::from_slice(&[0.6f64, 0.8, 0.0, -1.0])
+                .reshape([2, 2])
+                .to_kind(kind);
+            let c = cost_matrix(&x, &y, LatentCost::Geodesic { p: 1.0 });
+            let g = Tensor::run_backward(&[c.sum(kind)], &[&x], false, false).remove(0);
+            assert_eq!(g.isfinite().all().int64_value(&[]), 1, "{kind:?}: {g}");
         }
     }
 }

@@ -48,16 +48,17 @@ pub fn load_weights(vs: &mut nn::VarStore, from: &Path) -> Result<(), TrainError
             "give a safetensors file or a run directory with a checkpoint".into(),
         ));
     }
-    crate::rundir::verify_weights(&file).map_err(|e| {
-        fail(
-            vec![e],
-            "copy the file again from where it was made, or train the run again".into(),
-        )
-    })?;
     let tensors = Tensor::read_safetensors(&file).map_err(|e| {
         fail(
             vec![format!("not a readable safetensors file ({e})")],
             "export the weights with safetensors (PyTorch: `safetensors.torch.save_file(model.state_dict(), PATH)` after renaming the keys)".into(),
+        )
+    })?;
+    // A file that reads but no longer matches the checksum written with it.
+    crate::rundir::verify_weights(&file).map_err(|e| {
+        fail(
+            vec![e],
+            "copy the file again from where it was made, or train the run again".into(),
         )
     })?;
     let given: BTreeMap<String, Tensor> = tensors.into_iter().collect();
