@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod rundir;
 pub mod runtime;
+pub mod signals;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;

@@ -247,7 +247,7 @@ fn truncated_state_and_checkpoint_files_are_refused_by_name() {
     let err = flat(&text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("resume.safetensors cannot be read (truncated or corrupt?)"),
+        err.contains("resume.safetensors is damaged") && err.contains("(truncated?)"),
         "{err}"
     );
     truncate(&run_dir.join("checkpoint.safetensors"));

@@ -488,7 +488,7 @@ fn kill(pid: u32, sig: &str) {
 #[test]
 fn a_second_signal_during_training_ends_at_once_and_resume_completes() {
     let root = common::tempdir("rundir-sig-train");
-    let model = rings(&root, false, 40);
+    let model = rings(&root, false, 15);
     for round in 0..3 {
         let out = root.join(format!("r{round}"));
         let o = out.to_str().expect("utf8");
@@ -538,7 +538,7 @@ fn a_second_signal_during_training_ends_at_once_and_resume_completes() {
             .expect("metrics")
             .lines()
             .count();
-        assert_eq!(n, 40, "round {round}: every epoch once");
+        assert_eq!(n, 15, "round {round}: every epoch once");
     }
 }
 

@@ -233,3 +233,18 @@ fn print_summary(e: &Summary) {
         e.data_sinkhorn, e.data_sinkhorn_epsilon
     );
 }
+
+/// Installs the process's SIGINT/SIGTERM handler (once; later calls keep the first): the first
+/// signal asks `stop` and every later phase to stop at its next safe point and prints `first`;
+/// a second ends the process at once (`signals::exit_now`, exit status 130).
+pub(crate) fn install_signals(stop: &crate::train::Interrupter, first: &'static str) {
+    let handler = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if crate::signals::note_signal() >= 2 {
+            eprintln!("\nsecond signal: stopping now (the files of the last safe point are kept)");
+            crate::signals::exit_now(130);
+        }
+        handler.request();
+        eprintln!("\n{first} (signal again to quit at once)");
+    });
+}

@@ -15,7 +15,7 @@ use crate::train::{Interrupter, RunOptions, RunSummary, TrainError};
 /// evaluation at its next safe point); a second signal exits at once.
 fn install_signal_handler() -> Interrupter {
     let stop = Interrupter::new();
-    crate::train::interrupt::install(
+    super::install_signals(
         &stop,
         "stopping at the next safe point (in training, after saving its state; in evaluation, before writing its figures)",
     );

@@ -107,6 +107,8 @@ fn make(c: SweepCreate) -> Outcome {
 }
 
 /// Trains member `i` in this process: resumes it when interrupted, skips it when finished.
+// long: one member's whole life (its own import copies, its state, train or resume, and how an
+// interruption differs from a failure), kept in one place so that `sweep status` reads the same.
 fn run_member(
     dir: &Path,
     i: usize,
@@ -150,7 +152,7 @@ fn run_member(
         model.data.base = Some(folder.display().to_string());
     }
     let interrupter = crate::train::Interrupter::new();
-    crate::train::interrupt::install(
+    super::install_signals(
         &interrupter,
         "stopping this member at the next safe point; its state will be saved",
     );
@@ -256,12 +258,12 @@ fn run_all(
     // Ctrl-C reaches the members too (one process group): each saves its state and stops; this
     // process starts no new member and waits for them. A second signal ends it at once.
     let stop = crate::train::Interrupter::new();
-    crate::train::interrupt::install(
+    super::install_signals(
         &stop,
         "stopping: no new member starts; the running ones save their state",
     );
     while !pending.is_empty() || !running.is_empty() {
-        if crate::train::interrupt::stop_requested() {
+        if crate::signals::stop_requested() {
             pending.clear();
         }
         while running.len() < jobs {
@@ -291,7 +293,7 @@ fn run_all(
         }
         running = still;
     }
-    if crate::train::interrupt::stop_requested() {
+    if crate::signals::stop_requested() {
         eprintln!(
             "sweep stopped by a signal; `sae-dsl sweep run {}` continues it",
             dir.display()

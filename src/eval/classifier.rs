@@ -213,7 +213,7 @@ impl Classifier {
             let perm = Tensor::randperm(n, (Kind::Int64, device));
             let mut i = 0;
             while i + 128 <= n {
-                if crate::train::interrupt::stop_requested() {
+                if crate::signals::stop_requested() {
                     // Nothing is cached; the evaluation stops at its next check.
                     return Err("interrupted while training the evaluation classifier".into());
                 }

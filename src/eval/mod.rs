@@ -70,7 +70,7 @@ pub enum EvalError {
 /// Stops an evaluation phase at a safe point (between phases, before any file is written)
 /// when a signal asked the process to stop.
 pub fn check_stop(dir: &Path, phase: &str) -> Result<(), EvalError> {
-    if crate::train::interrupt::stop_requested() {
+    if crate::signals::stop_requested() {
         return Err(EvalError::Interrupted {
             dir: dir.display().to_string(),
             phase: phase.to_string(),

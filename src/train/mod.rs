@@ -419,6 +419,8 @@ pub fn run(
 }
 
 /// Continues the run in `dir` from its saved state (`resume.safetensors`).
+// long: the checks before anything is trained again (the lock, the state's seal and position, the
+// data's checksum, memory) must run in this order, each with its own message.
 pub fn resume(dir: &Path, device: Device, opts: &RunOptions) -> Result<Trained, TrainError> {
     let fail = |what: String| TrainError::Resume {
         dir: dir.display().to_string(),

@@ -29,7 +29,7 @@ impl RunLock {
             {
                 Ok(mut f) => {
                     write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
-                    super::interrupt::set_lock(Some(path.clone()));
+                    crate::signals::set_lock(Some(path.clone()));
                     return Ok(RunLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -64,7 +64,7 @@ impl RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        super::interrupt::set_lock(None);
+        crate::signals::set_lock(None);
         let _ = std::fs::remove_file(&self.path);
     }
 }
