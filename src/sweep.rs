@@ -122,14 +122,17 @@ fn parse_values(flag: &str, s: &str) -> Result<(String, Vec<String>), String> {
     let (name, values) = s.split_once('=').ok_or_else(|| {
         format!("`{flag} {s}` is not NAME=V1,V2,... (e.g. `{flag} gamma=1,10,100`)")
     })?;
-    let values: Vec<String> = values
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
-    if name.trim().is_empty() || values.is_empty() {
+    let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+    if name.trim().is_empty() || values.iter().all(String::is_empty) {
         return Err(format!(
             "`{flag} {s}` needs a name and at least one value (e.g. `{flag} gamma=1,10,100`)"
+        ));
+    }
+    // `gamma=1,,10` is a typing slip, not two values: never dropped silently.
+    if let Some(k) = values.iter().position(String::is_empty) {
+        return Err(format!(
+            "`{flag} {s}`: value {} is empty (two commas, or one at an end); write each value once, e.g. `{flag} gamma=1,10`",
+            k + 1
         ));
     }
     Ok((name.trim().to_string(), values))
@@ -439,6 +442,20 @@ pub fn sbatch(dir: &Path, members: usize, exe: &Path, o: &SlurmOptions) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_grid_value_is_an_error_not_dropped() {
+        let e = parse_grid("gamma=1,,10").expect_err("an empty value");
+        assert_eq!(
+            e,
+            "`--grid gamma=1,,10`: value 2 is empty (two commas, or one at an end); write each value once, e.g. `--grid gamma=1,10`"
+        );
+        assert!(parse_vary("d=4,").is_err());
+        assert_eq!(
+            parse_grid("gamma= 1, 10").expect("spaces are fine"),
+            ("gamma".to_string(), vec!["1".to_string(), "10".to_string()])
+        );
+    }
 
     #[test]
     fn a_grid_is_a_product_and_random_draws_stay_in_their_ranges() {

@@ -56,6 +56,7 @@ pub enum Command {
     /// Check a model file and report every diagnostic; exits 1 on error.
     #[command(after_help = "Example:\n  sae-dsl check models/sphere_mnist.sae")]
     Check {
+        /// The model file (.sae).
         file: PathBuf,
         /// Colour the diagnostics (default: when stderr is a terminal).
         #[arg(long)]
@@ -64,9 +65,6 @@ pub enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<Override>,
     },
-    /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
-    /// costs, penalties and training settings.
-    #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
     /// Run the language server over standard input and output (for editors; see editors/vscode).
     Lsp,
     /// Rewrite model files in the canonical style (comments and blank-line groups kept).
@@ -84,7 +82,11 @@ pub enum Command {
         #[arg(long)]
         stdout: bool,
     },
+    /// Print the compiled graph: layers with inferred shapes and parameter counts, prior, space,
+    /// costs, penalties and training settings.
+    #[command(after_help = "Example:\n  sae-dsl graph models/dirichlet_mnist.sae")]
     Graph {
+        /// The model file (.sae).
         file: PathBuf,
         /// Print the model as a Graphviz graph (pipe it to `dot -Tsvg`).
         #[arg(long, conflicts_with = "svg")]
@@ -101,6 +103,7 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl run models/rings_2d.sae\n  sae-dsl run models/dirichlet_mnist.sae --epochs 5 --out runs/try1\n  SAE_DSL_DATA=/path/to/data sae-dsl run models/normal_mnist.sae --json > progress.jsonl"
     )]
     Run {
+        /// The model file (.sae) to train.
         file: PathBuf,
         /// Override the number of epochs of the model file.
         #[arg(long)]
@@ -134,6 +137,7 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl resume runs/dirichlet_mnist-20261121-070630\n  sae-dsl resume runs/try1 --epochs 40    # train a finished run for longer"
     )]
     Resume {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
         /// Train up to this many epochs in all (default: the run's own).
         #[arg(long)]
@@ -150,14 +154,18 @@ pub enum Command {
         after_help = "Example:\n  sae-dsl eval runs/dir16\n\nThe FID uses a small CNN trained on the data set's labels (trained once, cached); it is not the Inception FID."
     )]
     Eval {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Generated samples for FID and coverage.
         #[arg(long, default_value_t = 10_000)]
         samples: i64,
+        /// Print the figures only, without progress.
         #[arg(long)]
         quiet: bool,
         /// Where generated codes come from: the prior, or the mixture of `fit-sampler` (then the
@@ -177,13 +185,18 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npy\n  sae-dsl sample runs/dir16 -n 10000 --out samples.npz   (for FID evaluators)\n  sae-dsl sample runs/dir16 -n 64 --out grid.png\n  sae-dsl sample runs/dir16 -n 10000 --out samples/   (one PNG per sample)"
     )]
     Sample {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// How many samples to draw.
         #[arg(short = 'n', long, default_value_t = 64)]
         n: i64,
+        /// Where to write the samples: .npy or .npz (the decoded images), .png (a grid), or a folder (one PNG each).
         #[arg(long)]
         out: PathBuf,
+        /// The random seed (default: the run's).
         #[arg(long)]
         seed: Option<i64>,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
         /// Where the codes come from: the prior, or the mixture of `fit-sampler`.
@@ -197,22 +210,30 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl encode runs/dir16 --out codes.npz\n  sae-dsl encode runs/dir16 --split train --out train_codes.npy"
     )]
     Encode {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// The output file: .npz (codes and labels) or .npy (codes; labels beside them).
         #[arg(long)]
         out: PathBuf,
+        /// The set to encode: test or train.
         #[arg(long, default_value = "test", value_parser = ["test", "train"])]
         split: String,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
     /// Redraw the pictures of a run (reconstructions, samples, latent codes, loss curves, ...).
     #[command(after_help = "Example:\n  sae-dsl reconstruct runs/dir16")]
     Reconstruct {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -222,15 +243,21 @@ pub enum Command {
         after_help = "Example:\n  sae-dsl interpolate runs/dir16 --from 3 --to 7 --steps 12"
     )]
     Interpolate {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// The test example to start from (its index in the test set).
         #[arg(long)]
         from: i64,
+        /// The test example to end at (its index in the test set).
         #[arg(long)]
         to: i64,
+        /// Points along the interpolation, both ends included.
         #[arg(long, default_value_t = 10)]
         steps: i64,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -239,16 +266,21 @@ pub enum Command {
     /// latents the magnification factor over the latent plane with both curves.
     #[command(after_help = "Example:\n  sae-dsl geodesic runs/dir16 --from 3 --to 7 --points 32")]
     Geodesic {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
+        /// The test example to start from (its index in the test set).
         #[arg(long)]
         from: i64,
+        /// The test example to end at (its index in the test set).
         #[arg(long)]
         to: i64,
         /// Points on the discretised curve, end points included (16 to 64 is typical).
         #[arg(long, default_value_t = 32)]
         points: i64,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -258,7 +290,7 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl prior stdlib/priors.sae ring_mixture -n 5000 --out prior-ring\n  sae-dsl prior stdlib/priors.sae ring_mixture --args \"k = 5, radius = 1\" --out ring5\n  sae-dsl prior my_priors.sae two_moons -n 2000 --out moons\n  sae-dsl prior runs/learned_gmm_mnist z --out learned   # the prior as trained"
     )]
     Prior {
-        /// A file defining the prior (or importing it, e.g. `import \"std/priors\"`), or a run
+        /// A file defining the prior (or importing it, e.g. `import "std/priors"`), or a run
         /// directory: then NAME is a latent component (or its prior's name), drawn with its
         /// learnable parameters as trained.
         file: PathBuf,
@@ -267,13 +299,16 @@ pub enum Command {
         /// Its arguments as in a model file, e.g. "k = 8, radius = 2" (default: its defaults).
         #[arg(long)]
         args: Option<String>,
+        /// How many samples to draw.
         #[arg(short = 'n', long, default_value_t = 4000)]
         n: i64,
         /// Output folder for NAME.npy and NAME.png.
         #[arg(long)]
         out: PathBuf,
+        /// The random seed of the draws.
         #[arg(long, default_value_t = 0)]
         seed: i64,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
         /// The coordinates to plot against each other, numbered from 1 (2 to 4 of them), e.g.
@@ -285,6 +320,7 @@ pub enum Command {
     /// FID), and the same as CSV.
     #[command(after_help = "Example:\n  sae-dsl compare runs/* --csv compare.csv")]
     Compare {
+        /// Run directories, or sweep folders (each member is a row).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Where to write the CSV (default: compare.csv in the current directory).
@@ -302,10 +338,12 @@ pub enum Command {
         after_help = "Examples:\n  sae-dsl export runs/dir16 --format torchscript --out exported\n  sae-dsl export runs/dir16 --format safetensors --out exported"
     )]
     Export {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
         /// `torchscript` (encoder.pt, generator.pt) or `safetensors` (weights.safetensors, model.py).
         #[arg(long, value_parser = ["torchscript", "safetensors"])]
         format: String,
+        /// The output folder.
         #[arg(long)]
         out: PathBuf,
         /// The weights to export: the last checkpoint, or the best validation's (`best`).
@@ -328,14 +366,18 @@ pub enum Command {
     /// components (full covariances, EM), used by `sample --sampler gmm` and `eval --sampler gmm`.
     #[command(after_help = "Example:\n  sae-dsl fit-sampler runs/dir16 --gmm 10")]
     FitSampler {
+        /// The run directory (written by `sae-dsl run`).
         dir: PathBuf,
         /// Number of mixture components.
         #[arg(long)]
         gmm: i64,
+        /// The seed of the mixture's initialisation.
         #[arg(long, default_value_t = 0)]
         seed: i64,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -375,6 +417,7 @@ pub struct SweepCreate {
 pub enum SweepAction {
     /// Train the members (finished ones are skipped, interrupted ones resumed), K at a time.
     Run {
+        /// The sweep folder (written by `sae-dsl sweep FILE ... --out DIR`).
         dir: PathBuf,
         /// Members trained at once; the cores are split between them.
         #[arg(long, default_value_t = 1)]
@@ -385,8 +428,10 @@ pub enum SweepAction {
         /// Threads per member (default: the cores divided by --jobs).
         #[arg(long)]
         threads: Option<usize>,
+        /// auto (CUDA when available), cpu or cuda.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// The data folder, searched first (by default: the folder the run's data were found in, then $SAE_DSL_DATA and the default folders).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Skip each member's evaluation (FID, ...); its validation metrics are still written.
@@ -394,17 +439,24 @@ pub enum SweepAction {
         no_eval: bool,
     },
     /// Each member's state: done, running, interrupted (epochs done) or not started.
-    Status { dir: PathBuf },
+    Status {
+        /// The sweep folder (written by `sae-dsl sweep FILE ... --out DIR`).
+        dir: PathBuf,
+    },
     /// Write an sbatch script that runs the members as a Slurm job array (one member per task).
     Slurm {
+        /// The sweep folder (written by `sae-dsl sweep FILE ... --out DIR`).
         dir: PathBuf,
+        /// The Slurm partition (`#SBATCH --partition`).
         #[arg(long)]
         partition: Option<String>,
         /// Time limit per task, as Slurm takes it (e.g. 2:00:00).
         #[arg(long)]
         time: Option<String>,
+        /// GPUs per task (`#SBATCH --gpus-per-task`).
         #[arg(long)]
         gpus_per_task: Option<u32>,
+        /// CPU cores per task (`#SBATCH --cpus-per-task`), also each member's threads.
         #[arg(long, default_value_t = 2)]
         cpus_per_task: u32,
         /// At most this many tasks at once (`--array=0-N%M`).
@@ -564,5 +616,53 @@ pub fn quiet_broken_pipe() {
     // default action of one signal.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every argument of every command says what it is in `--help`.
+    #[test]
+    fn every_command_and_option_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{p}: the command"));
+                }
+                for a in sub.get_arguments() {
+                    let id = a.get_id().as_str();
+                    if id == "help" || id == "version" {
+                        continue;
+                    }
+                    if a.get_help().is_none() && a.get_long_help().is_none() {
+                        missing.push(format!("{p}: {id}"));
+                    }
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = vec![];
+        walk(&super::Cli::command(), "sae-dsl", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without a description:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    /// Help texts are read as written: no escaped quotes from doc comments.
+    #[test]
+    fn help_texts_have_no_stray_backslashes() {
+        let mut out = vec![];
+        for sub in super::Cli::command().get_subcommands_mut() {
+            let text = sub.render_long_help().to_string();
+            if text.contains("\\\"") {
+                out.push(sub.get_name().to_string());
+            }
+        }
+        assert!(out.is_empty(), "backslashes in the help of {out:?}");
     }
 }
