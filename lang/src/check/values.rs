@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use super::*;
 use crate::consteval::{self, Num};
 
+/// The most numbers a constant list (`range`, `zeros`, `ones`, `eye`) may hold.
+pub const MAX_CONSTANT_LIST: i64 = 1 << 20;
+
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Value {
     Int(i64),
@@ -327,10 +330,28 @@ impl<'a> Checker<'a> {
         let sizes: Option<Vec<i64>> = args
             .iter()
             .map(|(list, n, _)| match (list, n.as_slice()) {
-                (false, [Num::Int(k)]) if (0..=1 << 20).contains(k) => Some(*k),
+                (false, [Num::Int(k)]) if *k >= 0 => Some(*k),
                 _ => None,
             })
             .collect();
+        // Constant lists are built while checking: their size is bounded, and the bound named.
+        if let Some(s) = &sizes {
+            let total = match (name, s.as_slice()) {
+                ("eye", [n]) => n.saturating_mul(*n),
+                _ => s.iter().fold(1i64, |a, n| a.saturating_mul(*n)),
+            };
+            if total > MAX_CONSTANT_LIST {
+                let shape: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+                self.err(
+                    msg::too_large(&format!(
+                        "`{name}({})` would hold {total} numbers (a constant list holds at most {MAX_CONSTANT_LIST} = 2^20)",
+                        shape.join(", ")
+                    ))
+                    .label(c.span, "here"),
+                );
+                return None;
+            }
+        }
         let fits = match name {
             "zeros" | "ones" => (1..=2).contains(&args.len()),
             _ => args.len() == 1,
