@@ -176,6 +176,13 @@ pub fn parse_range(s: &str) -> Result<Range, String> {
     })
 }
 
+/// A drawn real with four significant digits (labels and member files read `0.003457`, not
+/// `0.0034567891234567`), kept inside its range.
+fn short(v: f64, r: &Range) -> String {
+    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
+    format!("{}", rounded.clamp(r.low, r.high))
+}
+
 /// splitmix64: the random draws of a sweep, the same for a seed in every version.
 fn uniform(state: &mut u64) -> f64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -221,9 +228,9 @@ impl Plan {
                     .map(|r| {
                         let u = uniform(&mut state);
                         let v = match r.scale {
-                            Scale::Linear => format!("{}", r.low + u * (r.high - r.low)),
+                            Scale::Linear => short(r.low + u * (r.high - r.low), r),
                             Scale::Log => {
-                                format!("{:e}", (r.low.ln() + u * (r.high.ln() - r.low.ln())).exp())
+                                short((r.low.ln() + u * (r.high.ln() - r.low.ln())).exp(), r)
                             }
                             Scale::Int => format!(
                                 "{}",
@@ -484,6 +491,14 @@ mod tests {
             assert!((32..=64).contains(&b), "{b}");
         }
         assert_eq!(plan.members(), m, "the same seed draws the same");
+        for member in &m {
+            let lr = &member[2].1;
+            let digits = lr.trim_start_matches("0.").trim_start_matches('0').len();
+            assert!(
+                digits <= 5,
+                "a drawn value printed with four significant digits: {lr}"
+            );
+        }
         assert!(parse_range("lr=0:1:log").is_err());
         assert!(parse_range("lr=2:1").is_err());
         assert!(parse_grid("gamma").is_err());
