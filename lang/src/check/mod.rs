@@ -106,6 +106,8 @@ struct Checker<'a> {
     failed_consts: std::collections::HashSet<String>,
     /// The user functions being expanded in constants (recursion check).
     fn_stack: Vec<String>,
+    /// User-function calls expanded so far (bounded by `syntax::MAX_CALLS`).
+    fn_calls: usize,
     /// Every layer instantiated so far, with its source.
     sites: Vec<LayerSite>,
 }
@@ -149,6 +151,7 @@ impl<'a> Checker<'a> {
             const_spans: HashMap::new(),
             failed_consts: Default::default(),
             fn_stack: vec![],
+            fn_calls: 0,
             sites: vec![],
         }
     }

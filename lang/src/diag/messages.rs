@@ -60,18 +60,20 @@ pub fn setting_with_equals(name: &str) -> Diag {
     )
 }
 
-/// What nests too deep for the parser: brackets or operators.
+/// What nests too deep: brackets or operators (for the parser), function calls (for the checker).
 #[derive(Clone, Copy, Debug)]
 pub enum Nesting {
     Brackets,
     Operators,
+    Calls,
 }
 
 /// More nesting than the parser's recursion allows.
 pub fn nesting_too_deep(what: Nesting, limit: usize) -> Diag {
     let what = match what {
         Nesting::Brackets => "levels of nested brackets",
-        Nesting::Operators => "arithmetic operators in one expression",
+        Nesting::Operators => "operators in one expression",
+        Nesting::Calls => "function calls nested in one another",
     };
     Diag::error(Code::NestingTooDeep, format!("more than {limit} {what}"))
 }

@@ -61,6 +61,8 @@ struct Inst<'p, 'a> {
     fns: &'p HashMap<String, &'a FnDef>,
     /// The functions being expanded, outermost first (recursion check).
     fn_stack: Vec<String>,
+    /// User-function calls expanded so far (bounded by `syntax::MAX_CALLS`).
+    fn_calls: usize,
     consts: &'p HashMap<String, Val>,
     diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
@@ -168,6 +170,7 @@ impl<'a> Priors<'a> {
             defs: &self.defs,
             fns: &self.fns,
             fn_stack: vec![],
+            fn_calls: 0,
             consts: &self.consts,
             diags,
             seen: HashSet::new(),

@@ -160,8 +160,19 @@ fn nesting_check(file: FileId, text: &str) -> Option<Diag> {
     // A line ended outside brackets, not after an operator: the next line starts a new
     // expression unless it begins with an operator.
     let mut line_ended = false;
+    // Every binary operator of the grammar, comparisons and `@` included (20,000 chained `==`
+    // overflowed the stack); a two-character operator counts once, at its first character.
     let is_operator = |i: usize, ch: char| {
-        matches!(ch, '+' | '*' | '/' | '^') || (ch == '-' && !text[i..].starts_with("->"))
+        let rest = &text[i..];
+        let after_minus = i > 0 && text[..i].ends_with('-');
+        matches!(ch, '+' | '*' | '/' | '^' | '@')
+            || (ch == '-' && !rest.starts_with("->"))
+            || rest.starts_with("==")
+            || rest.starts_with("!=")
+            || (ch == '<')
+            || (ch == '>'
+                && !after_minus
+                && !(i > 0 && matches!(text.as_bytes()[i - 1], b'<' | b'=' | b'!')))
     };
     for (i, ch) in code_chars(text) {
         if ch == '\n' {

@@ -6,6 +6,14 @@ use crate::diag::{FileId, Span};
 /// evaluator.
 pub const MAX_OPERATORS: usize = 256;
 
+/// Most user-function calls nested in one another while constants or a prior program are
+/// expanded (each level recurses in the checker).
+pub const MAX_CALL_DEPTH: usize = 200;
+
+/// Most user-function calls in all, per constant or prior program: a function that calls the
+/// previous one twice, 40 deep, would otherwise expand 2^40 times.
+pub const MAX_CALLS: usize = 100_000;
+
 /// A name with its location.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ident {
