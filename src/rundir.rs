@@ -271,8 +271,15 @@ pub fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> std:
 /// Removes whatever a previous run left in `dir` (for `run --force` into it): its weights, state,
 /// best weights, summary, metrics, TensorBoard events, pictures, evaluation outputs and import
 /// copies, so that no later command can take them for this run's. Other files (a user's notes)
-/// and the lock are left alone.
+/// and the lock are left alone, and a folder that holds no run (no `config.json`, `model.sae` or
+/// checkpoint: `--force --out .` in a project) is not touched at all.
 pub fn clear_previous(dir: &Path) -> std::io::Result<()> {
+    let is_run = [CONFIG, MODEL, CHECKPOINT, RESUME, METRICS]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if !is_run {
+        return Ok(());
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -304,6 +304,21 @@ fn force_leaves_nothing_of_the_previous_run() {
         );
     }
     assert!(out.join("notes.md").is_file(), "a user's own file is kept");
+    // A folder that holds no run is never cleared: `--force --out .` in a project.
+    let project = root.join("project");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(project.join("results.json"), "{}").expect("a user's file");
+    std::fs::write(project.join("figure.png"), "png").expect("a user's file");
+    ok(
+        &train(
+            &root,
+            &rings(&root, false, 1),
+            &project,
+            &["--force", "--no-eval"],
+        ),
+        "forced run into a project folder",
+    );
+    assert!(project.join("results.json").is_file() && project.join("figure.png").is_file());
     assert!(
         before >= 1 && events(&out) == 1,
         "only the new run's events"
