@@ -610,8 +610,24 @@ fn signals_during_the_evaluation_stop_it_cleanly_and_eval_finishes_it() {
         );
         assert!(out.join("checkpoint.safetensors").is_file());
     }
-    // And the evaluation finishes afterwards.
+    // `sae-dsl eval` itself stops at a safe point too (a fresh cache: it trains its classifier).
     let o = root.join("e0");
+    let cache2 = root.join("cache2");
+    let (status, text) = run_and_signal(
+        &proj,
+        &["eval", o.to_str().expect("utf8"), "--device", "cpu"],
+        &[("SAE_DSL_CACHE", &cache2)],
+        |line, pid| {
+            if line.contains("training the evaluation classifier") {
+                kill(pid, "-INT");
+                return true;
+            }
+            false
+        },
+    );
+    assert_eq!(status.code(), Some(130), "eval: {status:?}\n{text}");
+    assert!(text.contains("stopped by a signal"), "{text}");
+    // And the evaluation finishes afterwards.
     let r = sae_in(
         &proj,
         &[

@@ -17,6 +17,12 @@ pub fn eval(
     sampler: &str,
     features: Option<PathBuf>,
 ) -> Outcome {
+    // Ctrl-C stops the evaluation at its next safe point, writing no figure of the unfinished
+    // phase; a second one ends the process at once.
+    super::install_signals(
+        &crate::train::Interrupter::new(),
+        "stopping the evaluation at its next safe point; summary.json keeps its figures",
+    );
     let (mut run, train, test) = open_with_data(dir, dev, data_dir)?;
     use_sampler(&mut run, sampler)?;
     let gmm = sampler == "gmm";
@@ -40,7 +46,15 @@ pub fn eval(
         run.seed(),
         &opts,
     )
-    .map_err(report)?;
+    .map_err(|e| {
+        let interrupted = matches!(e, eval::EvalError::Interrupted { .. });
+        let code = report(e);
+        if interrupted {
+            ExitCode::from(130)
+        } else {
+            code
+        }
+    })?;
     if gmm {
         tch::manual_seed(run.seed());
         let grid = dir.join("samples_gmm.png");
