@@ -93,6 +93,30 @@ impl<'a> Checker<'a> {
             },
             _ => ir::ScheduleKind::Constant,
         };
+        // Legal, but a schedule is there to lower the rate: a factor above 1 compounds upwards.
+        let rises = match kind {
+            ir::ScheduleKind::Step { factor, every } if factor > 1.0 => Some(format!(
+                "it multiplies it by {} every {every} epochs",
+                ir::num(factor)
+            )),
+            ir::ScheduleKind::Exponential { factor } if factor > 1.0 => Some(format!(
+                "it multiplies it by {} every epoch ({} times the starting rate after 20 epochs)",
+                ir::num(factor),
+                ir::num(factor.powi(20).round())
+            )),
+            ir::ScheduleKind::Cosine { min } if min > 1.0 => Some(format!(
+                "it ends at {} times the rate it starts with",
+                ir::num(min)
+            )),
+            _ => None,
+        };
+        if let Some(how) = rises {
+            self.err(
+                msg::schedule_rises(call.name.name.as_str(), &how)
+                    .label(call.span, "here")
+                    .help("a factor (or `min`) below 1 lowers the rate; to train at a higher rate, raise `lr` in `adam(...)`"),
+            );
+        }
         Some(ir::LrSchedule {
             kind,
             warmup: b.int("warmup"),

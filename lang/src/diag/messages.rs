@@ -134,6 +134,14 @@ pub fn batch_larger_than_data(batch: i64, n: usize) -> Diag {
     )
 }
 
+/// A learning-rate schedule that raises the rate instead of lowering it.
+pub fn schedule_rises(schedule: &str, how: &str) -> Diag {
+    Diag::warning(
+        Code::ScheduleRises,
+        format!("`{schedule}` raises the learning rate: {how}"),
+    )
+}
+
 /// A generator whose last activation cannot produce the data's values.
 pub fn generator_range(layer: &str, range: &str, data: &str) -> Diag {
     Diag::warning(

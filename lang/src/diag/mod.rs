@@ -71,6 +71,7 @@ codes! {
     EmptyFile => "sae::load::empty_file",
     WeightsNormalised => "sae::check::weights_normalised",
     BatchLargerThanData => "sae::check::batch_larger_than_data",
+    ScheduleRises => "sae::check::schedule_rises",
     GeneratorRange => "sae::check::generator_range",
     UnknownLayer => "sae::check::unknown_layer",
     UnknownPrior => "sae::check::unknown_prior",
