@@ -571,23 +571,33 @@ impl<'p, 'a> Inst<'p, 'a> {
     /// A constant whole number >= `min` given as argument `k` of `c`.
     fn const_int(&mut self, c: &Call, k: usize, min: i64, env: &mut Scope) -> Option<i64> {
         let a = &c.args[k].value;
-        match self.value(a, env)? {
-            Val::Const { data, shape, int } if shape.is_empty() && int && data[0] as i64 >= min => {
-                Some(data[0] as i64)
+        let v = self.value(a, env)?;
+        // What was given, in words (`range(k)` with k = 0 said "something else").
+        let found = match &v {
+            Val::Const { data, shape, int }
+                if shape.is_empty() && *int && data[0] as i64 >= min =>
+            {
+                return Some(data[0] as i64);
             }
-            _ => {
-                self.err(
-                    msg::arg_type(
-                        &format!("argument {} of `{}`", k + 1, c.name.name),
-                        &format!("a constant whole number of at least {min}"),
-                        "something else",
-                    )
-                    .label(a.span, "here")
-                    .help("sizes of vectors and matrices are fixed when the model is checked"),
-                );
-                None
+            Val::Const { data, shape, int } if shape.is_empty() && *int => {
+                format!("{}", data[0] as i64)
             }
-        }
+            Val::Const { data, shape, .. } if shape.is_empty() => {
+                format!("{}, not a whole number", crate::ir::num(data[0]))
+            }
+            Val::Const { .. } => "a list".to_string(),
+            _ => "a value drawn at random, not a constant".to_string(),
+        };
+        self.err(
+            msg::arg_type(
+                &format!("argument {} of `{}`", k + 1, c.name.name),
+                &format!("a constant whole number of at least {min}"),
+                &found,
+            )
+            .label(a.span, "here")
+            .help("sizes of vectors and matrices are fixed when the model is checked"),
+        );
+        None
     }
 
     /// `eye(n)`, `zeros(n)` / `zeros(k, d)`, `ones(...)`, `range(n)`, `one_hot(i, k)`,
