@@ -482,27 +482,11 @@ impl<'p, 'a> Inst<'p, 'a> {
             );
             return None;
         }
-        if self.fn_stack.len() >= crate::syntax::MAX_CALL_DEPTH {
-            self.err(
-                msg::nesting_too_deep(msg::Nesting::Calls, crate::syntax::MAX_CALL_DEPTH)
-                    .label(c.span, "one call too deep")
-                    .help(
-                        "compute the value in fewer nested calls, e.g. with a list comprehension",
-                    ),
-            );
-            return None;
-        }
-        self.fn_calls += 1;
-        if self.fn_calls > crate::syntax::MAX_CALLS {
-            if self.fn_calls == crate::syntax::MAX_CALLS + 1 {
-                self.err(
-                    msg::too_large(&format!(
-                        "expanding the user functions takes more than {} calls",
-                        crate::syntax::MAX_CALLS
-                    ))
-                    .label(c.span, "the call where the budget ran out")
-                    .help("a function that calls another several times multiplies the calls at every level; compute the value once with `let`"),
-                );
+        if let Err(stop) =
+            crate::syntax::call_limits(self.fn_stack.len(), &mut self.fn_calls, c.span)
+        {
+            if let Some(d) = stop {
+                self.err(d);
             }
             return None;
         }

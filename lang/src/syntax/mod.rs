@@ -932,3 +932,27 @@ mod tests {
         assert_eq!(err[0].code, Code::NestingTooDeep);
     }
 }
+
+/// The limits of user-function expansion, shared by constants and prior programs: a call at
+/// nesting `depth` (the calls open around it), counted into `calls`. `Err(Some(d))`: stop with
+/// that error at `at`; `Err(None)`: stop silently (the budget's error is reported once).
+pub fn call_limits(depth: usize, calls: &mut usize, at: Span) -> Result<(), Option<Diag>> {
+    if depth >= MAX_CALL_DEPTH {
+        return Err(Some(
+            msg::nesting_too_deep(Nesting::Calls, MAX_CALL_DEPTH)
+                .label(at, "one call too deep")
+                .help("compute the value in fewer nested calls, e.g. with a list comprehension"),
+        ));
+    }
+    *calls += 1;
+    if *calls <= MAX_CALLS {
+        return Ok(());
+    }
+    Err((*calls == MAX_CALLS + 1).then(|| {
+        msg::too_large(&format!(
+            "expanding the user functions takes more than {MAX_CALLS} calls"
+        ))
+        .label(at, "the call where the budget ran out")
+        .help("a function that calls another several times multiplies the calls at every level; compute the value once with `let`")
+    }))
+}
