@@ -136,7 +136,7 @@ pub fn prior_program(
         Ok(c) => c,
         Err(d) => return Err(sources.render(&d, false, 100)),
     };
-    let mut priors = crate::prior::Priors::collect(&loaded.program.modules, &mut diags);
+    let mut priors = crate::prior::Priors::collect(&loaded.program, &mut diags);
     for (n, data, shape, int) in crate::check::numeric_constants(&loaded.program) {
         priors.set_constant(&n, data, shape, int);
     }

@@ -26,6 +26,8 @@ pub struct Program {
     pub modules: Vec<Module>,
     /// Every import of a file that is not in the standard library, as resolved.
     pub imports: Vec<ImportEdge>,
+    /// The files of the standard library among `modules`.
+    pub std_files: Vec<FileId>,
 }
 
 /// One resolved import: `from` imports `path` (as written), which was read as `to`.
@@ -65,6 +67,12 @@ impl Vendored {
 impl Program {
     pub fn main(&self) -> &Module {
         &self.modules[0]
+    }
+
+    /// Whether `file` is a file of the standard library (whose names always mean the
+    /// built-ins: a user's definition that hides a built-in does not reach into it).
+    pub fn is_std(&self, file: FileId) -> bool {
+        self.std_files.contains(&file)
     }
 }
 
@@ -180,6 +188,12 @@ pub fn load_source_vendored(
             sources: l.sources,
             modules: l.modules,
             imports: l.imports,
+            std_files: l
+                .by_key
+                .iter()
+                .filter(|(k, _)| matches!(k, Key::Std(_)))
+                .map(|(_, f)| *f)
+                .collect(),
         },
         diags: l.diags.into_vec(),
     }
@@ -214,6 +228,8 @@ impl Loader {
             None if module.imports.is_empty()
                 && module.nets.is_empty()
                 && module.priors.is_empty()
+                && module.lets.is_empty()
+                && module.fns.is_empty()
                 && module.clauses.is_empty() =>
             {
                 let what = if text.trim().is_empty() {

@@ -273,7 +273,17 @@ impl<'a> Checker<'a> {
         let call = inferred.as_ref().unwrap_or(prior);
         let (program, declared, dspan) = self.priors.instantiate(call, &mut self.diags)?;
         if declared != sp {
+            let curvatures = match (&declared, &sp) {
+                (Space::Ball { dim: a, c: ca }, Space::Ball { dim: b, c: cb }) if a == b => {
+                    Some((*ca, *cb))
+                }
+                _ => None,
+            };
             let help = match self.priors.dimension_parameter(pname, &sp) {
+                _ if curvatures.is_some() => {
+                    let (_, want) = curvatures.unwrap_or_default();
+                    format!("the curvatures differ: give `{pname}` the latent's curvature, `curvature = {want}`, or leave it out when the prior takes it as a parameter")
+                }
                 Some((p, v)) => format!(
                     "its dimension is the parameter `{p}`: write `{p} = {v}` (or leave `{p}` out to take it from the latent clause)"
                 ),

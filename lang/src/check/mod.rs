@@ -110,6 +110,10 @@ struct Checker<'a> {
     fn_calls: usize,
     /// Every layer instantiated so far, with its source.
     sites: Vec<LayerSite>,
+    /// The nets being expanded, outermost first: name, call site, parameter names. An error
+    /// inside a net (of a library, say) also labels the outermost call, and a net's parameter
+    /// is not taken for a file constant of the same name.
+    expanding: Vec<(String, Span, Vec<String>)>,
 }
 
 /// The pipeline being expanded.
@@ -139,7 +143,7 @@ impl<'a> Checker<'a> {
     /// A checker of `program` with its priors collected (their problems reported).
     fn new(program: &'a Program) -> Checker<'a> {
         let mut diags = Problems::new();
-        let priors = Priors::collect(&program.modules, &mut diags);
+        let priors = Priors::collect(program, &mut diags);
         Checker {
             program,
             diags,
@@ -153,6 +157,7 @@ impl<'a> Checker<'a> {
             fn_stack: vec![],
             fn_calls: 0,
             sites: vec![],
+            expanding: vec![],
         }
     }
 
@@ -165,6 +170,13 @@ impl<'a> Checker<'a> {
             let Some(name) = text.get(span.start..span.end) else {
                 continue;
             };
+            if self
+                .expanding
+                .last()
+                .is_some_and(|(_, _, params)| params.iter().any(|p| p == name))
+            {
+                continue;
+            }
             if let Some(at) = self.const_spans.get(name) {
                 if !d.labels.iter().any(|(s, _)| s == at) {
                     extra.push((*at, format!("`{name}` is given here")));
@@ -173,6 +185,18 @@ impl<'a> Checker<'a> {
         }
         for (span, text) in extra {
             d = d.label(span, text);
+        }
+        if let Some((net, site, _)) = self.expanding.first() {
+            if !d.labels.iter().any(|(s, _)| s == site) {
+                let label = (*site, format!("in `{net}` as called here"));
+                // Inside another file (a library's net), the user's call leads: editors and the
+                // header place the diagnostic there.
+                if d.file() != Some(site.file) {
+                    d.labels.insert(0, label);
+                } else {
+                    d.labels.push(label);
+                }
+            }
         }
         self.diags.report(d);
     }
@@ -194,6 +218,12 @@ impl<'a> Checker<'a> {
                         "give each constant one value; `--set` overrides it from the command line",
                     ));
                     continue;
+                }
+                if name == "pi" {
+                    self.diags.report(
+                        msg::shadows(name, "the built-in constant `pi` (3.14159...)")
+                            .label(l.name.span, "used instead of the built-in from here on"),
+                    );
                 }
                 spans.insert(name.clone(), l.name.span);
                 self.const_spans.insert(name.clone(), l.value.span);
@@ -233,21 +263,33 @@ impl<'a> Checker<'a> {
 
     pub(super) fn collect_nets(&mut self) {
         let builtin = names(LAYERS);
+        let main = self.program.main().file;
         for m in &self.program.modules {
             for n in &m.nets {
-                if builtin.contains(&n.name.name.as_str()) {
+                let name = &n.name.name;
+                if builtin.contains(&name.as_str()) {
                     self.diags.report(
-                        msg::duplicate_definition(&n.name.name, "a built-in layer")
-                            .label(
-                                n.name.span,
-                                "a net cannot take the name of a built-in layer",
-                            )
-                            .help("choose another name for this net"),
+                        msg::shadows(name, &format!("the built-in layer `{name}`"))
+                            .label(n.name.span, "used instead of the layer in this program"),
                     );
-                    continue;
                 }
-                if let Some(prev) = self.nets.get(&n.name.name) {
-                    let mut d = msg::duplicate_definition(&n.name.name, "a net")
+                if let Some(prev) = self.nets.get(name) {
+                    // The main file's definition hides an imported one (a library may gain a
+                    // net without breaking the files that import it).
+                    if prev.name.span.file == main && n.name.span.file != main {
+                        self.diags.report(
+                            msg::shadows(
+                                name,
+                                &format!(
+                                    "the net `{name}` of {}",
+                                    self.program.sources.name(n.name.span.file)
+                                ),
+                            )
+                            .label(prev.name.span, "used instead of the imported net"),
+                        );
+                        continue;
+                    }
+                    let mut d = msg::duplicate_definition(name, "a net")
                         .label(n.name.span, "defined again here");
                     if prev.name.span.file == n.name.span.file {
                         d = d.label(prev.name.span, "first defined here");

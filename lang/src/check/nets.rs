@@ -42,7 +42,10 @@ impl<'a> Checker<'a> {
                 self.repeat(call, env, flow, site);
                 continue;
             }
-            if find(LAYERS, name).is_some() {
+            // A user's net of a layer's name is used in its place, except inside the standard
+            // library, whose names always mean the built-ins.
+            let user_net = self.nets.contains_key(name) && !self.program.is_std(call.span.file);
+            if find(LAYERS, name).is_some() && !user_net {
                 self.layer(call, env, flow, at);
                 continue;
             }
@@ -77,7 +80,10 @@ impl<'a> Checker<'a> {
             };
             flow.stack.push(name.to_string());
             flow.origin.push(name.to_string());
+            let params = net.params.iter().map(|p| p.name.name.clone()).collect();
+            self.expanding.push((name.to_string(), call.span, params));
             self.expand(&net.body, &inner_env, flow, Some(at));
+            self.expanding.pop();
             flow.origin.pop();
             flow.stack.pop();
         }

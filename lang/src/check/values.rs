@@ -129,6 +129,22 @@ impl<'a> Checker<'a> {
                         .map(String::as_str)
                         .collect();
                     known.sort();
+                    // A constant defined further down: constants are evaluated in order.
+                    let later = self
+                        .program
+                        .modules
+                        .iter()
+                        .flat_map(|m| &m.lets)
+                        .find(|l| l.name.name == c.name.name && l.name.span.file == c.name.span.file && l.name.span.start > c.name.span.start);
+                    if let Some(l) = later {
+                        self.err(
+                            msg::unknown(Unknown::Name, &c.name.name)
+                                .label(c.name.span, "used before its definition")
+                                .label(l.name.span, "defined here, further down")
+                                .help(format!("constants are read in order: move `let {} = ...` above its first use", c.name.name)),
+                        );
+                        return None;
+                    }
                     let help = if known.is_empty() {
                         "only constants (`let NAME = ...`) and a net's parameters can be used as names here; write a number, or a string in quotes".to_string()
                     } else {
@@ -144,15 +160,7 @@ impl<'a> Checker<'a> {
                 } else if let Some(v) = self.pure_call(c, env) {
                     return v;
                 } else {
-                    self.err(
-                        msg::arg_type(
-                            "an argument",
-                            "a value",
-                            &format!("a call `{}(...)`", c.name.name),
-                        )
-                        .label(c.span, "a call where a value is expected")
-                        .help("write a number, a string, `true`/`false` or a list"),
-                    );
+                    self.err(self.not_a_constant_function(c));
                 }
                 None
             }
@@ -395,6 +403,42 @@ impl<'a> Checker<'a> {
     /// A pure function of numbers in a constant (`sqrt(5)`, `max(2, d)`, `sum([1, 2])`),
     /// folded as prior programs fold it. None when `c` names no such function; Some(None)
     /// after reporting a bad argument.
+    /// The error for a call that constants cannot evaluate: a function of prior programs only
+    /// (`concat`, a distribution), or an unknown one.
+    fn not_a_constant_function(&self, c: &Call) -> Diag {
+        use crate::catalogue::distributions::FUNCS;
+        let name = c.name.name.as_str();
+        let mut known: Vec<&str> = ["range", "zeros", "ones", "eye", "min", "max", "atan2", "pow"]
+            .into_iter()
+            .chain(FUNCS.iter().map(|(n, _)| *n))
+            .collect();
+        let fns: Vec<&str> = self.priors.function_names();
+        known.extend(fns);
+        let mut seen = std::collections::HashSet::new();
+        known.retain(|n| seen.insert(*n));
+        let listed = known
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if crate::prior::reserved(name) {
+            return msg::arg_type(
+                "the value of a constant",
+                "a value that constants can compute",
+                &format!("`{name}(...)`, which only prior programs can compute"),
+            )
+            .label(c.span, "a prior program's function")
+            .help(format!("in constants the functions are {listed}; use `{name}` inside a `prior` program"));
+        }
+        let help = match crate::diag::did_you_mean(name, known.iter().copied()) {
+            Some(k) => format!("did you mean `{k}`? In constants the functions are {listed}"),
+            None => format!("in constants the functions are {listed}"),
+        };
+        msg::unknown(Unknown::Name, name)
+            .label(c.name.span, "not a function of constants")
+            .help(help)
+    }
+
     fn pure_call(&mut self, c: &Call, env: &Env) -> Option<Option<Value>> {
         use crate::catalogue::distributions::FUNCS;
         use crate::ir::{Arith, Func};

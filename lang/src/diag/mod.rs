@@ -10,7 +10,7 @@ mod shorten;
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, Severity, SourceSpan};
 
 pub use problems::Problems;
 
@@ -94,6 +94,7 @@ codes! {
     MissingClause => "sae::check::missing_clause",
     DuplicateClause => "sae::check::duplicate_clause",
     DuplicateDefinition => "sae::check::duplicate_definition",
+    Shadows => "sae::check::shadows",
     RecursiveNet => "sae::check::recursive_net",
     InvalidValue => "sae::check::invalid_value",
     LayerInput => "sae::check::layer_input",
@@ -184,7 +185,7 @@ impl std::error::Error for Diag {}
 #[derive(Debug)]
 pub struct Located {
     diag: Diag,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Shown>,
     /// The labels that lie in other files than the primary one, one part per file, rendered
     /// after the main report (miette's `related`).
     others: Vec<Located>,
@@ -256,6 +257,55 @@ impl Diagnostic for Located {
 #[derive(Default, Debug, Clone)]
 pub struct SourceMap {
     files: Vec<(String, Arc<str>)>,
+    /// For a copy whose long lines were cut ([`SourceMap::shortened`]): each file's original
+    /// text and the cuts, so that headers give the original line and column.
+    cuts: Vec<Option<Arc<(Arc<str>, shorten::Shortened)>>>,
+}
+
+/// A file's text as the renderer reads it. miette counts a header's column in bytes of the text
+/// it is given; this counts characters of the original line (before any cut).
+#[derive(Debug, Clone)]
+struct Shown {
+    name: String,
+    text: Arc<str>,
+    cut: Option<Arc<(Arc<str>, shorten::Shortened)>>,
+}
+
+impl Shown {
+    /// The 0-based column, in characters of the original line, of an offset of the shown text.
+    fn column(&self, offset: usize) -> usize {
+        let (text, at) = match &self.cut {
+            Some(cut) => (&cut.0, cut.1.unmap(offset)),
+            None => (&self.text, offset),
+        };
+        let at = at.min(text.len());
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        text.get(line_start..at).map_or(0, |s| s.chars().count())
+    }
+}
+
+impl miette::SourceCode for Shown {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.text.as_bytes().read_span(span, before, after)?;
+        let column = if before == 0 {
+            self.column(span.offset())
+        } else {
+            inner.column()
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
 }
 
 impl SourceMap {
@@ -317,8 +367,12 @@ impl SourceMap {
         }
     }
 
-    fn named(&self, f: FileId) -> NamedSource<Arc<str>> {
-        NamedSource::new(self.files[f].0.clone(), self.files[f].1.clone())
+    fn named(&self, f: FileId) -> Shown {
+        Shown {
+            name: self.files[f].0.clone(),
+            text: self.files[f].1.clone(),
+            cut: self.cuts.get(f).cloned().flatten(),
+        }
     }
 
     /// A diagnostic whose files have lines too long to show whole: the same diagnostic on a
@@ -344,7 +398,9 @@ impl SourceMap {
                 let (a, b) = (short.map(s.start), short.map(s.end));
                 *s = Span::new(f, a, b.max(a));
             }
-            map.files[f].1 = short.text.into();
+            map.files[f].1 = short.text.clone().into();
+            map.cuts.resize(self.files.len(), None);
+            map.cuts[f] = Some(Arc::new((self.files[f].1.clone(), short)));
             changed = true;
         }
         changed.then_some((map, diag))

@@ -10,6 +10,7 @@ const CONTEXT: usize = 60;
 const CUT: &str = "…";
 
 /// A text with its long lines cut, and how offsets of the original map into it.
+#[derive(Debug)]
 pub struct Shortened {
     pub text: String,
     /// (original start, original end, new start) of every kept piece, in order.
@@ -31,6 +32,22 @@ impl Shortened {
             last = new + (end - start);
         }
         last
+    }
+
+    /// The offset in the original text of an offset of the shortened one (a cut mark maps to
+    /// the start of the piece after it).
+    pub fn unmap(&self, offset: usize) -> usize {
+        let mut after_last = 0;
+        for &(start, end, new) in &self.pieces {
+            if offset < new {
+                return start;
+            }
+            if offset <= new + (end - start) {
+                return start + (offset - new);
+            }
+            after_last = end;
+        }
+        after_last
     }
 }
 
@@ -114,6 +131,7 @@ mod tests {
         assert!(s.text.len() < 1000, "{} bytes", s.text.len());
         let (a, b) = (s.map(at), s.map(at + 3));
         assert_eq!(&s.text[a..b], "BAD");
+        assert_eq!(s.unmap(a), at);
         assert!(s.text.starts_with("first line\n…"));
         assert!(s.text.ends_with("…\nlast\n"));
         // Offsets after the long line keep their place relative to it.

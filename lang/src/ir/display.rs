@@ -134,13 +134,11 @@ impl fmt::Display for Prior {
                     1 => ", 1 learnable parameter".to_string(),
                     k => format!(", {k} learnable parameters"),
                 };
-                write!(
-                    f,
-                    "{} (program: {} registers, {} draws per sample{learned})",
-                    p.call,
-                    p.instrs.len(),
-                    p.draws()
-                )
+                let draws = match p.draws() {
+                    1 => "1 random draw".to_string(),
+                    k => format!("{k} random draws"),
+                };
+                write!(f, "{} (a prior program: {draws} per sample{learned})", p.call)
             }
         }
     }

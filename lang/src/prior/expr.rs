@@ -940,8 +940,33 @@ impl<'p, 'a> Inst<'p, 'a> {
         }
     }
 
+    /// A call of a prior program defined in the file: its arguments bound, a distribution.
+    fn prior_call(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
+        let def = self.defs.get(c.name.name.as_str()).copied()?;
+        let mut args = vec![];
+        for a in &c.args {
+            let v = self.value(&a.value, env)?;
+            args.push((a, v));
+        }
+        let bound = self.bind(def, &args, c.span)?;
+        Some(Val::Dist(Box::new(DistV::Prior {
+            name: c.name.name.clone(),
+            args: bound,
+            span: c.span,
+        })))
+    }
+
     pub(super) fn call(&mut self, c: &Call, env: &mut Scope) -> Option<Val> {
         let name = c.name.name.as_str();
+        // A user's function or prior of a built-in's name hides it, outside the standard library.
+        if reserved(name) && !self.std_files.contains(&c.span.file) {
+            if let Some(def) = self.fns.get(name).copied() {
+                return self.user_fn(def, c, env);
+            }
+            if self.defs.contains_key(name) {
+                return self.prior_call(c, env);
+            }
+        }
         let many = match name {
             "min" | "max" => c.args.len() > 1,
             "atan2" | "pow" | "dot" | "clip" => true,
@@ -976,18 +1001,8 @@ impl<'p, 'a> Inst<'p, 'a> {
         if let Some(def) = self.fns.get(name).copied() {
             return self.user_fn(def, c, env);
         }
-        if let Some(def) = self.defs.get(name).copied() {
-            let mut args = vec![];
-            for a in &c.args {
-                let v = self.value(&a.value, env)?;
-                args.push((a, v));
-            }
-            let bound = self.bind(def, &args, c.span)?;
-            return Some(Val::Dist(Box::new(DistV::Prior {
-                name: name.to_string(),
-                args: bound,
-                span: c.span,
-            })));
+        if self.defs.contains_key(name) {
+            return self.prior_call(c, env);
         }
         let mut known: Vec<&str> = FUNCS.iter().map(|(n, _)| *n).collect();
         known.extend(PRIMS.iter().map(|(n, ..)| *n));

@@ -10,6 +10,8 @@
 //! softmax). Entry points: [`Priors::collect`], [`Priors::instantiate`], [`Priors::primitive`],
 //! [`Priors::check_library`].
 
+use crate::diag::FileId;
+use crate::load::Program;
 use std::collections::{HashMap, HashSet};
 
 use crate::diag::messages::{self as msg, Takes, Unknown};
@@ -53,6 +55,38 @@ pub struct Priors<'a> {
     fns: HashMap<String, &'a FnDef>,
     /// The file's numeric constants (`let g = (1 + sqrt(5)) / 2`), visible in every prior.
     consts: HashMap<String, Val>,
+    /// The standard library's files (see [`Program::is_std`]).
+    std_files: Vec<FileId>,
+}
+
+/// Adds `param = value` to a call of `def` that does not give that parameter (by name or by
+/// position); whether it was added.
+fn fill_parameter(def: &PriorDef, call: &mut Call, param: String, value: ExprKind) -> bool {
+    let Some(position) = def.params.iter().position(|p| p.name.name == param) else {
+        return false;
+    };
+    let positional = call.args.iter().filter(|a| a.name.is_none()).count();
+    let named = call
+        .args
+        .iter()
+        .any(|a| a.name.as_ref().is_some_and(|n| n.name == param));
+    if named || positional > position {
+        return false;
+    }
+    let at = call.span;
+    call.args.push(Arg {
+        name: Some(crate::syntax::Ident {
+            name: param,
+            span: at,
+        }),
+        value: Expr {
+            kind: value,
+            span: at,
+        },
+        span: at,
+    });
+    call.parens = true;
+    true
 }
 
 /// One instantiation in progress.
@@ -64,6 +98,8 @@ struct Inst<'p, 'a> {
     /// User-function calls expanded so far (bounded by `syntax::MAX_CALLS`).
     fn_calls: usize,
     consts: &'p HashMap<String, Val>,
+    /// The standard library's files: their calls always mean the built-ins.
+    std_files: &'p [FileId],
     diags: &'p mut Problems,
     seen: HashSet<(Code, String, usize, usize)>,
     instrs: Vec<Instr>,
@@ -85,21 +121,33 @@ struct Binding {
 type Scope = HashMap<String, Binding>;
 
 impl<'a> Priors<'a> {
-    /// Collects every module's prior definitions; duplicates and reserved names are diagnostics.
-    pub fn collect(modules: &'a [Module], diags: &mut Problems) -> Priors<'a> {
+    /// Collects every module's prior definitions and functions. A definition of a built-in's
+    /// name hides the built-in (a warning), one in the main file hides an imported one (a
+    /// warning); other duplicates are errors.
+    pub fn collect(program: &'a Program, diags: &mut Problems) -> Priors<'a> {
+        let main = program.main().file;
+        let file_name = |f: FileId| program.sources.name(f).to_string();
         let mut defs: HashMap<String, &'a PriorDef> = HashMap::new();
-        for m in modules {
+        for m in &program.modules {
             for p in &m.priors {
                 let name = &p.name.name;
-                if reserved(name) {
+                if reserved(name) && !program.is_std(p.name.span.file) {
                     diags.report(
-                        msg::duplicate_definition(name, "a built-in distribution or function")
-                            .label(p.name.span, "a prior cannot take this name")
-                            .help("choose another name for this prior"),
+                        msg::shadows(name, &format!("the built-in `{name}`"))
+                            .label(p.name.span, "used instead of the built-in in this file"),
                     );
-                    continue;
                 }
                 if let Some(prev) = defs.get(name) {
+                    if prev.name.span.file == main && p.name.span.file != main {
+                        diags.report(
+                            msg::shadows(
+                                name,
+                                &format!("the prior `{name}` of {}", file_name(p.name.span.file)),
+                            )
+                            .label(prev.name.span, "used instead of the imported prior"),
+                        );
+                        continue;
+                    }
                     diags.report(
                         msg::duplicate_definition(name, "a prior")
                             .label(p.name.span, "defined again here")
@@ -112,19 +160,35 @@ impl<'a> Priors<'a> {
             }
         }
         let mut fns: HashMap<String, &'a FnDef> = HashMap::new();
-        for m in modules {
+        for m in &program.modules {
             for f in &m.fns {
                 let name = &f.name.name;
-                let taken = if reserved(name) {
-                    Some("a built-in distribution or function".to_string())
-                } else if defs.contains_key(name) {
-                    Some("a prior".to_string())
+                if reserved(name) && !program.is_std(f.name.span.file) {
+                    diags.report(
+                        msg::shadows(name, &format!("the built-in `{name}`"))
+                            .label(f.name.span, "used instead of the built-in in this file"),
+                    );
+                }
+                if let Some(prev) = fns.get(name) {
+                    if prev.name.span.file == main && f.name.span.file != main {
+                        diags.report(
+                            msg::shadows(
+                                name,
+                                &format!("the function `{name}` of {}", file_name(f.name.span.file)),
+                            )
+                            .label(prev.name.span, "used instead of the imported function"),
+                        );
+                        continue;
+                    }
+                }
+                let taken = if defs.contains_key(name) {
+                    Some("a prior")
                 } else {
-                    fns.get(name).map(|_| "a function".to_string())
+                    fns.get(name).map(|_| "a function")
                 };
                 if let Some(what) = taken {
                     diags.report(
-                        msg::duplicate_definition(name, &what)
+                        msg::duplicate_definition(name, what)
                             .label(f.name.span, "a function cannot take this name")
                             .help("choose another name for this function"),
                     );
@@ -137,6 +201,7 @@ impl<'a> Priors<'a> {
             defs,
             fns,
             consts: HashMap::new(),
+            std_files: program.std_files.clone(),
         }
     }
 
@@ -146,6 +211,13 @@ impl<'a> Priors<'a> {
     pub fn set_constant(&mut self, name: &str, data: Vec<f64>, shape: Vec<i64>, int: bool) {
         self.consts
             .insert(name.to_string(), Val::Const { data, shape, int });
+    }
+
+    /// The names of the user functions, sorted.
+    pub(crate) fn function_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.fns.keys().map(String::as_str).collect();
+        v.sort();
+        v
     }
 
     /// The user function called `name`, if any.
@@ -172,6 +244,7 @@ impl<'a> Priors<'a> {
             fn_stack: vec![],
             fn_calls: 0,
             consts: &self.consts,
+            std_files: &self.std_files,
             diags,
             seen: HashSet::new(),
             instrs: vec![],
@@ -231,34 +304,35 @@ impl<'a> Priors<'a> {
     }
 
     /// `call` with the dimension parameter added from the latent space `target`, when the prior
-    /// has one (see [`Priors::dimension_parameter`]) and the call does not give it.
+    /// has one (see [`Priors::dimension_parameter`]) and the call does not give it; likewise a
+    /// ball's curvature written as a parameter of the prior (`on ball(d, curvature)`).
     pub fn with_dimension(&self, call: &Call, target: &Space) -> Option<Call> {
         let def = self.defs.get(&call.name.name)?;
-        let (param, value) = self.dimension_parameter(&call.name.name, target)?;
-        let position = def.params.iter().position(|p| p.name.name == param)?;
-        let positional = call.args.iter().filter(|a| a.name.is_none()).count();
-        let named = call
-            .args
-            .iter()
-            .any(|a| a.name.as_ref().is_some_and(|n| n.name == param));
-        if named || positional > position {
-            return None;
+        let mut out = call.clone();
+        let mut changed = false;
+        if let Some((param, value)) = self.dimension_parameter(&call.name.name, target) {
+            changed |= fill_parameter(def, &mut out, param, ExprKind::Int(value));
         }
-        let mut call = call.clone();
-        let at = call.span;
-        call.args.push(Arg {
-            name: Some(crate::syntax::Ident {
-                name: param,
-                span: at,
-            }),
-            value: Expr {
-                kind: ExprKind::Int(value),
-                span: at,
-            },
-            span: at,
-        });
-        call.parens = true;
-        Some(call)
+        // The ball's curvature, when the prior's space writes it as a parameter.
+        if let (SpaceExpr::Call(c), Space::Ball { c: curvature, .. }) = (&def.space, target) {
+            let written = c
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "curvature"))
+                .or_else(|| c.args.get(1).filter(|a| a.name.is_none()));
+            let param = written.and_then(|a| match &a.value.kind {
+                ExprKind::Call(p) if p.args.is_empty() && !p.parens => def
+                    .params
+                    .iter()
+                    .find(|q| q.name.name == p.name.name)
+                    .map(|q| q.name.name.clone()),
+                _ => None,
+            });
+            if let Some(param) = param {
+                changed |= fill_parameter(def, &mut out, param, ExprKind::Real(*curvature));
+            }
+        }
+        changed.then_some(out)
     }
 
     /// Instantiates the prior called by `call` (which must be defined): the program, its

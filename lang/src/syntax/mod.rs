@@ -386,6 +386,25 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
+    // `fashion-mnist`: a name written with a hyphen (a minus to the grammar).
+    let before = &text[..pos.min(text.len())];
+    let head_start = before
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let head = &before[head_start..];
+    let tail: String = rest
+        .strip_prefix('-')
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !head.is_empty() && !tail.is_empty() && !head.starts_with(|c: char| c.is_ascii_digit()) {
+        let written = format!("{head}-{tail}");
+        let at = Span::new(file, head_start, pos + 1 + tail.len());
+        return msg::syntax("a name", &format!("`{written}`"))
+            .label(at, "names use `_`, not `-`")
+            .help(format!("did you mean `{head}_{tail}`?"));
+    }
     let span = Span::new(file, pos, pos + found_len);
     let mut d =
         msg::syntax(&expected_text, &found).label(span, format!("expected {expected_text}"));
@@ -401,9 +420,34 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
     {
         d = d.help("a `{` before this point is not closed");
     } else if expected.contains(&"`~` and a prior") {
-        d = d.help("a latent clause names its space and its prior: `latent R^8 ~ normal()`");
+        if in_prior_body(text, pos) {
+            // `retrun z`: the word before is read as a name to draw into.
+            let before = text[..pos].trim_end();
+            let start = before
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            let prev = &before[start..];
+            if did_you_mean(prev, ["return"]).is_some() {
+                let at = Span::new(file, start, start + prev.len());
+                return msg::syntax("a statement", &format!("`{prev} {}`", found.trim_matches('`')))
+                    .label(at, "not a keyword")
+                    .help("did you mean `return`?");
+            }
+            d = d.help("a statement of a prior program is `NAME ~ DISTRIBUTION`, `NAME = VALUE` or `return VALUE`");
+        } else {
+            d = d.help("a latent clause names its space and its prior: `latent R^8 ~ normal()`");
+        }
     }
     d
+}
+
+/// Whether `pos` lies directly in the body of a `prior NAME(...) on SPACE { ... }`.
+fn in_prior_body(text: &str, pos: usize) -> bool {
+    let Some(&(ch, at)) = open_brackets(text, pos).last() else {
+        return false;
+    };
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    ch == '{' && text[line_start..at].trim_start().starts_with("prior ")
 }
 
 struct Builder {
