@@ -378,7 +378,8 @@ fn a_diverging_loss_stops_the_run_unless_allowed() {
     let err = stderr(&out).replace('│', " ");
     let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("the loss diverged at epoch 2"), "{err}");
+    // Read at the first logging point after the fault, within epoch 2.
+    assert!(err.contains("the loss exploded at epoch 2, step 10"), "{err}");
     assert!(err.contains("the checkpoint of epoch 1 is kept"), "{err}");
     let lines = std::fs::read_to_string(d.join("metrics.jsonl")).expect("metrics");
     assert_eq!(lines.lines().count(), 1, "only the good epoch is recorded");
@@ -387,6 +388,32 @@ fn a_diverging_loss_stops_the_run_unless_allowed() {
     c.env("SAE_DSL_FAULT", "grow-recon@70");
     let out = c.output().expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A learning rate far too large, in a one-epoch run: stopped within the epoch, naming the
+/// learning rate (a bounded penalty lets the loss grow without becoming NaN), and naming it too
+/// when the Sinkhorn penalty overflows first.
+#[test]
+fn a_learning_rate_far_too_large_is_named_from_the_first_steps() {
+    let root = common::tempdir("lr");
+    let flat = |o: &Output| {
+        let e = stderr(o).replace('│', " ");
+        e.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let text = toy(1, "").replace("lr = 3e-3", "lr = 10");
+    let mmd = text.replace("sinkhorn(epsilon = 0.1, iterations = 20)", "mmd()");
+    let out = run_model(&write_model(&root, &mmd), &root.join("mmd"), &[]);
+    let err = flat(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the loss exploded at epoch 1, step"), "{err}");
+    assert!(err.contains("the learning rate (now 10) is too large"), "{err}");
+    assert!(err.contains("no epoch had finished"), "{err}");
+    let out = run_model(&write_model(&root, &text), &root.join("sinkhorn"), &[]);
+    let err = flat(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("became NaN at epoch 1"), "{err}");
+    assert!(err.contains("the learning rate (now 10) is too large"), "{err}");
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -106,6 +106,18 @@ pub enum TrainError {
         lr: String,
         kept: i64,
     },
+    #[error("the loss exploded at epoch {epoch}, step {step}: {total} per step, over {factor} times its lowest ({best}) since the first steps")]
+    #[diagnostic(code(sae::run::diverged), help("the learning rate (now {lr}) is too large for this model: lower it, e.g. to {lower}; {kept}; pass --allow-divergence to train on anyway"))]
+    Exploded {
+        epoch: i64,
+        step: i64,
+        total: String,
+        best: String,
+        factor: f64,
+        lr: String,
+        lower: String,
+        kept: String,
+    },
     #[error("interrupted at epoch {epoch}, step {step}; the state is saved in {dir}")]
     #[diagnostic(
         code(sae::run::interrupted),

@@ -43,6 +43,9 @@ pub(super) struct Session<'a> {
     pub bf16: bool,
 }
 
+/// A loss that stops being finite within this many steps of the start names the learning rate.
+const EARLY_STEPS: i64 = 100;
+
 /// How many times its best the epoch loss may grow before the run is stopped as diverged.
 const DIVERGENCE: f64 = 1000.0;
 
@@ -59,6 +62,9 @@ struct Loop {
     /// The first and the best epoch's mean total loss of this session, for divergence.
     first_total: Option<f64>,
     best_total: f64,
+    /// The lowest step loss read at a logging point in this session (divergence within an
+    /// epoch, the first one included).
+    best_step: f64,
     bar: Option<indicatif::ProgressBar>,
     /// The best validation so far and the patience used up.
     best: Best,
@@ -153,6 +159,7 @@ impl Session<'_> {
             max_err: 0.0,
             first_total: None,
             best_total: f64::INFINITY,
+            best_step: f64::INFINITY,
             bar: progress_bar(self.quiet || self.json, steps as u64),
             best: start.best,
             tracker: Tracker::open(self.dir, self.source),
@@ -440,6 +447,7 @@ impl Session<'_> {
                 &self.net.prior_params,
             ));
         }
+        self.check_explosion(r + pv, (epoch, step), lp)?;
         if let Some(e) = out.marginal_error {
             lp.max_err = lp.max_err.max(e);
             let fixed = self.model.penalties.iter().any(
@@ -462,6 +470,33 @@ impl Session<'_> {
         ];
         lp.tracker.scalars(global, &values);
         Ok(())
+    }
+
+    /// Stops a run whose step loss, read at a logging point, grew over [`DIVERGENCE`] times the
+    /// lowest read so far: a learning rate far too large shows in the first steps, before any
+    /// epoch ends (the epoch check cannot see it in a one-epoch run).
+    fn check_explosion(&self, total: f64, (epoch, step): (i64, i64), lp: &mut Loop) -> Result<(), TrainError> {
+        let best = lp.best_step;
+        lp.best_step = best.min(total);
+        if !(best > 0.0 && best.is_finite() && total > DIVERGENCE * best) || self.allow_divergence {
+            return Ok(());
+        }
+        let lr = self.model.train.optimizer.lr;
+        let kept = if epoch > 1 {
+            format!("the checkpoint of epoch {} is kept", epoch - 1)
+        } else {
+            "no epoch had finished, so there is no checkpoint to keep".to_string()
+        };
+        Err(TrainError::Exploded {
+            epoch,
+            step: step + 1,
+            total: format!("{total:.4e}"),
+            best: if best.abs() >= 1e4 { format!("{best:.4e}") } else { format!("{best:.4}") },
+            factor: DIVERGENCE,
+            lr: ir::num(lr),
+            lower: ir::num(lr / 10.0),
+            kept,
+        })
     }
 
     /// Stops a run whose epoch loss grew over [`DIVERGENCE`] times its best and beyond ten times
@@ -622,6 +657,18 @@ fn non_finite(
             "lower the learning rate (now {}); the last good checkpoint is kept",
             ir::num(model.train.optimizer.lr)
         )
+    };
+    // Within the first steps of a run, the usual cause is a learning rate far too large, whatever
+    // term overflowed first; say so before the term's own advice.
+    let help = if epoch == 1 && step <= EARLY_STEPS && term != "prior samples" {
+        let lr = model.train.optimizer.lr;
+        format!(
+            "this happened in the first {step} steps, which usually means the learning rate (now {}) is too large: lower it, e.g. to {}. Otherwise: {help}",
+            ir::num(lr),
+            ir::num(lr / 10.0)
+        )
+    } else {
+        help
     };
     TrainError::NonFinite {
         term: term.into(),
