@@ -102,3 +102,20 @@ pub mod fault {
         }
     }
 }
+
+/// Prints a warning on standard error once per process: the training and the test split read
+/// the same source, and one finding should be said once.
+pub fn warn_once(message: &str) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| Mutex::new(HashSet::new()));
+    // A poisoned lock only means another thread panicked while printing: print anyway.
+    let first = match seen.lock() {
+        Ok(mut s) => s.insert(message.to_string()),
+        Err(_) => true,
+    };
+    if first {
+        eprintln!("{message}");
+    }
+}

@@ -367,3 +367,48 @@ fn a_limit_or_batch_beyond_the_data_on_disk_is_said() {
         assert!(err.contains(want), "{name}: {err}");
     }
 }
+
+/// `limit` cuts the test set too (the IDX sets) or is applied before the held-out split (arrays):
+/// both are said.
+#[test]
+fn a_limit_that_cuts_the_test_set_is_said() {
+    let dir = temp("limit-test");
+    let data = dir.join("data");
+    idx_set(&data, 64, 0);
+    let dd = data.to_str().expect("utf8");
+    let path = dir.join("m.sae");
+    std::fs::write(&path, idx_model("mnist(limit = 32)", 16)).expect("write");
+    let out = train(&path, &dir.join("run"), &["--data-dir", dd]);
+    let err = flat(&text(&out.stderr));
+    assert!(out.status.success(), "{err}");
+    let want = "note: limit 32 also applies to the test set: 32 of the 64 test images";
+    assert_eq!(err.matches(want).count(), 1, "{err}");
+}
+
+/// Float images in 0..255 are warned about once (the training and the test split read the same
+/// array), and a `limit` applied before the held-out split says how it divides.
+#[test]
+fn float_images_out_of_range_are_said_once_and_a_limit_before_the_split_is_said() {
+    use ndarray_npy::WriteNpyExt;
+    let dir = temp("float255");
+    let imgs = ndarray::Array4::<f64>::from_shape_fn((40, 1, 8, 8), |(i, _, r, c)| {
+        ((i * 7 + r * 8 + c) % 256) as f64
+    });
+    imgs.write_npy(std::fs::File::create(dir.join("imgs.npy")).expect("file"))
+        .expect("npy");
+    let model = "data arrays(\"imgs.npy\", channels = 1, size = 8, limit = 20)\nlatent R^2 ~ normal()\n\
+                 encoder { flatten linear(8) relu linear(2) }\ngenerator { linear(64) reshape(1, 8, 8) }\n\
+                 penalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\ntrain { batch 8 epochs 1 }\n";
+    let path = dir.join("m.sae");
+    std::fs::write(&path, model).expect("write");
+    let out = train(&path, &dir.join("run"), &[]);
+    let err = flat(&text(&out.stderr));
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("float images span [0, 255]").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("note: limit 20 is applied before the test split").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("18 of these examples train and 2 test"), "{err}");
+}

@@ -340,11 +340,17 @@ fn load_source(
                 });
             }
             let keep = if *limit > 0 { (*limit).min(n) } else { n };
+            if split == "test" && keep < n {
+                crate::util::warn_once(&format!(
+                    "note: limit {limit} also applies to the test set: {keep} of the {n} test images of {} are evaluated",
+                    images.display()
+                ));
+            }
             if *limit > n {
-                eprintln!(
+                crate::util::warn_once(&format!(
                     "warning: limit {limit} is more than the {n} images of {}; all {n} are used",
                     images.display()
-                );
+                ));
             }
             let x = Tensor::from_slice(&pixels[..keep * rows * cols])
                 .reshape([keep as i64, 1, rows as i64, cols as i64])

@@ -162,10 +162,10 @@ fn first(set: Dataset, limit: usize) -> Dataset {
     let n = set.len() as usize;
     if limit == 0 || limit >= n {
         if limit > n {
-            eprintln!(
+            crate::util::warn_once(&format!(
                 "warning: limit {limit} is more than the {n} examples of {}; all {n} are used",
                 set.origin
-            );
+            ));
         }
         return set;
     }
@@ -198,6 +198,14 @@ fn held_out_rows(n: usize, s: &Split, which: &str, origin: &str) -> Vec<i64> {
         return (0..n as i64).collect();
     }
     let (test, train) = split::test_rows(n, s.test_fraction, s.seed);
+    if s.limit > 0 && s.limit == n {
+        crate::util::warn_once(&format!(
+            "note: limit {} is applied before the test split of {origin}: {} of these examples train and {} test",
+            s.limit,
+            train.len(),
+            test.len()
+        ));
+    }
     if which == "test" {
         test
     } else {
@@ -329,10 +337,10 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
                     .iter()
                     .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
                 if lo < 0.0 || hi > 1.0 {
-                    eprintln!(
+                    crate::util::warn_once(&format!(
                         "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
                         path.display()
-                    );
+                    ));
                 }
             }
             Tensor::from_slice(&flat).reshape(&dims)

@@ -2,6 +2,7 @@
 //! `x` and its reconstruction `y` that gives one number per example, compiled to an
 //! [`ir::CostExpr`].
 
+use crate::syntax::BinOp;
 use super::*;
 use crate::catalogue::*;
 use crate::ir::{Arith, CostExpr, Func};
@@ -48,6 +49,46 @@ fn mentions(e: &Expr, names: &[&str]) -> bool {
     }
 }
 
+/// The sign a cost expression has whatever the data, where its form shows it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Sign {
+    NonNegative,
+    NonPositive,
+}
+
+fn sign(e: &Expr) -> Option<Sign> {
+    use Sign::*;
+    let flip = |s: Sign| if s == NonNegative { NonPositive } else { NonNegative };
+    let number = |v: f64| if v >= 0.0 { NonNegative } else { NonPositive };
+    match &e.kind {
+        ExprKind::Int(k) => Some(number(*k as f64)),
+        ExprKind::Real(v) => Some(number(*v)),
+        ExprKind::Neg(a) => sign(a).map(flip),
+        ExprKind::Call(c) if c.parens => match c.name.name.as_str() {
+            "sum" | "mean" => c.args.first().and_then(|a| sign(&a.value)),
+            "abs" | "sqrt" | "exp" | "sigmoid" => Some(NonNegative),
+            _ => None,
+        },
+        ExprKind::Binary(BinOp::Pow, _, b) => match b.kind {
+            ExprKind::Int(k) if k % 2 == 0 => Some(NonNegative),
+            _ => None,
+        },
+        ExprKind::Binary(BinOp::Mul | BinOp::Div, a, b) => match (sign(a)?, sign(b)?) {
+            (x, y) if x == y => Some(NonNegative),
+            _ => Some(NonPositive),
+        },
+        ExprKind::Binary(BinOp::Add, a, b) => match (sign(a)?, sign(b)?) {
+            (x, y) if x == y => Some(x),
+            _ => None,
+        },
+        ExprKind::Binary(BinOp::Sub, a, b) => match (sign(a)?, sign(b)?) {
+            (x, y) if x != y => Some(x),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl<'a> Checker<'a> {
     /// The model's reconstruction cost (`squared_l2` when there is no `cost` clause).
     pub(super) fn cost(
@@ -88,6 +129,13 @@ impl<'a> Checker<'a> {
                 if !mentions(e, &["y"]) {
                     self.err(msg::cost_without_reconstruction().label(e.span, "no `y` here"));
                 }
+                if sign(e) == Some(Sign::NonPositive) {
+                    self.diags.report(
+                        msg::negative_cost()
+                            .label(e.span, "never positive")
+                            .help("a cost is minimised: write it so that better reconstructions give smaller values, e.g. without the minus sign"),
+                    );
+                }
                 let text = e.to_string();
                 Some(ir::ReconCost::Expr { text, expr })
             }
@@ -125,6 +173,26 @@ impl<'a> Checker<'a> {
                 }
             }
             if let Some((flow, pspan)) = gen {
+                // The sigmoid must be the generator's last layer, shape changes aside.
+                let last = flow
+                    .layers
+                    .iter()
+                    .zip(&flow.spans)
+                    .rev()
+                    .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
+                let sigmoid = flow.layers.iter().zip(&flow.spans).rev().find(|(l, _)| l.op == LayerOp::Sigmoid);
+                if let (Some((l, at)), Some((_, sat)), true) = (last, sigmoid, flow.shape.is_some()) {
+                    if l.op != LayerOp::Sigmoid {
+                        self.err(
+                            msg::cost_output("binary cross-entropy", "a generator that outputs probabilities", "layers after its sigmoid")
+                                .label(call.span, "bce compares probabilities")
+                                .label(*sat, "a sigmoid here")
+                                .label(*at, "but the generator ends here, outside (0, 1)")
+                                .help("move `sigmoid` to the end of the generator (before any reshape), or use `cost squared_l2`"),
+                        );
+                        return None;
+                    }
+                }
                 if flow.shape.is_some()
                     && !flow.layers.iter().rev().any(|l| l.op == LayerOp::Sigmoid)
                 {

@@ -669,7 +669,31 @@ impl<'a> Checker<'a> {
         };
         let last = flow.layers.last().map(|l| l.op.clone());
         let at = flow.spans.last().copied().unwrap_or(pspan);
-        if last.as_ref() == Some(&needed) {
+        // The layer that feeds the projection (the one written, or the one to be inserted).
+        let present = last.as_ref() == Some(&needed);
+        let feeding = flow.layers.len().checked_sub(if present { 2 } else { 1 });
+        // (A last layer that projects onto another space is an error of its own, below.)
+        let wrong_projection = !present
+            && matches!(
+                last,
+                Some(LayerOp::Normalize | LayerOp::Softmax | LayerOp::Torus | LayerOp::Expmap0 { .. })
+            );
+        if let Some(i) = feeding.filter(|_| !matches!(space, Space::Simplex { .. }) && !wrong_projection) {
+            let act = match flow.layers[i].op {
+                LayerOp::Relu => Some("relu"),
+                LayerOp::Sigmoid => Some("sigmoid"),
+                LayerOp::Softmax => Some("softmax"),
+                _ => None,
+            };
+            if let Some(act) = act {
+                self.diags.report(
+                    msg::codes_confined(act, name, &space.to_string())
+                        .label(flow.spans[i], format!("`{act}` here: outputs >= 0"))
+                        .label(lspan, "the latent space"),
+                );
+            }
+        }
+        if present {
             return;
         }
         // A projection onto another space (or another ball's curvature).

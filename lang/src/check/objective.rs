@@ -360,6 +360,17 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
+        let last = flow
+            .layers
+            .iter()
+            .zip(&flow.spans)
+            .rev()
+            .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
+        if last.is_some_and(|(l, _)| l.op == LayerOp::Sigmoid) {
+            self.diags.report(
+                msg::discriminator_sigmoid().label(net_call.span, "ends in `sigmoid`"),
+            );
+        }
         let b = b?;
         let discriminator = ir::Network {
             input: vec![d],

@@ -142,6 +142,32 @@ pub fn schedule_rises(schedule: &str, how: &str) -> Diag {
     )
 }
 
+/// A reconstruction cost that is never positive: minimising it makes reconstructions worse.
+pub fn negative_cost() -> Diag {
+    Diag::warning(
+        Code::NegativeCost,
+        "the reconstruction cost is never positive, so minimising it makes the reconstructions worse",
+    )
+}
+
+/// An activation with non-negative outputs right before the projection onto the latent space.
+pub fn codes_confined(activation: &str, projection: &str, space: &str) -> Diag {
+    Diag::warning(
+        Code::CodesConfined,
+        format!("`{activation}` before `{projection}` confines the codes to the part of {space} where every coordinate is non-negative"),
+    )
+    .help(format!("remove `{activation}`, so that `{projection}` sees values of both signs"))
+}
+
+/// A discriminator that ends in a sigmoid although its loss takes a logit.
+pub fn discriminator_sigmoid() -> Diag {
+    Diag::warning(
+        Code::DiscriminatorSigmoid,
+        "the discriminator ends in `sigmoid`, but its loss applies the sigmoid itself: the output should be a logit",
+    )
+    .help("remove the final `sigmoid`; end the discriminator with `linear(1)`")
+}
+
 /// A generator whose last activation cannot produce the data's values.
 pub fn generator_range(layer: &str, range: &str, data: &str) -> Diag {
     Diag::warning(
