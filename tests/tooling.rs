@@ -487,6 +487,113 @@ fn language_server_session() {
     assert!(status.success(), "{status}");
 }
 
+/// A started server, initialized.
+fn initialized_client() -> Client {
+    let mut c = Client::start();
+    c.request(
+        "initialize",
+        serde_json::json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    c.notify("initialized", serde_json::json!({}));
+    c
+}
+
+/// Thirty edits in a burst are checked once, on the last text (the checks of older texts are
+/// cancelled or never started), and its diagnostics come well within a second; a pathological
+/// file is answered within its bounds and the server lives on.
+#[test]
+fn language_server_debounces_edits_and_answers_pathological_files_in_bounds() {
+    let dir = common::tempdir("lsp-burst");
+    let uri = format!("file://{}", dir.join("model.sae").display());
+    let model = |width: usize| {
+        format!("data rings(n = 256)\nlatent R^2 ~ normal()\nencoder {{ linear({width}) relu linear(2) }}\ngenerator {{ linear(8) relu linear(2) }}\npenalty 1 * sinkhorn(epsilon = 0.1)\n")
+    };
+    let mut c = initialized_client();
+    c.notify(
+        "textDocument/didOpen",
+        serde_json::json!({"textDocument": {"uri": uri, "languageId": "sae", "version": 1, "text": model(8)}}),
+    );
+    assert_eq!(c.diagnostics(&uri), Vec::<serde_json::Value>::new());
+    // 29 valid edits, then a broken one (`linear(0)`): only the last is checked.
+    for v in 2..=31 {
+        let text = if v == 31 { model(0) } else { model(v) };
+        c.notify(
+            "textDocument/didChange",
+            serde_json::json!({"textDocument": {"uri": uri, "version": v}, "contentChanges": [{"text": text}]}),
+        );
+    }
+    let sent = std::time::Instant::now();
+    let diags = c.diagnostics(&uri);
+    let took = sent.elapsed();
+    println!("diagnostics of the last of 30 edits after {took:?}");
+    assert!(
+        diags.iter().any(|d| d["code"] == "sae::check::invalid_value"),
+        "the first publish after the burst is the last text's: {diags:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // Nothing else was published for the burst.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let extra: Vec<serde_json::Value> = c.incoming.try_iter().collect();
+    assert!(extra.is_empty(), "stale publishes: {extra:?}");
+
+    // A chain of 10,000 functions: a located limit, within a second.
+    let mut chain = String::from("fn f0(x) = x\n");
+    for i in 1..10_000 {
+        chain.push_str(&format!("fn f{i}(x) = f{}(x)\n", i - 1));
+    }
+    chain.push_str("let w = f9999(1)\n");
+    chain.push_str(&model(8));
+    let sent = std::time::Instant::now();
+    c.notify(
+        "textDocument/didChange",
+        serde_json::json!({"textDocument": {"uri": uri, "version": 40}, "contentChanges": [{"text": chain}]}),
+    );
+    let diags = c.diagnostics(&uri);
+    assert!(
+        diags.iter().any(|d| d["code"] == "sae::parse::nesting_too_deep"),
+        "{diags:?}"
+    );
+    assert!(sent.elapsed() < std::time::Duration::from_secs(1), "{:?}", sent.elapsed());
+    let hover = c.request(
+        "textDocument/hover",
+        serde_json::json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 4}}),
+    );
+    assert!(hover.is_object() || hover.is_null(), "the server answers: {hover}");
+    c.request("shutdown", serde_json::Value::Null);
+    c.notify("exit", serde_json::Value::Null);
+    assert!(c.child.wait().expect("exits").success());
+}
+
+/// `exit` without `shutdown` before it: exit code 1, as the protocol says.
+#[test]
+fn language_server_exit_without_shutdown_fails() {
+    let mut c = initialized_client();
+    c.notify("exit", serde_json::Value::Null);
+    let status = c.child.wait().expect("the server exits");
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
+/// The VS Code extension declares the editor version its language client needs
+/// (vscode-languageclient 9 requires VS Code 1.82).
+#[test]
+fn the_vscode_engine_matches_the_language_client() {
+    let text = std::fs::read_to_string(format!("{ROOT}/editors/vscode/package.json")).expect("read");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let client = v["dependencies"]["vscode-languageclient"].as_str().unwrap_or_default();
+    let engine = v["engines"]["vscode"].as_str().unwrap_or_default();
+    let minor = |s: &str| -> (u32, u32) {
+        let mut it = s.trim_start_matches(['^', '~']).split('.').map(|p| p.parse().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    };
+    // What each major version of the client needs (its own package.json's engines field).
+    let needs = match minor(client).0 {
+        9 => (1, 82),
+        8 => (1, 67),
+        m => panic!("vscode-languageclient {m}: add what it needs here"),
+    };
+    assert!(minor(engine) >= needs, "engine {engine}, client {client} needs {needs:?}");
+}
+
 /// The folder holding vscode-textmate and vscode-oniguruma: $SAE_DSL_NODE_MODULES, or installed
 /// with npm from tests/editor/package.json into ~/.cache/sae-dsl/editor-tests (once). None, with
 /// the reason, when node, npm or the registry is not there.

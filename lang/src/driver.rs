@@ -35,6 +35,18 @@ pub fn compile_source(name: &str, text: &str, dir: Option<&Path>) -> Compilation
     compile_with(name, text, dir, &[])
 }
 
+/// [`compile_source`] that stops early (its result then incomplete) once `cancel` is set: the
+/// language server's check of a text that a newer edit replaced.
+pub fn compile_cancellable(
+    name: &str,
+    text: &str,
+    dir: Option<&Path>,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Compilation {
+    let _budget = crate::syntax::budget::start(Some(cancel));
+    compile_with(name, text, dir, &[])
+}
+
 /// Loads and checks model text with `--set` overrides applied: their errors point at the
 /// arguments; `effective` holds the text with the values substituted.
 pub fn compile_with(
@@ -55,6 +67,8 @@ pub fn compile_vendored(
     overrides: &[Override],
     vendored: Option<&load::Vendored>,
 ) -> Compilation {
+    // Every check runs within the time budget (a caller's own budget, if any, is kept).
+    let _budget = crate::syntax::budget::start(None);
     let load = |t: &str| load::load_source_vendored(name, t, dir.map(Path::to_path_buf), vendored);
     let mut loaded = load(text);
     if !loaded.has_errors() && !loaded.program.modules.is_empty() {

@@ -918,7 +918,8 @@ pub struct ParamDoc {
     pub why: &'static str,
 }
 
-fn default_text(d: Dflt) -> Option<String> {
+/// A default as written in a model file (None: required).
+pub(crate) fn default_text(d: Dflt) -> Option<String> {
     match d {
         REQ => None,
         I(i) => Some(i.to_string()),

@@ -32,6 +32,13 @@ impl<'a> Checker<'a> {
     /// Expands layer and net calls in order into `flow`.
     fn expand_calls(&mut self, calls: &[Call], env: &Env, flow: &mut Flow, site: Option<Span>) {
         for call in calls {
+            if let Some(why) = crate::syntax::budget::stop() {
+                if let Some(d) = crate::syntax::budget_error(why, call.span) {
+                    self.err(d);
+                }
+                flow.shape = None;
+                return;
+            }
             let at = site.unwrap_or(call.span);
             let name = name_of(call);
             if matches!(name, "residual" | "concat") {

@@ -4,6 +4,7 @@
 //! Entry point: [`parse`]. Pest errors are turned into [`Diag`]s whose messages name what was
 //! expected in words ("expected a layer or `}`"), never grammar rule names.
 
+pub mod budget;
 mod format;
 mod mistakes;
 mod print;
@@ -977,10 +978,29 @@ mod tests {
     }
 }
 
+/// The error of a check stopped by its [`budget`] at `at` (None when cancelled: nobody reads it).
+/// Reported once: later stops are silent.
+pub fn budget_error(why: budget::Stop, at: Span) -> Option<Diag> {
+    if why == budget::Stop::Cancelled {
+        return None;
+    }
+    budget::first_report().then(|| {
+        msg::too_large(&format!(
+            "checking this file takes more than {} s",
+            budget::MAX_CHECK.as_secs()
+        ))
+        .label(at, "still expanding here when the time ran out")
+        .help("the file expands into too much work; simplify the functions or nets that repeat")
+    })
+}
+
 /// The limits of user-function expansion, shared by constants and prior programs: a call at
 /// nesting `depth` (the calls open around it), counted into `calls`. `Err(Some(d))`: stop with
 /// that error at `at`; `Err(None)`: stop silently (the budget's error is reported once).
 pub fn call_limits(depth: usize, calls: &mut usize, at: Span) -> Result<(), Option<Diag>> {
+    if let Some(why) = budget::stop() {
+        return Err(budget_error(why, at));
+    }
     if depth >= MAX_CALL_DEPTH {
         return Err(Some(
             msg::nesting_too_deep(Nesting::Calls, MAX_CALL_DEPTH)

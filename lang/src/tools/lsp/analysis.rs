@@ -25,6 +25,8 @@ pub struct Document {
     pub text: String,
     index: LineIndex,
     compiled: Compilation,
+    /// The text `compiled` read (the current text once its check is in).
+    compiled_text: String,
     /// The last compilation whose main file parsed, with its text: names and definitions stay
     /// available while the user is in the middle of typing something that does not parse.
     last_parsed: Option<(Compilation, String)>,
@@ -42,39 +44,98 @@ struct Definition {
 impl Document {
     pub fn new(uri: Url, text: String) -> Self {
         let compiled = compile(&uri, &text);
+        let mut d = Document::unchecked(uri, text.clone());
+        d.apply(text, compiled);
+        d
+    }
+
+    /// A document whose text is not checked yet (its check runs elsewhere, then
+    /// [`Document::apply`]): answers use the text, names come from the last check.
+    pub fn unchecked(uri: Url, text: String) -> Self {
         let index = LineIndex::new(&text);
         Document {
             uri,
+            compiled: compile_source("untitled.sae", "", None),
+            compiled_text: String::new(),
             text,
             index,
-            compiled,
             last_parsed: None,
         }
     }
 
-    /// Replaces the text and checks it again. When the new text does not parse, the last
-    /// compilation that did is kept for names and definitions.
-    pub fn update(&mut self, text: String) {
-        let compiled = compile(&self.uri, &text);
-        let old = std::mem::replace(&mut self.compiled, compiled);
-        let old_text = std::mem::replace(&mut self.text, text);
+    /// Replaces the text before its check: positions read the new text at once, names come
+    /// from the last check (their places mapped into the new text).
+    pub fn set_text(&mut self, text: String) {
+        self.text = text;
         self.index = LineIndex::new(&self.text);
+    }
+
+    /// Takes the check of `text`, when it is still the current text. When it does not parse,
+    /// the last compilation that did is kept for names and definitions.
+    pub fn apply(&mut self, text: String, compiled: Compilation) {
+        if text != self.text {
+            return;
+        }
+        let old = std::mem::replace(&mut self.compiled, compiled);
+        let old_text = std::mem::replace(&mut self.compiled_text, text);
         if main_module(&self.compiled).is_some() {
             self.last_parsed = None;
-        } else if main_module(&old).is_some() {
+        } else if main_module(&old).is_some() && !old_text.is_empty() {
             self.last_parsed = Some((old, old_text));
         }
+    }
+
+    /// Replaces the text and checks it again.
+    pub fn update(&mut self, text: String) {
+        let compiled = compile(&self.uri, &text);
+        self.set_text(text.clone());
+        self.apply(text, compiled);
     }
 
     /// The compilation to look names up in, with the text its spans in this file refer to.
     fn names(&self) -> (&Compilation, &str) {
         if main_module(&self.compiled).is_some() {
-            return (&self.compiled, &self.text);
+            return (&self.compiled, &self.compiled_text);
         }
         match &self.last_parsed {
             Some((c, t)) => (c, t),
-            None => (&self.compiled, &self.text),
+            None => (&self.compiled, &self.compiled_text),
         }
+    }
+
+    /// A range in the current text for a span of `compiled` (the text a compilation read: the
+    /// current one, or the last that parsed). The two texts share a beginning and an end; an
+    /// offset in the part that changed goes to the start of that part.
+    fn current_range(&self, compiled: &str, start: usize, end: usize) -> Range {
+        if std::ptr::eq(compiled, self.text.as_str()) {
+            return self.range(start, end);
+        }
+        let (a, b) = (compiled.as_bytes(), self.text.as_bytes());
+        let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let most = a.len().min(b.len()) - prefix;
+        let suffix = a
+            .iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take(most)
+            .take_while(|(x, y)| x == y)
+            .count();
+        let map = |o: usize| {
+            let mut o = if o <= prefix {
+                o
+            } else if o >= a.len() - suffix {
+                o - (a.len() - suffix) + (b.len() - suffix)
+            } else {
+                prefix
+            };
+            o = o.min(self.text.len());
+            while !self.text.is_char_boundary(o) {
+                o -= 1;
+            }
+            o
+        };
+        let (s, e) = (map(start), map(end));
+        self.range(s, e.max(s))
     }
 
     pub fn offset(&self, pos: Position) -> usize {
@@ -324,11 +385,10 @@ impl Document {
         let (_, _, word) = word_at(&self.text, offset)?;
         let def = find_definition(c, word)?;
         if def.file == 0 {
-            // Spans of this file refer to the text that was compiled.
-            let index = LineIndex::new(text);
+            // Spans of this file refer to the text that was compiled, maybe an earlier one.
             return Some(Location::new(
                 self.uri.clone(),
-                index.range(text, def.name.start, def.name.end),
+                self.current_range(text, def.name.start, def.name.end),
             ));
         }
         self.location(c, def.name)
@@ -425,7 +485,37 @@ impl Document {
             Some("data") => add_kind(&mut items, &["data set", "transform"]),
             Some("cost") => add_kind(&mut items, &["cost"]),
             Some("penalty") => add_kind(&mut items, &["penalty"]),
-            Some("train") => add_kind(&mut items, &["optimizer", "schedule", "validation"]),
+            Some("train") => {
+                // After a setting's name, its values; elsewhere in the block, the settings.
+                let head = code.trim_end_matches(|ch: char| ch.is_ascii_alphanumeric() || ch == '_');
+                let prev = head
+                    .trim_end()
+                    .rsplit(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .next()
+                    .unwrap_or_default();
+                match prev {
+                    "optimizer" => add_kind(&mut items, &["optimizer"]),
+                    "schedule" => add_kind(&mut items, &["schedule"]),
+                    "validation" => add_kind(&mut items, &["validation"]),
+                    _ => {
+                        for name in catalogue::SETTINGS {
+                            let default = catalogue::TRAIN_SETTINGS
+                                .iter()
+                                .find(|p| p.name == *name)
+                                .and_then(|p| catalogue::default_text(p.default))
+                                .map(|d| format!("{name} {d} (default)"))
+                                .unwrap_or_else(|| format!("{name} ..."));
+                            items.push(item(
+                                name,
+                                CompletionItemKind::PROPERTY,
+                                default,
+                                "a training setting".into(),
+                            ));
+                        }
+                        return items;
+                    }
+                }
+            }
             _ => {}
         }
         if matches!(
@@ -478,8 +568,7 @@ impl Document {
         let Some(m) = main_module(c) else {
             return vec![];
         };
-        let index = LineIndex::new(text);
-        let r = |s: Span| index.range(text, s.start, s.end);
+        let r = |s: Span| self.current_range(text, s.start, s.end);
         let mut out = vec![];
         for i in &m.imports {
             out.push(symbol(
@@ -548,6 +637,18 @@ impl Document {
 }
 
 /// Checks the text as the file of `uri` (imports resolve beside it).
+/// [`compile`] that stops early once `cancel` is set.
+pub(super) fn compile_cancellable(uri: &Url, text: &str, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Compilation {
+    let path = uri.to_file_path().ok();
+    let name = path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "untitled.sae".into());
+    let dir = path.as_ref().and_then(|p| p.parent());
+    crate::driver::compile_cancellable(&name, text, dir, cancel)
+}
+
 fn compile(uri: &Url, text: &str) -> Compilation {
     let path = uri.to_file_path().ok();
     let name = path
@@ -600,6 +701,16 @@ fn doc_above(text: &str, start: usize) -> String {
     lines.join("\n")
 }
 
+/// The comment that ends the line of `end` (`let d = 16  # the latent size`), if any.
+fn doc_after(text: &str, end: usize) -> String {
+    let rest = text.get(end..).unwrap_or_default();
+    let line = rest.split('\n').next().unwrap_or_default().trim();
+    line.strip_prefix('#')
+        .or_else(|| line.strip_prefix("//"))
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// A net, prior or constant named `name` in the main file or its imports.
 fn find_definition(c: &Compilation, name: &str) -> Option<Definition> {
     for m in &c.program.modules {
@@ -628,13 +739,17 @@ fn find_definition(c: &Compilation, name: &str) -> Option<Definition> {
             });
         }
         if let Some(l) = m.lets.iter().find(|l| l.name.name == name) {
-            let line = &text[l.span.start..l.span.end];
+            // The statement's span runs on over the comments after it; the code ends with the
+            // value, and a comment on the same line documents the constant.
+            let end = l.value.span.end.max(l.span.start);
+            let line = text.get(l.span.start..end).unwrap_or_default();
+            let above = doc_above(text, l.span.start);
             return Some(Definition {
                 file: m.file,
                 name: l.name.span,
                 kind: "constant",
                 header: line.split_whitespace().collect::<Vec<_>>().join(" "),
-                doc: doc_above(text, l.span.start),
+                doc: if above.is_empty() { doc_after(text, end) } else { above },
             });
         }
     }
@@ -1082,5 +1197,54 @@ mod tests {
                 let _ = (d.hover(p), d.definition(p), d.completion(p));
             }
         }
+    }
+
+    #[test]
+    fn a_constant_shows_its_own_comment_not_the_next_one() {
+        let text = "let gamma = 10      # the penalty weight\nlet d = 16          # the latent size\n# The regularisation.\nlet eps = 0.1\n";
+        let d = doc(text);
+        let g = hover_text(&d, "gamma");
+        assert!(g.contains("let gamma = 10\n") && g.contains("the penalty weight"), "{g}");
+        let dd = hover_text(&d, "d = 16");
+        assert!(dd.contains("the latent size"), "{dd}");
+        assert!(!dd.contains("regularisation"), "the next constant's doc leaked: {dd}");
+        let e = hover_text(&d, "eps");
+        assert!(e.contains("The regularisation."), "{e}");
+    }
+
+    #[test]
+    fn completion_in_train_offers_the_settings_then_their_values() {
+        let text = "data rings(n = 64)\nlatent R^2 ~ normal()\nencoder { linear(2) }\ngenerator { linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\ntrain {\n  ep\n  optimizer ad\n}\n";
+        let d = doc(text);
+        let labels = |items: Vec<CompletionItem>| items.into_iter().map(|i| i.label).collect::<Vec<_>>();
+        let settings = labels(d.completion(pos_of(&d, "ep\n", 2)));
+        for want in ["optimizer", "batch", "epochs", "seed", "schedule"] {
+            assert!(settings.contains(&want.to_string()), "{want}: {settings:?}");
+        }
+        assert!(!settings.contains(&"adam".to_string()), "{settings:?}");
+        let optimizers = labels(d.completion(pos_of(&d, "ad\n", 2)));
+        assert!(optimizers.contains(&"adam".to_string()), "{optimizers:?}");
+        assert!(!optimizers.contains(&"epochs".to_string()), "{optimizers:?}");
+    }
+
+    #[test]
+    fn positions_follow_edits_while_the_file_does_not_parse() {
+        let mut d = doc(MODEL);
+        // Three lines inserted above, one of them broken: the last parse is used for names,
+        // but locations are in the text as it is now.
+        let edited = format!("let broken = (\n\n\n{MODEL}");
+        d.update(edited);
+        assert!(main_module(&d.compiled).is_none(), "the edit does not parse");
+        let loc = d.definition(pos_of(&d, "body(8)", 1)).expect("body still defined");
+        assert_eq!(loc.range.start, pos_of(&d, "body(w", 0));
+        let symbols = d.symbols();
+        let body = symbols.iter().find(|s| s.name == "body").expect("body in the outline");
+        assert_eq!(body.selection_range.start, pos_of(&d, "body(w", 0));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let d = doc(&format!("\u{feff}{MODEL}"));
+        assert!(d.diagnostics().is_empty(), "{:?}", d.diagnostics());
     }
 }
