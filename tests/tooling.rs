@@ -89,7 +89,8 @@ fn fmt_reports_syntax_errors_and_leaves_the_file_alone() {
     assert_eq!(out.status.code(), Some(1));
     let err = common::flat_stderr(&out);
     println!("{err}");
-    assert!(err.contains("sae::parse::syntax"), "{err}");
+    // The words `check` gives the file, not the parser's raw expectation.
+    assert!(err.contains("sae::parse::unclosed_bracket"), "{err}");
     assert!(err.contains("bad.sae"), "{err}");
     assert!(
         err.contains("1 file not formatted because of the errors above"),
@@ -202,6 +203,41 @@ fn graph_svg_without_graphviz_explains() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).is_empty());
     assert!(text(&out.stderr).contains("sae::check::latent_shape"));
+}
+
+/// `fmt` words a syntax error as `check` does, rewrites a symbolic link's target (the link
+/// stays a link), and leaves a read-only file alone with an error.
+#[test]
+fn fmt_speaks_like_check_keeps_links_and_refuses_read_only_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::tempdir("fmt-files");
+    let bad = dir.join("bad.sae");
+    std::fs::write(&bad, "encoder { linear(8) relu\n").expect("write");
+    let b = bad.to_str().expect("path");
+    let check = front(&["check", b]);
+    let fmt = front(&["fmt", b]);
+    let words = |o: &std::process::Output| {
+        let e = text(&o.stderr);
+        e.lines().take_while(|l| !l.contains(": 1 error")).filter(|l| !l.contains("not formatted")).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(words(&fmt), words(&check), "fmt:\n{}\ncheck:\n{}", text(&fmt.stderr), text(&check.stderr));
+
+    let target = dir.join("target.sae");
+    std::fs::write(&target, "cost   squared_l2\n").expect("write");
+    let link = dir.join("link.sae");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = front(&["fmt", link.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "cost squared_l2\n");
+
+    let ro = dir.join("ro.sae");
+    std::fs::write(&ro, "cost   squared_l2\n").expect("write");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let out = front(&["fmt", ro.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is read-only and not formatted"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&ro).expect("read"), "cost   squared_l2\n");
 }
 
 /// A JSON-RPC client of `sae-dsl lsp` over its standard input and output.

@@ -110,7 +110,16 @@ fn format_one(path: &Path, check: bool, stdout: bool) -> Result<bool, String> {
         );
         return Ok(false);
     }
-    write_atomically(path, &formatted).map_err(|e| format!("error: cannot write {name}: {e}\n"))?;
+    // A read-only file is not rewritten (renaming over it would succeed); a symbolic link
+    // keeps pointing where it did: its target is rewritten.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if std::fs::metadata(&target).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(format!(
+            "error: {name} is read-only and not formatted; make it writable or use `sae-dsl fmt --check`\n"
+        ));
+    }
+    write_atomically(&target, &formatted)
+        .map_err(|e| format!("error: cannot write {name}: {e}\n"))?;
     eprintln!("formatted {name}");
     Ok(true)
 }
