@@ -527,6 +527,98 @@ fn grammar_aware(cases: u64) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A model built around one of the shapes that once hung or crashed the checker (long chains
+/// of functions, doubling functions, chained conditionals and comparisons, huge `repeat`s and
+/// comprehensions, deep brackets, expanding prior programs), at a random size, sometimes mutated.
+fn heavy_shape(rng: &mut Rng) -> String {
+    let rest = "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linear(8) relu linear(2) }\n\
+                generator { linear(8) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\n";
+    let size = |rng: &mut Rng, max: usize| 1 + rng.below(max);
+    let text = match rng.below(8) {
+        0 => {
+            let n = size(rng, 12_000);
+            let mut s = String::from("fn f0(x) = x\n");
+            for i in 1..n {
+                s.push_str(&format!("fn f{i}(x) = f{}(x)\n", i - 1));
+            }
+            s + &format!("let w = f{}(1)\n{rest}", n - 1)
+        }
+        1 => {
+            let n = size(rng, 50);
+            let k = 1 + rng.below(3);
+            let mut s = String::from("fn g0(x) = x\n");
+            for i in 1..n {
+                let calls = vec![format!("g{}(x)", i - 1); k].join(" + ");
+                s.push_str(&format!("fn g{i}(x) = {calls}\n"));
+            }
+            if rng.chance(50) {
+                s + &format!("let w = g{}(1)\n{rest}", n - 1)
+            } else {
+                s + &format!(
+                    "prior p() on R^2 {{\n  z ~ normal(0, 1, dim = 2)\n  return g{}(z)\n}}\n{}",
+                    n - 1,
+                    rest.replace("normal()", "p()")
+                )
+            }
+        }
+        2 => format!("let w = {}0\n{rest}", "if 1 > 0 then 1 else ".repeat(size(rng, 5_000))),
+        3 => {
+            let op = rng.pick(&["==", "<", "+", "*", "@", "-"]);
+            format!("let w = {}\n{rest}", vec!["1"; size(rng, 25_000)].join(&format!(" {op} ")))
+        }
+        4 => {
+            let (a, b) = (size(rng, 10_000_000), size(rng, 1_000));
+            format!(
+                "net r() {{ repeat({b}, linear(8), relu) }}\n{}",
+                rest.replace("encoder { linear(8)", &format!("encoder {{ repeat({a}, r()) linear(8)"))
+            )
+        }
+        5 => {
+            let mut e = format!("i * {}", size(rng, 9));
+            for _ in 0..1 + rng.below(3) {
+                e = format!("[{e} for i in range({})]", size(rng, 1 << 20));
+            }
+            format!("let w = {e}\n{rest}")
+        }
+        6 => {
+            let (open, close) = if rng.chance(50) { ("(", ")") } else { ("[", "]") };
+            let n = size(rng, 8_000);
+            format!("let w = {}1{}\n{rest}", open.repeat(n), close.repeat(n))
+        }
+        _ => {
+            let n = size(rng, 2_000_000);
+            let f = rng.pick(&["range", "zeros", "ones", "eye"]);
+            format!("let w = {f}({n})\n{rest}")
+        }
+    };
+    if rng.chance(25) {
+        mutate(rng, &text)
+    } else {
+        text
+    }
+}
+
+#[test]
+fn heavy_shapes_answer_in_bounds() {
+    let start = std::time::Instant::now();
+    let mut failures = vec![];
+    let mut seed = 0x5eed_0000_0000_0001u64;
+    let cases = 80;
+    for _ in 0..cases {
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng(seed | 1);
+        let text = heavy_shape(&mut rng);
+        if let Err(why) = try_run(&text, std::time::Duration::from_secs(2)) {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus");
+            let path = dir.join(format!("heavy-{seed:016x}.sae"));
+            let _ = std::fs::write(&path, &text);
+            failures.push(format!("{why}: kept as {}", path.display()));
+        }
+    }
+    eprintln!("heavy shapes: {cases} inputs in {:.1} s", start.elapsed().as_secs_f64());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn grammar_aware_models_never_panic() {
     grammar_aware(3000);

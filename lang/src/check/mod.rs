@@ -59,6 +59,9 @@ pub struct LayerSite {
 /// Largest tensor (elements per example) or parameter count accepted before allocation.
 pub const MAX_ELEMENTS: i128 = 1 << 31;
 
+/// Most layers one network may expand into (`repeat` and nets multiply).
+pub const MAX_LAYERS: usize = 10_000;
+
 /// Checks a loaded program whose main file is named `name`.
 pub fn check(program: &Program, name: &str) -> Checked {
     let mut c = Checker::new(program);

@@ -32,6 +32,18 @@ impl<'a> Checker<'a> {
     /// Expands layer and net calls in order into `flow`.
     fn expand_calls(&mut self, calls: &[Call], env: &Env, flow: &mut Flow, site: Option<Span>) {
         for call in calls {
+            if flow.layers.len() > super::MAX_LAYERS && flow.shape.is_some() {
+                self.err(
+                    msg::too_large(&format!(
+                        "this network expands into more than {} layers",
+                        super::MAX_LAYERS
+                    ))
+                    .label(site.unwrap_or(call.span), "still expanding here")
+                    .help("networks of this tool are at most a few hundred layers deep; repeat fewer times"),
+                );
+                flow.shape = None;
+                return;
+            }
             if let Some(why) = crate::syntax::budget::stop() {
                 if let Some(d) = crate::syntax::budget_error(why, call.span) {
                     self.err(d);
@@ -177,6 +189,19 @@ impl<'a> Checker<'a> {
             flow.shape = None;
             return;
         };
+        if times > super::MAX_LAYERS as i64 {
+            let at = call.args.first().map_or(call.span, |a| a.value.span);
+            self.err(
+                msg::too_large(&format!(
+                    "`repeat({times}, ...)` would expand into at least {times} layers (a network holds at most {})",
+                    super::MAX_LAYERS
+                ))
+                .label(at, "too many repetitions")
+                .help("networks of this tool are at most a few hundred layers deep; repeat fewer times"),
+            );
+            flow.shape = None;
+            return;
+        }
         for _ in 0..times {
             if flow.shape.is_none() {
                 return;

@@ -7,7 +7,7 @@ use super::*;
 use crate::consteval::{self, Num};
 
 /// The most numbers a constant list (`range`, `zeros`, `ones`, `eye`) may hold.
-pub const MAX_CONSTANT_LIST: i64 = 1 << 20;
+pub const MAX_CONSTANT_LIST: i64 = 1 << 18;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Value {
@@ -71,6 +71,16 @@ impl Value {
     }
 }
 
+impl Value {
+    /// How many numbers (or other scalars) the value holds, lists counted through.
+    pub fn numbers(&self) -> i64 {
+        match self {
+            Value::List(v) => v.iter().map(Value::numbers).sum::<i64>().max(1),
+            _ => 1,
+        }
+    }
+}
+
 pub(super) type Env = HashMap<String, Value>;
 
 impl<'a> Checker<'a> {
@@ -91,10 +101,27 @@ impl<'a> Checker<'a> {
             ExprKind::Comprehension(body, var, source) => match self.eval(source, env)? {
                 Value::List(items) => {
                     let mut out = vec![];
+                    // Counted as it grows: nested comprehensions multiply their sizes.
+                    let mut numbers: i64 = 0;
+                    let items_len = items.len() as i64;
                     for item in items {
                         let mut inner = env.clone();
                         inner.insert(var.name.clone(), item);
-                        out.push(self.eval(body, &inner)?);
+                        let v = self.eval(body, &inner)?;
+                        numbers += v.numbers();
+                        // The first element tells the size of the whole: stop before building it.
+                        let projected = v.numbers().saturating_mul(items_len);
+                        if numbers > MAX_CONSTANT_LIST || projected > MAX_CONSTANT_LIST {
+                            self.err(
+                                msg::too_large(&format!(
+                                    "this comprehension would hold more than {MAX_CONSTANT_LIST} numbers (a constant list holds at most 2^18)"
+                                ))
+                                .label(e.span, "stopped here")
+                                .help("constants describe a model's settings; compute large arrays elsewhere and load them as data"),
+                            );
+                            return None;
+                        }
+                        out.push(v);
                     }
                     Some(Value::List(out))
                 }
@@ -360,7 +387,7 @@ impl<'a> Checker<'a> {
                 let shape: Vec<String> = s.iter().map(|n| n.to_string()).collect();
                 self.err(
                     msg::too_large(&format!(
-                        "`{name}({})` would hold {total} numbers (a constant list holds at most {MAX_CONSTANT_LIST} = 2^20)",
+                        "`{name}({})` would hold {total} numbers (a constant list holds at most {MAX_CONSTANT_LIST} = 2^18)",
                         shape.join(", ")
                     ))
                     .label(c.span, "here"),
