@@ -53,6 +53,19 @@ fn err_files_give_errors() {
     });
 }
 
+/// Model files of earlier versions (tests/compat: each file as it was written then) keep
+/// compiling: warnings allowed (a renamed argument is read with a warning), errors never.
+#[test]
+fn files_of_earlier_versions_still_compile() {
+    let mut n = 0;
+    insta::glob!("compat/*.sae", |path| {
+        let (text, errors, _) = render(path);
+        assert_eq!(errors, 0, "{} no longer compiles:\n{text}", path.display());
+        n += 1;
+    });
+    assert!(n >= 16, "only {n} files of earlier versions");
+}
+
 /// A diagnostic code without a fixture is a message no test has looked at.
 #[test]
 fn every_code_has_a_fixture() {

@@ -268,6 +268,12 @@ impl<'a> Checker<'a> {
         prior: &Call,
     ) -> Option<(ir::Latent, Span)> {
         let pname = name_of(prior);
+        // Arguments of an earlier version of the standard library, read in their new form.
+        let migrated = super::compat::migrate(prior).map(|(call, d)| {
+            self.diags.report(d);
+            call
+        });
+        let prior = migrated.as_ref().unwrap_or(prior);
         // A dimension parameter left out is taken from the latent clause.
         let inferred = self.priors.with_dimension(prior, &sp);
         let call = inferred.as_ref().unwrap_or(prior);

@@ -5,6 +5,7 @@
 //! collected, and a model is returned only when none of them is an error.
 
 mod args;
+mod compat;
 mod cost;
 mod data;
 mod latents;

@@ -335,6 +335,11 @@ pub fn shadows(name: &str, hidden: &str) -> Diag {
     ))
 }
 
+/// A form of an earlier version, still read: "{what}".
+pub fn deprecated(what: &str) -> Diag {
+    Diag::warning(Code::Deprecated, what.to_string())
+}
+
 /// A net whose expansion reaches itself.
 pub fn recursive_net(name: &str) -> Diag {
     Diag::error(Code::RecursiveNet, format!("net `{name}` uses itself"))

@@ -98,6 +98,7 @@ codes! {
     DuplicateClause => "sae::check::duplicate_clause",
     DuplicateDefinition => "sae::check::duplicate_definition",
     Shadows => "sae::check::shadows",
+    Deprecated => "sae::check::deprecated",
     RecursiveNet => "sae::check::recursive_net",
     InvalidValue => "sae::check::invalid_value",
     LayerInput => "sae::check::layer_input",
