@@ -122,6 +122,7 @@ const SEVERAL_MISTAKES: &[(&str, usize)] = &[
     ("composite_unknown_component.sae", 2),
     ("validation_fraction.sae", 5),
     ("validation_metric.sae", 3),
+    ("call_every_mistake.sae", 7),
 ];
 
 #[test]

@@ -103,6 +103,21 @@ impl<'a> Checker<'a> {
         sig: &str,
         kind: &str,
     ) -> Option<Vec<Option<&'c Arg>>> {
+        let (slots, ok) = self.match_all_args(call, names, required, sig, kind);
+        ok.then_some(slots)
+    }
+
+    /// [`Checker::match_args`] that keeps the arguments it could place when others were wrong
+    /// (their values are still checked, so one call reports all its mistakes): the slots, and
+    /// whether every argument was placed.
+    fn match_all_args<'c>(
+        &mut self,
+        call: &'c Call,
+        names: &[&str],
+        required: &[bool],
+        sig: &str,
+        kind: &str,
+    ) -> (Vec<Option<&'c Arg>>, bool) {
         let mut slots: Vec<Option<&Arg>> = vec![None; names.len()];
         let mut ok = true;
         let fname = name_of(call);
@@ -161,7 +176,7 @@ impl<'a> Checker<'a> {
                 ok = false;
             }
         }
-        ok.then_some(slots)
+        (slots, ok)
     }
 
     /// Binds a call to a built-in's parameters, evaluating and validating every value.
@@ -169,10 +184,9 @@ impl<'a> Checker<'a> {
         let names: Vec<&str> = params.iter().map(|p| p.name).collect();
         let required: Vec<bool> = params.iter().map(|p| matches!(p.default, REQ)).collect();
         let sig = signature(name_of(call), params);
-        let slots = self.match_args(call, &names, &required, &sig, "signature")?;
+        let (slots, mut ok) = self.match_all_args(call, &names, &required, &sig, "signature");
         let mut values = vec![];
         let mut spans = vec![];
-        let mut ok = true;
         for (i, spec) in params.iter().enumerate() {
             let (v, span) = match slots[i] {
                 Some(arg) => match self

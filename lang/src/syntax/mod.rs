@@ -901,9 +901,22 @@ impl Builder {
                     .map(|q| Box::new(self.expr(q)));
                 let mut next = || parts.next().expect("grammar: if c then a else b");
                 let (c, a, b) = (next(), next(), next());
-                ExprKind::If(c, a, b)
+                // Ends where its last branch ends, not after the whitespace that follows.
+                let span = span.to(Span { start: span.start, ..b.span });
+                let span = Span { end: b.span.end, ..span };
+                return Expr {
+                    kind: ExprKind::If(c, a, b),
+                    span,
+                };
             }
-            Rule::call => ExprKind::Call(self.call(p)),
+            Rule::call => {
+                // A bare name's span is the name, never the whitespace and comments after it.
+                let c = self.call(p);
+                return Expr {
+                    span: c.span,
+                    kind: ExprKind::Call(c),
+                };
+            }
             Rule::expr => return self.expr(p),
             r => unreachable!("grammar: unexpected primary {r:?}"),
         };
