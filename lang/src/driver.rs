@@ -134,11 +134,24 @@ pub fn prior_program(
     args: Option<&str>,
 ) -> Result<(ir::Program, ir::Space, Vec<String>), String> {
     let text = load::read_source(path).map_err(|e| format!("error: {e}"))?;
-    let loaded = load::load_source(
+    prior_program_in(
         &load::display_path(path),
         &text,
-        path.parent().map(Path::to_path_buf),
-    );
+        path.parent(),
+        name,
+        args,
+    )
+}
+
+/// [`prior_program`] of a text (`file` names it in messages; imports are relative to `dir`).
+pub fn prior_program_in(
+    file: &str,
+    text: &str,
+    dir: Option<&Path>,
+    name: &str,
+    args: Option<&str>,
+) -> Result<(ir::Program, ir::Space, Vec<String>), String> {
+    let loaded = load::load_source(file, text, dir.map(Path::to_path_buf));
     let mut sources = loaded.program.sources.clone();
     let mut diags = Problems::from(loaded.diags);
     if diags.has_errors() {
@@ -163,10 +176,7 @@ pub fn prior_program(
             }
             None => format!("its priors: {}", names.join(", ")),
         };
-        return Err(format!(
-            "error: {} defines no prior `{name}`; {help}",
-            path.display()
-        ));
+        return Err(format!("error: {file} defines no prior `{name}`; {help}"));
     }
     let out = priors.instantiate(&call, &mut diags);
     let warnings: Vec<String> = diags

@@ -138,11 +138,15 @@ impl fmt::Display for Prior {
                     1 => "1 random draw".to_string(),
                     k => format!("{k} random draws"),
                 };
-                write!(f, "{} (a prior program: {draws} per sample{learned})", p.call)
+                write!(f, "{} {PROGRAM_NOTE}: {draws} per sample{learned})", p.call)
             }
         }
     }
 }
+
+/// What follows a prior program's call in its readable form, "(a prior program: 2 random draws
+/// per sample)": tools that show the call alone cut there.
+pub const PROGRAM_NOTE: &str = "(a prior program";
 
 /// ", dilation d, groups g" where they are not 1.
 fn spread(dilation: i64, groups: i64) -> String {

@@ -34,11 +34,11 @@ fn id(parts: &[&str]) -> String {
         .join("_")
 }
 
-/// The first line of a prior's readable form (a program's registers left out).
+/// The first line of a prior's readable form (a program's note left out).
 fn prior_text(p: &Prior) -> String {
     let s = p.to_string();
-    match s.find(" (program") {
-        Some(i) => s[..i].to_string(),
+    match s.find(super::display::PROGRAM_NOTE) {
+        Some(i) => s[..i].trim_end().to_string(),
         None => s.lines().next().unwrap_or_default().to_string(),
     }
 }

@@ -3,7 +3,7 @@
 //! Every shape is inferred and every default filled in. [`Model`]'s `Display` is the stable text
 //! printed by `sae-dsl graph` and snapshotted in tests.
 
-mod display;
+pub mod display;
 mod dot;
 mod train;
 

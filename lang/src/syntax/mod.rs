@@ -332,6 +332,7 @@ fn after_value(text: &str, pos: usize) -> &'static str {
     }
 }
 
+// long: one pass from the parser's expectations to words, then each slip it recognises.
 fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {

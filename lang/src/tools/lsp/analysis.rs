@@ -313,7 +313,11 @@ impl Document {
                     if inside && !on_prior {
                         let l = model.latents.get(latents)?;
                         let prior = l.prior.to_string();
-                        let prior = prior.split(" (program").next().unwrap_or_default();
+                        let prior = prior
+                            .split(crate::ir::display::PROGRAM_NOTE)
+                            .next()
+                            .unwrap_or_default()
+                            .trim_end();
                         return Some(format!(
                             "latent `{}`: {}, {} coordinates\n\nprior: `{prior}`",
                             l.name,
@@ -405,6 +409,7 @@ impl Document {
 
     /// What may be written at the cursor: named arguments inside a call's parentheses, else the
     /// built-ins and definitions that fit the clause being written, and keywords at a line start.
+    // long: one arm per kind of clause the cursor can be in, each listing what fits there.
     pub fn completion(&self, pos: Position) -> Vec<CompletionItem> {
         let offset = self.offset(pos);
         let code = mask(&self.text[..offset]);
