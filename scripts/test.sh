@@ -38,7 +38,7 @@ awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) g += $(i-1) } bins++ }
   /SKIPPED/ { s++ }
   # pytest closes with "N failed, N passed, N skipped in T s".
-  / in [0-9.]+s( \([0-9:]+\))?$/ && /(passed|failed)/ { for (i = 1; i <= NF; i++) { w = $(i+1); sub(/,$/, "", w); if (w == "passed") p += $(i); if (w == "failed") f += $(i) } bins++ }
+  !/^test result:/ && / in [0-9.]+s( \([0-9:]+\))?$/ && /(passed|failed)/ { for (i = 1; i <= NF; i++) { w = $(i+1); sub(/,$/, "", w); if (w == "passed") p += $(i); if (w == "failed") f += $(i) } bins++ }
   END { printf "test summary: %d passed, %d failed, %d ignored, %d SKIPPED lines, over %d test binaries\n", p, f, g, s, bins }
 ' "$log"
 if [ "$status" -ne 0 ]; then

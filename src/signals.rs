@@ -21,6 +21,12 @@ pub fn note_signal() -> usize {
     SIGNALS.fetch_add(1, Ordering::SeqCst) + 1
 }
 
+/// Forgets the signals received (a library that trains several times in one process, the
+/// Python package, clears the stop it asked of one training before the next).
+pub fn clear() {
+    SIGNALS.store(0, Ordering::SeqCst);
+}
+
 /// Records the lock file of the run being written (None when it is released).
 pub fn set_lock(path: Option<PathBuf>) {
     if let Ok(mut l) = LOCK.lock() {

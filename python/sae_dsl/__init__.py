@@ -19,7 +19,7 @@ if not _torch.__version__.startswith(_NEEDED + ".") and _torch.__version__ != _N
 
 from . import _native  # noqa: E402  (after the version check: it links torch's libraries)
 from . import ot  # noqa: E402
-from ._api import CompileError, Diagnostic, Prior, Run, check, graph  # noqa: E402
+from ._api import CompileError, Diagnostic, Model, Prior, Run, check, graph  # noqa: E402
 
-__all__ = ["check", "graph", "CompileError", "Diagnostic", "Prior", "Run", "ot"]
+__all__ = ["check", "graph", "CompileError", "Diagnostic", "Model", "Prior", "Run", "ot"]
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Type stubs of sae_dsl: priors, penalties, checks and runs of sae-dsl in PyTorch code."""
 
 import os
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -31,6 +31,27 @@ def check(
 def graph(
     source: Union[str, os.PathLike[str]], overrides: Optional[Dict[str, Any]] = None
 ) -> str: ...
+
+class Model:
+    source: str
+    overrides: Dict[str, Any]
+    diagnostics: List[Diagnostic]
+    def __init__(
+        self, source: Union[str, os.PathLike[str]], overrides: Optional[Dict[str, Any]] = None
+    ) -> None: ...
+    def graph(self) -> str: ...
+    def fit(
+        self,
+        out: Optional[Union[str, os.PathLike[str]]] = None,
+        epochs: Optional[int] = None,
+        data_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        callback: Optional[Callable[[Dict[str, Any]], Optional[bool]]] = None,
+        seed: Optional[int] = None,
+        evaluate: bool = True,
+        device: str = "cpu",
+        progress: bool = True,
+        force: bool = False,
+    ) -> Run: ...
 
 class Prior:
     name: str
@@ -62,3 +83,4 @@ class Run:
     def data_shape(self) -> List[int]: ...
     @property
     def source(self) -> str: ...
+    def modules(self) -> Tuple[torch.nn.Module, torch.nn.Module]: ...

@@ -6,7 +6,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -199,6 +200,21 @@ class Run:
     def data_shape(self) -> List[int]:
         return self._native.data_shape
 
+    def modules(self) -> Tuple[torch.nn.Module, torch.nn.Module]:
+        """The encoder and the generator as ``torch.nn.Module``s holding the trained weights as
+        parameters (in evaluation mode), ready to fine-tune in PyTorch: the layers of
+        ``sae-dsl export --format safetensors``, loaded."""
+        import importlib.util
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            _native.export_modules(self._native, d)
+            spec = importlib.util.spec_from_file_location("sae_dsl_exported_model", Path(d) / "model.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.load(str(Path(d) / "weights.safetensors"))
+        return model.encoder, model.generator
+
     @property
     def source(self) -> str:
         """The model text the run was trained from."""
@@ -206,3 +222,98 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.directory)!r})"
+
+
+class Model:
+    """A model file (or text), checked: ``graph()`` shows it, ``fit()`` trains it with the same
+    trainer as ``sae-dsl run``. Raises CompileError when it does not check."""
+
+    def __init__(self, source: Union[str, os.PathLike], overrides: Optional[Dict[str, Any]] = None):
+        self.source = os.fspath(source)
+        self.overrides = dict(overrides or {})
+        self.diagnostics = check(self.source, self.overrides)
+        if any(d.is_error for d in self.diagnostics):
+            raise CompileError(self.diagnostics)
+
+    def graph(self) -> str:
+        """The checked model's graph, as ``sae-dsl graph`` prints it."""
+        return graph(self.source, self.overrides)
+
+    def fit(
+        self,
+        out: Optional[Union[str, os.PathLike]] = None,
+        epochs: Optional[int] = None,
+        data_dir: Optional[Union[str, os.PathLike]] = None,
+        callback: Optional[Callable[[Dict[str, Any]], Optional[bool]]] = None,
+        seed: Optional[int] = None,
+        evaluate: bool = True,
+        device: str = "cpu",
+        progress: bool = True,
+        force: bool = False,
+    ) -> "Run":
+        """Trains into the run directory ``out`` (default ``runs/NAME-DATE``) and returns it.
+
+        ``callback(metrics)`` sees each epoch's line of ``metrics.jsonl``; returning ``False``
+        stops the run after that epoch (its state saved). Ctrl-C, or a notebook's interrupt
+        button, stops at the next step with the state saved, then raises KeyboardInterrupt: the
+        run is resumable (``sae-dsl resume DIR``). ``evaluate=False`` skips the evaluation.
+        """
+        t = _native.start_fit(
+            self.source, _is_path(self.source), _overrides(self.overrides),
+            os.fspath(out) if out is not None else None, epochs, seed,
+            os.fspath(data_dir) if data_dir is not None else None, evaluate, device, force,
+        )
+        seen = 0
+        asked_stop = False
+        total = epochs
+
+        def report() -> None:
+            nonlocal seen, asked_stop
+            path = Path(t.dir) / "metrics.jsonl"
+            if not path.is_file():
+                return
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            for line in lines[seen:]:
+                m = json.loads(line)
+                if progress:
+                    _progress(m, total)
+                if callback is not None and callback(m) is False and not asked_stop:
+                    asked_stop = True
+                    t.stop()
+            seen = len(lines)
+
+        try:
+            while not t.wait(0.1):
+                report()
+        except KeyboardInterrupt:
+            t.stop()
+            while not t.wait(0.5):
+                pass
+            report()
+            raise KeyboardInterrupt(
+                f"training stopped with its state saved in {t.dir}; `sae-dsl resume {t.dir}` finishes it"
+            ) from None
+        report()
+        kind, text = t.outcome()
+        if kind == "error" or (kind == "interrupted" and not asked_stop):
+            raise RuntimeError(text)
+        if progress:
+            print(f"run {'stopped by the callback' if asked_stop else 'finished'}: {t.dir}", flush=True)
+        return Run(t.dir, device="cpu" if device == "auto" else device)
+
+
+def _progress(m: Dict[str, Any], total: Optional[int]) -> None:
+    """One line per epoch, which a terminal and a notebook both show."""
+    e = m.get("epoch", 0)
+    bar = ""
+    if total:
+        done = int(20 * e / total)
+        bar = "[" + "=" * done + " " * (20 - done) + f"] {e}/{total} "
+    else:
+        bar = f"epoch {e} "
+    print(
+        f"{bar}recon {m.get('recon', float('nan')):.4f}  penalty {m.get('penalty', float('nan')):.4f}"
+        f"  ({m.get('seconds', 0):.1f} s)",
+        file=sys.stdout,
+        flush=True,
+    )

@@ -373,6 +373,158 @@ impl NativeRun {
     }
 }
 
+/// A training running on a thread of its own (the same trainer as `sae-dsl run`): Python waits
+/// for it in short slices, so that a callback can run between epochs and Ctrl-C (or a
+/// notebook's interrupt button) reaches Python, which then asks the trainer to stop at its next
+/// step boundary with the state saved.
+#[pyclass]
+struct Training {
+    handle: Option<std::thread::JoinHandle<(String, String)>>,
+    stop: sae_dsl::train::Interrupter,
+    dir: PathBuf,
+    outcome: Option<(String, String)>,
+}
+
+#[pymethods]
+impl Training {
+    /// The run directory being written.
+    #[getter]
+    fn dir(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Waits up to `seconds` for the end, without holding the GIL; whether it has ended.
+    fn wait(&mut self, py: Python<'_>, seconds: f64) -> bool {
+        if self.outcome.is_some() {
+            return true;
+        }
+        let Some(h) = self.handle.as_ref() else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+        let finished = py.allow_threads(|| {
+            while !h.is_finished() {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            true
+        });
+        if finished {
+            if let Some(h) = self.handle.take() {
+                self.outcome = Some(h.join().unwrap_or_else(|_| {
+                    ("error".into(), "the training thread panicked".into())
+                }));
+            }
+        }
+        finished
+    }
+
+    /// Asks the trainer to stop at its next safe point (the state saved, resumable).
+    fn stop(&self) {
+        self.stop.request();
+        sae_dsl::signals::note_signal();
+    }
+
+    /// None while running; then ("ok" | "interrupted" | "error", the text to show).
+    fn outcome(&self) -> Option<(String, String)> {
+        self.outcome.clone()
+    }
+}
+
+/// Starts training a model (a path or a text) into `out` on a thread of its own.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (source, is_path, overrides, out, epochs, seed, data_dir, evaluate, device, force))]
+fn start_fit(
+    source: &str,
+    is_path: bool,
+    overrides: Vec<String>,
+    out: Option<PathBuf>,
+    epochs: Option<i64>,
+    seed: Option<i64>,
+    data_dir: Option<PathBuf>,
+    evaluate: bool,
+    device: &str,
+    force: bool,
+) -> PyResult<Training> {
+    let c = compile(source, is_path, &overrides)?;
+    let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
+        return Err(PyValueError::new_err(c.sources.render(&c.diags, false, 100)));
+    };
+    let dev = match device {
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "auto" => Device::cuda_if_available(),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "device must be \"cpu\", \"cuda\" (when available) or \"auto\", found \"{other}\""
+            )))
+        }
+    };
+    let text = match (&c.effective, is_path) {
+        (Some(t), _) => t.clone(),
+        (None, true) => std::fs::read_to_string(source).unwrap_or_default(),
+        (None, false) => source.to_string(),
+    };
+    let dir = out.unwrap_or_else(|| sae_dsl::rundir::default_run_dir(&model.name));
+    let stop = sae_dsl::train::Interrupter::new();
+    let opts = sae_dsl::train::RunOptions {
+        epochs,
+        seed,
+        out: Some(dir.clone()),
+        data_dir,
+        quiet: true,
+        force,
+        evaluate,
+        json: false,
+        interrupter: stop.clone(),
+        allow_divergence: false,
+        init_from: None,
+        overrides: overrides
+            .iter()
+            .filter_map(|o| o.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect(),
+        imports: Some(sae_dsl::rundir::Imports::of(&c.program)),
+    };
+    let handle = std::thread::spawn(move || {
+        let r = sae_dsl::pipeline::run(&model, &text, dev, &opts);
+        // A stop asked of this training must not stop the next one of this process.
+        sae_dsl::signals::clear();
+        match r {
+            Ok(s) => ("ok".to_string(), s.dir.display().to_string()),
+            Err(e) => {
+                use sae_dsl::pipeline::RunError;
+                let interrupted = matches!(
+                    e,
+                    RunError::Train(sae_dsl::train::TrainError::Interrupted { .. })
+                        | RunError::Eval(sae_dsl::eval::EvalError::Interrupted { .. })
+                );
+                let text = format!("{:?}", miette::Report::new(e));
+                let kind = if interrupted { "interrupted" } else { "error" };
+                (kind.to_string(), text)
+            }
+        }
+    });
+    Ok(Training {
+        handle: Some(handle),
+        stop,
+        dir,
+        outcome: None,
+    })
+}
+
+/// Writes the run's networks as a PyTorch module file and weights (`sae-dsl export --format
+/// safetensors`) into `out`.
+#[pyfunction]
+fn export_modules(py: Python<'_>, run: &NativeRun, out: PathBuf) -> PyResult<()> {
+    let _ = py;
+    sae_dsl::export::export(&run.run, "safetensors", &out)
+        .map(|_| ())
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -383,6 +535,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sliced, m)?)?;
     m.add_class::<NativePrior>()?;
     m.add_class::<NativeRun>()?;
+    m.add_class::<Training>()?;
+    m.add_function(wrap_pyfunction!(start_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(export_modules, m)?)?;
     m.add("TORCH_VERSION", "2.11")?;
     Ok(())
 }
