@@ -525,6 +525,14 @@ fn export_modules(py: Python<'_>, run: &NativeRun, out: PathBuf) -> PyResult<()>
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// Two tensors in, the first one out, no work: what a call into the extension costs by itself
+/// (the benchmark's overhead figure).
+#[pyfunction]
+fn _roundtrip(x: PyTensor, y: PyTensor) -> PyTensor {
+    let _ = y;
+    x
+}
+
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -538,6 +546,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Training>()?;
     m.add_function(wrap_pyfunction!(start_fit, m)?)?;
     m.add_function(wrap_pyfunction!(export_modules, m)?)?;
+    m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add("TORCH_VERSION", "2.11")?;
     Ok(())
 }
