@@ -561,16 +561,25 @@ fn heavy_shape(rng: &mut Rng) -> String {
                 )
             }
         }
-        2 => format!("let w = {}0\n{rest}", "if 1 > 0 then 1 else ".repeat(size(rng, 5_000))),
+        2 => format!(
+            "let w = {}0\n{rest}",
+            "if 1 > 0 then 1 else ".repeat(size(rng, 5_000))
+        ),
         3 => {
             let op = rng.pick(&["==", "<", "+", "*", "@", "-"]);
-            format!("let w = {}\n{rest}", vec!["1"; size(rng, 25_000)].join(&format!(" {op} ")))
+            format!(
+                "let w = {}\n{rest}",
+                vec!["1"; size(rng, 25_000)].join(&format!(" {op} "))
+            )
         }
         4 => {
             let (a, b) = (size(rng, 10_000_000), size(rng, 1_000));
             format!(
                 "net r() {{ repeat({b}, linear(8), relu) }}\n{}",
-                rest.replace("encoder { linear(8)", &format!("encoder {{ repeat({a}, r()) linear(8)"))
+                rest.replace(
+                    "encoder { linear(8)",
+                    &format!("encoder {{ repeat({a}, r()) linear(8)")
+                )
             )
         }
         5 => {
@@ -581,7 +590,11 @@ fn heavy_shape(rng: &mut Rng) -> String {
             format!("let w = {e}\n{rest}")
         }
         6 => {
-            let (open, close) = if rng.chance(50) { ("(", ")") } else { ("[", "]") };
+            let (open, close) = if rng.chance(50) {
+                ("(", ")")
+            } else {
+                ("[", "]")
+            };
             let n = size(rng, 8_000);
             format!("let w = {}1{}\n{rest}", open.repeat(n), close.repeat(n))
         }
@@ -615,7 +628,10 @@ fn heavy_shapes_answer_in_bounds() {
             failures.push(format!("{why}: kept as {}", path.display()));
         }
     }
-    eprintln!("heavy shapes: {cases} inputs in {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "heavy shapes: {cases} inputs in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -404,11 +404,19 @@ fn float_images_out_of_range_are_said_once_and_a_limit_before_the_split_is_said(
     let out = train(&path, &dir.join("run"), &[]);
     let err = flat(&text(&out.stderr));
     assert!(out.status.success(), "{err}");
-    assert_eq!(err.matches("float images span [0, 255]").count(), 1, "{err}");
     assert_eq!(
-        err.matches("note: limit 20 is applied before the test split").count(),
+        err.matches("float images span [0, 255]").count(),
         1,
         "{err}"
     );
-    assert!(err.contains("18 of these examples train and 2 test"), "{err}");
+    assert_eq!(
+        err.matches("note: limit 20 is applied before the test split")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("18 of these examples train and 2 test"),
+        "{err}"
+    );
 }

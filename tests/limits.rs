@@ -11,7 +11,8 @@ mod common;
 const BIN: &str = env!("CARGO_BIN_EXE_sae-dsl");
 
 /// The clauses every shape is completed with.
-const REST: &str = "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linear(8) relu linear(2) }\n\
+const REST: &str =
+    "data rings(n = 256)\nlatent R^2 ~ normal()\nencoder { linear(8) relu linear(2) }\n\
                     generator { linear(8) relu linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\n";
 
 /// (name, file text, the diagnostic code it must give).
@@ -37,10 +38,26 @@ pub fn shapes() -> Vec<(&'static str, String, &'static str)> {
         REST.replace("normal()", "p()")
     );
     vec![
-        ("5,000 chained functions", chain(5_000), "sae::parse::nesting_too_deep"),
-        ("10,000 chained functions", chain(10_000), "sae::parse::nesting_too_deep"),
-        ("2,000 chained if-else", ifs(2_000), "sae::parse::nesting_too_deep"),
-        ("4,000 chained if-else", ifs(4_000), "sae::parse::nesting_too_deep"),
+        (
+            "5,000 chained functions",
+            chain(5_000),
+            "sae::parse::nesting_too_deep",
+        ),
+        (
+            "10,000 chained functions",
+            chain(10_000),
+            "sae::parse::nesting_too_deep",
+        ),
+        (
+            "2,000 chained if-else",
+            ifs(2_000),
+            "sae::parse::nesting_too_deep",
+        ),
+        (
+            "4,000 chained if-else",
+            ifs(4_000),
+            "sae::parse::nesting_too_deep",
+        ),
         (
             "20,000 chained ==",
             format!("let w = {}\n{REST}", vec!["1"; 20_000].join(" == ")),
@@ -56,32 +73,61 @@ pub fn shapes() -> Vec<(&'static str, String, &'static str)> {
             doubling(40) + &format!("let w = g39(1)\n{REST}"),
             "sae::check::too_large",
         ),
-        ("a doubling function in a prior", prior_doubling, "sae::check::too_large"),
+        (
+            "a doubling function in a prior",
+            prior_doubling,
+            "sae::check::too_large",
+        ),
         (
             "repeat(1000000, ...)",
-            REST.replace("encoder { linear(8)", "encoder { repeat(1000000, linear(8), relu) linear(8)"),
+            REST.replace(
+                "encoder { linear(8)",
+                "encoder { repeat(1000000, linear(8), relu) linear(8)",
+            ),
             "sae::check::too_large",
         ),
         (
             "repeats of repeats of nets",
             format!(
                 "net r() {{ repeat(100, linear(8), relu) }}\nnet rr() {{ repeat(100, r()) }}\n{}",
-                REST.replace("encoder { linear(8)", "encoder { repeat(100, rr()) linear(8)")
+                REST.replace(
+                    "encoder { linear(8)",
+                    "encoder { repeat(100, rr()) linear(8)"
+                )
             ),
             "sae::check::too_large",
         ),
-        ("range(1048577)", format!("let xs = range(1048577)\n{REST}"), "sae::check::too_large"),
+        (
+            "range(1048577)",
+            format!("let xs = range(1048577)\n{REST}"),
+            "sae::check::too_large",
+        ),
         (
             "a comprehension of comprehensions",
             format!("let w = [[i * j for i in range(262144)] for j in range(262144)]\n{REST}"),
             "sae::check::too_large",
         ),
-        ("5,000 nested brackets", format!("let w = {}1{}\n{REST}", "(".repeat(5000), ")".repeat(5000)), "sae::parse::nesting_too_deep"),
-        ("5,000 nested lists", format!("let w = {}1{}\n{REST}", "[".repeat(5000), "]".repeat(5000)), "sae::parse::nesting_too_deep"),
-        ("a function calling itself", format!("fn f(x) = f(x)\nlet w = f(1)\n{REST}"), "sae::check::recursive_function"),
+        (
+            "5,000 nested brackets",
+            format!("let w = {}1{}\n{REST}", "(".repeat(5000), ")".repeat(5000)),
+            "sae::parse::nesting_too_deep",
+        ),
+        (
+            "5,000 nested lists",
+            format!("let w = {}1{}\n{REST}", "[".repeat(5000), "]".repeat(5000)),
+            "sae::parse::nesting_too_deep",
+        ),
+        (
+            "a function calling itself",
+            format!("fn f(x) = f(x)\nlet w = f(1)\n{REST}"),
+            "sae::check::recursive_function",
+        ),
         (
             "a line of 100,000 columns",
-            format!("let w = [{}]\nlet v = q\n{REST}", vec!["1"; 50_000].join(",")),
+            format!(
+                "let w = [{}]\nlet v = q\n{REST}",
+                vec!["1"; 50_000].join(",")
+            ),
             "sae::check::unknown_name",
         ),
     ]
@@ -123,12 +169,17 @@ fn every_pathological_shape_answers_within_one_second_and_100_mb() {
         let path = dir.join("shape.sae");
         std::fs::write(&path, &text).expect("write");
         let Some((err, took, mib)) = check_measured(&path) else {
-            println!("SKIPPED: limits: python3 (the small parent that measures memory) did not run");
+            println!(
+                "SKIPPED: limits: python3 (the small parent that measures memory) did not run"
+            );
             return;
         };
         println!("{name:40} {:>7.3} s {:>7.1} MiB", took.as_secs_f64(), mib);
         assert!(err.contains(code), "{name}: wanted {code}:\n{err}");
-        assert!(err.contains("shape.sae:"), "{name}: the error is located:\n{err}");
+        assert!(
+            err.contains("shape.sae:"),
+            "{name}: the error is located:\n{err}"
+        );
         assert!(mib < 100.0, "{name}: {mib:.1} MiB");
         if took > Duration::from_secs(1) {
             slow.push(format!("{name}: {took:?}"));

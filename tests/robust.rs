@@ -379,7 +379,10 @@ fn a_diverging_loss_stops_the_run_unless_allowed() {
     let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(out.status.code(), Some(1), "{err}");
     // Read at the first logging point after the fault, within epoch 2.
-    assert!(err.contains("the loss exploded at epoch 2, step 10"), "{err}");
+    assert!(
+        err.contains("the loss exploded at epoch 2, step 10"),
+        "{err}"
+    );
     assert!(err.contains("the checkpoint of epoch 1 is kept"), "{err}");
     let lines = std::fs::read_to_string(d.join("metrics.jsonl")).expect("metrics");
     assert_eq!(lines.lines().count(), 1, "only the good epoch is recorded");
@@ -407,13 +410,19 @@ fn a_learning_rate_far_too_large_is_named_from_the_first_steps() {
     let err = flat(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("the loss exploded at epoch 1, step"), "{err}");
-    assert!(err.contains("the learning rate (now 10) is too large"), "{err}");
+    assert!(
+        err.contains("the learning rate (now 10) is too large"),
+        "{err}"
+    );
     assert!(err.contains("no epoch had finished"), "{err}");
     let out = run_model(&write_model(&root, &text), &root.join("sinkhorn"), &[]);
     let err = flat(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("became NaN at epoch 1"), "{err}");
-    assert!(err.contains("the learning rate (now 10) is too large"), "{err}");
+    assert!(
+        err.contains("the learning rate (now 10) is too large"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -218,9 +218,19 @@ fn fmt_speaks_like_check_keeps_links_and_refuses_read_only_files() {
     let fmt = front(&["fmt", b]);
     let words = |o: &std::process::Output| {
         let e = text(&o.stderr);
-        e.lines().take_while(|l| !l.contains(": 1 error")).filter(|l| !l.contains("not formatted")).collect::<Vec<_>>().join("\n")
+        e.lines()
+            .take_while(|l| !l.contains(": 1 error"))
+            .filter(|l| !l.contains("not formatted"))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
-    assert_eq!(words(&fmt), words(&check), "fmt:\n{}\ncheck:\n{}", text(&fmt.stderr), text(&check.stderr));
+    assert_eq!(
+        words(&fmt),
+        words(&check),
+        "fmt:\n{}\ncheck:\n{}",
+        text(&fmt.stderr),
+        text(&check.stderr)
+    );
 
     let target = dir.join("target.sae");
     std::fs::write(&target, "cost   squared_l2\n").expect("write");
@@ -228,16 +238,29 @@ fn fmt_speaks_like_check_keeps_links_and_refuses_read_only_files() {
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
     let out = front(&["fmt", link.to_str().expect("path")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
-    assert_eq!(std::fs::read_to_string(&target).expect("read"), "cost squared_l2\n");
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("meta")
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "cost squared_l2\n"
+    );
 
     let ro = dir.join("ro.sae");
     std::fs::write(&ro, "cost   squared_l2\n").expect("write");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).expect("chmod");
     let out = front(&["fmt", ro.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is read-only and not formatted"), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_to_string(&ro).expect("read"), "cost   squared_l2\n");
+    assert!(
+        text(&out.stderr).contains("is read-only and not formatted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ro).expect("read"),
+        "cost   squared_l2\n"
+    );
 }
 
 /// A JSON-RPC client of `sae-dsl lsp` over its standard input and output.
@@ -563,7 +586,9 @@ fn language_server_debounces_edits_and_answers_pathological_files_in_bounds() {
     let took = sent.elapsed();
     println!("diagnostics of the last of 30 edits after {took:?}");
     assert!(
-        diags.iter().any(|d| d["code"] == "sae::check::invalid_value"),
+        diags
+            .iter()
+            .any(|d| d["code"] == "sae::check::invalid_value"),
         "the first publish after the burst is the last text's: {diags:?}"
     );
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
@@ -586,15 +611,24 @@ fn language_server_debounces_edits_and_answers_pathological_files_in_bounds() {
     );
     let diags = c.diagnostics(&uri);
     assert!(
-        diags.iter().any(|d| d["code"] == "sae::parse::nesting_too_deep"),
+        diags
+            .iter()
+            .any(|d| d["code"] == "sae::parse::nesting_too_deep"),
         "{diags:?}"
     );
-    assert!(sent.elapsed() < std::time::Duration::from_secs(1), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
     let hover = c.request(
         "textDocument/hover",
         serde_json::json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 4}}),
     );
-    assert!(hover.is_object() || hover.is_null(), "the server answers: {hover}");
+    assert!(
+        hover.is_object() || hover.is_null(),
+        "the server answers: {hover}"
+    );
     c.request("shutdown", serde_json::Value::Null);
     c.notify("exit", serde_json::Value::Null);
     assert!(c.child.wait().expect("exits").success());
@@ -613,12 +647,18 @@ fn language_server_exit_without_shutdown_fails() {
 /// (vscode-languageclient 9 requires VS Code 1.82).
 #[test]
 fn the_vscode_engine_matches_the_language_client() {
-    let text = std::fs::read_to_string(format!("{ROOT}/editors/vscode/package.json")).expect("read");
+    let text =
+        std::fs::read_to_string(format!("{ROOT}/editors/vscode/package.json")).expect("read");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let client = v["dependencies"]["vscode-languageclient"].as_str().unwrap_or_default();
+    let client = v["dependencies"]["vscode-languageclient"]
+        .as_str()
+        .unwrap_or_default();
     let engine = v["engines"]["vscode"].as_str().unwrap_or_default();
     let minor = |s: &str| -> (u32, u32) {
-        let mut it = s.trim_start_matches(['^', '~']).split('.').map(|p| p.parse().unwrap_or(0));
+        let mut it = s
+            .trim_start_matches(['^', '~'])
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0));
         (it.next().unwrap_or(0), it.next().unwrap_or(0))
     };
     // What each major version of the client needs (its own package.json's engines field).
@@ -627,7 +667,10 @@ fn the_vscode_engine_matches_the_language_client() {
         8 => (1, 67),
         m => panic!("vscode-languageclient {m}: add what it needs here"),
     };
-    assert!(minor(engine) >= needs, "engine {engine}, client {client} needs {needs:?}");
+    assert!(
+        minor(engine) >= needs,
+        "engine {engine}, client {client} needs {needs:?}"
+    );
 }
 
 /// The folder holding vscode-textmate and vscode-oniguruma: $SAE_DSL_NODE_MODULES, or installed

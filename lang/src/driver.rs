@@ -134,13 +134,7 @@ pub fn prior_program(
     args: Option<&str>,
 ) -> Result<(ir::Program, ir::Space, Vec<String>), String> {
     let text = load::read_source(path).map_err(|e| format!("error: {e}"))?;
-    prior_program_in(
-        &load::display_path(path),
-        &text,
-        path.parent(),
-        name,
-        args,
-    )
+    prior_program_in(&load::display_path(path), &text, path.parent(), name, args)
 }
 
 /// [`prior_program`] of a text (`file` names it in messages; imports are relative to `dir`).

@@ -55,7 +55,10 @@ fn check(
                 dict.set_item("column", py.None())?;
             }
         }
-        dict.set_item("rendered", c.sources.render(std::slice::from_ref(d), false, 100))?;
+        dict.set_item(
+            "rendered",
+            c.sources.render(std::slice::from_ref(d), false, 100),
+        )?;
         out.push(dict.into_any().unbind());
     }
     Ok(out)
@@ -81,7 +84,9 @@ fn compile(source: &str, is_path: bool, overrides: &[String]) -> PyResult<sae_ds
         sae_dsl::compile_file_with(Path::new(source), &parsed)
             .map_err(|e| PyValueError::new_err(e.to_string()))
     } else {
-        Ok(sae_dsl::driver::compile_with("<text>", source, None, &parsed))
+        Ok(sae_dsl::driver::compile_with(
+            "<text>", source, None, &parsed,
+        ))
     }
 }
 
@@ -168,7 +173,9 @@ fn sinkhorn(
 fn mmd(py: Python<'_>, x: PyTensor, y: PyTensor, kernel: &str, scale: f64) -> PyResult<PyTensor> {
     two_clouds(&x, &y)?;
     if x.size()[0] < 2 || y.size()[0] < 2 {
-        return Err(PyValueError::new_err("the MMD estimator needs at least 2 points on each side"));
+        return Err(PyValueError::new_err(
+            "the MMD estimator needs at least 2 points on each side",
+        ));
     }
     let k = match kernel {
         "imq" => Kernel::Imq,
@@ -180,13 +187,21 @@ fn mmd(py: Python<'_>, x: PyTensor, y: PyTensor, kernel: &str, scale: f64) -> Py
         }
     };
     let (x, y) = (x.0, y.0);
-    Ok(PyTensor(py.allow_threads(move || ot::mmd(&x, &y, k, scale))))
+    Ok(PyTensor(
+        py.allow_threads(move || ot::mmd(&x, &y, k, scale)),
+    ))
 }
 
 /// Sliced Wasserstein W_p^p between equal-sized clouds along random directions (drawn from
 /// torch's generator: `torch.manual_seed` fixes them).
 #[pyfunction]
-fn sliced(py: Python<'_>, x: PyTensor, y: PyTensor, projections: i64, p: f64) -> PyResult<PyTensor> {
+fn sliced(
+    py: Python<'_>,
+    x: PyTensor,
+    y: PyTensor,
+    projections: i64,
+    p: f64,
+) -> PyResult<PyTensor> {
     two_clouds(&x, &y)?;
     if x.size()[0] != y.size()[0] || projections < 1 {
         return Err(PyValueError::new_err(
@@ -194,7 +209,9 @@ fn sliced(py: Python<'_>, x: PyTensor, y: PyTensor, projections: i64, p: f64) ->
         ));
     }
     let (x, y) = (x.0, y.0);
-    Ok(PyTensor(py.allow_threads(move || ot::sliced(&x, &y, projections, p))))
+    Ok(PyTensor(
+        py.allow_threads(move || ot::sliced(&x, &y, projections, p)),
+    ))
 }
 
 /// A prior program instantiated with its arguments; its learnable parameters require gradients.
@@ -245,7 +262,10 @@ impl NativePrior {
 
     /// The learnable parameters (`param` statements), in order.
     fn parameters(&self) -> Vec<PyTensor> {
-        self.params.iter().map(|t| PyTensor(t.shallow_clone())).collect()
+        self.params
+            .iter()
+            .map(|t| PyTensor(t.shallow_clone()))
+            .collect()
     }
 
     /// The names of the learnable parameters, in order.
@@ -298,9 +318,12 @@ impl NativeRun {
             }
         };
         if device == "cuda" && d == Device::Cpu {
-            return Err(PyRuntimeError::new_err("CUDA is not available to this torch"));
+            return Err(PyRuntimeError::new_err(
+                "CUDA is not available to this torch",
+            ));
         }
-        let run = sae_dsl::eval::open_run(&dir, d).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let run =
+            sae_dsl::eval::open_run(&dir, d).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(NativeRun { run })
     }
 
@@ -332,7 +355,9 @@ impl NativeRun {
                 z.size()
             )));
         }
-        Ok(PyTensor(self.run.net.decode(&z.to_kind(tch::Kind::Float), false)))
+        Ok(PyTensor(
+            self.run.net.decode(&z.to_kind(tch::Kind::Float), false),
+        ))
     }
 
     /// Decode(encode(x)).
@@ -366,7 +391,11 @@ impl NativeRun {
         if size.len() != shape.len() + 1 || size[1..] != shape[..] {
             return Err(PyValueError::new_err(format!(
                 "data must be [n, {}], found {size:?}",
-                shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                shape
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         Ok(x.to_device(self.device()).to_kind(tch::Kind::Float))
@@ -401,7 +430,8 @@ impl Training {
         let Some(h) = self.handle.as_ref() else {
             return true;
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
         let finished = py.allow_threads(|| {
             while !h.is_finished() {
                 if std::time::Instant::now() >= deadline {
@@ -413,9 +443,10 @@ impl Training {
         });
         if finished {
             if let Some(h) = self.handle.take() {
-                self.outcome = Some(h.join().unwrap_or_else(|_| {
-                    ("error".into(), "the training thread panicked".into())
-                }));
+                self.outcome =
+                    Some(h.join().unwrap_or_else(|_| {
+                        ("error".into(), "the training thread panicked".into())
+                    }));
             }
         }
         finished
@@ -451,7 +482,9 @@ fn start_fit(
 ) -> PyResult<Training> {
     let c = compile(source, is_path, &overrides)?;
     let Some(model) = c.model.clone().filter(|_| !c.has_errors()) else {
-        return Err(PyValueError::new_err(c.sources.render(&c.diags, false, 100)));
+        return Err(PyValueError::new_err(
+            c.sources.render(&c.diags, false, 100),
+        ));
     };
     let dev = match device {
         "cpu" => Device::Cpu,
@@ -484,7 +517,10 @@ fn start_fit(
         init_from: None,
         overrides: overrides
             .iter()
-            .filter_map(|o| o.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|o| {
+                o.split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect(),
         imports: Some(sae_dsl::rundir::Imports::of(&c.program)),
     };

@@ -475,7 +475,12 @@ impl Session<'_> {
     /// Stops a run whose step loss, read at a logging point, grew over [`DIVERGENCE`] times the
     /// lowest read so far: a learning rate far too large shows in the first steps, before any
     /// epoch ends (the epoch check cannot see it in a one-epoch run).
-    fn check_explosion(&self, total: f64, (epoch, step): (i64, i64), lp: &mut Loop) -> Result<(), TrainError> {
+    fn check_explosion(
+        &self,
+        total: f64,
+        (epoch, step): (i64, i64),
+        lp: &mut Loop,
+    ) -> Result<(), TrainError> {
         let best = lp.best_step;
         lp.best_step = best.min(total);
         if !(best > 0.0 && best.is_finite() && total > DIVERGENCE * best) || self.allow_divergence {
@@ -491,7 +496,11 @@ impl Session<'_> {
             epoch,
             step: step + 1,
             total: format!("{total:.4e}"),
-            best: if best.abs() >= 1e4 { format!("{best:.4e}") } else { format!("{best:.4}") },
+            best: if best.abs() >= 1e4 {
+                format!("{best:.4e}")
+            } else {
+                format!("{best:.4}")
+            },
             factor: DIVERGENCE,
             lr: ir::num(lr),
             lower: ir::num(lr / 10.0),

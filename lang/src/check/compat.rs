@@ -21,7 +21,11 @@ pub(super) fn migrate(call: &Call) -> Option<(Call, Diag)> {
     let given: Vec<&Arg> = call
         .args
         .iter()
-        .filter(|a| a.name.as_ref().is_some_and(|n| old.contains(&n.name.as_str())))
+        .filter(|a| {
+            a.name
+                .as_ref()
+                .is_some_and(|n| old.contains(&n.name.as_str()))
+        })
         .collect();
     let first = given.first()?;
     let items: Vec<Expr> = old
@@ -44,8 +48,11 @@ pub(super) fn migrate(call: &Call) -> Option<(Call, Diag)> {
     let written: Vec<String> = items.iter().map(|e| e.to_string()).collect();
     let list = format!("[{}]", written.join(", "));
     let mut out = call.clone();
-    out.args
-        .retain(|a| !a.name.as_ref().is_some_and(|n| old.contains(&n.name.as_str())));
+    out.args.retain(|a| {
+        !a.name
+            .as_ref()
+            .is_some_and(|n| old.contains(&n.name.as_str()))
+    });
     out.args.push(Arg {
         name: Some(Ident {
             name: new.to_string(),
@@ -57,7 +64,11 @@ pub(super) fn migrate(call: &Call) -> Option<(Call, Diag)> {
         },
         span: first.span,
     });
-    let olds = old.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
+    let olds = old
+        .iter()
+        .map(|o| format!("`{o}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let at = given
         .iter()
         .map(|a| a.span)
@@ -68,6 +79,8 @@ pub(super) fn migrate(call: &Call) -> Option<(Call, Diag)> {
         call.name.name
     ))
     .label(at, format!("read as `{new} = {list}`"))
-    .help(format!("write `{new} = {list}`; the old form is still read"));
+    .help(format!(
+        "write `{new} = {list}`; the old form is still read"
+    ));
     Some((out, d))
 }

@@ -2,10 +2,10 @@
 //! `x` and its reconstruction `y` that gives one number per example, compiled to an
 //! [`ir::CostExpr`].
 
-use crate::syntax::BinOp;
 use super::*;
 use crate::catalogue::*;
 use crate::ir::{Arith, CostExpr, Func};
+use crate::syntax::BinOp;
 
 /// Elementwise functions a cost may use, with their IR.
 const ELEMENTWISE: &[(&str, Func)] = &[
@@ -58,7 +58,13 @@ enum Sign {
 
 fn sign(e: &Expr) -> Option<Sign> {
     use Sign::*;
-    let flip = |s: Sign| if s == NonNegative { NonPositive } else { NonNegative };
+    let flip = |s: Sign| {
+        if s == NonNegative {
+            NonPositive
+        } else {
+            NonNegative
+        }
+    };
     let number = |v: f64| if v >= 0.0 { NonNegative } else { NonPositive };
     match &e.kind {
         ExprKind::Int(k) => Some(number(*k as f64)),
@@ -174,14 +180,15 @@ impl<'a> Checker<'a> {
             }
             if let Some((flow, pspan)) = gen {
                 // The sigmoid must be the generator's last layer, shape changes aside.
-                let last = flow
+                let last = flow.last_value_layer();
+                let sigmoid = flow
                     .layers
                     .iter()
                     .zip(&flow.spans)
                     .rev()
-                    .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
-                let sigmoid = flow.layers.iter().zip(&flow.spans).rev().find(|(l, _)| l.op == LayerOp::Sigmoid);
-                if let (Some((l, at)), Some((_, sat)), true) = (last, sigmoid, flow.shape.is_some()) {
+                    .find(|(l, _)| l.op == LayerOp::Sigmoid);
+                if let (Some((l, at)), Some((_, sat)), true) = (last, sigmoid, flow.shape.is_some())
+                {
                     if l.op != LayerOp::Sigmoid {
                         self.err(
                             msg::cost_output("binary cross-entropy", "a generator that outputs probabilities", "layers after its sigmoid")

@@ -682,9 +682,16 @@ impl<'a> Checker<'a> {
         let wrong_projection = !present
             && matches!(
                 last,
-                Some(LayerOp::Normalize | LayerOp::Softmax | LayerOp::Torus | LayerOp::Expmap0 { .. })
+                Some(
+                    LayerOp::Normalize
+                        | LayerOp::Softmax
+                        | LayerOp::Torus
+                        | LayerOp::Expmap0 { .. }
+                )
             );
-        if let Some(i) = feeding.filter(|_| !matches!(space, Space::Simplex { .. }) && !wrong_projection) {
+        if let Some(i) =
+            feeding.filter(|_| !matches!(space, Space::Simplex { .. }) && !wrong_projection)
+        {
             let act = match flow.layers[i].op {
                 LayerOp::Relu => Some("relu"),
                 LayerOp::Sigmoid => Some("sigmoid"),

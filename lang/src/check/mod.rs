@@ -120,6 +120,18 @@ struct Checker<'a> {
     expanding: Vec<(String, Span, Vec<String>)>,
 }
 
+impl Flow {
+    /// The last layer that changes values (shape changes, `reshape` and `flatten`, aside), with
+    /// its source: what a pipeline's outputs are made of.
+    fn last_value_layer(&self) -> Option<(&ir::Layer, &Span)> {
+        self.layers
+            .iter()
+            .zip(&self.spans)
+            .rev()
+            .find(|(l, _)| !matches!(l.op, ir::LayerOp::Reshape { .. } | ir::LayerOp::Flatten))
+    }
+}
+
 /// The pipeline being expanded.
 #[derive(Clone, PartialEq)]
 enum Role {

@@ -248,12 +248,7 @@ impl<'a> Checker<'a> {
     /// A warning when the generator's last activation cannot produce the data: outputs in (0, 1)
     /// for points with negative coordinates, a softmax or a unit vector for images.
     fn generator_range(&mut self, flow: &Flow, data: &ir::DataSpec, dspan: Span) {
-        let last = flow
-            .layers
-            .iter()
-            .zip(&flow.spans)
-            .rev()
-            .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
+        let last = flow.last_value_layer();
         let Some((layer, at)) = last else { return };
         let (name, range) = match layer.op {
             LayerOp::Sigmoid => ("sigmoid", "(0, 1)"),

@@ -360,16 +360,10 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        let last = flow
-            .layers
-            .iter()
-            .zip(&flow.spans)
-            .rev()
-            .find(|(l, _)| !matches!(l.op, LayerOp::Reshape { .. } | LayerOp::Flatten));
+        let last = flow.last_value_layer();
         if last.is_some_and(|(l, _)| l.op == LayerOp::Sigmoid) {
-            self.diags.report(
-                msg::discriminator_sigmoid().label(net_call.span, "ends in `sigmoid`"),
-            );
+            self.diags
+                .report(msg::discriminator_sigmoid().label(net_call.span, "ends in `sigmoid`"));
         }
         let b = b?;
         let discriminator = ir::Network {

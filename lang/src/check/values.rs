@@ -157,12 +157,11 @@ impl<'a> Checker<'a> {
                         .collect();
                     known.sort();
                     // A constant defined further down: constants are evaluated in order.
-                    let later = self
-                        .program
-                        .modules
-                        .iter()
-                        .flat_map(|m| &m.lets)
-                        .find(|l| l.name.name == c.name.name && l.name.span.file == c.name.span.file && l.name.span.start > c.name.span.start);
+                    let later = self.program.modules.iter().flat_map(|m| &m.lets).find(|l| {
+                        l.name.name == c.name.name
+                            && l.name.span.file == c.name.span.file
+                            && l.name.span.start > c.name.span.start
+                    });
                     if let Some(l) = later {
                         self.err(
                             msg::unknown(Unknown::Name, &c.name.name)
@@ -435,10 +434,12 @@ impl<'a> Checker<'a> {
     fn not_a_constant_function(&self, c: &Call) -> Diag {
         use crate::catalogue::distributions::FUNCS;
         let name = c.name.name.as_str();
-        let mut known: Vec<&str> = ["range", "zeros", "ones", "eye", "min", "max", "atan2", "pow"]
-            .into_iter()
-            .chain(FUNCS.iter().map(|(n, _)| *n))
-            .collect();
+        let mut known: Vec<&str> = [
+            "range", "zeros", "ones", "eye", "min", "max", "atan2", "pow",
+        ]
+        .into_iter()
+        .chain(FUNCS.iter().map(|(n, _)| *n))
+        .collect();
         let fns: Vec<&str> = self.priors.function_names();
         known.extend(fns);
         let mut seen = std::collections::HashSet::new();
@@ -455,7 +456,9 @@ impl<'a> Checker<'a> {
                 &format!("`{name}(...)`, which only prior programs can compute"),
             )
             .label(c.span, "a prior program's function")
-            .help(format!("in constants the functions are {listed}; use `{name}` inside a `prior` program"));
+            .help(format!(
+                "in constants the functions are {listed}; use `{name}` inside a `prior` program"
+            ));
         }
         let help = match crate::diag::did_you_mean(name, known.iter().copied()) {
             Some(k) => format!("did you mean `{k}`? In constants the functions are {listed}"),

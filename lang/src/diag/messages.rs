@@ -326,11 +326,7 @@ pub fn duplicate_definition(name: &str, what: &str) -> Diag {
 /// A definition that takes the name of a built-in or of an imported definition: it is used in
 /// its place (so that adding a built-in never breaks a model file).
 pub fn shadows(name: &str, hidden: &str) -> Diag {
-    Diag::warning(
-        Code::Shadows,
-        format!("`{name}` hides {hidden}"),
-    )
-    .help(format!(
+    Diag::warning(Code::Shadows, format!("`{name}` hides {hidden}")).help(format!(
         "this file's `{name}` is used in its place; rename it to use both"
     ))
 }

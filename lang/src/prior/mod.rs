@@ -174,7 +174,10 @@ impl<'a> Priors<'a> {
                         diags.report(
                             msg::shadows(
                                 name,
-                                &format!("the function `{name}` of {}", file_name(f.name.span.file)),
+                                &format!(
+                                    "the function `{name}` of {}",
+                                    file_name(f.name.span.file)
+                                ),
                             )
                             .label(prev.name.span, "used instead of the imported function"),
                         );

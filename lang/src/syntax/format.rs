@@ -32,10 +32,11 @@ pub fn format_source(file: FileId, text: &str) -> Result<String, Vec<Diag>> {
         return Err(vec![d]);
     }
     // A file that does not parse gets the words `check` gives it.
-    let mut pairs = SaeParser::parse(Rule::file, text).map_err(|e| match super::parse(file, text) {
-        Err(diags) => diags,
-        Ok(_) => vec![syntax_error(file, text, e)],
-    })?;
+    let mut pairs =
+        SaeParser::parse(Rule::file, text).map_err(|e| match super::parse(file, text) {
+            Err(diags) => diags,
+            Ok(_) => vec![syntax_error(file, text, e)],
+        })?;
     let mut f = Formatter::new(text);
     if let Some(top) = pairs.next() {
         for item in top.into_inner() {
@@ -190,7 +191,9 @@ impl<'t> Formatter<'t> {
         self.blank_before(start);
         // A statement the author wrapped over lines (a matrix a row per line) that would not
         // fit on one: kept as written rather than joined into one long line.
-        let too_long = code.lines().any(|l| INDENT.len() * indent + l.len() > WIDTH);
+        let too_long = code
+            .lines()
+            .any(|l| INDENT.len() * indent + l.len() > WIDTH);
         let wrapped = self.text[start..end].trim_end().contains('\n');
         let code = if self.has_comment_inside(start, end) || (too_long && wrapped) {
             while self.comments.get(self.next).is_some_and(|c| c.start < end) {
@@ -710,7 +713,10 @@ mod tests {
     fn a_hand_wrapped_matrix_too_long_for_one_line_is_kept_as_written() {
         let src = "let m = [[0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875],\n         [1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875],\n         [2.125, 2.25, 2.375, 2.5, 2.625, 2.75, 2.875]]\n";
         let out = fmt(src);
-        assert!(out.lines().all(|l| l.len() <= crate::syntax::WIDTH), "{out}");
+        assert!(
+            out.lines().all(|l| l.len() <= crate::syntax::WIDTH),
+            "{out}"
+        );
         assert_eq!(out.lines().count(), 3, "{out}");
         assert_eq!(fmt(&out), out);
         // A short list written over lines fits on one: joined.

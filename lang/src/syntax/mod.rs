@@ -431,9 +431,12 @@ fn syntax_error(file: FileId, text: &str, e: pest::error::Error<Rule>) -> Diag {
             let prev = &before[start..];
             if did_you_mean(prev, ["return"]).is_some() {
                 let at = Span::new(file, start, start + prev.len());
-                return msg::syntax("a statement", &format!("`{prev} {}`", found.trim_matches('`')))
-                    .label(at, "not a keyword")
-                    .help("did you mean `return`?");
+                return msg::syntax(
+                    "a statement",
+                    &format!("`{prev} {}`", found.trim_matches('`')),
+                )
+                .label(at, "not a keyword")
+                .help("did you mean `return`?");
             }
             d = d.help("a statement of a prior program is `NAME ~ DISTRIBUTION`, `NAME = VALUE` or `return VALUE`");
         } else {
@@ -903,8 +906,14 @@ impl Builder {
                 let mut next = || parts.next().expect("grammar: if c then a else b");
                 let (c, a, b) = (next(), next(), next());
                 // Ends where its last branch ends, not after the whitespace that follows.
-                let span = span.to(Span { start: span.start, ..b.span });
-                let span = Span { end: b.span.end, ..span };
+                let span = span.to(Span {
+                    start: span.start,
+                    ..b.span
+                });
+                let span = Span {
+                    end: b.span.end,
+                    ..span
+                };
                 return Expr {
                     kind: ExprKind::If(c, a, b),
                     span,

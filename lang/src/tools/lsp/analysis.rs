@@ -492,7 +492,8 @@ impl Document {
             Some("penalty") => add_kind(&mut items, &["penalty"]),
             Some("train") => {
                 // After a setting's name, its values; elsewhere in the block, the settings.
-                let head = code.trim_end_matches(|ch: char| ch.is_ascii_alphanumeric() || ch == '_');
+                let head =
+                    code.trim_end_matches(|ch: char| ch.is_ascii_alphanumeric() || ch == '_');
                 let prev = head
                     .trim_end()
                     .rsplit(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
@@ -641,28 +642,35 @@ impl Document {
     }
 }
 
-/// Checks the text as the file of `uri` (imports resolve beside it).
-/// [`compile`] that stops early once `cancel` is set.
-pub(super) fn compile_cancellable(uri: &Url, text: &str, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Compilation {
+/// The file name and folder a document's checks use (imports resolve beside the file).
+fn file_of(uri: &Url) -> (String, Option<PathBuf>) {
     let path = uri.to_file_path().ok();
     let name = path
         .as_ref()
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "untitled.sae".into());
-    let dir = path.as_ref().and_then(|p| p.parent());
-    crate::driver::compile_cancellable(&name, text, dir, cancel)
+    let dir = path
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    (name, dir)
 }
 
+/// [`compile`] that stops early once `cancel` is set (a newer edit replaced the text).
+pub(super) fn compile_cancellable(
+    uri: &Url,
+    text: &str,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Compilation {
+    let (name, dir) = file_of(uri);
+    crate::driver::compile_cancellable(&name, text, dir.as_deref(), cancel)
+}
+
+/// Checks the text as the file of `uri`.
 fn compile(uri: &Url, text: &str) -> Compilation {
-    let path = uri.to_file_path().ok();
-    let name = path
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "untitled.sae".into());
-    let dir = path.as_ref().and_then(|p| p.parent());
-    compile_source(&name, text, dir)
+    let (name, dir) = file_of(uri);
+    compile_source(&name, text, dir.as_deref())
 }
 
 /// The main file's syntax tree when it parsed.
@@ -754,7 +762,11 @@ fn find_definition(c: &Compilation, name: &str) -> Option<Definition> {
                 name: l.name.span,
                 kind: "constant",
                 header: line.split_whitespace().collect::<Vec<_>>().join(" "),
-                doc: if above.is_empty() { doc_after(text, end) } else { above },
+                doc: if above.is_empty() {
+                    doc_after(text, end)
+                } else {
+                    above
+                },
             });
         }
     }
@@ -1209,10 +1221,16 @@ mod tests {
         let text = "let gamma = 10      # the penalty weight\nlet d = 16          # the latent size\n# The regularisation.\nlet eps = 0.1\n";
         let d = doc(text);
         let g = hover_text(&d, "gamma");
-        assert!(g.contains("let gamma = 10\n") && g.contains("the penalty weight"), "{g}");
+        assert!(
+            g.contains("let gamma = 10\n") && g.contains("the penalty weight"),
+            "{g}"
+        );
         let dd = hover_text(&d, "d = 16");
         assert!(dd.contains("the latent size"), "{dd}");
-        assert!(!dd.contains("regularisation"), "the next constant's doc leaked: {dd}");
+        assert!(
+            !dd.contains("regularisation"),
+            "the next constant's doc leaked: {dd}"
+        );
         let e = hover_text(&d, "eps");
         assert!(e.contains("The regularisation."), "{e}");
     }
@@ -1221,7 +1239,8 @@ mod tests {
     fn completion_in_train_offers_the_settings_then_their_values() {
         let text = "data rings(n = 64)\nlatent R^2 ~ normal()\nencoder { linear(2) }\ngenerator { linear(2) }\npenalty 1 * sinkhorn(epsilon = 0.1)\ntrain {\n  ep\n  optimizer ad\n}\n";
         let d = doc(text);
-        let labels = |items: Vec<CompletionItem>| items.into_iter().map(|i| i.label).collect::<Vec<_>>();
+        let labels =
+            |items: Vec<CompletionItem>| items.into_iter().map(|i| i.label).collect::<Vec<_>>();
         let settings = labels(d.completion(pos_of(&d, "ep\n", 2)));
         for want in ["optimizer", "batch", "epochs", "seed", "schedule"] {
             assert!(settings.contains(&want.to_string()), "{want}: {settings:?}");
@@ -1229,7 +1248,10 @@ mod tests {
         assert!(!settings.contains(&"adam".to_string()), "{settings:?}");
         let optimizers = labels(d.completion(pos_of(&d, "ad\n", 2)));
         assert!(optimizers.contains(&"adam".to_string()), "{optimizers:?}");
-        assert!(!optimizers.contains(&"epochs".to_string()), "{optimizers:?}");
+        assert!(
+            !optimizers.contains(&"epochs".to_string()),
+            "{optimizers:?}"
+        );
     }
 
     #[test]
@@ -1239,11 +1261,19 @@ mod tests {
         // but locations are in the text as it is now.
         let edited = format!("let broken = (\n\n\n{MODEL}");
         d.update(edited);
-        assert!(main_module(&d.compiled).is_none(), "the edit does not parse");
-        let loc = d.definition(pos_of(&d, "body(8)", 1)).expect("body still defined");
+        assert!(
+            main_module(&d.compiled).is_none(),
+            "the edit does not parse"
+        );
+        let loc = d
+            .definition(pos_of(&d, "body(8)", 1))
+            .expect("body still defined");
         assert_eq!(loc.range.start, pos_of(&d, "body(w", 0));
         let symbols = d.symbols();
-        let body = symbols.iter().find(|s| s.name == "body").expect("body in the outline");
+        let body = symbols
+            .iter()
+            .find(|s| s.name == "body")
+            .expect("body in the outline");
         assert_eq!(body.selection_range.start, pos_of(&d, "body(w", 0));
     }
 

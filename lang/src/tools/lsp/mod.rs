@@ -107,7 +107,8 @@ impl Server {
         match self.docs.get_mut(&uri) {
             Some(d) => d.set_text(text),
             None => {
-                self.docs.insert(uri.clone(), Document::unchecked(uri, text));
+                self.docs
+                    .insert(uri.clone(), Document::unchecked(uri, text));
             }
         }
     }
@@ -146,7 +147,8 @@ impl Server {
                     compiled,
                 });
             });
-            self.running.insert(uri.clone(), Running { version, cancel });
+            self.running
+                .insert(uri.clone(), Running { version, cancel });
             if let Some(v) = self.versions.get_mut(&uri) {
                 v.1 = None;
             }
@@ -156,7 +158,11 @@ impl Server {
 
     /// A finished check: applied and its diagnostics returned when it read the newest text.
     fn finished(&mut self, c: Checked) -> Option<PublishDiagnosticsParams> {
-        if self.running.get(&c.uri).is_some_and(|r| r.version == c.version) {
+        if self
+            .running
+            .get(&c.uri)
+            .is_some_and(|r| r.version == c.version)
+        {
             self.running.remove(&c.uri);
         }
         let newest = self.versions.get(&c.uri).map(|v| v.0);
