@@ -385,38 +385,39 @@ fn a_limit_that_cuts_the_test_set_is_said() {
     assert_eq!(err.matches(want).count(), 1, "{err}");
 }
 
-/// Float images in 0..255 are warned about once (the training and the test split read the same
-/// array), and a `limit` applied before the held-out split says how it divides.
+/// Float images in 0..255 stop the run with the reason and the fix; images slightly outside
+/// [0, 1] are warned about once (the training and the test split read the same array); a `limit`
+/// applied before the held-out split says how it divides.
 #[test]
-fn float_images_out_of_range_are_said_once_and_a_limit_before_the_split_is_said() {
+fn float_images_out_of_range_are_stopped_or_said_once_and_a_limit_before_the_split_is_said() {
     use ndarray_npy::WriteNpyExt;
     let dir = temp("float255");
-    let imgs = ndarray::Array4::<f64>::from_shape_fn((40, 1, 8, 8), |(i, _, r, c)| {
-        ((i * 7 + r * 8 + c) % 256) as f64
-    });
-    imgs.write_npy(std::fs::File::create(dir.join("imgs.npy")).expect("file"))
-        .expect("npy");
     let model = "data arrays(\"imgs.npy\", channels = 1, size = 8, limit = 20)\nlatent R^2 ~ normal()\n\
                  encoder { flatten linear(8) relu linear(2) }\ngenerator { linear(64) reshape(1, 8, 8) }\n\
                  penalty 1 * sinkhorn(epsilon = 0.1, iterations = 5)\ntrain { batch 8 epochs 1 }\n";
     let path = dir.join("m.sae");
     std::fs::write(&path, model).expect("write");
-    let out = train(&path, &dir.join("run"), &[]);
-    let err = flat(&text(&out.stderr));
-    assert!(out.status.success(), "{err}");
-    assert_eq!(
-        err.matches("float images span [0, 255]").count(),
-        1,
-        "{err}"
-    );
-    assert_eq!(
-        err.matches("note: limit 20 is applied before the test split")
-            .count(),
-        1,
-        "{err}"
-    );
-    assert!(
-        err.contains("18 of these examples train and 2 test"),
-        "{err}"
-    );
+    for (top, stops) in [(255.0, true), (1.2, false)] {
+        let imgs = ndarray::Array4::<f64>::from_shape_fn((40, 1, 8, 8), |(i, _, r, c)| {
+            ((i * 7 + r * 8 + c) % 256) as f64 / 255.0 * top
+        });
+        imgs.write_npy(std::fs::File::create(dir.join("imgs.npy")).expect("file"))
+            .expect("npy");
+        let out = train(&path, &dir.join(format!("run-{top}")), &[]);
+        let err = flat(&text(&out.stderr));
+        if stops {
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert!(err.contains("holds float images with values up to 255"), "{err}");
+            assert!(err.contains("divide them by 255, or store them as uint8"), "{err}");
+            continue;
+        }
+        assert!(out.status.success(), "{err}");
+        assert_eq!(err.matches("float images span [0, 1.2]").count(), 1, "{err}");
+        assert_eq!(
+            err.matches("note: limit 20 is applied before the test split").count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains("18 of these examples train and 2 test"), "{err}");
+    }
 }

@@ -336,6 +336,14 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
                 let (lo, hi) = flat
                     .iter()
                     .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+                // Pixels of 0..255 stored as floats would train on values 255 times too
+                // large: a clear stop, not a warning that scrolls away.
+                if hi > 2.0 {
+                    return Err(bad(
+                        format!("{shown}holds float images with values up to {hi} (and down to {lo}); images are read as they are and must lie in [0, 1]"),
+                        "these look like 0-255 pixel values stored as floats: divide them by 255, or store them as uint8 (uint8 images are divided by 255 when read)",
+                    ));
+                }
                 if lo < 0.0 || hi > 1.0 {
                     crate::util::warn_once(&format!(
                         "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
