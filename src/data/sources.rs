@@ -333,23 +333,7 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
             }
             let flat: Vec<f32> = values.iter().copied().collect();
             if shape.len() == 3 {
-                let (lo, hi) = flat
-                    .iter()
-                    .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
-                // Pixels of 0..255 stored as floats would train on values 255 times too
-                // large: a clear stop, not a warning that scrolls away.
-                if hi > 2.0 {
-                    return Err(bad(
-                        format!("{shown}holds float images with values up to {hi} (and down to {lo}); images are read as they are and must lie in [0, 1]"),
-                        "these look like 0-255 pixel values stored as floats: divide them by 255, or store them as uint8 (uint8 images are divided by 255 when read)",
-                    ));
-                }
-                if lo < 0.0 || hi > 1.0 {
-                    crate::util::warn_once(&format!(
-                        "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
-                        path.display()
-                    ));
-                }
+                float_image_range(&flat, &path, &shown)?;
             }
             Tensor::from_slice(&flat).reshape(&dims)
         }
@@ -364,6 +348,30 @@ fn array_set(f: &mut NpFile, key: &str, labels: &str, shape: &[i64]) -> Result<D
         labels.map(|l| Tensor::from_slice(&l)),
         path.display().to_string(),
     ))
+}
+
+/// Float images must lie in [0, 1]: 0-255 pixels stored as floats (values above 2) stop with
+/// the fix, values slightly outside are a warning (said once: both splits read the array).
+fn float_image_range(flat: &[f32], path: &Path, shown: &str) -> Result<(), DataError> {
+    let (lo, hi) = flat
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    // Pixels of 0..255 stored as floats would train on values 255 times too large: a clear
+    // stop, not a warning that scrolls away.
+    if hi > 2.0 {
+        return Err(DataError::Array {
+            path: path.to_path_buf(),
+            what: format!("{shown}holds float images with values up to {hi} (and down to {lo}); images are read as they are and must lie in [0, 1]"),
+            help: "these look like 0-255 pixel values stored as floats: divide them by 255, or store them as uint8 (uint8 images are divided by 255 when read)".to_string(),
+        });
+    }
+    if lo < 0.0 || hi > 1.0 {
+        crate::util::warn_once(&format!(
+            "warning: {}: {shown}float images span [{lo}, {hi}]; images are expected in [0, 1] (uint8 arrays are divided by 255, floats are used as they are)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The examples of `a` as [N, ...shape]: [N, S, S] for grey images gains a channel axis,
