@@ -207,12 +207,14 @@ class Run:
         import importlib.util
         import tempfile
 
-        with tempfile.TemporaryDirectory() as d:
-            _native.export_modules(self._native, d)
-            spec = importlib.util.spec_from_file_location("sae_dsl_exported_model", Path(d) / "model.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            model = module.load(str(Path(d) / "weights.safetensors"))
+        # The generated source stays on disk (a few kilobytes): torch.jit.script and inspect
+        # read the classes' source from it.
+        d = tempfile.mkdtemp(prefix="sae-dsl-modules-")
+        _native.export_modules(self._native, d)
+        spec = importlib.util.spec_from_file_location("sae_dsl_exported_model", Path(d) / "model.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.load(str(Path(d) / "weights.safetensors"))
         return model.encoder, model.generator
 
     @property
@@ -253,8 +255,9 @@ class Model:
     ) -> "Run":
         """Trains into the run directory ``out`` (default ``runs/NAME-DATE``) and returns it.
 
-        ``callback(metrics)`` sees each epoch's line of ``metrics.jsonl``; returning ``False``
-        stops the run after that epoch (its state saved). Ctrl-C, or a notebook's interrupt
+        ``callback(metrics)`` sees each epoch's line of ``metrics.jsonl`` (read every 0.1 s);
+        returning ``False`` stops the run at the trainer's next step (its state saved,
+        resumable). Ctrl-C, or a notebook's interrupt
         button, stops at the next step with the state saved, then raises KeyboardInterrupt: the
         run is resumable (``sae-dsl resume DIR``). ``evaluate=False`` skips the evaluation.
         """

@@ -452,10 +452,14 @@ impl Training {
         finished
     }
 
-    /// Asks the trainer to stop at its next safe point (the state saved, resumable).
+    /// Asks the trainer to stop at its next safe point (the state saved, resumable); nothing
+    /// once it has ended (a late stop must not reach the next training of this process).
     fn stop(&self) {
-        self.stop.request();
-        sae_dsl::signals::note_signal();
+        let running = self.handle.as_ref().is_some_and(|h| !h.is_finished());
+        if running {
+            self.stop.request();
+            sae_dsl::signals::note_signal();
+        }
     }
 
     /// None while running; then ("ok" | "interrupted" | "error", the text to show).
@@ -503,6 +507,8 @@ fn start_fit(
     };
     let dir = out.unwrap_or_else(|| sae_dsl::rundir::default_run_dir(&model.name));
     let stop = sae_dsl::train::Interrupter::new();
+    // A stop asked of an earlier training of this process is not this one's.
+    sae_dsl::signals::clear();
     let opts = sae_dsl::train::RunOptions {
         epochs,
         seed,
