@@ -59,6 +59,37 @@ pub struct Priors<'a> {
     std_files: Vec<FileId>,
 }
 
+/// The warnings of a definition `def` of a prior or function (`kind`) that takes a built-in's
+/// name, or (in the main file) the name of an imported `prev`; true when it hides `prev` that way
+/// (the imported one is dropped). Definitions in the standard library hide nothing.
+fn shadowing(
+    program: &Program,
+    diags: &mut Problems,
+    kind: &str,
+    def: &crate::syntax::Ident,
+    prev: Option<&crate::syntax::Ident>,
+) -> bool {
+    let name = &def.name;
+    if reserved(name) && !program.is_std(def.span.file) {
+        diags.report(
+            msg::shadows(name, &format!("the built-in `{name}`"))
+                .label(def.span, "used instead of the built-in in this file"),
+        );
+    }
+    let main = program.main().file;
+    match prev {
+        Some(prev) if prev.span.file == main && def.span.file != main => {
+            let file = program.sources.name(def.span.file);
+            diags.report(
+                msg::shadows(name, &format!("the {kind} `{name}` of {file}"))
+                    .label(prev.span, format!("used instead of the imported {kind}")),
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Adds `param = value` to a call of `def` that does not give that parameter (by name or by
 /// position); whether it was added.
 fn fill_parameter(def: &PriorDef, call: &mut Call, param: String, value: ExprKind) -> bool {
@@ -125,29 +156,20 @@ impl<'a> Priors<'a> {
     /// name hides the built-in (a warning), one in the main file hides an imported one (a
     /// warning); other duplicates are errors.
     pub fn collect(program: &'a Program, diags: &mut Problems) -> Priors<'a> {
-        let main = program.main().file;
-        let file_name = |f: FileId| program.sources.name(f).to_string();
         let mut defs: HashMap<String, &'a PriorDef> = HashMap::new();
         for m in &program.modules {
             for p in &m.priors {
                 let name = &p.name.name;
-                if reserved(name) && !program.is_std(p.name.span.file) {
-                    diags.report(
-                        msg::shadows(name, &format!("the built-in `{name}`"))
-                            .label(p.name.span, "used instead of the built-in in this file"),
-                    );
+                if shadowing(
+                    program,
+                    diags,
+                    "prior",
+                    &p.name,
+                    defs.get(name).map(|d| &d.name),
+                ) {
+                    continue;
                 }
                 if let Some(prev) = defs.get(name) {
-                    if prev.name.span.file == main && p.name.span.file != main {
-                        diags.report(
-                            msg::shadows(
-                                name,
-                                &format!("the prior `{name}` of {}", file_name(p.name.span.file)),
-                            )
-                            .label(prev.name.span, "used instead of the imported prior"),
-                        );
-                        continue;
-                    }
                     diags.report(
                         msg::duplicate_definition(name, "a prior")
                             .label(p.name.span, "defined again here")
@@ -163,26 +185,14 @@ impl<'a> Priors<'a> {
         for m in &program.modules {
             for f in &m.fns {
                 let name = &f.name.name;
-                if reserved(name) && !program.is_std(f.name.span.file) {
-                    diags.report(
-                        msg::shadows(name, &format!("the built-in `{name}`"))
-                            .label(f.name.span, "used instead of the built-in in this file"),
-                    );
-                }
-                if let Some(prev) = fns.get(name) {
-                    if prev.name.span.file == main && f.name.span.file != main {
-                        diags.report(
-                            msg::shadows(
-                                name,
-                                &format!(
-                                    "the function `{name}` of {}",
-                                    file_name(f.name.span.file)
-                                ),
-                            )
-                            .label(prev.name.span, "used instead of the imported function"),
-                        );
-                        continue;
-                    }
+                if shadowing(
+                    program,
+                    diags,
+                    "function",
+                    &f.name,
+                    fns.get(name).map(|d| &d.name),
+                ) {
+                    continue;
                 }
                 let taken = if defs.contains_key(name) {
                     Some("a prior")
